@@ -1,0 +1,3 @@
+"""Data layer: images, gaze, reports, manifests, importers, the demo corpus.
+
+Knows nothing of models (never imports torch models)."""

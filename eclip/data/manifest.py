@@ -1,0 +1,193 @@
+"""The dataset contract: a folder with ``manifest.csv`` plus the files it names.
+
+One row per image. Required columns are ``REQUIRED_COLUMNS``; each CheXpert label in
+``LABELS`` is a column with values 1 / 0 / -1 / empty. Paths are relative to the folder.
+Images are stored at a working resolution (longer side ``WORKING_SIZE`` by default) as
+8-bit grey PNG; heatmaps and finding masks are ``.npz`` files with the same height and
+width as the stored image, so they align pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eclip.errors import ManifestError
+
+MANIFEST = "manifest.csv"
+WORKING_SIZE = 256
+
+REQUIRED_COLUMNS = (
+    "id",
+    "image_path",
+    "findings",
+    "impression",
+    "split",
+    "view",
+    "gaze_path",
+    "patient_key",
+)
+# Optional columns with a fixed meaning when present.
+OPTIONAL_COLUMNS = (
+    "mask_path",  # .npz with one boolean mask per finding (ground truth, demo corpus)
+    "source",  # dataset the row came from: mimic, openi, folder, demo
+    "simulated",  # 1 when the image and gaze are simulated (demo corpus)
+    "orig_width",
+    "orig_height",
+    "n_readings",  # number of gaze readings averaged into the heatmap
+)
+
+# CheXpert's 14 observations, the label space of MIMIC-CXR and of our prompts.
+LABELS = (
+    "No Finding",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Opacity",
+    "Lung Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
+    "Support Devices",
+)
+SPLITS = ("train", "validate", "test")
+_LABEL_VALUES = {1.0, 0.0, -1.0}
+
+
+def manifest_path(root: str | os.PathLike) -> Path:
+    return Path(root) / MANIFEST
+
+
+def label_columns(df: pd.DataFrame) -> list[str]:
+    """The label columns present in ``df``, in canonical order."""
+    return [c for c in LABELS if c in df.columns]
+
+
+def empty_manifest() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(REQUIRED_COLUMNS) + list(LABELS))
+
+
+def read_manifest(root: str | os.PathLike, check_files: bool = False) -> pd.DataFrame:
+    """Read and validate ``root/manifest.csv``.
+
+    Text columns come back as str ('' for missing); label columns as float (NaN = not
+    mentioned). Raises ``ManifestError`` naming the problem and the file.
+    """
+    path = manifest_path(root)
+    if not path.is_file():
+        raise ManifestError(
+            f"{path} not found: a dataset folder needs a manifest.csv. "
+            "Create one with `python -m eclip.data import-... --out DIR` or `build-demo`."
+        )
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as exc:  # pandas raises many types for broken CSVs
+        raise ManifestError(f"{path} is not a readable CSV file: {exc}") from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ManifestError(
+            f"{path} lacks required column(s) {missing}; found {list(df.columns)}. "
+            f"Required: {list(REQUIRED_COLUMNS)}."
+        )
+    if df["id"].duplicated().any():
+        dup = df.loc[df["id"].duplicated(), "id"].iloc[0]
+        raise ManifestError(f"{path}: id {dup!r} appears more than once; ids must be unique.")
+    for col in label_columns(df):
+        df[col] = _parse_labels(df[col], col, path)
+    if check_files:
+        problems = find_missing_files(root, df)
+        if problems:
+            raise ManifestError(
+                f"{path}: {len(problems)} referenced file(s) missing, e.g. {problems[:3]}"
+            )
+    return df
+
+
+def _parse_labels(col: pd.Series, name: str, path: Path) -> pd.Series:
+    values = pd.to_numeric(col.replace("", np.nan), errors="coerce")
+    bad = values.notna() & ~values.isin(list(_LABEL_VALUES))
+    bad |= values.isna() & (col != "")
+    if bad.any():
+        raise ManifestError(
+            f"{path}: label column {name!r} has value {col[bad].iloc[0]!r}; "
+            "expected 1, 0, -1 or empty."
+        )
+    return values.astype(float)
+
+
+def find_missing_files(root: str | os.PathLike, df: pd.DataFrame) -> list[str]:
+    root = Path(root)
+    missing = []
+    for col in ("image_path", "gaze_path", "mask_path"):
+        if col not in df.columns:
+            continue
+        for rel in df[col]:
+            if rel and not (root / rel).is_file():
+                missing.append(rel)
+    return missing
+
+
+def write_manifest(df: pd.DataFrame, root: str | os.PathLike) -> Path:
+    """Write atomically (temp file + rename) so a kill never leaves a half manifest."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ManifestError(f"refusing to write a manifest without column(s) {missing}")
+    ordered = list(REQUIRED_COLUMNS) + [c for c in df.columns if c not in REQUIRED_COLUMNS]
+    out = df[ordered].copy()
+    for col in label_columns(out):
+        out[col] = out[col].map(_format_label)
+    target = manifest_path(root)
+    atomic_write_text(target, out.to_csv(index=False, lineterminator="\n"))
+    return target
+
+
+def _format_label(v) -> str:
+    if v is None or v == "" or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    return str(int(float(v)))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def fingerprint(root: str | os.PathLike) -> str:
+    """A short content hash of the manifest: identifies the data a model/index saw."""
+    data = manifest_path(root).read_bytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def save_array_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """Compressed .npz written atomically (used for heatmaps and masks)."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(Path(path), buf.getvalue())
