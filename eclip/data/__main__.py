@@ -1,0 +1,86 @@
+"""``python -m eclip.data``: import datasets, build the demo corpus, inspect a dataset.
+
+Each subcommand lives in a module exposing ``register(subparsers)``, which adds its parser
+and sets ``func(args) -> int``. Errors the library raises on purpose (``EclipError``) are
+printed as one actionable message with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+
+from eclip.errors import EclipError
+
+log = logging.getLogger("eclip.data")
+
+_SUBCOMMAND_MODULES = (
+    "eclip.data.importers.mimic",
+    "eclip.data.importers.openi",
+    "eclip.data.importers.folder",
+    "eclip.data.demo.cli",
+    "eclip.data.info",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m eclip.data",
+        description="Write and inspect eCLIP dataset folders (manifest.csv + images + gaze).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in _SUBCOMMAND_MODULES:
+        _register(sub, name)
+    return parser
+
+
+def _register(sub, module_name: str) -> None:
+    """Register one subcommand module. A module that is absent (build-demo before the demo
+    package exists) or broken must not take the other subcommands down with it."""
+    try:
+        if importlib.util.find_spec(module_name) is None:
+            raise ModuleNotFoundError(module_name)
+    except ModuleNotFoundError:
+        log.debug("%s not available", module_name)
+        if module_name.endswith("demo.cli"):
+            _placeholder(sub, "build-demo", f"{module_name} is not installed in this checkout")
+        return
+    try:
+        importlib.import_module(module_name).register(sub)
+    except Exception as exc:  # keep the rest of the CLI usable, say what broke
+        cmd = "build-demo" if module_name.endswith("demo.cli") else module_name.rsplit(".", 1)[-1]
+        _placeholder(sub, cmd, f"{module_name} failed to load: {type(exc).__name__}: {exc}")
+
+
+def _placeholder(sub, cmd: str, reason: str) -> None:
+    p = sub.add_parser(cmd, help=f"(unavailable: {reason})")
+
+    def fail(_args) -> int:
+        raise EclipError(f"`{cmd}` is unavailable: {reason}.")
+
+    p.set_defaults(func=fail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except EclipError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
