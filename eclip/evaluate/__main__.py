@@ -1,0 +1,118 @@
+"""``python -m eclip.evaluate``: every metric of a checkpoint (or a pair) with 95 % intervals.
+
+Writes FILE.json (every number) and FILE.md (the Markdown table, also printed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+from eclip.data.manifest import atomic_write_text
+from eclip.errors import EclipError
+from eclip.evaluate import tables
+from eclip.evaluate.run import Options, evaluate, evaluate_pair
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m eclip.evaluate",
+        description="Zero-shot, retrieval, geometry and linear-probe metrics with bootstrap 95%% "
+                    "intervals, evaluated through the embedding index (built when missing).")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--checkpoint", help="checkpoint folder to evaluate")
+    who.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                     help="two checkpoint folders: evaluated on identical items, B - A with paired bootstrap")
+    p.add_argument("--data", required=True, help="dataset folder with manifest.csv")
+    p.add_argument("--split", default="test", help="split evaluated (default test); the probe trains on 'train'")
+    p.add_argument("--out", required=True, help="result JSON file; the Markdown table goes next to it (.md)")
+    p.add_argument("--prompts", nargs="*", default=[],
+                   help="prompt sets (names in assets/prompts or JSON paths); default: all of them")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--probe-seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--probe-fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    p.add_argument("--batch-size", type=int, default=32, help="batch size when the index must be built")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--cache", default=None, help="index cache root (default $ECLIP_INDEX_DIR or ./.cache/index)")
+    p.add_argument("--reports", metavar="BACKEND", default=None,
+                   choices=["retrieval", "embedded", "ollama", "auto"],
+                   help="also draft a report per image with this backend and score it (BLEU-2, "
+                        "ROUGE-L, MiniLM cosine, finding F1; eclip.evaluate.report_metrics)")
+    p.add_argument("--reports-limit", type=int, default=None, help="draft only the first N images")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or table on stdout")
+    return p
+
+
+def to_json(obj) -> str:
+    """Strict JSON: NaN/inf (undefined metrics) become null."""
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+    return json.dumps(clean(obj), indent=1, allow_nan=False)
+
+
+def _reports(checkpoint: str, args) -> dict:
+    """Report-generation metrics (no intervals: one draft per image, scored as a corpus)."""
+    from eclip.evaluate.report_metrics import evaluate_reports
+    from eclip.index import CACHE_ENV
+
+    previous = os.environ.get(CACHE_ENV)
+    if args.cache:  # the drafting code opens the index from the default cache root
+        os.environ[CACHE_ENV] = args.cache
+    try:
+        metrics, _ = evaluate_reports(checkpoint, args.data, args.split, backend=args.reports,
+                                      limit=args.reports_limit, progress=not args.quiet)
+    finally:
+        if previous is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = previous
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    opts = Options(split=args.split, prompt_sets=tuple(args.prompts), n_boot=args.n_boot,
+                   seed=args.seed, probe_seeds=tuple(args.probe_seeds),
+                   probe_fractions=tuple(args.probe_fractions), batch_size=args.batch_size,
+                   device=args.device, cache=args.cache, progress=not args.quiet)
+    try:
+        if args.compare:
+            result = evaluate_pair(args.compare[0], args.compare[1], args.data, opts)
+            table = tables.compare_table(result)
+            if args.reports:
+                for key, ckpt in zip("ab", args.compare):
+                    result[key]["report_generation"] = _reports(ckpt, args)
+                    table += tables.report_table(result[key]["report_generation"], key.upper())
+        else:
+            result = evaluate(args.checkpoint, args.data, opts)
+            table = tables.single_table(result)
+            if args.reports:
+                result["report_generation"] = _reports(args.checkpoint, args)
+                table += tables.report_table(result["report_generation"])
+    except EclipError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    atomic_write_text(out, to_json(result) + "\n")
+    atomic_write_text(out.with_suffix(".md"), table)
+    if not args.quiet:
+        print(table)
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""``python -m eclip.evaluate.experiment``: groups of checkpoints (e.g. CLIP and eCLIP, one
+checkpoint per training seed) evaluated on identical items, in one table.
+
+    python -m eclip.evaluate.experiment --data data/demo --out results/experiment.json \\
+        --group clip runs/clip-s0 runs/clip-s1 runs/clip-s2 \\
+        --group eclip runs/eclip-s0 runs/eclip-s1 runs/eclip-s2
+
+A group's number for a metric is the mean over its checkpoints (training seeds); its 95 %
+interval resamples the evaluation items (the same resample scores every checkpoint), and
+``sd`` is the spread over seeds. Every other group is compared with the first (or
+``--baseline``) by a paired bootstrap of the seed-averaged metric. A run folder may be given
+for a checkpoint: its ``final/`` model is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from eclip.data.manifest import atomic_write_text
+from eclip.errors import EclipError, EvaluationError
+from eclip.evaluate import suite
+from eclip.evaluate.run import Options, result_header, eval_items, load_prompt_sets, model_embeddings
+from eclip.evaluate.tables import fmt, md_row, cell, diff_cell
+
+log = logging.getLogger(__name__)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder, or a training run folder holding ``final/``."""
+    path = Path(path)
+    if (path / "model.safetensors").is_file():
+        return path
+    if (path / "final" / "model.safetensors").is_file():
+        return path / "final"
+    raise EvaluationError(f"{path}: neither a checkpoint (model.safetensors) nor a run folder "
+                          "with final/model.safetensors; train it to the end or pass the checkpoint")
+
+
+def _mean_stat(stats: list[suite.Stat]) -> suite.Stat:
+    def fn(idx: np.ndarray) -> float:
+        vals = [s.fn(idx) for s in stats]
+        ok = [v for v in vals if not np.isnan(v)]
+        return float(np.mean(ok)) if ok else float("nan")
+    return suite.Stat(fn, stats[0].n)
+
+
+def run_experiment(groups: dict[str, list[str]], data: str | Path, opts: Options,
+                   baseline: str | None = None) -> dict:
+    if not groups:
+        raise EvaluationError("give at least one --group NAME CHECKPOINT [CHECKPOINT ...]")
+    baseline = baseline or next(iter(groups))
+    if baseline not in groups:
+        raise EvaluationError(f"--baseline {baseline!r} is not one of the groups {list(groups)}")
+    prompt_sets = load_prompt_sets(opts.prompt_sets)
+    items = eval_items(data, prompt_sets, opts)
+    result = {**result_header(data, prompt_sets, opts), "baseline": baseline, "groups": {}, "diff": {}}
+    group_stats: dict[str, dict[str, dict[str, suite.Stat]]] = {}
+    for gname, ckpts in groups.items():
+        members, per_subset = [], {s: [] for s in items}
+        for ckpt in ckpts:
+            emb, info = model_embeddings(resolve_checkpoint(ckpt), data, prompt_sets, opts)
+            members.append(info)
+            for sname, it in items.items():
+                per_subset[sname].append(suite.statistics(emb, it)[0])
+        group_stats[gname] = {}
+        result["groups"][gname] = {"checkpoints": members, "subsets": {}}
+        for sname, stat_list in per_subset.items():
+            names = [n for n in stat_list[0] if all(n in st for st in stat_list)]
+            mean_stats = {n: _mean_stat([st[n] for st in stat_list]) for n in names}
+            group_stats[gname][sname] = mean_stats
+            summary = suite.summarise(mean_stats, opts.n_boot, opts.seed)
+            for n in names:
+                seeds = [st[n].fn(np.arange(st[n].n)) for st in stat_list]
+                summary[n].update(per_seed=seeds, sd=float(np.std(seeds, ddof=1)) if len(seeds) > 1 else 0.0)
+            result["groups"][gname]["subsets"][sname] = {"n_images": int(len(items[sname].rows)),
+                                                         "metrics": summary}
+    for gname in groups:
+        if gname != baseline:
+            result["diff"][gname] = {s: suite.compare(group_stats[baseline][s], group_stats[gname][s],
+                                                      opts.n_boot, opts.seed) for s in items}
+    return result
+
+
+def experiment_table(result: dict) -> str:
+    """Per subset: each group's mean [95% CI] (sd over seeds), and the difference to the baseline."""
+    base = result["baseline"]
+    others = [g for g in result["groups"] if g != base]
+    blocks = []
+    for sname, sub in result["groups"][base]["subsets"].items():
+        k = {g: len(result["groups"][g]["checkpoints"]) for g in result["groups"]}
+        head = ["metric"] + [f"{g} (seeds={k[g]})" for g in result["groups"]] + [f"{g} - {base}" for g in others]
+        lines = [f"**{sname}** (n={sub['n_images']} images; mean over seeds [95% CI] (sd))\n",
+                 md_row(head), md_row(["---"] * len(head))]
+        for metric in sub["metrics"]:
+            cells = []
+            for g in result["groups"]:
+                m = result["groups"][g]["subsets"][sname]["metrics"].get(metric)
+                cells.append(f"{cell(m)} ({fmt(m['sd'])})" if m else "")
+            for g in others:
+                d = result["diff"][g][sname].get(metric)
+                cells.append(f"{diff_cell(d)} p={d['p_value']:.3f}" if d else "")
+            lines.append(md_row([metric] + cells))
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eclip.evaluate.experiment", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--group", nargs="+", action="append", required=True, metavar="NAME CKPT",
+                   help="a group name followed by its checkpoints or run folders (one per seed)")
+    p.add_argument("--baseline", default=None, help="group the others are compared with (default: first)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", required=True, help="result JSON; the Markdown table goes next to it (.md)")
+    p.add_argument("--prompts", nargs="*", default=[])
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--probe-seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--cache", default=None)
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    groups = {}
+    for g in args.group:
+        if len(g) < 2:
+            p.error(f"--group {g[0]} needs at least one checkpoint")
+        groups[g[0]] = g[1:]
+    opts = Options(split=args.split, prompt_sets=tuple(args.prompts), n_boot=args.n_boot,
+                   seed=args.seed, probe_seeds=tuple(args.probe_seeds), batch_size=args.batch_size,
+                   device=args.device, cache=args.cache, progress=not args.quiet)
+    try:
+        result = run_experiment(groups, args.data, opts, args.baseline)
+    except EclipError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from eclip.evaluate.__main__ import to_json
+
+    out = Path(args.out)
+    table = experiment_table(result)
+    atomic_write_text(out, to_json(result) + "\n")
+    atomic_write_text(out.with_suffix(".md"), table)
+    if not args.quiet:
+        print(table)
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,294 @@
+"""Evaluation metrics on embeddings, in plain numpy (plus scikit-learn for the probe).
+
+Every metric here works on arrays the index already holds (L2-normalised image and text
+embeddings, label matrices), so it can be tested on hand-made numbers without a model.
+Each metric that feeds a confidence interval is also offered as a *statistic over item
+indices*: ``fn(idx) -> float``. Bootstrap code resamples ``idx`` and calls it; paired
+bootstrap calls the two models' statistics with the same ``idx``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from eclip.errors import EvaluationError
+
+Statistic = Callable[[np.ndarray], float]
+
+
+# --------------------------------------------------------------------------- basics
+def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=axis, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+def ensemble_embedding(prompt_embeddings: np.ndarray) -> np.ndarray:
+    """One class vector from its prompts: mean of the normalised prompt embeddings,
+    renormalised (the CLIP/eCLIP zero-shot recipe)."""
+    emb = l2_normalize(np.atleast_2d(prompt_embeddings))
+    return l2_normalize(emb.mean(axis=0))
+
+
+# --------------------------------------------------------------------------- zero-shot, multi-class
+def zero_shot_predict(image_emb: np.ndarray, class_emb: np.ndarray) -> np.ndarray:
+    """Index of the most similar class for every image (argmax of cosine similarity)."""
+    sims = l2_normalize(image_emb) @ l2_normalize(class_emb).T
+    return sims.argmax(axis=1)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """``cm[i, j]`` = number of items of true class i predicted as class j."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
+    return cm
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    y_true = np.asarray(y_true)
+    if y_true.size == 0:
+        return float("nan")
+    return float(np.mean(y_true == np.asarray(y_pred)))
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Unweighted mean of per-class F1 over the classes present in ``y_true``.
+
+    Classes absent from the truth are left out (their F1 is undefined), so a bootstrap
+    resample that misses a rare class still gives a finite number.
+    """
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    present = support > 0
+    if not present.any():
+        return float("nan")
+    denom = support + predicted
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return float(f1[present].mean())
+
+
+# --------------------------------------------------------------------------- zero-shot, binary
+def binary_pair_probability(s_pos: np.ndarray, s_neg: np.ndarray) -> np.ndarray:
+    """CheXzero's score: softmax over the (positive, negative) prompt similarities."""
+    s_pos = np.asarray(s_pos, dtype=np.float64)
+    s_neg = np.asarray(s_neg, dtype=np.float64)
+    # exp(a)/(exp(a)+exp(b)) == 1/(1+exp(b-a)), stable for any magnitude.
+    return 1.0 / (1.0 + np.exp(s_neg - s_pos))
+
+
+def auroc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve via the Mann-Whitney U statistic (ties count 1/2).
+
+    NaN when only one class is present, so callers can skip or report it.
+    """
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(score, dtype=np.float64)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    # for each positive: negatives strictly below it, plus half of those tied with it
+    neg = np.sort(s[~y])
+    below = np.searchsorted(neg, s[y], side="left")
+    tied = np.searchsorted(neg, s[y], side="right") - below
+    return float((below.sum() + 0.5 * tied.sum()) / (n_pos * n_neg))
+
+
+def macro_auroc(y: np.ndarray, scores: np.ndarray) -> float:
+    """Mean AUROC over the columns of ``y`` (items x labels) that hold both classes."""
+    values = [auroc(y[:, j], scores[:, j]) for j in range(y.shape[1])]
+    values = [v for v in values if not np.isnan(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+# --------------------------------------------------------------------------- retrieval
+def retrieval_ranks(query_emb: np.ndarray, gallery_emb: np.ndarray,
+                    positives: Sequence[np.ndarray] | np.ndarray,
+                    chunk: int = 1024) -> np.ndarray:
+    """Best (0-based) rank of a positive gallery item for each query.
+
+    ``positives[i]`` is an int or an array of gallery indices that count as hits for
+    query i. Ties are broken pessimistically (a positive tied with a negative ranks
+    behind it), so a collapsed model cannot score by luck of ordering.
+    """
+    q = l2_normalize(query_emb)
+    g = l2_normalize(gallery_emb)
+    ranks = np.empty(len(q), dtype=np.int64)
+    for start in range(0, len(q), chunk):  # chunks bound memory to chunk x gallery floats
+        sims = q[start:start + chunk] @ g.T
+        for r, row in enumerate(sims):
+            pos = np.atleast_1d(positives[start + r])
+            best = row[pos].max()
+            # positives are not competitors: count strictly the others at or above best
+            ranks[start + r] = int(np.count_nonzero(row >= best)) - int(np.count_nonzero(row[pos] >= best))
+    return ranks
+
+
+def recall_at_k(ranks: np.ndarray, k: int) -> float:
+    ranks = np.asarray(ranks)
+    return float(np.mean(ranks < k)) if ranks.size else float("nan")
+
+
+def unique_texts(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Unique texts (first-seen order) and, for every item, the index of its text."""
+    order: dict[str, int] = {}
+    index = np.empty(len(texts), dtype=np.int64)
+    for i, t in enumerate(texts):
+        index[i] = order.setdefault(t, len(order))
+    return list(order), index
+
+
+def image_text_ranks(image_emb: np.ndarray, text_emb: np.ndarray,
+                     text_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks for image->report (each image's positive = its report text among the unique
+    texts) and report->image (each unique text's positives = every image with that text)."""
+    text_index = np.asarray(text_index, dtype=np.int64)
+    i2t = retrieval_ranks(image_emb, text_emb, text_index)
+    owners = [np.flatnonzero(text_index == t) for t in range(len(text_emb))]
+    if any(len(o) == 0 for o in owners):
+        raise EvaluationError("every unique text must belong to at least one image")
+    t2i = retrieval_ranks(text_emb, image_emb, owners)
+    return i2t, t2i
+
+
+# --------------------------------------------------------------------------- geometry
+def alignment(image_emb: np.ndarray, text_emb: np.ndarray, alpha: float = 2.0) -> float:
+    """Wang & Isola alignment: mean ||f(x) - g(y)||^alpha over positive pairs (row i with
+    row i), on L2-normalised embeddings. 0 for perfectly aligned pairs; lower is better."""
+    return float(np.mean(pair_sq_distances(image_emb, text_emb) ** (alpha / 2)))
+
+
+def pair_sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = l2_normalize(a) - l2_normalize(b)
+    return np.einsum("ij,ij->i", d, d).astype(np.float64)
+
+
+def uniformity_terms(emb: np.ndarray, t: float = 2.0) -> np.ndarray:
+    """Per-item mean of exp(-t ||x_i - x_j||^2) over the other items j != i.
+
+    ``log(mean(terms))`` is exactly Wang & Isola's uniformity over all distinct pairs;
+    resampling the terms gives a cheap bootstrap of it.
+    """
+    x = l2_normalize(emb).astype(np.float64)
+    n = len(x)
+    if n < 2:
+        return np.full(n, np.nan)
+    sq = np.clip(2.0 - 2.0 * (x @ x.T), 0.0, None)  # unit vectors: ||a-b||^2 = 2 - 2 a.b
+    k = np.exp(-t * sq)
+    np.fill_diagonal(k, 0.0)
+    return k.sum(axis=1) / (n - 1)
+
+
+def uniformity(emb: np.ndarray, t: float = 2.0) -> float:
+    """log mean over distinct pairs of exp(-t ||x - x'||^2); lower is more uniform."""
+    return float(np.log(np.mean(uniformity_terms(emb, t))))
+
+
+def modality_gap(image_emb: np.ndarray, text_emb: np.ndarray) -> float:
+    """Euclidean distance between the centroids of the normalised image and text clouds."""
+    return float(np.linalg.norm(l2_normalize(image_emb).mean(0) - l2_normalize(text_emb).mean(0)))
+
+
+# --------------------------------------------------------------------------- linear probe
+def binarize_labels(values: np.ndarray) -> np.ndarray:
+    """Manifest labels -> probe/AUROC targets: 1 -> 1, 0 or not mentioned (NaN) -> 0,
+    uncertain (-1) -> NaN (left out). Not-mentioned counts as negative, as in MIMIC
+    practice, because a report names only what it sees."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.where(v == 1.0, 1.0, 0.0)
+    out[v == -1.0] = np.nan
+    return out
+
+
+def probe_subsample(n: int, fraction: float, seed: int) -> np.ndarray:
+    """Indices of ``fraction`` of ``n`` training items (at least 2), seeded."""
+    rng = np.random.default_rng(seed)
+    k = min(n, max(2, int(round(fraction * n))))
+    return np.sort(rng.choice(n, size=k, replace=False))
+
+
+def linear_probe_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                        seed: int = 0, c: float = 1.0) -> np.ndarray:
+    """One logistic regression per label column; returns P(positive) for the test items.
+
+    NaN targets are left out of that label's fit. A label whose training subset holds a
+    single class gets a constant score (AUROC 0.5): with 1 % of labels that happens, and
+    it is the honest outcome of having seen no example of the other class.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    scores = np.full((len(test_x), train_y.shape[1]), 0.5)
+    for j in range(train_y.shape[1]):
+        known = ~np.isnan(train_y[:, j])
+        y = train_y[known, j]
+        if y.size == 0 or y.min() == y.max():
+            continue
+        clf = LogisticRegression(C=c, max_iter=1000, random_state=seed)
+        clf.fit(train_x[known], y.astype(int))
+        scores[:, j] = clf.predict_proba(test_x)[:, 1]
+    return scores
+
+
+def masked_macro_auroc(y: np.ndarray, scores: np.ndarray) -> float:
+    """Macro AUROC over label columns, leaving out NaN targets per column."""
+    values = []
+    for j in range(y.shape[1]):
+        known = ~np.isnan(y[:, j])
+        v = auroc(y[known, j], scores[known, j])
+        if not np.isnan(v):
+            values.append(v)
+    return float(np.mean(values)) if values else float("nan")
+
+
+# --------------------------------------------------------------------------- bootstrap
+def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """``n_boot`` resamples (with replacement) of ``n`` item indices, seeded."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n, size=(n_boot, n))
+
+
+def bootstrap_ci(stat: Statistic, n: int, n_boot: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> dict:
+    """Point estimate on all items plus a percentile bootstrap interval.
+
+    Resamples whose statistic is undefined (NaN, e.g. AUROC without a positive) are
+    dropped; ``n_boot_used`` says how many remained.
+    """
+    point = stat(np.arange(n))
+    samples = np.array([stat(idx) for idx in bootstrap_indices(n, n_boot, seed)])
+    lo, hi = _percentiles(samples, level)
+    return {"value": point, "ci_low": lo, "ci_high": hi, "n": int(n),
+            "n_boot_used": int(np.count_nonzero(~np.isnan(samples)))}
+
+
+def paired_bootstrap(stat_a: Statistic, stat_b: Statistic, n: int, n_boot: int = 1000,
+                     seed: int = 0, level: float = 0.95) -> dict:
+    """Difference ``b - a`` of two models measured on the *same* items, with an interval
+    from resampling the items once per replicate and scoring both models on that resample.
+
+    ``p_value`` is the two-sided bootstrap p-value of "no difference" (twice the smaller
+    tail mass around 0), a rough guide next to the interval, not a substitute for it.
+    """
+    point = stat_b(np.arange(n)) - stat_a(np.arange(n))
+    diffs = np.array([stat_b(idx) - stat_a(idx) for idx in bootstrap_indices(n, n_boot, seed)])
+    lo, hi = _percentiles(diffs, level)
+    ok = diffs[~np.isnan(diffs)]
+    if ok.size == 0 or np.all(ok == 0):
+        p = 1.0
+    else:
+        p = float(min(1.0, 2 * min(np.mean(ok <= 0), np.mean(ok >= 0))))
+    return {"diff": float(point), "ci_low": lo, "ci_high": hi, "n": int(n), "p_value": p,
+            "n_boot_used": int(ok.size)}
+
+
+def _percentiles(samples: np.ndarray, level: float) -> tuple[float, float]:
+    ok = samples[~np.isnan(samples)]
+    if ok.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2 * 100
+    lo, hi = np.percentile(ok, [tail, 100 - tail])
+    return float(lo), float(hi)

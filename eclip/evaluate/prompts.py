@@ -1,0 +1,152 @@
+"""Prompt sets for zero-shot evaluation, read from ``assets/prompts/*.json``.
+
+Two kinds of file:
+
+* ``"task": "multiclass"`` - ``classes``: each with ``name``, ``labels`` (manifest label
+  columns; the class is positive when any of them is 1) and ``phrases`` (put into every
+  entry of the file's ``templates``) and/or verbatim ``prompts``.
+* ``"task": "binary"`` - ``labels``: each with ``name``, ``labels``, and ``positive`` /
+  ``negative`` prompt lists (CheXzero-style pairs).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eclip.data.manifest import LABELS
+from eclip.errors import EvaluationError
+
+PROMPT_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
+
+
+@dataclass(frozen=True)
+class PromptClass:
+    name: str
+    labels: tuple[str, ...]
+    prompts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BinaryLabel:
+    name: str
+    labels: tuple[str, ...]
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    name: str
+    task: str  # "multiclass" | "binary"
+    classes: tuple[PromptClass, ...] = ()
+    binary: tuple[BinaryLabel, ...] = ()
+    path: str = ""
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes] if self.task == "multiclass" else [b.name for b in self.binary]
+
+
+def list_prompt_sets(directory: str | Path = PROMPT_DIR) -> list[Path]:
+    return sorted(Path(directory).glob("*.json"))
+
+
+def load_prompt_set(path_or_name: str | Path, directory: str | Path = PROMPT_DIR) -> PromptSet:
+    """Load a prompt file by path, or by bare name (``findings``) from ``directory``."""
+    path = Path(path_or_name)
+    if not path.suffix and not path.exists():
+        path = Path(directory) / f"{path_or_name}.json"
+    if not path.is_file():
+        known = [p.stem for p in list_prompt_sets(directory)]
+        raise EvaluationError(f"prompt set {path_or_name!r} not found ({path}); known: {known}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EvaluationError(f"{path}: not a readable JSON prompt file: {exc}") from exc
+    return parse_prompt_set(raw, str(path))
+
+
+def parse_prompt_set(raw: dict, where: str = "<dict>") -> PromptSet:
+    task = raw.get("task")
+    name = str(raw.get("name") or Path(where).stem)
+    if task == "multiclass":
+        templates = list(raw.get("templates", []))
+        classes = tuple(_parse_class(c, templates, where) for c in _nonempty(raw, "classes", where))
+        return PromptSet(name, task, classes=classes, path=where)
+    if task == "binary":
+        binary = tuple(_parse_binary(b, where) for b in _nonempty(raw, "labels", where))
+        return PromptSet(name, task, binary=binary, path=where)
+    raise EvaluationError(f"{where}: 'task' must be 'multiclass' or 'binary', got {task!r}")
+
+
+def _nonempty(raw: dict, key: str, where: str) -> list:
+    items = raw.get(key)
+    if not isinstance(items, list) or not items:
+        raise EvaluationError(f"{where}: needs a non-empty list {key!r}")
+    return items
+
+
+def _labels(entry: dict, where: str) -> tuple[str, ...]:
+    labels = tuple(entry.get("labels") or [entry.get("name", "")])
+    unknown = [lab for lab in labels if lab not in LABELS]
+    if unknown:
+        raise EvaluationError(f"{where}: {entry.get('name')!r} names unknown label(s) {unknown}; "
+                              f"use manifest label columns {list(LABELS)}")
+    return labels
+
+
+def _parse_class(entry: dict, templates: list[str], where: str) -> PromptClass:
+    prompts = [_sentence(t.format(p)) for p in entry.get("phrases", []) for t in templates]
+    prompts += list(entry.get("prompts", []))
+    if not prompts:
+        raise EvaluationError(f"{where}: class {entry.get('name')!r} has no prompts "
+                              "(give 'phrases' with file 'templates', or 'prompts')")
+    return PromptClass(str(entry["name"]), _labels(entry, where), tuple(dict.fromkeys(prompts)))
+
+
+def _parse_binary(entry: dict, where: str) -> BinaryLabel:
+    pos, neg = list(entry.get("positive", [])), list(entry.get("negative", []))
+    if not pos or not neg:
+        raise EvaluationError(f"{where}: binary label {entry.get('name')!r} needs both "
+                              "'positive' and 'negative' prompts")
+    return BinaryLabel(str(entry["name"]), _labels(entry, where), tuple(pos), tuple(neg))
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+# --------------------------------------------------------------------------- targets
+def multiclass_targets(df: pd.DataFrame, prompt_set: PromptSet) -> np.ndarray:
+    """For every row, the index of its single positive class, or -1 when zero or several
+    classes are positive (such rows do not take part, as in the 5x200 benchmarks)."""
+    hits = np.stack([_positive(df, c.labels) for c in prompt_set.classes], axis=1)
+    target = hits.argmax(axis=1)
+    target[hits.sum(axis=1) != 1] = -1
+    return target
+
+
+def binary_targets(df: pd.DataFrame, label: BinaryLabel) -> np.ndarray:
+    """1 when any of the label's columns is 1; NaN when none is 1 but one is uncertain
+    (-1); else 0 (negative or not mentioned)."""
+    pos = _positive(df, label.labels)
+    uncertain = np.zeros(len(df), dtype=bool)
+    for col in label.labels:
+        if col in df.columns:
+            uncertain |= df[col].to_numpy(dtype=float) == -1.0
+    out = pos.astype(float)
+    out[~pos & uncertain] = np.nan
+    return out
+
+
+def _positive(df: pd.DataFrame, labels: tuple[str, ...]) -> np.ndarray:
+    hit = np.zeros(len(df), dtype=bool)
+    for col in labels:
+        if col in df.columns:
+            hit |= df[col].to_numpy(dtype=float) == 1.0
+    return hit

@@ -1,0 +1,123 @@
+"""Prompt files, item targets, and zero-shot scoring through the index."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from eclip.errors import EvaluationError
+from eclip.evaluate import prompts as P
+from eclip.evaluate.zeroshot import (binary_scores, encode_class_prompts, encode_prompt_sets,
+                                     multiclass_scores)
+from eclip.index import encode_texts
+from eclip.model import load_model
+
+
+def test_shipped_prompt_files_load_and_cover_our_findings():
+    sets = {p.stem: P.load_prompt_set(p) for p in P.list_prompt_sets()}
+    assert {"findings", "chexpert5", "binary"} <= set(sets)
+    assert sets["findings"].class_names == [
+        "Atelectasis", "Cardiomegaly", "Consolidation/Opacity", "Edema", "Pleural Effusion",
+        "Pneumothorax", "No Finding", "Lung Lesion", "Support Devices"]
+    assert all(len(c.prompts) >= 5 for c in sets["findings"].classes)
+    assert sets["chexpert5"].class_names == ["Atelectasis", "Cardiomegaly", "Consolidation",
+                                             "Edema", "Pleural Effusion"]
+    assert all(b.positive and b.negative for b in sets["binary"].binary)
+
+
+def test_templates_times_phrases_plus_verbatim_prompts():
+    ps = P.parse_prompt_set({"task": "multiclass", "name": "t", "templates": ["{}.", "There is {}."],
+                             "classes": [{"name": "Edema", "phrases": ["edema", "mild edema"],
+                                          "prompts": ["Lungs are wet."]}]})
+    assert ps.classes[0].prompts == ("Edema.", "There is edema.", "Mild edema.",
+                                     "There is mild edema.", "Lungs are wet.")
+    assert ps.classes[0].labels == ("Edema",)
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"task": "other"}, "'task' must be"),
+    ({"task": "multiclass", "classes": []}, "non-empty list 'classes'"),
+    ({"task": "multiclass", "classes": [{"name": "Edema"}]}, "has no prompts"),
+    ({"task": "multiclass", "classes": [{"name": "Foo", "prompts": ["x"]}]}, "unknown label"),
+    ({"task": "binary", "labels": [{"name": "Edema", "positive": ["x"]}]}, "both"),
+])
+def test_bad_prompt_files_are_explained(raw, match):
+    with pytest.raises(EvaluationError, match=match):
+        P.parse_prompt_set(raw, "x.json")
+
+
+def test_unknown_prompt_set_lists_known_ones(tmp_path):
+    (tmp_path / "mine.json").write_text(json.dumps({"task": "binary", "labels": [
+        {"name": "Edema", "positive": ["a"], "negative": ["b"]}]}))
+    assert P.load_prompt_set("mine", tmp_path).name == "mine"
+    with pytest.raises(EvaluationError, match=r"known: \['mine'\]"):
+        P.load_prompt_set("nope", tmp_path)
+
+
+def test_multiclass_targets_keep_single_positive_rows_only():
+    ps = P.load_prompt_set("findings")
+    df = pd.DataFrame({"Cardiomegaly": [1.0, 1.0, np.nan, 0.0, np.nan],
+                       "Lung Opacity": [np.nan, 1.0, 1.0, np.nan, np.nan],
+                       "Consolidation": [np.nan, np.nan, 1.0, np.nan, -1.0]})
+    # row 0 cardiomegaly; row 1 two classes -> out; row 2 opacity+consolidation = one class;
+    # rows 3, 4 no positive (uncertain is not positive) -> out
+    np.testing.assert_array_equal(P.multiclass_targets(df, ps), [1, -1, 2, -1, -1])
+
+
+def test_binary_targets_uncertain_left_out_unmentioned_negative():
+    lab = P.BinaryLabel("Consolidation/Opacity", ("Consolidation", "Lung Opacity"), ("p",), ("n",))
+    df = pd.DataFrame({"Consolidation": [1.0, 0.0, -1.0, np.nan, -1.0],
+                       "Lung Opacity": [np.nan, np.nan, np.nan, np.nan, 1.0]})
+    out = P.binary_targets(df, lab)
+    assert out[0] == 1 and out[1] == 0 and np.isnan(out[2]) and out[3] == 0 and out[4] == 1
+
+
+def test_multiclass_and_binary_scores_hand_case():
+    img = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
+    pred, probs = multiclass_scores(img, np.array([[1.0, 0.0], [0.0, 1.0]]), temperature=1.0)
+    np.testing.assert_array_equal(pred, [0, 1])
+    np.testing.assert_allclose(probs[0], np.exp([1, 0]) / np.exp([1, 0]).sum(), rtol=1e-6)
+    pairs = np.array([[[1.0, 0.0], [0.0, 1.0]]])  # [L=1, 2, D]
+    np.testing.assert_allclose(binary_scores(img, pairs)[:, 0],
+                               [np.exp(1) / (np.exp(1) + 1), np.exp(0.6) / (np.exp(0.6) + np.exp(0.8))],
+                               rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def lm(micro_checkpoint):
+    return load_model(micro_checkpoint)
+
+
+def test_trimmed_text_encoding_equals_the_model(lm):
+    texts = ["Edema.", "", "Small left pleural effusion with blunting of the costophrenic angle. " * 4,
+             "No acute cardiopulmonary process."]
+    with torch.no_grad():
+        ref = lm.model.encode_text(lm.tokenizer(texts)).numpy()
+    np.testing.assert_allclose(encode_texts(lm, texts, batch_size=3), ref, atol=1e-5)
+    assert encode_texts(lm, []).shape == (0, 64)
+
+
+def test_prompt_sets_encode_to_ensembles(lm):
+    sets = [P.load_prompt_set("chexpert5"), P.load_prompt_set("binary")]
+    emb = encode_prompt_sets(lm, sets)
+    assert emb["chexpert5"].shape == (5, 64) and emb["binary"].shape == (9, 2, 64)
+    edema = sets[0].classes[3].prompts
+    one = encode_class_prompts(lm, {"Edema": list(edema)})[0]
+    np.testing.assert_allclose(emb["chexpert5"][3], one, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(emb["binary"], axis=-1), 1.0, rtol=1e-5)
+
+
+def test_prompt_cache_returns_the_same_embeddings(lm):
+    from eclip.evaluate import zeroshot
+
+    zeroshot.clear_prompt_cache()
+    texts = ["Edema.", "No pneumothorax.", "Edema."]
+    first = zeroshot.encode_prompts(lm, texts)
+    assert len(zeroshot._CACHE) == 2  # duplicates encoded once
+    np.testing.assert_allclose(first, encode_texts(lm, texts), atol=1e-6)
+    np.testing.assert_array_equal(zeroshot.encode_prompts(lm, texts[::-1]), first[::-1])
+    assert zeroshot.encode_prompts(lm, []).shape == (0, 64)

@@ -1,0 +1,86 @@
+"""The suite's wiring on hand-made embeddings: a perfect model must score perfectly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eclip.data.manifest import LABELS
+from eclip.evaluate import suite
+from eclip.evaluate.prompts import parse_prompt_set
+
+CLASSES = ["Cardiomegaly", "Edema", "Pneumothorax"]
+
+
+def _dataset(n_per_class: int = 6) -> pd.DataFrame:
+    rows = []
+    for i in range(3 * n_per_class):
+        cls = CLASSES[i % 3]
+        rows.append({"id": f"r{i}", "findings": f"report {i}", "impression": "",
+                     "split": "test" if i % 2 else "train", "gaze_path": "g.npz" if i % 4 == 1 else "",
+                     **{lab: (1.0 if lab == cls else np.nan) for lab in LABELS}})
+    return pd.DataFrame(rows)
+
+
+def _perfect_embeddings(df: pd.DataFrame) -> suite.ModelEmbeddings:
+    """Each image = its class axis + a small private direction; its text = the same vector."""
+    n, d = len(df), 3 + len(df)
+    emb = np.zeros((n, d), np.float32)
+    for i, cls in enumerate(df["findings"].index.map(lambda r: CLASSES[r % 3])):
+        emb[i, CLASSES.index(cls)] = 1.0
+        emb[i, 3 + i] = 0.3
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    class_emb = np.eye(3, d, dtype=np.float32)
+    pairs = np.stack([np.stack([class_emb[c], -class_emb[c]]) for c in range(3)])
+    return suite.ModelEmbeddings(image_emb=emb, text_emb=emb.copy(), text_index=np.arange(n),
+                                 prompt_emb={"mc": class_emb, "bin": pairs})
+
+
+@pytest.fixture()
+def setup():
+    df = _dataset()
+    mc = parse_prompt_set({"name": "mc", "task": "multiclass",
+                           "classes": [{"name": c, "prompts": [c]} for c in CLASSES]})
+    binary = parse_prompt_set({"name": "bin", "task": "binary", "labels": [
+        {"name": c, "positive": [c], "negative": ["no " + c]} for c in CLASSES]})
+    items = suite.EvalItems(df, suite.select_rows(df, "test"), suite.select_rows(df, "train"),
+                            [mc, binary], probe_seeds=(0, 1), seed=0)
+    return df, items, _perfect_embeddings(df)
+
+
+def test_perfect_model_scores_perfectly(setup):
+    _, items, emb = setup
+    stats, details = suite.statistics(emb, items)
+    point = {name: s.fn(np.arange(s.n)) for name, s in stats.items()}
+    assert point["zs/mc/accuracy"] == 1.0 and point["zs/mc/macro_f1"] == 1.0
+    assert point["zs/bin/macro_auroc"] == 1.0 and point["zs/bin/Edema/auroc"] == 1.0
+    assert point["retrieval/i2t/R@1"] == 1.0 and point["retrieval/t2i/R@1"] == 1.0
+    assert point["geometry/alignment"] == pytest.approx(0.0, abs=1e-9)
+    assert point["geometry/modality_gap"] == pytest.approx(0.0, abs=1e-6)
+    assert point["probe/100%/macro_auroc"] == 1.0
+    np.testing.assert_array_equal(details["zs/mc"]["confusion"], np.diag([3, 3, 3]))
+    assert details["retrieval"] == {"n_images": 9, "n_unique_texts": 9}
+
+
+def test_gaze_subset_and_select_rows(setup):
+    df, _, _ = setup
+    np.testing.assert_array_equal(suite.select_rows(df, "test", "gaze"), [1, 5, 9, 13, 17])
+    assert len(suite.select_rows(df, "validate")) == 0
+
+
+def test_probe_is_skipped_when_it_would_score_its_own_training_rows(setup):
+    df, items, emb = setup
+    on_train = suite.EvalItems(df, items.train_rows, items.train_rows, items.prompt_sets)
+    stats, details = suite.statistics(emb, on_train)
+    assert not any(n.startswith("probe/") for n in stats)
+    assert any("probe" in s for s in details["skipped"])
+
+
+def test_summarise_and_compare_shapes(setup):
+    _, items, emb = setup
+    stats, _ = suite.statistics(emb, items)
+    summary = suite.summarise(stats, n_boot=20, seed=0)
+    assert summary["zs/mc/accuracy"]["value"] == 1.0 and summary["zs/mc/accuracy"]["n"] == 9
+    diff = suite.compare(stats, stats, n_boot=20, seed=0)
+    assert all(d["diff"] == 0.0 for d in diff.values())
