@@ -503,7 +503,7 @@ def _overlap_matrix(n_in: int, n_out: int) -> np.ndarray:
     return np.clip(overlap, 0.0, None) * s
 
 
-def save_heatmap(path: str | os.PathLike, hm: np.ndarray) -> Path:
+def save_heatmap(path: str | os.PathLike, hm: np.ndarray, durable: bool = True) -> Path:
     """Store as compressed .npz, key "heatmap", float16 (the dataset contract), atomically.
 
     The map is scaled to peak 1 before the cast: a sum-to-1 map at 256 px has tails near
@@ -516,7 +516,7 @@ def save_heatmap(path: str | os.PathLike, hm: np.ndarray) -> Path:
     if peak > 0:
         arr = arr / peak
     half = arr.astype(np.float16)
-    save_array_npz(path, heatmap=half)
+    save_array_npz(path, durable=durable, heatmap=half)
     return Path(path)
 
 
