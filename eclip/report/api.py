@@ -1,0 +1,46 @@
+"""High-level entry points: draft a report for one image under a checkpoint + dataset."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from eclip.report.backends import Selection, select_backend
+from eclip.report.context import ReportContext, build_context
+from eclip.report.draft import DraftStream
+from eclip.report.prompt import render_prompt
+
+log = logging.getLogger(__name__)
+
+
+def draft_for_pixels(lm, index, manifest, pixels: np.ndarray, *, backend: str = "auto",
+                     fallback: str | None = None, k: int = 100, n_clusters: int = 5,
+                     seed: int = 0, options: dict | None = None,
+                     context: ReportContext | None = None,
+                     selection: Selection | None = None) -> DraftStream:
+    """Retrieve context for ``pixels`` (a stored-resolution grey image) and return a
+    not-yet-started :class:`DraftStream`. ``options`` configure the backend (host, model,
+    timeouts, max_new_tokens...). Pass a ``selection`` from :func:`select_backend` to draft
+    many images without re-running the health check each time."""
+    options = dict(options or {})
+    options.setdefault("seed", seed)
+    if context is None:
+        context = build_context(lm, index, manifest, pixels, k=k, n_clusters=n_clusters, seed=seed)
+    prompt = render_prompt(context.texts, list(context.findings))
+    selection = selection or select_backend(backend, fallback=fallback, **options)
+    return DraftStream(prompt, selection, checkpoint=str(getattr(lm, "path", "")),
+                       weights_sha256=getattr(lm, "weights_sha256", ""),
+                       retrieved_ids=context.case_ids)
+
+
+def open_index(checkpoint: str | Path, data: str | Path, lm=None, progress: bool = True):
+    """The checkpoint's embedding index over ``data``, built (without UMAP) if missing."""
+    from eclip.index import IndexMissing, build_index, load_index
+
+    try:
+        return load_index(checkpoint, data)
+    except IndexMissing:
+        log.info("no embedding index for this checkpoint and dataset yet: building it once")
+        return build_index(checkpoint, data, with_umap=False, device="cpu", lm=lm, progress=progress)

@@ -1,0 +1,153 @@
+"""Retrieval context for a draft, following the eCLIP paper's recipe.
+
+The image embedding fetches the ``k`` (default 100) nearest report texts among the
+training split's unique reports; KMeans (K = 5, seeded) groups those texts' embeddings and
+the text nearest each centre becomes one numbered term of the prompt, largest group first.
+Zero-shot finding probabilities (CheXzero-style positive/negative prompt pairs) are added.
+Training reports only, so a draft for a test image never sees its own report.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from eclip.errors import ReportGenerationError
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    case_id: str  # first training case whose report is this text
+    cluster_size: int
+    similarity: float  # cosine similarity to the image
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    terms: tuple[Term, ...]
+    neighbour_ids: tuple[str, ...]  # a case id for each of the k retrieved texts
+    findings: tuple[tuple[str, float], ...]  # zero-shot (name, probability), most likely first
+    k: int
+
+    @property
+    def texts(self) -> list[str]:
+        return [t.text for t in self.terms]
+
+    @property
+    def case_ids(self) -> list[str]:
+        return [t.case_id for t in self.terms]
+
+
+@dataclass(frozen=True)
+class TextPool:
+    """The unique report texts of one split: rows of ``index.text_emb`` + a case id each."""
+
+    text_rows: np.ndarray
+    case_ids: tuple[str, ...]
+
+
+def text_pool(index, manifest: pd.DataFrame, split: str = "train") -> TextPool:
+    """Unique report texts of ``split`` (the index itself does not know splits)."""
+    if len(manifest) != len(index.ids) or list(manifest["id"]) != list(index.ids):
+        raise ReportGenerationError(
+            f"The index at {index.path} does not match the dataset manifest (rows differ); rebuild "
+            "it with `python -m eclip.index build --checkpoint DIR --data DIR --force`.")
+    rows = np.flatnonzero(manifest["split"].astype(str).to_numpy() == split)
+    if rows.size == 0:
+        raise ReportGenerationError(
+            f"The dataset has no '{split}' rows to retrieve reports from; drafts retrieve from "
+            "the training split (manifest column 'split').")
+    first: dict[int, str] = {}
+    for r in rows:
+        first.setdefault(int(index.text_index[r]), str(index.ids[r]))
+    text_rows = np.array(sorted(first), dtype=np.int64)
+    return TextPool(text_rows, tuple(first[t] for t in text_rows))
+
+
+def retrieve_terms(image_emb: np.ndarray, index, pool: TextPool, k: int = 100,
+                   n_clusters: int = 5, seed: int = 0) -> tuple[list[Term], list[str]]:
+    """The representative terms and the case ids of all ``k`` retrieved texts."""
+    from sklearn.cluster import KMeans
+
+    query = np.asarray(image_emb, dtype=np.float32).reshape(-1)
+    emb = np.asarray(index.text_emb[pool.text_rows], dtype=np.float32)
+    sims = emb @ query
+    k = max(1, min(k, len(sims)))
+    # Stable sort on -similarity: ties resolve by pool order, so results are reproducible.
+    top = np.argsort(-sims, kind="stable")[:k]
+    n_clusters = max(1, min(n_clusters, k))
+    if n_clusters == k:
+        labels = np.arange(k)
+        centres = emb[top]
+    else:
+        km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit(emb[top])
+        labels, centres = km.labels_, km.cluster_centers_
+    terms = []
+    for c in range(n_clusters):
+        members = top[labels == c]
+        if members.size == 0:
+            continue
+        nearest = members[np.argmin(((emb[members] - centres[c]) ** 2).sum(1))]
+        terms.append(Term(index.texts[pool.text_rows[nearest]], pool.case_ids[nearest],
+                          int(members.size), float(sims[nearest])))
+    terms.sort(key=lambda t: (-t.cluster_size, -t.similarity))
+    return terms, [pool.case_ids[i] for i in top]
+
+
+_PROMPT_CACHE: dict[tuple, tuple] = {}
+_PROMPT_LOCK = threading.Lock()
+
+
+def _binary_prompt_embeddings(lm, prompt_set: str):
+    """(names, positive [L,D], negative [L,D]) ensemble vectors, cached per weights."""
+    key = (lm.weights_sha256, prompt_set)
+    with _PROMPT_LOCK:
+        if key not in _PROMPT_CACHE:
+            from eclip.evaluate.metrics import ensemble_embedding
+            from eclip.evaluate.prompts import load_prompt_set
+            from eclip.index import encode_texts
+
+            ps = load_prompt_set(prompt_set)
+            if ps.task != "binary":
+                raise ReportGenerationError(f"Prompt set '{prompt_set}' must be a binary (positive/negative) set.")
+            pos = np.stack([ensemble_embedding(encode_texts(lm, list(b.positive))) for b in ps.binary])
+            neg = np.stack([ensemble_embedding(encode_texts(lm, list(b.negative))) for b in ps.binary])
+            _PROMPT_CACHE[key] = ([b.name for b in ps.binary], pos, neg)
+        return _PROMPT_CACHE[key]
+
+
+def zero_shot_findings(lm, image_emb: np.ndarray, prompt_set: str = "binary",
+                       top: int = 5) -> list[tuple[str, float]]:
+    """The ``top`` most probable findings. p = sigmoid(scale * (s_pos - s_neg)), i.e. the
+    CheXzero pair softmax at the model's learned temperature (raw cosines alone would put
+    every probability near 0.5)."""
+    names, pos, neg = _binary_prompt_embeddings(lm, prompt_set)
+    q = np.asarray(image_emb, dtype=np.float32).reshape(-1)
+    scale = float(lm.model.logit_scale().detach()) if hasattr(lm.model, "logit_scale") else 100.0
+    z = np.clip(scale * (pos @ q - neg @ q), -50, 50)
+    probs = 1.0 / (1.0 + np.exp(-z))
+    order = np.argsort(-probs, kind="stable")[:top]
+    return [(names[i], float(probs[i])) for i in order]
+
+
+def encode_pixels(lm, pixels: np.ndarray) -> np.ndarray:
+    """L2-normalised embedding [D] of one stored image (float32 HxW in [0,1])."""
+    import torch
+
+    with torch.inference_mode():
+        x = lm.preprocess(np.asarray(pixels, dtype=np.float32))[None]
+        return lm.model.encode_image(x, normalize=True)[0].float().cpu().numpy()
+
+
+def build_context(lm, index, manifest: pd.DataFrame, pixels: np.ndarray, *, k: int = 100,
+                  n_clusters: int = 5, seed: int = 0, split: str = "train",
+                  prompt_set: str | None = "binary", top_findings: int = 5) -> ReportContext:
+    emb = encode_pixels(lm, pixels)
+    pool = text_pool(index, manifest, split)
+    terms, neighbours = retrieve_terms(emb, index, pool, k=k, n_clusters=n_clusters, seed=seed)
+    findings = zero_shot_findings(lm, emb, prompt_set, top_findings) if prompt_set else []
+    return ReportContext(tuple(terms), tuple(neighbours), tuple(findings), len(neighbours))

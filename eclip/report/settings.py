@@ -1,0 +1,64 @@
+"""Report settings in one place: defaults < TOML ``[report]`` table < environment < CLI.
+
+Environment: ECLIP_REPORT_BACKEND (auto|ollama|embedded|retrieval), OLLAMA_HOST,
+ECLIP_OLLAMA_MODEL. The app and the CLI both build backends from ``options()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from eclip.errors import ConfigError
+from eclip.report.backends import CHOICES
+
+
+@dataclass
+class ReportSettings:
+    backend: str = "auto"
+    fallback: str | None = None
+    host: str | None = None  # Ollama URL; None = $OLLAMA_HOST or http://127.0.0.1:11434
+    model: str = "mistral:7b-instruct"  # Ollama model name
+    api: str = "chat"  # Ollama endpoint: chat | generate
+    connect_timeout: float = 2.0
+    read_timeout: float = 300.0
+    health_timeout: float = 5.0
+    max_new_tokens: int = 200
+    seed: int = 0
+    k: int = 100  # retrieved report texts
+    n_clusters: int = 5  # KMeans groups = terms in the prompt
+
+    def __post_init__(self):
+        if self.backend not in CHOICES:
+            raise ConfigError(f"report.backend must be one of {', '.join(CHOICES)}, not '{self.backend}'.")
+
+    def options(self) -> dict:
+        """Keyword options for eclip.report.backends.make_backend / select_backend."""
+        return {f: getattr(self, f) for f in ("host", "model", "api", "connect_timeout", "read_timeout",
+                                              "health_timeout", "max_new_tokens", "seed")}
+
+    def updated(self, **changes) -> "ReportSettings":
+        """A copy with the non-None ``changes`` applied (CLI flags left unset keep values)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_settings(path: str | Path | None = None, environ: dict | None = None) -> ReportSettings:
+    env = os.environ if environ is None else environ
+    values: dict = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"Report settings {path} could not be read: {e}.") from None
+        values = dict(data.get("report", data))
+        known = {f.name for f in dataclasses.fields(ReportSettings)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown report setting(s) {unknown}; known: {sorted(known)}.")
+    for var, key in (("ECLIP_REPORT_BACKEND", "backend"), ("OLLAMA_HOST", "host"), ("ECLIP_OLLAMA_MODEL", "model")):
+        if env.get(var):
+            values[key] = env[var]
+    return ReportSettings(**values)

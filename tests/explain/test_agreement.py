@@ -1,0 +1,90 @@
+"""Gaze-agreement metrics on hand-made maps, and the agreement command line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eclip import explain
+from eclip.explain import auc_judd, kl_divergence, nss, pearson_cc
+
+
+def blob(cy: float, cx: float, shape=(40, 50), s=0.01) -> np.ndarray:
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    return np.exp(-(((yy / shape[0]) - cy) ** 2 + ((xx / shape[1]) - cx) ** 2) / s).astype(np.float32)
+
+
+def test_identical_maps():
+    g = blob(0.5, 0.5)
+    assert pearson_cc(g, g) == pytest.approx(1.0)
+    assert pearson_cc(3 * g + 1, g) == pytest.approx(1.0)  # scale/offset free
+    assert kl_divergence(g, g) == pytest.approx(0.0, abs=1e-6)
+    assert auc_judd(g, g) == pytest.approx(1.0)
+    assert nss(g, g) > 2
+
+
+def test_opposite_and_unrelated_maps():
+    g = blob(0.2, 0.2)
+    far = blob(0.8, 0.8)
+    assert pearson_cc(-g, g) == pytest.approx(-1.0)
+    assert pearson_cc(far, g) < 0.1
+    assert kl_divergence(far, g) > kl_divergence(blob(0.25, 0.2), g) > 0
+    assert auc_judd(far, g) < 0.5 < auc_judd(blob(0.25, 0.2), g)
+    assert nss(far, g) < 0 < nss(blob(0.25, 0.2), g)
+
+
+def test_nss_of_a_point_is_the_zscore_there():
+    s = np.arange(20, dtype=np.float32).reshape(4, 5)
+    g = np.zeros_like(s)
+    g[3, 4] = 1.0
+    assert nss(s, g) == pytest.approx((19 - s.mean()) / s.std())
+
+
+def test_auc_judd_constant_map_is_chance_and_flat_gaze_is_undefined():
+    g = blob(0.5, 0.5)
+    assert auc_judd(np.ones_like(g), g) == pytest.approx(0.5)
+    assert np.isnan(auc_judd(g, np.zeros_like(g)))
+    assert np.isnan(pearson_cc(np.ones_like(g), g))
+
+
+def test_metrics_resize_the_model_map_to_the_gaze_grid():
+    g = blob(0.5, 0.5, (40, 50))
+    small = blob(0.5, 0.5, (20, 25))
+    assert pearson_cc(small, g) > 0.98
+
+
+def test_gaze_agreement_over_the_test_split(vit_lm, tiny_dataset):
+    means, per_image = explain.gaze_agreement(vit_lm, tiny_dataset, "test", "gradcam")
+    assert means["n"] == len(per_image) == 2  # tiny_dataset: test rows 4, 14 carry gaze
+    assert set(per_image.columns) == {"id", "cc", "nss", "kl", "auc_judd"}
+    assert -1 <= means["cc"] <= 1 and 0 <= means["auc_judd"] <= 1 and means["kl"] >= 0
+
+
+def test_agreement_cli_markdown(vit_lm, tiny_dataset, tmp_path, capsys):
+    out_csv = tmp_path / "per_image.csv"
+    rc = explain.main(["agreement", "--checkpoint", str(vit_lm.path), "--data", str(tiny_dataset),
+                       "--split", "test", "--markdown", "--csv", str(out_csv)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "| model | method | n | CC" in out
+    assert "| gradcam | 2 |" in out and "| rollout | 2 |" in out
+    assert out_csv.read_text().count("\n") == 5  # header + 2 images x 2 methods
+
+
+def test_agreement_cli_errors_exit_2(vit_lm, tiny_dataset, capsys):
+    rc = explain.main(["agreement", "--checkpoint", str(vit_lm.path), "--data", str(tiny_dataset),
+                       "--split", "nosuchsplit"])
+    assert rc == 2 and "no 'nosuchsplit' rows with gaze" in capsys.readouterr().err
+
+
+def test_map_cli_writes_overlay_and_map(vit_lm, tiny_dataset, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "overlay.png"
+    rc = explain.main(["map", "--checkpoint", str(vit_lm.path), "--image",
+                       str(tiny_dataset / "images" / "case000.png"), "--prompt", "cardiomegaly",
+                       "--out", str(out)])
+    assert rc == 0
+    # the file is brought to the stored working resolution (longer side 256) like any import
+    assert Image.open(out).size == (256, 256) and Image.open(out).mode == "RGB"
+    with np.load(tmp_path / "overlay.npz") as z:
+        assert z["heatmap"].shape == (256, 256) and z["heatmap"].dtype == np.float16

@@ -1,0 +1,132 @@
+"""Retrieval context on a real index, and the `python -m eclip.report` command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eclip.data.images import load_working
+from eclip.data.manifest import read_manifest
+from eclip.model import load_model
+from eclip.report.__main__ import main
+from eclip.report.api import open_index
+from eclip.report.context import build_context
+from eclip.report.prompt import DISCLAIMER
+
+
+@pytest.fixture
+def env(report_setup, monkeypatch):
+    ckpt, data, cache = report_setup
+    monkeypatch.setenv("ECLIP_INDEX_DIR", str(cache))
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    return ckpt, data
+
+
+def _train_ids(data) -> set[str]:
+    df = read_manifest(data)
+    return set(df.loc[df["split"] == "train", "id"])
+
+
+def test_context_clusters_train_reports(env):
+    ckpt, data = env
+    lm = load_model(ckpt)
+    index = open_index(ckpt, data, lm=lm, progress=False)
+    df = read_manifest(data)
+    pixels = load_working(data / df["image_path"][4])
+    ctx = build_context(lm, index, df, pixels, k=10, n_clusters=5, seed=0)
+    assert len(ctx.terms) == 5 and ctx.k == 10 and sum(t.cluster_size for t in ctx.terms) == 10
+    assert set(ctx.neighbour_ids) <= _train_ids(data) and set(ctx.case_ids) <= set(ctx.neighbour_ids)
+    sizes = [t.cluster_size for t in ctx.terms]
+    assert sizes == sorted(sizes, reverse=True)
+    assert ctx == build_context(lm, index, df, pixels, k=10, n_clusters=5, seed=0)  # seeded
+    # k larger than the training split is capped; zero-shot findings are probabilities
+    big = build_context(lm, index, df, pixels, k=100)
+    assert big.k == len(_train_ids(data)) and len(big.findings) == 5
+    assert all(0 <= p <= 1 for _, p in big.findings)
+    probs = [p for _, p in big.findings]
+    assert probs == sorted(probs, reverse=True)
+
+
+def _image(data):
+    df = read_manifest(data)
+    return str(data / df.loc[df["split"] == "test", "image_path"].iloc[0])
+
+
+def test_cli_retrieval_backend(env, tmp_path, capsys):
+    ckpt, data = env
+    out = tmp_path / "draft.json"
+    rc = main(["--checkpoint", str(ckpt), "--image", _image(data), "--data", str(data),
+               "--backend", "retrieval", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0 and DISCLAIMER in text and "FINDINGS:" in text and "backend: retrieval" in text
+    saved = json.loads(out.read_text())
+    assert saved["text"] and "Finding number" in saved["text"]
+    assert set(saved["provenance"]["retrieved_ids"]) <= _train_ids(data)
+    assert saved["provenance"]["checkpoint"] == str(ckpt)
+
+
+def test_cli_with_fake_ollama(env, ollama_server, capsys):
+    ckpt, data = env
+    with ollama_server() as srv:
+        rc = main(["--checkpoint", str(ckpt), "--image", _image(data), "--data", str(data),
+                   "--backend", "ollama", "--ollama-host", srv.host, "--max-new-tokens", "50"])
+        chat = [body for path, body in srv.requests if path == "/api/chat"]
+    text = capsys.readouterr().out
+    assert rc == 0 and "".join(srv.tokens) in text and DISCLAIMER in text
+    assert "backend: ollama | model: mistral:7b-instruct" in text
+    user = chat[0]["messages"][-1]["content"]
+    assert "1. " in user and "Finding number" in user and "Zero-shot finding probabilities" in user
+    assert chat[0]["options"]["num_predict"] == 50
+
+
+def test_cli_ollama_down_exits_2_with_advice(env, absent_host, capsys):
+    ckpt, data = env
+    rc = main(["--checkpoint", str(ckpt), "--image", _image(data), "--data", str(data),
+               "--backend", "ollama", "--ollama-host", absent_host])
+    assert rc == 2 and "ollama serve" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_auto_without_ollama_drafts_with_embedded(env, absent_host, capsys):
+    ckpt, data = env
+    rc = main(["--checkpoint", str(ckpt), "--image", _image(data), "--data", str(data),
+               "--ollama-host", absent_host, "--max-new-tokens", "8"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "backend: embedded | model: SmolLM2-135M-Instruct" in text
+    body = text.split("FINDINGS:", 1)[1].split("---", 1)[0]
+    assert body.strip()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--checkpoint", "/nonexistent"], "checkpoint folder /nonexistent not found"),
+    (["--image", "/nonexistent.png"], "nonexistent.png"),
+])
+def test_cli_errors_exit_2(env, capsys, args, message):
+    ckpt, data = env
+    base = {"--checkpoint": str(ckpt), "--image": _image(data)}
+    base.update(dict(zip(args[::2], args[1::2])))
+    argv = [x for kv in base.items() for x in kv] + ["--data", str(data), "--backend", "retrieval"]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0 and "not a diagnosis" in capsys.readouterr().out
+
+
+def test_evaluate_reports_retrieval_backend(env, tmp_path, capsys):
+    from eclip.evaluate.report_metrics import main as report_eval_main
+
+    out = tmp_path / "reports.json"
+    rc = report_eval_main(["--checkpoint", str(env[0]), "--data", str(env[1]), "--backend", "retrieval",
+                           "--no-embeddings", "--out", str(out)])
+    assert rc == 0
+    saved = json.loads(out.read_text())
+    m = saved["metrics"]
+    assert m["n"] == 4 and m["backend"] == "retrieval" and 0 <= m["bleu2"] <= 1 and 0 <= m["rouge_l"] <= 1
+    assert "embedding_cosine" not in m and 0 <= m["finding_f1_micro"] <= 1
+    assert all(r["generated"] and r["reference"] for r in saved["reports"])
+    assert '"bleu2"' in capsys.readouterr().out
