@@ -1,0 +1,1 @@
+"""eCLIP Explorer, the Streamlit front end: `streamlit run app/main.py`."""

@@ -1,0 +1,121 @@
+"""Case-list logic for the browser: filters, the displayed columns, label chips.
+
+Pure pandas so it can be tested without Streamlit. Only whitelisted columns are ever shown:
+the manifest holds no patient identifiers, and file paths (which an import-folder dataset may
+have named after patients) stay hidden too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from eclip.data.manifest import LABELS, label_columns
+
+GAZE_CHOICES = ("all", "with gaze", "without gaze")
+LIST_LIMIT = 1000  # rows sent to the browser at once; filters narrow the rest
+
+
+@dataclass
+class CaseFilter:
+    splits: list[str] = field(default_factory=list)  # empty: every split
+    labels: list[str] = field(default_factory=list)  # every one must be positive (1)
+    gaze: str = "all"
+    text: str = ""  # case-insensitive, literal, over findings + impression
+
+
+def has_gaze(df: pd.DataFrame) -> pd.Series:
+    return df["gaze_path"].astype(str).str.len() > 0
+
+
+def is_simulated(df: pd.DataFrame) -> pd.Series:
+    if "simulated" not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df["simulated"].astype(str).str.strip().isin({"1", "1.0", "true", "True"})
+
+
+def filter_cases(df: pd.DataFrame, f: CaseFilter) -> pd.DataFrame:
+    keep = pd.Series(True, index=df.index)
+    if f.splits:
+        keep &= df["split"].isin(f.splits)
+    for lab in f.labels:
+        if lab in df.columns:
+            keep &= df[lab] == 1.0
+        else:
+            keep &= False
+    if f.gaze == "with gaze":
+        keep &= has_gaze(df)
+    elif f.gaze == "without gaze":
+        keep &= ~has_gaze(df)
+    text = f.text.strip()
+    if text:
+        body = df["findings"].astype(str) + " " + df["impression"].astype(str)
+        keep &= body.str.contains(text, case=False, regex=False)
+    return df[keep]
+
+
+def _labels_in(row: pd.Series) -> list[str]:
+    return [lab for lab in LABELS if lab in row.index]
+
+
+def positive_labels(row: pd.Series) -> list[str]:
+    return [lab for lab in _labels_in(row) if row[lab] == 1.0]
+
+
+def case_table(df: pd.DataFrame, limit: int = LIST_LIMIT) -> pd.DataFrame:
+    """The list shown to the user: id, gaze flag and positive findings (narrow on purpose:
+    it sits beside the image)."""
+    shown = df.head(limit)
+    labs = label_columns(shown)
+    if labs:
+        values = shown[labs].to_numpy()
+        findings = [", ".join(lab for lab, v in zip(labs, row) if v == 1.0) for row in values]
+    else:
+        findings = [""] * len(shown)
+    return pd.DataFrame({
+        "id": shown["id"].to_numpy(),
+        "gaze": has_gaze(shown).to_numpy(),
+        "findings": findings,
+    })
+
+
+# Chip colours: positive red, uncertain orange, negative grey (Streamlit markdown badges).
+_CHIP = {1.0: ("red", ""), -1.0: ("orange", "? "), 0.0: ("gray", "no ")}
+
+
+def label_chips(row: pd.Series) -> str:
+    """Markdown badges for every label the report mentions (NaN = not mentioned)."""
+    chips = []
+    for value in (1.0, -1.0, 0.0):
+        colour, prefix = _CHIP[value]
+        for lab in _labels_in(row):
+            v = row[lab]
+            if value == 0.0 and lab == "No Finding":
+                continue  # "no No Finding" says nothing the positive chips don't
+            if not (isinstance(v, float) and np.isnan(v)) and float(v) == value:
+                hue = "green" if (lab == "No Finding" and value == 1.0) else colour
+                chips.append(f":{hue}-badge[{prefix}{md_escape(lab)}]")
+    return " ".join(chips)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|:<>~$])")
+
+
+def md_escape(text: str) -> str:
+    """Escape Markdown so report text renders literally."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def primary_finding(df: pd.DataFrame) -> pd.Series:
+    """One finding per case for colouring plots: the first positive label that is not
+    'No Finding', else 'No Finding' when positive, else 'unlabelled'."""
+    labs = [lab for lab in label_columns(df) if lab != "No Finding"]
+    out = pd.Series("unlabelled", index=df.index, dtype=object)
+    if "No Finding" in df.columns:
+        out[df["No Finding"] == 1.0] = "No Finding"
+    for lab in reversed(labs):  # earlier labels win: assign them last
+        out[df[lab] == 1.0] = lab
+    return out

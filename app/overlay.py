@@ -1,0 +1,112 @@
+"""The radiograph + gaze overlay as a Plotly figure and as a downloadable PNG.
+
+Image, heatmap and masks share one pixel grid (the dataset contract stores them at the same
+HxW), so the overlay is drawn on pixel coordinates with no resampling.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+from matplotlib import colormaps
+from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
+from PIL import Image
+from scipy import ndimage
+
+COLOUR_SCALES = ("Inferno", "Jet", "Turbo", "Hot", "Viridis")
+# Heatmap values below FLOOR (fraction of the maximum) are left out; above it the colour's
+# alpha ramps up until RAMP, so faint gaze stays faint and the film shows through.
+FLOOR = 0.02
+RAMP = 0.35
+MASK_COLOURS = ("#00e5ff", "#76ff03", "#ff4081", "#ffea00", "#b388ff", "#ff9100", "#18ffff")
+
+
+def _grey_png_uri(image: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8), mode="L").save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def alpha_colour_scale(name: str) -> list[list]:
+    """A named Plotly colour scale whose alpha grows from 0 to 1 over [FLOOR, RAMP]."""
+    out = []
+    for pos, colour in get_colorscale(name):
+        r, g, b = hex_to_rgb(colour) if colour.startswith("#") else unlabel_rgb(colour)
+        out.append([pos, f"rgba({int(r)},{int(g)},{int(b)},{_ramp(pos):.3f})"])
+        if pos == 0.0:  # fully transparent up to FLOOR, so the ramp starts there
+            out.append([FLOOR, out[0][1]])
+    return out
+
+
+def _ramp(h):
+    """0 at FLOOR rising to 1 at RAMP: no visible edge where the overlay starts."""
+    return np.clip((h - FLOOR) / (RAMP - FLOOR), 0.0, 1.0)
+
+
+def _alpha(h: np.ndarray, opacity: float) -> np.ndarray:
+    return opacity * _ramp(h)
+
+
+def _normalised(heatmap: np.ndarray) -> np.ndarray:
+    h = np.nan_to_num(heatmap.astype(np.float32), nan=0.0)
+    top = float(h.max())
+    return h / top if top > 0 else h
+
+
+def overlay_figure(image: np.ndarray, heatmap: np.ndarray | None = None, *,
+                   opacity: float = 0.5, colour_scale: str = "Inferno",
+                   masks: dict[str, np.ndarray] | None = None, height: int = 440) -> go.Figure:
+    """Grey radiograph, optional semi-transparent heatmap, optional mask outlines."""
+    h_px, w_px = image.shape
+    fig = go.Figure(go.Image(source=_grey_png_uri(image), hoverinfo="skip", name="radiograph"))
+    if heatmap is not None:
+        if heatmap.shape != image.shape:
+            raise ValueError(f"heatmap {heatmap.shape} does not match image {image.shape}")
+        h = _normalised(heatmap)
+        fig.add_trace(go.Heatmap(
+            z=np.where(h >= FLOOR, h, np.nan), colorscale=alpha_colour_scale(colour_scale),
+            zmin=0.0, zmax=1.0,
+            opacity=opacity, name="gaze", hovertemplate="x %{x}, y %{y}<br>gaze %{z:.2f}<extra></extra>",
+            colorbar=dict(title=dict(text="gaze", side="right"), thickness=12, len=0.6)))
+    for i, (name, mask) in enumerate((masks or {}).items()):
+        fig.add_trace(go.Contour(
+            z=mask.astype(np.float32), contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
+            line=dict(color=MASK_COLOURS[i % len(MASK_COLOURS)], width=2), showscale=False,
+            name=name, showlegend=True, hoverinfo="name"))
+    fig.update_xaxes(visible=False, range=[-0.5, w_px - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[h_px - 0.5, -0.5], scaleanchor="x", constrain="domain",
+                     constraintoward="top")
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0), dragmode="pan",
+                      legend=dict(orientation="h", yanchor="bottom", y=0.0, x=0.0,
+                                  bgcolor="rgba(0,0,0,0.55)", font=dict(color="white")))
+    return fig
+
+
+def overlay_png(image: np.ndarray, heatmap: np.ndarray | None = None, *, opacity: float = 0.5,
+                colour_scale: str = "Inferno", masks: dict[str, np.ndarray] | None = None,
+                min_side: int = 512) -> bytes:
+    """The same overlay composited to an RGB PNG (for screenshots in reports)."""
+    rgb = np.repeat(image.astype(np.float32)[..., None], 3, axis=2)
+    if heatmap is not None:
+        h = _normalised(heatmap)
+        colours = colormaps[colour_scale.lower()](h)[..., :3]
+        alpha = _alpha(h, opacity)[..., None]
+        rgb = rgb * (1 - alpha) + colours * alpha
+    for i, (_, mask) in enumerate((masks or {}).items()):
+        edge = mask & ~ndimage.binary_erosion(mask, iterations=1)
+        rgb[edge] = _hex_rgb(MASK_COLOURS[i % len(MASK_COLOURS)])
+    out = Image.fromarray(np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8), mode="RGB")
+    scale = max(1, int(np.ceil(min_side / max(out.size))))
+    if scale > 1:
+        out = out.resize((out.width * scale, out.height * scale), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    out.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _hex_rgb(colour: str) -> tuple[float, float, float]:
+    c = colour.lstrip("#")
+    return tuple(int(c[i:i + 2], 16) / 255 for i in (0, 2, 4))

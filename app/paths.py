@@ -1,0 +1,102 @@
+"""Where the app looks for datasets, checkpoints and runs (no Streamlit here).
+
+Relative paths are taken from the repository root, because `make run` starts the app there
+and the README names folders such as ``data/demo`` relative to it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = "data/demo"
+DATA_ENV = "ECLIP_DATA"
+CHECKPOINT_ENV = "ECLIP_CHECKPOINT"
+RUNS_ENV = "ECLIP_RUNS"
+NO_MODEL = "none"
+BUILD_DEMO_HINT = (
+    "Build the demo corpus with `make run` (it builds data/demo when missing) or "
+    "`python -m eclip.data build-demo --n 2000 --out data/demo`."
+)
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """An absolute path; relative ones are taken from the repository root."""
+    p = Path(os.path.expanduser(str(path)))
+    return p if p.is_absolute() else ROOT / p
+
+
+def display(path: str | os.PathLike) -> str:
+    """A short label: relative to the repository root when inside it."""
+    p = resolve(path)
+    try:
+        return str(p.relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
+def default_dataset() -> str:
+    return os.environ.get(DATA_ENV) or DEFAULT_DATA
+
+
+def dataset_candidates() -> list[str]:
+    """The env/default dataset first, then every ``data/*`` folder holding a manifest."""
+    found = [default_dataset()]
+    data_dir = ROOT / "data"
+    if data_dir.is_dir():
+        for child in sorted(data_dir.iterdir()):
+            if (child / "manifest.csv").is_file():
+                found.append(display(child))
+    return _unique(found)
+
+
+def is_checkpoint(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").is_file() and (
+        (path / "model.safetensors").is_file() or (path / "card.json").is_file())
+
+
+def checkpoint_candidates() -> list[str]:
+    """``none``, the env checkpoint when set, the folders under ``checkpoints/``, then the
+    exported models of finished training runs (``runs/*/final``)."""
+    found = [NO_MODEL]
+    env = os.environ.get(CHECKPOINT_ENV)
+    if env and env != NO_MODEL:
+        found.append(env)
+    ck_dir = ROOT / "checkpoints"
+    if ck_dir.is_dir():
+        found += [display(c) for c in sorted(ck_dir.iterdir()) if is_checkpoint(c)]
+    if runs_root().is_dir():
+        found += [display(d / "final") for d in sorted(runs_root().iterdir())
+                  if is_checkpoint(d / "final")]
+    return _unique(found)
+
+
+PREFERRED_CHECKPOINT = "checkpoints/demo-eclip"
+
+
+def default_checkpoint() -> str:
+    """$ECLIP_CHECKPOINT ('none' allowed), else the shipped demo eCLIP model, else the
+    first shipped checkpoint, else none."""
+    env = os.environ.get(CHECKPOINT_ENV)
+    if env:
+        return env
+    shipped = [c for c in checkpoint_candidates() if c.startswith("checkpoints/")]
+    if PREFERRED_CHECKPOINT in shipped:
+        return PREFERRED_CHECKPOINT
+    return shipped[0] if shipped else NO_MODEL
+
+
+def runs_root() -> Path:
+    return resolve(os.environ.get(RUNS_ENV) or "runs")
+
+
+def _unique(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        key = str(resolve(item)) if item != NO_MODEL else item
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out

@@ -1,0 +1,207 @@
+"""Admin: launch training runs as separate processes, watch their progress, stop them.
+
+Locked behind a password from $ECLIP_ADMIN_PASSWORD or st.secrets["admin_password"]. With
+neither configured the page explains how to set one and stays locked.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from app import paths, runs, state
+
+PASSWORD_ENV = "ECLIP_ADMIN_PASSWORD"
+SECRET_KEY = "admin_password"
+POLL_S = 2.0
+STATUS_TEXT = {"external": "running (external)"}  # a trainer not started from this page
+
+
+def _configured_password() -> str | None:
+    env = os.environ.get(PASSWORD_ENV)
+    if env:
+        return env
+    try:
+        value = st.secrets.get(SECRET_KEY)
+    except Exception:  # no secrets.toml at all: Streamlit raises its own not-found error
+        return None
+    return str(value) if value else None
+
+
+def _login(expected: str) -> bool:
+    if st.session_state.get("admin_ok"):
+        return True
+    with st.form("admin_login"):
+        given = st.text_input("Admin password", type="password", key="admin_pw")
+        submitted = st.form_submit_button("Unlock", icon=":material/lock_open:")
+    if submitted:
+        if hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+            st.session_state["admin_ok"] = True
+            st.rerun()  # redraw without the login form
+        time.sleep(0.5)  # slows guessing a little; the real defence is a strong password
+        st.error("Wrong password.", icon=":material/lock:")
+    return False
+
+
+def _config_files() -> list[str]:
+    found = []
+    for folder in (paths.ROOT / "configs", paths.ROOT / "eclip" / "train" / "configs"):
+        if folder.is_dir():
+            found += [paths.display(p) for p in sorted(folder.glob("*.toml"))]
+    return found
+
+
+def _launch_form(root: Path) -> None:
+    with st.form("launch"):
+        st.markdown("**Start a training run** (`python -m eclip.train` in its own process)")
+        c1, c2 = st.columns([1, 2])
+        # The default is fixed once per session: a widget whose default changed every second
+        # would be a new widget on each rerun and lose what the user typed.
+        if st.session_state.pop("_fresh_run_name", False) or "run_name" not in st.session_state:
+            st.session_state["run_name"] = time.strftime("run-%Y%m%d-%H%M%S")
+        name = c1.text_input("Run name", key="run_name")
+        configs = ["(built-in defaults)"] + _config_files()
+        preferred = next((i for i, c in enumerate(configs) if c.endswith("demo-eclip.toml")),
+                         min(1, len(configs) - 1))
+        cfg = c2.selectbox("Config file", configs, index=preferred)
+        dataset = paths.resolve(state.current_dataset())
+        sets = st.text_area("Overrides, one `key=value` per line", height=110,
+                            value=f"data.root={dataset}\ntrain.steps=200\n")
+        go_clicked = st.form_submit_button("Launch", type="primary", icon=":material/play_arrow:")
+    if not go_clicked:
+        return
+    problem = runs.validate_name(name)
+    if problem is None and (root / name).exists():
+        problem = f"runs/{name} already exists; choose another name"
+    try:
+        items = runs.parse_sets(sets)
+    except ValueError as exc:
+        problem = problem or str(exc)
+    if problem:
+        st.error(f"Cannot launch: {problem}.")
+        return
+    cfg_file = None if cfg.startswith("(") else str(paths.resolve(cfg))
+    argv = runs.train_command(root / name, cfg_file, items)
+    rec = runs.launch(root, name, argv)
+    st.session_state["admin_run"] = name
+    st.success(f"Started `{name}` (pid {rec.pid}).")
+    st.session_state["_fresh_run_name"] = True  # the next form proposes a new name
+
+
+def _loss_figure(frame: pd.DataFrame, loss_cols: list[str], expert_col: str | None) -> go.Figure:
+    fig = make_subplots(specs=[[{"secondary_y": expert_col is not None}]])
+    for col in loss_cols:
+        fig.add_trace(go.Scatter(x=frame["step"], y=frame[col], name=col, mode="lines"))
+    if expert_col:
+        fig.add_trace(go.Scatter(x=frame["step"], y=frame[expert_col], name="expert p",
+                                 mode="lines", line=dict(dash="dot", width=2.5, color="#ff7f0e")),
+                      secondary_y=True)
+        fig.update_yaxes(title_text="expert probability", range=[0, 1], secondary_y=True,
+                         tickmode="linear", tick0=0, dtick=0.25, showgrid=False)
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step",
+                      legend=dict(orientation="h", y=1.12))
+    return fig
+
+
+def progress_panel(root: str, name: str) -> None:
+    """The state of one run, read from its folder (config.json, progress.jsonl)."""
+    run_dir = Path(root) / name
+    records = runs.read_progress(run_dir)
+    summary = runs.summarize(records, runs.read_config(run_dir), run_dir)
+    rec = runs.load_launch(root, name)
+    alive = rec is not None and runs.is_alive(rec)
+    status = runs.run_status(Path(root), name, summary)
+    label = f"step {summary.step if summary.step is not None else '–'}"
+    if summary.total:
+        label += f" / {summary.total}"
+    st.progress(summary.fraction or 0.0, text=label)
+    m = st.columns(5)
+    m[0].metric("loss", f"{summary.losses['loss']:.4f}" if "loss" in summary.losses else "–")
+    m[1].metric("expert probability",
+                f"{summary.expert_p:.2f}" if summary.expert_p is not None else "–")
+    m[2].metric("images/s", f"{summary.images_per_s:.1f}" if summary.images_per_s else "–")
+    eta = {"finished": "done", "stopped": "–"}.get(status) or runs.format_eta(summary.eta_s)
+    m[3].metric("ETA", eta)
+    m[4].metric("status", STATUS_TEXT.get(status, status))
+    if records:
+        frame = pd.DataFrame(records)
+        if "step" in frame.columns:
+            loss_cols = runs.loss_keys(records)
+            expert_col = next((k for k in runs.EXPERT_KEYS if k in frame.columns), None)
+            st.plotly_chart(_loss_figure(frame, loss_cols, expert_col), key=f"loss_{name}")
+    else:
+        st.caption("No progress.jsonl records yet.")
+    if alive and st.button("Stop (SIGTERM)", icon=":material/stop:", key=f"stop_{name}"):
+        runs.stop(rec)
+        st.toast(f"Sent SIGTERM to {name}: it saves a checkpoint and exits.")
+    if status == "stopped" and (run_dir / "checkpoints").is_dir():
+        if st.button("Resume", icon=":material/replay:", key=f"resume_{name}",
+                     help="python -m eclip.train --resume: continues exactly where it stopped"):
+            runs.launch(root, name, runs.resume_command(run_dir))
+            st.rerun()  # the whole page: the run list shows it running again
+    folders = runs.model_folders(run_dir)
+    if folders:
+        st.caption("Model folders (usable as a checkpoint): "
+                   + ", ".join(f"`{paths.display(f)}`" for f in folders))
+    if rec is not None:
+        with st.expander("Process log"):
+            st.code(runs.tail(rec.log) or "(empty)", language="text")
+
+
+def _runs_section(root: Path) -> None:
+    found = runs.list_runs(root)
+    if not found:
+        st.info(f"No runs under `{paths.display(root)}` yet.")
+        return
+    table = pd.DataFrame([{
+        "run": r.name, "status": r.status,
+        "step": f"{r.step}/{r.total}" if r.total else (r.step if r.step is not None else ""),
+        "updated": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.updated))} for r in found])
+    st.dataframe(table, hide_index=True)
+    names = [r.name for r in found]
+    current = st.session_state.get("admin_run")
+    choice = st.selectbox("Watch run", names,
+                          index=names.index(current) if current in names else 0, key="watch_run")
+    info = next(r for r in found if r.name == choice)
+    if info.status in ("running", "external"):
+        live_progress_panel(str(root), choice, info.status)
+    else:
+        progress_panel(str(root), choice)
+
+
+@st.fragment(run_every=POLL_S)
+def live_progress_panel(root: str, name: str, status: str) -> None:
+    """Re-read a live run every POLL_S seconds without rerunning the whole page; once the
+    run has ended, one full rerun redraws it without polling."""
+    run_dir = Path(root) / name
+    summary = runs.summarize(runs.read_progress(run_dir), runs.read_config(run_dir), run_dir)
+    ended = summary.finished or runs.run_status(Path(root), name, summary) != status
+    if ended:
+        st.rerun()
+    progress_panel(root, name)
+
+
+st.title("Admin: training")
+expected = _configured_password()
+if not expected:
+    st.warning("The admin page is locked: no admin password is configured.", icon=":material/lock:")
+    st.markdown(f"Set one before starting the app, either in the environment "
+                f"(`export {PASSWORD_ENV}=...`) or in `.streamlit/secrets.toml` "
+                f"(`{SECRET_KEY} = \"...\"`), then reload.")
+    st.stop()
+if not _login(expected):
+    st.stop()
+if st.button("Lock", icon=":material/lock:"):
+    st.session_state["admin_ok"] = False
+    st.rerun()
+runs_root = paths.runs_root()
+_launch_form(runs_root)
+st.subheader("Runs")
+_runs_section(runs_root)

@@ -1,0 +1,65 @@
+"""Fixtures for the app tests: the tiny dataset, a clean environment, a runs folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `import app.…` from the tests, however pytest was started
+    sys.path.insert(0, str(REPO))
+MAIN = REPO / "app" / "main.py"
+
+
+@pytest.fixture
+def app_env(tiny_dataset, tmp_path, monkeypatch):
+    """ECLIP_DATA -> the tiny dataset, ECLIP_RUNS -> an empty folder, no password, no model."""
+    monkeypatch.setenv("ECLIP_DATA", str(tiny_dataset))
+    monkeypatch.setenv("ECLIP_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("ECLIP_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("ECLIP_CHECKPOINT", "none")  # not the shipped demo checkpoint
+    return {"data": Path(tiny_dataset), "runs": tmp_path / "runs"}
+
+
+def _save_micro_checkpoint(out: Path) -> Path:
+    """A random-init micro ViT saved through eclip's own save_model (the real format)."""
+    import torch
+
+    from eclip.config import Config, to_dict
+    from eclip.model import build_model, save_model
+
+    cfg = Config()
+    cfg.model.arch = "eclip-vit-micro"
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.method)
+    return save_model(out, model, to_dict(cfg), {"steps": 0, "seed": 0}, dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def micro_model(tiny_dataset, tmp_path_factory):
+    """Checkpoint + embedding index over the tiny dataset. The 2-D map is written as the
+    index format's umap_*.npy files from a PCA (UMAP itself is tested in tests/evaluate and
+    would cost ~20 s of numba compilation here)."""
+    import numpy as np
+
+    from eclip.index import build_index
+
+    base = tmp_path_factory.mktemp("app_model")
+    ckpt = _save_micro_checkpoint(base / "micro")
+    idx = build_index(ckpt, tiny_dataset, cache_root=base / "index", with_umap=False,
+                      progress=False, device="cpu")
+    points = np.concatenate([np.asarray(idx.image_emb), np.asarray(idx.text_emb)])
+    centred = points - points.mean(0)
+    xy = (centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T).astype(np.float32)
+    np.save(idx.path / "umap_image.npy", xy[:len(idx.image_emb)])
+    np.save(idx.path / "umap_text.npy", xy[len(idx.image_emb):])
+    return {"checkpoint": Path(ckpt), "index_root": base / "index"}
+
+
+@pytest.fixture
+def model_env(app_env, micro_model, monkeypatch):
+    monkeypatch.setenv("ECLIP_CHECKPOINT", str(micro_model["checkpoint"]))
+    monkeypatch.setenv("ECLIP_INDEX_DIR", str(micro_model["index_root"]))
+    return {**app_env, **micro_model}

@@ -1,0 +1,95 @@
+"""The admin page driving real `python -m eclip.train` processes on the tiny dataset:
+launch -> poll -> finish, and launch -> Stop (SIGTERM) -> Resume."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import runs
+
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+CONFIG = "configs/test-tiny.toml"
+pytestmark = pytest.mark.slow
+
+
+def _unlocked_admin(monkeypatch) -> AppTest:
+    monkeypatch.setenv("ECLIP_ADMIN_PASSWORD", "pw")
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    at.switch_page("views/admin.py").run()
+    at.text_input(key="admin_pw").input("pw")
+    at.button[0].click().run()
+    assert not at.exception
+    return at
+
+
+def _launch(at: AppTest, root: Path, name: str, overrides: str) -> runs.LaunchRecord:
+    at.main.text_input[0].input(name)
+    cfg_box = at.main.selectbox[0]
+    if CONFIG in cfg_box.options:
+        cfg_box.select(CONFIG)
+    at.text_area[0].input(overrides)
+    next(b for b in at.button if b.label == "Launch").click().run()
+    assert not at.exception
+    return runs.load_launch(root, name)
+
+
+def _wait_exit(rec: runs.LaunchRecord, timeout: float = 120) -> int | None:
+    try:
+        return psutil.Process(rec.pid).wait(timeout=timeout)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _stop_quietly(rec: runs.LaunchRecord | None) -> None:
+    if rec is not None and runs.stop(rec):
+        _wait_exit(rec, 60)
+
+
+def test_admin_launches_real_training_and_sees_it_finish(app_env, monkeypatch):
+    """The form starts the trainer, which writes its run folder; the polling panel reads
+    it; the exported model becomes selectable in the sidebar."""
+    at = _unlocked_admin(monkeypatch)
+    rec = _launch(at, app_env["runs"], "real", f"data.root={app_env['data']}\ntrain.steps=4\ntrain.log_every=2\n")
+    try:
+        assert _wait_exit(rec) in (0, None), runs.tail(rec.log)
+    finally:
+        _stop_quietly(rec)
+    at.run()
+    assert not at.exception
+    assert at.dataframe[0].value.set_index("run").loc["real", "status"] == "finished"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["status"] == "finished" and metrics["loss"] != "–"
+    assert at.get("progress")[0].proto.value == 100
+    final = str(app_env["runs"] / "real" / "final")
+    assert final in at.selectbox(key="model_choice").options
+
+
+def test_stop_sends_sigterm_and_resume_continues(app_env, monkeypatch):
+    at = _unlocked_admin(monkeypatch)
+    rec = _launch(at, app_env["runs"], "long", f"data.root={app_env['data']}\n"
+                  "train.steps=100000\ntrain.log_every=1\ntrain.ckpt_every=100000\n")
+    resumed = None
+    try:
+        deadline = time.time() + 120
+        while not runs.read_progress(app_env["runs"] / "long") and time.time() < deadline:
+            time.sleep(0.5)
+        assert runs.read_progress(app_env["runs"] / "long"), runs.tail(rec.log)
+        at.run()
+        assert {m.label: m.value for m in at.metric}["status"] == "running"
+        at.button(key="stop_long").click().run()
+        assert _wait_exit(rec) in (0, None), runs.tail(rec.log)  # saved a checkpoint, exit 0
+        at.run()
+        assert at.dataframe[0].value.set_index("run").loc["long", "status"] == "stopped"
+        assert list((app_env["runs"] / "long" / "checkpoints").glob("step_*"))
+        at.button(key="resume_long").click().run()
+        resumed = runs.load_launch(app_env["runs"], "long")
+        assert resumed.pid != rec.pid and "--resume" in resumed.argv
+        assert runs.is_alive(resumed) or _wait_exit(resumed, 1) is not None
+    finally:
+        _stop_quietly(rec)
+        _stop_quietly(resumed)

@@ -1,0 +1,168 @@
+"""One end-to-end test in a real browser: `streamlit run app/main.py` on a free localhost
+port, Debian chromium driven by Playwright, a click on a case, a screenshot.
+
+With ECLIP_UPDATE_SCREENSHOT=1 it also writes assets/screenshot_explore.png for the README,
+against a demo corpus ($ECLIP_SCREENSHOT_DATA, else data/demo) when one exists, else the
+tiny dataset."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SHOT_DIR = REPO / ".cache" / "e2e"  # ignored by git
+README_SHOT = REPO / "assets" / "screenshot_explore.png"
+CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+@pytest.fixture
+def streamlit_server(tiny_dataset, tmp_path):
+    data, showcase = Path(tiny_dataset), False
+    if os.environ.get("ECLIP_UPDATE_SCREENSHOT") == "1":
+        # For the README: a demo corpus (ECLIP_SCREENSHOT_DATA, else data/demo) when present.
+        demo = Path(os.environ.get("ECLIP_SCREENSHOT_DATA") or REPO / "data" / "demo")
+        if (demo / "manifest.csv").is_file():
+            data, showcase = demo, True
+    port = _free_port()
+    env = {**os.environ, "ECLIP_DATA": str(data), "ECLIP_RUNS": str(tmp_path / "runs"),
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env.pop("ECLIP_CHECKPOINT", None)
+    if data == REPO / "data" / "demo":
+        env.pop("ECLIP_DATA")  # the app's own default, shown as data/demo in the sidebar
+    if not showcase:
+        env["ECLIP_CHECKPOINT"] = "none"  # the case browser needs no model
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"),
+         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+         "--theme.base", "light", "--client.toolbarMode", "viewer"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(port, proc)
+        yield {"url": f"http://127.0.0.1:{port}", "showcase": showcase, "data": data,
+               "log": tmp_path / "streamlit.log"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _pick_case(page, case_id: str) -> None:
+    """Open the 'Case' selectbox and click the option, as a person would."""
+    box = page.get_by_role("combobox", name="Case", exact=True)
+    box.click()
+    box.fill(case_id)  # the option list is virtualised: type to bring the case into view
+    page.get_by_role("option", name=case_id, exact=True).click()
+    page.locator('[data-testid="stMarkdownContainer"] h4', has_text=case_id).wait_for(timeout=20000)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium: `make browser`")
+def test_browser_case_click_and_overlay(streamlit_server):
+    from playwright.sync_api import sync_playwright
+
+    SHOT_DIR.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000},
+                                    device_scale_factor=1)
+            page.goto(streamlit_server["url"], wait_until="domcontentloaded")
+            page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=60000)
+            page.wait_for_selector(".js-plotly-plot", timeout=60000)
+            assert page.get_by_text("SIMULATED data").first.is_visible()
+            if streamlit_server["showcase"]:
+                _pick_demo_showcase(page, streamlit_server["data"])
+            else:
+                _pick_case(page, "case001")  # no gaze: the page must say so
+                page.get_by_text("No gaze for this case").wait_for(timeout=20000)
+                _pick_case(page, "case002")  # gaze: the heatmap layer is drawn
+                _click_table_row(page, 4)  # a click in the case table selects case004
+                page.locator('[data-testid="stMarkdownContainer"] h4',
+                             has_text="case004").wait_for(timeout=20000)
+            page.wait_for_selector(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm",
+                                   state="attached", timeout=20000)
+            page.mouse.move(5, 995)  # no hover toolbars in the shot
+            page.wait_for_timeout(800)  # let plotly finish its transition before the shot
+            shot = SHOT_DIR / "explore.png"
+            page.screenshot(path=str(shot), full_page=False)
+            assert shot.stat().st_size > 10_000
+            if os.environ.get("ECLIP_UPDATE_SCREENSHOT") == "1":
+                README_SHOT.parent.mkdir(exist_ok=True)
+                shutil.copyfile(shot, README_SHOT)
+        finally:
+            browser.close()
+    assert b"Traceback" not in streamlit_server["log"].read_bytes()
+
+
+def _click_table_row(page, row: int) -> None:
+    """Click the selection cell of a row of the case table (a canvas grid: by position)."""
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    row_h = 35  # Streamlit's default row height; the header row has the same height
+    page.mouse.click(box["x"] + 14, box["y"] + row_h * (row + 1) + row_h / 2)
+
+
+def _showcase_case(root: Path) -> str:
+    """A gaze case whose finding masks are clearly visible (largest mask area up to 15 %)."""
+    import numpy as np
+
+    from eclip.data.manifest import read_manifest
+
+    df = read_manifest(root)
+    best, best_area = None, 0.0
+    for row in df[(df["gaze_path"] != "") & (df["mask_path"] != "")].head(300).itertuples():
+        with np.load(root / row.mask_path) as masks:
+            area = sum(float(masks[k].mean()) for k in masks.files)
+        if best_area < area <= 0.15:
+            best, best_area = row.id, area
+    return best
+
+
+def _pick_demo_showcase(page, root: Path) -> None:
+    """For the README: a gaze case with its finding masks shown."""
+    page.get_by_text("with gaze", exact=True).click()
+    page.wait_for_timeout(1500)
+    case_id = _showcase_case(root)
+    if case_id:
+        _pick_case(page, case_id)
+        page.get_by_text("Masks", exact=True).first.click()
+        page.wait_for_timeout(1500)

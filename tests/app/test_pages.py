@@ -1,0 +1,321 @@
+"""Every page rendered with Streamlit's AppTest against the tiny dataset (real files, real
+Streamlit script runner, no mocks)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from eclip.data.manifest import read_manifest, save_array_npz, write_manifest
+
+from app import cases, runs
+from app.overlay import overlay_png
+
+TIMEOUT = 30
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+
+
+def _run(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT).run()
+    if page:
+        at.switch_page(f"views/{page}").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _traces(at: AppTest) -> list[str]:
+    charts = at.get("plotly_chart")
+    assert charts, "no plotly chart rendered"
+    return [t["type"] for t in json.loads(charts[0].proto.spec)["data"]]
+
+
+def _markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def _case_ids(at: AppTest) -> list[str]:
+    return list(at.selectbox(key="case_id").options)
+
+
+# --------------------------------------------------------------------------- explore
+def test_explore_renders_overlay_and_report(app_env):
+    at = _run()
+    assert at.title[0].value == "Case browser"
+    assert _case_ids(at) == [f"case{i:03d}" for i in range(24)]
+    assert _traces(at) == ["image", "heatmap"]  # case000 has gaze
+    text = _markdown(at)
+    assert "The heart is enlarged" in text and ":red-badge[Cardiomegaly]" in text
+    assert "patient `p000`" in "\n".join(c.value for c in at.caption)
+    assert at.get("download_button")[0].proto.label == "Download overlay PNG"
+    # Only whitelisted columns reach the browser: never the file paths.
+    assert list(at.dataframe[0].value.columns) == ["id", "gaze", "findings"]
+
+
+def test_simulated_badge_in_sidebar_and_on_case(app_env):
+    at = _run()
+    assert any("SIMULATED data" in m.value for m in at.sidebar.markdown)
+    assert "SIMULATED case" in _markdown(at)
+    fp = read_manifest(app_env["data"])  # the provenance caption states the row count
+    assert any(f"**{len(fp)}** cases" in c.value for c in at.sidebar.caption)
+
+
+def test_filters_change_the_case_list(app_env):
+    at = _run()
+    at.multiselect(key="f_split").set_value(["test"]).run()
+    assert _case_ids(at) == [f"case{i:03d}" for i in range(4, 24, 5)]
+    at.multiselect(key="f_split").set_value([]).run()
+    at.radio(key="f_gaze").set_value("without gaze").run()
+    assert _case_ids(at) == [f"case{i:03d}" for i in range(1, 24, 2)]
+    at.radio(key="f_gaze").set_value("all").run()
+    at.text_input(key="f_text").input("COSTOPHRENIC").run()
+    assert _case_ids(at) == [f"case{i:03d}" for i in range(1, 24, 3)]
+    at.text_input(key="f_text").input("").run()
+    # Only findings that occur are offered, each with its count.
+    assert sorted(at.multiselect(key="f_labels").options) == [
+        "Cardiomegaly (8)", "No Finding (8)", "Pleural Effusion (8)"]
+    at.multiselect(key="f_labels").set_value(["Cardiomegaly"]).run()
+    assert _case_ids(at) == [f"case{i:03d}" for i in range(0, 24, 3)]
+    at.text_input(key="f_text").input("no such words").run()
+    assert not at.exception
+    assert any("No case matches" in i.value for i in at.info)
+
+
+def test_case_without_gaze_says_so(app_env):
+    at = _run()
+    at.selectbox(key="case_id").select("case001").run()
+    assert any("No gaze for this case" in i.value for i in at.info)
+    assert _traces(at) == ["image"]
+    assert at.toggle(key="show_gaze_na").disabled
+    at.selectbox(key="case_id").select("case002").run()  # back to a gaze case: shown again
+    assert _traces(at) == ["image", "heatmap"]
+
+
+def test_opacity_and_colour_scale_reach_the_figure(app_env):
+    at = _run()
+    at.slider(key="opacity").set_value(0.8).run()
+    at.selectbox(key="colour_scale").select("Jet").run()
+    heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][1]
+    assert heat["opacity"] == pytest.approx(0.8)
+    assert heat["colorscale"][0][1] == "rgba(0,0,131,0.000)"  # Jet, transparent at zero
+    assert heat["colorscale"][-1][1] == "rgba(128,0,0,1.000)"  # ... opaque at the top
+    at.toggle(key="show_gaze").set_value(False).run()
+    assert _traces(at) == ["image"]
+
+
+def test_masks_toggle_draws_outlines(tiny_dataset, tmp_path, monkeypatch):
+    root = Path(shutil.copytree(tiny_dataset, tmp_path / "ds"))
+    df = read_manifest(root)
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 16:48] = True
+    save_array_npz(root / "masks" / "case000.npz", Cardiomegaly=mask)
+    df["mask_path"] = ["masks/case000.npz"] + [""] * (len(df) - 1)
+    write_manifest(df, root)
+    monkeypatch.setenv("ECLIP_DATA", str(root))
+    at = _run()
+    assert not at.toggle(key="show_masks").disabled
+    at.toggle(key="show_masks").set_value(True).run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [t["type"] for t in spec["data"]] == ["image", "heatmap", "contour"]
+    assert spec["data"][2]["name"] == "Cardiomegaly"
+    at.selectbox(key="case_id").select("case001").run()  # no mask file for this case
+    assert at.toggle(key="show_masks_na").disabled
+
+
+def test_missing_dataset_explains_how_to_build_the_demo(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECLIP_DATA", str(tmp_path / "nothing-here"))
+    at = _run()
+    assert any("No dataset at" in e.value for e in at.error)
+    assert "build-demo" in _markdown(at) + "".join(c.value for c in at.code)
+
+
+def test_broken_manifest_is_an_error_message_not_a_traceback(tmp_path, monkeypatch):
+    (tmp_path / "manifest.csv").write_text("id,image_path\nx,y.png\n")
+    monkeypatch.setenv("ECLIP_DATA", str(tmp_path))
+    at = _run()
+    assert any("lacks required column" in e.value for e in at.error)
+
+
+def test_corrupt_image_and_missing_gaze_are_messages(tiny_dataset, tmp_path, monkeypatch):
+    root = Path(shutil.copytree(tiny_dataset, tmp_path / "ds"))
+    (root / "images" / "case000.png").write_bytes(b"not a png at all")
+    (root / "gaze" / "case002.npz").unlink()
+    monkeypatch.setenv("ECLIP_DATA", str(root))
+    at = _run()
+    assert any("case000.png" in e.value for e in at.error)
+    assert not at.get("plotly_chart")
+    assert "The heart is enlarged" in _markdown(at)  # the report is still shown
+    at.selectbox(key="case_id").select("case002").run()
+    assert not at.exception
+    assert any("case002.npz" in e.value and "not found" in e.value for e in at.error)
+
+
+def test_overlay_png_is_a_tinted_upscaled_image():
+    img = np.full((64, 48), 0.5, np.float32)
+    hm = np.zeros((64, 48), np.float32)
+    hm[30:34, 20:24] = 0.5  # 'Hot' at half the maximum is red (and past the alpha ramp)
+    hm[60, 2] = 1.0
+    im = Image.open(io.BytesIO(overlay_png(img, hm, opacity=0.7, colour_scale="Hot")))
+    assert im.mode == "RGB" and im.size == (48 * 8, 64 * 8)  # longer side >= 512
+    px = np.asarray(im)
+    assert tuple(px[0, 0]) == (128, 128, 128)  # no gaze: the grey film is untouched
+    r, g, b = px[32 * 8, 22 * 8]
+    assert r > g and r > b  # the gaze spot takes the colour scale
+
+
+def test_filter_cases_is_literal_and_case_insensitive():
+    df = pd.DataFrame({"findings": ["a (b) c", "x"], "impression": ["", "Y+"], "split": ["train"] * 2,
+                       "gaze_path": ["", "g.npz"]})
+    assert len(cases.filter_cases(df, cases.CaseFilter(text="(B)"))) == 1
+    assert len(cases.filter_cases(df, cases.CaseFilter(text="y+", gaze="with gaze"))) == 1
+    assert len(cases.filter_cases(df, cases.CaseFilter(text="y+", gaze="without gaze"))) == 0
+
+
+# --------------------------------------------------------------------------- admin
+def test_admin_locked_without_configured_password(app_env):
+    at = _run("admin.py")
+    assert any("no admin password is configured" in w.value for w in at.warning)
+    assert "ECLIP_ADMIN_PASSWORD" in _markdown(at)
+    assert [t.key for t in at.main.text_input] == [] and not at.main.button
+    # Every page runs under main.py's st.navigation, so the shared sidebar is always there.
+    assert at.sidebar.selectbox(key="dataset_choice").value == str(app_env["data"])
+
+
+def test_admin_wrong_then_right_password(app_env, monkeypatch):
+    monkeypatch.setenv("ECLIP_ADMIN_PASSWORD", "correct horse")
+    at = _run("admin.py")
+    at.text_input(key="admin_pw").input("correct hors")
+    at.button[0].click().run()
+    assert any("Wrong password" in e.value for e in at.error)
+    assert "Launch" not in [b.label for b in at.button]
+    at.text_input(key="admin_pw").input("correct horse")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "Launch" in [b.label for b in at.button]
+    assert any("No runs under" in i.value for i in at.info)
+
+
+def test_admin_password_from_secrets(app_env):
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
+    at.secrets["admin_password"] = "from-secrets"
+    at.run()
+    at.switch_page("views/admin.py").run()
+    at.text_input(key="admin_pw").input("from-secrets")
+    at.button[0].click().run()
+    assert "Launch" in [b.label for b in at.button]
+
+
+def _write_run(run_dir, steps, total=100, partial=True):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps({"train": {"steps": total}}))
+    lines = [json.dumps({"step": s, "epoch": s / 50, "loss": 3.0 - s / 100,
+                         "loss_clip": 2.5 - s / 100, "loss_expert": 0.5, "lr": 1e-4,
+                         "expert_p": 0.25, "images_per_s": 42.0, "eta_s": (total - s) * 2.0})
+             for s in steps]
+    text = "\n".join(lines) + "\n" + ('{"step": 9' if partial else "")  # trainer mid-write
+    (run_dir / "progress.jsonl").write_text(text)
+
+
+def _unlocked_admin(monkeypatch) -> AppTest:
+    monkeypatch.setenv("ECLIP_ADMIN_PASSWORD", "pw")
+    at = _run("admin.py")
+    at.text_input(key="admin_pw").input("pw")
+    at.button[0].click().run()
+    assert not at.exception
+    return at
+
+
+def test_progress_polling_reads_the_run_folder(app_env, monkeypatch):
+    run_dir = app_env["runs"] / "demo-run"
+    _write_run(run_dir, range(10, 50, 10))
+    at = _unlocked_admin(monkeypatch)
+    assert at.dataframe[0].value["run"].tolist() == ["demo-run"]
+    assert at.get("progress")[0].proto.value == 40
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["loss"] == "2.6000" and metrics["expert probability"] == "0.25"
+    assert metrics["images/s"] == "42.0" and metrics["status"] == "stopped"
+    assert metrics["ETA"] == "–"  # nothing is training it
+    loss_fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [t["name"] for t in loss_fig["data"]] == ["loss", "loss_clip", "loss_expert", "expert p"]
+    _write_run(run_dir, range(10, 110, 10), partial=False)  # the trainer went on and finished
+    at.run()
+    assert at.get("progress")[0].proto.value == 100
+    assert {m.label: m.value for m in at.metric}["status"] == "finished"
+
+
+def test_a_trainer_started_elsewhere_is_recognised(app_env, monkeypatch):
+    run_dir = app_env["runs"] / "cli-run"
+    _write_run(run_dir, range(10, 50, 10))
+    # A process whose command line is that of a terminal-started trainer for this folder.
+    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m",
+                             "eclip.train", "--out", str(run_dir)])
+    try:
+        at = _unlocked_admin(monkeypatch)
+        assert at.dataframe[0].value["status"].tolist() == ["external"]
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["status"] == "running (external)" and metrics["ETA"] == "2m 00s"
+        assert not [b for b in at.button if b.label in ("Stop (SIGTERM)", "Resume")]
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+
+
+def test_read_progress_skips_partial_and_corrupt_lines(tmp_path):
+    (tmp_path / "progress.jsonl").write_text('{"step": 1}\nnot json\n[1]\n\n{"step": 2}\n{"st')
+    assert [r["step"] for r in runs.read_progress(tmp_path)] == [1, 2]
+    assert runs.read_progress(tmp_path / "missing") == []
+
+
+def test_launch_and_stop_a_real_process(tmp_path):
+    argv = [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"]
+    rec = runs.launch(tmp_path, "sleeper", argv)
+    proc = psutil.Process(rec.pid)
+    try:
+        deadline = time.time() + 10
+        while "started" not in runs.tail(rec.log) and time.time() < deadline:
+            time.sleep(0.05)
+        assert "started" in runs.tail(rec.log)  # its output goes to the recorded log
+        assert runs.is_alive(runs.load_launch(tmp_path, "sleeper"))
+        assert runs.stop(rec)
+        assert proc.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        if proc.is_running():
+            proc.kill()
+    assert not runs.is_alive(rec)
+    assert not runs.stop(rec)  # nothing left to signal
+
+
+def test_launch_form_starts_eclip_train_with_the_overrides(app_env, monkeypatch):
+    at = _unlocked_admin(monkeypatch)
+    at.main.text_input[0].input("bad name!")
+    launch = next(b for b in at.button if b.label == "Launch")
+    launch.click().run()
+    assert any("Cannot launch" in e.value for e in at.error)
+    at.main.text_input[0].input("t1")
+    at.text_area[0].input("train.steps=2\ntrain.batch_size=4\n")
+    next(b for b in at.button if b.label == "Launch").click().run()
+    rec = runs.load_launch(app_env["runs"], "t1")
+    assert rec is not None
+    try:
+        assert rec.argv[1:3] == ["-m", "eclip.train"]
+        assert rec.argv[-2:] == ["--out", str(app_env["runs"] / "t1")]
+        assert ["--set", "train.steps=2"] == rec.argv[rec.argv.index("--set"):][:2]
+    finally:  # never leave the trainer behind
+        runs.stop(rec)
+        try:
+            psutil.Process(rec.pid).wait(timeout=60)
+        except psutil.NoSuchProcess:
+            pass
+
