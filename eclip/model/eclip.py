@@ -1,0 +1,118 @@
+"""ECLIP: an open_clip dual encoder plus the training-only expert path.
+
+At inference ``encode_image`` / ``encode_text`` are the wrapped model's own (the processor is
+bypassed), so an eCLIP checkpoint drops into any CLIP code. In training, ``forward`` builds
+the expert images (processor + per-batch mixup), appends the expert pairs to the InfoNCE and
+adds the priming reconstruction loss during the cold start.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from eclip.config import MethodConfig, ModelConfig
+from eclip.model.loss import ClipLoss, logit_scale_bounds
+from eclip.model.processor import HeatmapProcessor
+
+
+def mix_images(images: torch.Tensor, expert: torch.Tensor, lam: float) -> torch.Tensor:
+    """I_mix = lam * I + (1 - lam) * I_E (images are mixed, not embeddings)."""
+    return lam * images + (1.0 - lam) * expert
+
+
+class ECLIP(nn.Module):
+    def __init__(self, clip: nn.Module, processor: HeatmapProcessor, method: MethodConfig,
+                 arch_cfg: dict):
+        super().__init__()
+        self.clip = clip
+        self.processor = processor
+        self.method = method
+        self.arch_cfg = arch_cfg
+        self.loss_fn = ClipLoss()
+        size = arch_cfg["vision_cfg"]["image_size"]
+        self.image_size = int(size if isinstance(size, int) else size[0])
+        with torch.no_grad():
+            clip.logit_scale.fill_(math.log(1.0 / method.temperature_init))
+
+    # -- inference: the wrapped model, unchanged -------------------------------------------
+    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        return self.clip.encode_image(images, normalize=normalize)
+
+    def encode_text(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        return self.clip.encode_text(tokens, normalize=normalize)
+
+    @property
+    def temperature(self) -> float:
+        return float(1.0 / self.clip.logit_scale.detach().exp())
+
+    def logit_scale(self) -> torch.Tensor:
+        lo, hi = logit_scale_bounds(self.method.temperature_min, self.method.temperature_max)
+        return self.clip.logit_scale.clamp(lo, hi).exp()
+
+    # -- training ------------------------------------------------------------------------
+    def expert_images(self, images: torch.Tensor, heatmaps: torch.Tensor, lam: float) -> torch.Tensor:
+        return mix_images(images, self.processor(images, heatmaps), lam)
+
+    def forward(self, images: torch.Tensor, tokens: torch.Tensor,
+                expert_images: torch.Tensor | None = None,
+                expert_heatmaps: torch.Tensor | None = None,
+                expert_tokens: torch.Tensor | None = None,
+                lam: float = 1.0, prime: bool = False) -> dict[str, torch.Tensor]:
+        """One training step's losses: {'loss', 'clip', 'mse'} (parts detached)."""
+        n_main = images.shape[0]
+        if expert_images is not None:
+            mixed = self.expert_images(expert_images, expert_heatmaps, lam)
+            images = torch.cat([images, mixed.to(images.dtype)])
+            tokens = torch.cat([tokens, expert_tokens])
+        # One encoder call for main + expert pairs: every cross pair becomes a negative.
+        img = self.encode_image(images, normalize=True)
+        txt = self.encode_text(tokens, normalize=True)
+        clip_loss = self.loss_fn(img, txt, self.logit_scale())
+        loss, mse = clip_loss, torch.zeros((), device=clip_loss.device)
+        if prime:
+            main = images[:n_main]
+            ones = torch.ones_like(main[:, :1])
+            mse = F.mse_loss(self.processor(main, ones).float(), main.float())
+            w = self.method.priming_weight
+            loss = (1.0 - w) * clip_loss + w * mse
+        return {"loss": loss, "clip": clip_loss.detach(), "mse": mse.detach()}
+
+
+def build_model(model_cfg: ModelConfig | dict | None = None,
+                method_cfg: MethodConfig | dict | None = None,
+                arch_cfg: dict | None = None, pretrained_text: bool = True) -> ECLIP:
+    """Random-init ECLIP (or from ``model_cfg.init_weights``); ``arch_cfg`` skips the lookup.
+    A local Hugging Face text tower starts from its shipped weights unless pretrained_text
+    is False (load_model passes False: the checkpoint holds them)."""
+    from eclip.config import from_dict
+    from eclip.model.factory import create_clip, load_init_weights, resolve_arch
+
+    if model_cfg is None:
+        model_cfg = ModelConfig()
+    elif isinstance(model_cfg, dict):
+        model_cfg = from_dict(ModelConfig, model_cfg, "model")
+    if method_cfg is None:
+        method_cfg = MethodConfig()
+    elif isinstance(method_cfg, dict):
+        method_cfg = from_dict(MethodConfig, method_cfg, "method")
+    arch_cfg = arch_cfg or resolve_arch(model_cfg.arch, model_cfg.image_size)
+    clip = create_clip(arch_cfg, pretrained_text=pretrained_text)
+    if model_cfg.init_weights:
+        load_init_weights(clip, model_cfg.init_weights)
+    if model_cfg.lock_text:  # LiT-style: keep a pretrained text tower frozen
+        clip.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
+    p = model_cfg.processor
+    processor = HeatmapProcessor(p.patch_size, p.width, p.heads, p.mode)
+    return ECLIP(clip, processor, method_cfg, arch_cfg)
+
+
+def describe(model: ECLIP) -> dict:
+    """Parameter counts, for logs and cards."""
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    return {"params_visual": count(model.clip.visual), "params_total": count(model.clip),
+            "params_processor": count(model.processor), "method": asdict(model.method)}

@@ -1,0 +1,337 @@
+"""The training loop, top to bottom: build, (resume), then step until done or told to stop.
+
+One step: decide (from the curriculum) whether an expert batch joins, set the lr, forward
+main (+ expert) pairs through ECLIP, check the loss is finite, backward, clip, AdamW step,
+clamp the temperature, log, checkpoint. Every random decision is a pure function of
+(seed, step), which is what makes ``--resume`` and multi-process runs exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from eclip.config import Config, TrainConfig, to_dict
+from eclip.data.manifest import atomic_write_bytes, fingerprint
+from eclip.errors import TrainingError
+from eclip.model import build_model, get_tokenizer, save_model
+from eclip.model.curriculum import expert_probability, in_cold_start
+from eclip.model.loss import clamp_logit_scale
+from eclip.model.mixup import mixup_lambda, step_rng
+from eclip.train import distributed as D
+from eclip.train.checkpoints import load_train_checkpoint, save_train_checkpoint
+from eclip.train.dataset import Collate, StepSampler, TrainDataset
+
+log = logging.getLogger(__name__)
+PROGRESS, RUN_CONFIG = "progress.jsonl", "config.json"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    steps_done: int
+    stopped_early: bool
+    final_dir: Path | None
+    wall_time_s: float
+    last_loss: float
+
+
+# -- optimisation ---------------------------------------------------------------------------
+def _no_decay(name: str, p: torch.nn.Parameter) -> bool:
+    """Biases, norm weights, 1-d tensors and the temperature get no weight decay."""
+    return p.ndim < 2 or name.endswith(".bias") or "logit_scale" in name or ".ln" in name \
+        or name.startswith("ln") or "norm" in name or ".bn" in name
+
+
+def make_optimizer(model, t: TrainConfig) -> torch.optim.AdamW:
+    groups: dict[tuple[str, bool], list] = {}
+    for part, module, mult in (("clip", model.clip, 1.0), ("processor", model.processor, t.processor_lr_mult)):
+        for name, p in module.named_parameters():
+            if p.requires_grad:
+                groups.setdefault((part, _no_decay(name, p)), []).append(p)
+    param_groups = []
+    for (part, no_wd), params in sorted(groups.items()):
+        mult = t.processor_lr_mult if part == "processor" else 1.0
+        param_groups.append({"params": params, "name": f"{part}{'_no_decay' if no_wd else ''}",
+                             "lr_mult": mult, "weight_decay": 0.0 if no_wd else t.weight_decay,
+                             "lr": t.lr * mult})
+    kwargs = dict(lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
+    try:  # the fused kernel is markedly faster on CPU and GPU; plain AdamW where unsupported
+        return torch.optim.AdamW(param_groups, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(param_groups, **kwargs)
+
+
+def lr_factor(step: int, total: int, warmup_frac: float) -> float:
+    """Linear warm-up over the first warmup_frac of steps, then cosine to 0."""
+    warm = max(1, int(round(total * warmup_frac)))
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def set_lr(opt: torch.optim.Optimizer, step: int, t: TrainConfig) -> float:
+    base = t.lr * lr_factor(step, t.steps, t.warmup_frac)
+    for g in opt.param_groups:
+        g["lr"] = base * g["lr_mult"]
+    return base
+
+
+def expert_decider(cfg: Config):
+    """step -> bool: does this step add an expert batch? Pure, so every rank agrees."""
+    method, total, seed = cfg.method, cfg.train.steps, cfg.train.seed
+
+    def use_expert(step: int) -> bool:
+        if not method.expert:
+            return False
+        if method.naive:
+            return True
+        p = expert_probability(step, total, method.curriculum)
+        return p > 0 and step_rng(seed, 1, step).random() < p
+
+    return use_expert
+
+
+# -- run folder -----------------------------------------------------------------------------
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def truncate_progress(run_dir: Path, step: int) -> None:
+    """On resume, drop progress rows logged after the checkpoint we restart from."""
+    path = run_dir / PROGRESS
+    if path.is_file():
+        keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+        atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
+
+
+class StopFlag:
+    """SIGTERM/SIGINT set a flag; the loop saves and exits cleanly at the next step end."""
+
+    def __init__(self):
+        self.set = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread (e.g. an app worker): no handler
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        log.warning("signal %s received: saving a checkpoint and stopping", signum)
+        self.set = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+# -- the loop -------------------------------------------------------------------------------
+def train(cfg: Config, run_dir: str | Path, resume: bool = False) -> RunResult:
+    ctx = D.init_distributed(cfg.train.device)
+    try:
+        return Trainer(cfg, Path(run_dir), resume, ctx).run()
+    finally:
+        D.cleanup(ctx)
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+class Trainer:
+    """Holds what one run needs; ``run`` is the loop, ``step`` one optimisation step."""
+
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool, ctx: D.DistContext):
+        t = cfg.train
+        self.cfg, self.t, self.method, self.run_dir, self.ctx = cfg, t, cfg.method, run_dir, ctx
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        torch.manual_seed(t.seed)  # same seed -> same init for eCLIP and its CLIP baseline
+        self.model = build_model(cfg.model, cfg.method).to(ctx.device)
+        self.model.loss_fn.rank, self.model.loss_fn.world_size = ctx.rank, ctx.world_size
+        self.opt = make_optimizer(self.model, t)
+        self.config = to_dict(cfg)
+        self.start, self.wall_before = 0, 0.0
+        if resume:
+            meta = load_train_checkpoint(run_dir, self.model, self.opt)
+            self.start, self.wall_before = int(meta["step"]), float(meta.get("wall_time_s", 0.0))
+            log.info("resuming %s from step %d (%s)", run_dir, self.start, meta["checkpoint_dir"])
+        if ctx.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(run_dir / RUN_CONFIG, self.config)
+            truncate_progress(run_dir, self.start) if resume else (run_dir / PROGRESS).write_text("")
+        self.ddp = D.wrap_ddp(self.model, ctx)
+        self._make_data()
+        self.card = {"data_fingerprint": fingerprint(cfg.data.root), "dataset": str(cfg.data.root),
+                     "mode": "eclip" if cfg.method.expert else "clip", "total_steps": t.steps,
+                     "world_size": ctx.world_size, "metrics": {}}
+        on_gpu = ctx.device.type == "cuda" and t.amp == "bf16"
+        self.amp = lambda: torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else contextlib.nullcontext()
+
+    def _make_data(self) -> None:
+        cfg, t, ctx = self.cfg, self.t, self.ctx
+        dataset = TrainDataset(cfg.data.root, cfg.data, self.model.image_size, t.seed, cfg.method.random_heatmaps)
+        self.expert_b = max(ctx.world_size, int(round(t.batch_size * cfg.method.expert_batch_fraction)))
+        self.sampler = StepSampler(len(dataset), dataset.expert_rows, t.batch_size, self.expert_b, t.seed,
+                                   self.start, t.steps, expert_decider(cfg), ctx.rank, ctx.world_size)
+        self.loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=self.sampler, num_workers=cfg.data.workers,
+            collate_fn=Collate(get_tokenizer(self.model.arch_cfg)))
+
+    def p_expert(self, step: int) -> float:
+        m = self.method
+        if not m.expert:
+            return 0.0
+        return 1.0 if m.naive else expert_probability(step, self.t.steps, m.curriculum)
+
+    # -- one step -----------------------------------------------------------------------
+    def step(self, step: int, batch: dict, stop_requested: bool) -> dict:
+        t, m = self.t, self.method
+        info = {"lr": set_lr(self.opt, step, t), "expert": "expert_images" in batch,
+                "priming": m.expert and m.priming and not m.naive and in_cold_start(step, t.steps, m.curriculum)}
+        info["lam"] = mixup_lambda(m, step_rng(t.seed, 2, step)) if info["expert"] else 1.0
+        self.opt.zero_grad(set_to_none=True)
+        with self.amp():
+            out = self.ddp(**_to(batch, self.ctx.device), lam=info["lam"], prime=info["priming"])
+        # one all-reduce carries the logged values and the stop / non-finite flags
+        loss = out["loss"].detach().float()
+        flags = torch.stack([loss, out["clip"].float(), out["mse"].float(), (~torch.isfinite(loss)).float(),
+                             torch.tensor(float(stop_requested), device=loss.device)])
+        flags = D.all_reduce(flags, self.ctx, "mean").cpu()  # on-device: NCCL needs CUDA tensors
+        if flags[3] > 0:
+            raise self._non_finite(step, "loss", flags)
+        out["loss"].backward()
+        if not (info["expert"] or info["priming"]):  # processor unused: grads None, as in 1 process
+            for p in self.model.processor.parameters():
+                p.grad = None
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+        if not torch.isfinite(grad_norm):
+            raise self._non_finite(step, "gradient norm", flags)
+        self.opt.step()
+        clamp_logit_scale(self.model.clip.logit_scale, m.temperature_min, m.temperature_max)
+        info.update(loss=float(flags[0]), loss_clip=float(flags[1]), loss_mse=float(flags[2]),
+                    stop=bool(flags[4] > 0))
+        return info
+
+    def _non_finite(self, step: int, what: str, flags: torch.Tensor) -> TrainingError:
+        from eclip.train.checkpoints import latest_checkpoint
+
+        last = latest_checkpoint(self.run_dir)
+        keep = f"the last good checkpoint {last} is kept" if last else "no checkpoint had been written yet"
+        return TrainingError(
+            f"training stopped at step {step + 1}: the {what} is not finite (loss {float(flags[0]):.4g}, "
+            f"clip {float(flags[1]):.4g}, mse {float(flags[2]):.4g}); {keep}. Lower train.lr "
+            f"(now {self.t.lr:g}) or check the data for broken images, then resume with "
+            f"--resume {self.run_dir}.")
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        t, ctx = self.t, self.ctx
+        done, info, stopped = self.start, {"loss": float("nan")}, False
+        self.t0 = time.time()
+        meter = RateMeter()
+        bar = tqdm(total=t.steps, initial=self.start, disable=not ctx.is_main, desc="train", unit="step",
+                   dynamic_ncols=True, mininterval=1.0)
+        with StopFlag() as stop:
+            for step, batch in zip(range(self.start, t.steps), self.loader):
+                info = self.step(step, batch, stop.set)
+                done = step + 1
+                meter.add(t.batch_size + (self.expert_b if info["expert"] else 0))
+                bar.update(1)
+                if ctx.is_main and (done % t.log_every == 0 or done == t.steps or info["stop"]):
+                    row = self.progress_row(step, info, meter)
+                    bar.set_postfix(loss=f"{info['loss']:.3f}", p=f"{row['p_expert']:.2f}", refresh=False)
+                if info["stop"] or done % t.ckpt_every == 0 or done == t.steps:
+                    self.checkpoint(done)
+                    meter.restart_if_empty()  # keep checkpoint time out of images/s
+                if info["stop"]:
+                    stopped = True
+                    break
+        bar.close()
+        check_ranks_agree(self.model, ctx)
+        wall = self.wall_time()
+        final = None
+        if not stopped and ctx.is_main:
+            card = dict(self.card, steps=done, wall_time_s=round(wall, 1), final_loss=info["loss"])
+            final = save_model(self.run_dir / "final", self.model, self.config, card, t.save_dtype)
+        D.barrier(ctx)
+        return RunResult(self.run_dir, done, stopped, final, wall, info["loss"])
+
+    def wall_time(self) -> float:
+        return self.wall_before + time.time() - self.t0
+
+    def progress_row(self, step: int, info: dict, meter: "RateMeter") -> dict:
+        done = step + 1
+        images_per_s, sec_per_step = meter.take()
+        row = {"step": done, "epoch": self.sampler.epoch_of(step), "loss": info["loss"],
+               "loss_clip": info["loss_clip"], "loss_mse": info["loss_mse"], "lr": info["lr"],
+               "p_expert": self.p_expert(step), "expert": info["expert"], "lam": info["lam"],
+               "priming": info["priming"], "temperature": self.model.temperature,
+               "images_per_s": images_per_s, "eta_s": sec_per_step * (self.t.steps - done),
+               "wall_time_s": self.wall_time()}
+        with open(self.run_dir / PROGRESS, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        return row
+
+    def checkpoint(self, done: int) -> None:
+        if self.ctx.is_main:
+            wall = self.wall_time()
+            extra = {"wall_time_s": wall, "epoch": self.sampler.epoch_of(done), "world_size": self.ctx.world_size}
+            save_train_checkpoint(self.run_dir, done, self.model, self.opt, self.config,
+                                  dict(self.card, steps=done, wall_time_s=wall), extra, self.t.keep_checkpoints)
+        D.barrier(self.ctx)
+
+
+class RateMeter:
+    """Images/s and s/step over the steps since the last log line."""
+
+    def __init__(self):
+        self.t, self.images, self.steps = time.perf_counter(), 0, 0
+
+    def add(self, images: int) -> None:
+        self.images += images
+        self.steps += 1
+
+    def take(self) -> tuple[float, float]:
+        now = time.perf_counter()
+        elapsed = max(now - self.t, 1e-9)
+        rate, per_step = self.images / elapsed, elapsed / max(1, self.steps)
+        self.t, self.images, self.steps = now, 0, 0
+        return rate, per_step
+
+    def restart_if_empty(self) -> None:
+        if self.steps == 0:
+            self.t = time.perf_counter()
+
+
+def param_checksum(model) -> torch.Tensor:
+    """A position-weighted float64 sum of all weights: equal iff ranks hold equal weights
+    (to any practical degree)."""
+    total = torch.zeros((), dtype=torch.float64)
+    for i, p in enumerate(model.parameters()):
+        total += (p.detach().double().cpu().flatten() * (1.0 + 1e-3 * i)).sum()
+    return total
+
+
+def check_ranks_agree(model, ctx: D.DistContext) -> None:
+    if not ctx.enabled:
+        return
+    c = param_checksum(model).reshape(1).to(ctx.device)
+    hi, lo = D.all_reduce(c, ctx, "max"), D.all_reduce(c, ctx, "min")
+    if float(hi) != float(lo):
+        raise TrainingError(f"the {ctx.world_size} ranks hold different weights after training "
+                            f"(checksums {float(lo)!r} .. {float(hi)!r}); this is a bug, please report it")

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+from eclip.model import load_model
+from eclip.train.__main__ import main
+from .helpers import cli_args
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--config" in out and "--set" in out and "--resume" in out and "--out" in out
+
+
+def test_twenty_steps_write_a_resumable_run(tiny_dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(cli_args(tiny_dataset, run, "train.steps=20", "train.log_every=1")) == 0
+    assert "finished: 20 steps" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 21))
+    need = {"step", "epoch", "loss", "loss_clip", "loss_mse", "lr", "p_expert", "images_per_s", "eta_s"}
+    assert need <= set(rows[0])
+    assert rows[0]["priming"] and rows[0]["loss_mse"] > 0  # cold start primes the processor
+    assert any(r["expert"] for r in rows) and not rows[-1]["priming"]
+    assert rows[-1]["eta_s"] == 0 and rows[1]["lr"] > rows[-1]["lr"]
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["train"]["steps"] == 20 and cfg["data"]["root"] == str(tiny_dataset)
+    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
+    assert latest == {"step": 20, "dir": "step_000020"}
+    assert {p.name for p in (run / "checkpoints" / "step_000020").iterdir()} == {
+        "model.safetensors", "config.json", "card.json", "train_state.safetensors", "train_state.json"}
+    lm = load_model(run / "final")
+    assert lm.card["steps"] == 20 and lm.card["weights_dtype"] == "float16" and lm.card["mode"] == "eclip"
+    assert len(lm.card["data_fingerprint"]) == 16 and lm.card["wall_time_s"] > 0
+
+
+def test_clip_baseline_never_uses_the_processor(tiny_dataset, tmp_path):
+    run = tmp_path / "clip"
+    assert main(cli_args(tiny_dataset, run, "method.expert=false", "train.steps=6", "train.log_every=1")) == 0
+    rows = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
+    assert not any(r["expert"] or r["priming"] for r in rows) and all(r["loss_mse"] == 0 for r in rows)
+    assert load_model(run / "final").card["mode"] == "clip"
+
+
+def test_config_errors_exit_1_with_message(tiny_dataset, tmp_path, capsys):
+    assert main(cli_args(tiny_dataset, tmp_path / "x", "train.stepz=3")) == 1
+    assert "unknown key 'stepz'" in capsys.readouterr().err
+    assert main(["--set", "train.steps=3"]) == 1
+    assert "data.root is empty" in capsys.readouterr().err
+    assert main(["--resume", str(tmp_path / "nothing")]) == 1
+    assert "no config.json" in capsys.readouterr().err
+
+
+def test_ablation_switches_run(tiny_dataset, tmp_path):
+    """naive (lam = 0, expert batch every step, no cold start) + mask processor + random
+    heatmaps + no curriculum all run through the same loop."""
+    run = tmp_path / "abl"
+    assert main(cli_args(tiny_dataset, run, "train.steps=4", "train.log_every=1", "method.naive=true",
+                         "model.processor.mode=mask", "method.random_heatmaps=true")) == 0
+    rows = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
+    assert all(r["expert"] and r["lam"] == 0.0 and not r["priming"] for r in rows)
+    run2 = tmp_path / "nocur"
+    assert main(cli_args(tiny_dataset, run2, "train.steps=4", "train.log_every=1", "method.mixup=false",
+                         "method.curriculum.enabled=false", "method.curriculum.constant_p=1.0")) == 0
+    rows = [json.loads(line) for line in (run2 / "progress.jsonl").read_text().splitlines()]
+    assert all(r["expert"] and r["p_expert"] == 1.0 and not r["priming"] for r in rows)

@@ -1,0 +1,116 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from eclip.config import DataConfig
+from eclip.data.manifest import LABELS, save_array_npz, write_manifest
+from eclip.train.dataset import EXPERT, MAIN, Collate, StepSampler, TrainDataset, report_text
+
+
+@pytest.fixture(scope="module")
+def aligned_dataset(tmp_path_factory):
+    """Rows whose heatmap equals the image pixels, so a shared crop keeps them equal."""
+    root = tmp_path_factory.mktemp("aligned")
+    (root / "images").mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(4):
+        img = np.zeros((48, 64), np.uint8)
+        y, x = rng.integers(5, 35), rng.integers(5, 50)
+        img[y:y + 10, x:x + 12] = 255
+        img[:, :3] = 128
+        Image.fromarray(img, mode="L").save(root / "images" / f"r{i}.png")
+        save_array_npz(root / f"g{i}.npz", heatmap=(img / 255.0).astype(np.float16))
+        rows.append({"id": f"r{i}", "image_path": f"images/r{i}.png", "findings": "" if i == 1 else f"finding {i}",
+                     "impression": f"impression {i}", "split": "train", "view": "PA",
+                     "gaze_path": f"g{i}.npz" if i % 2 == 0 else "", "patient_key": f"p{i}",
+                     **{lab: np.nan for lab in LABELS}})
+    write_manifest(pd.DataFrame(rows), root)
+    return root
+
+
+def test_same_crop_for_image_and_heatmap(aligned_dataset):
+    ds = TrainDataset(aligned_dataset, DataConfig(clahe_p=0.0), image_size=32, seed=1)
+    assert ds.expert_rows == [0, 2]
+    for epoch in range(5):
+        item = ds[(EXPERT, 0, epoch)]
+        grey = item["image"][0] * 0.26 + 0.58
+        assert item["image"].shape == (1, 32, 32) and item["heatmap"].shape == (1, 32, 32)
+        assert torch.allclose(grey, item["heatmap"][0], atol=2e-3)
+
+
+def test_augmentation_is_seeded_per_epoch_and_row(aligned_dataset):
+    ds = TrainDataset(aligned_dataset, DataConfig(), image_size=32, seed=1)
+    a, b = ds[(MAIN, 2, 0)], ds[(MAIN, 2, 0)]
+    assert torch.equal(a["image"], b["image"]) and a["heatmap"] is None
+    assert not torch.equal(a["image"], ds[(MAIN, 2, 1)]["image"])
+    assert not torch.equal(a["image"], TrainDataset(aligned_dataset, DataConfig(), 32, seed=2)[(MAIN, 2, 0)]["image"])
+
+
+def test_eval_transform_is_resize_centre_crop(aligned_dataset):
+    ds = TrainDataset(aligned_dataset, DataConfig(), image_size=32, train=False)
+    a = ds[(EXPERT, 0, 0)]
+    assert torch.equal(a["image"], ds[(EXPERT, 0, 9)]["image"])
+    from eclip.model.preprocess import preprocess
+    from eclip.train.dataset import load_grey
+    assert torch.allclose(a["image"].expand(3, -1, -1), preprocess(load_grey(aligned_dataset / "images/r0.png"), 32))
+
+
+def test_text_is_findings_with_impression_fallback(aligned_dataset):
+    ds = TrainDataset(aligned_dataset, DataConfig(), image_size=32)
+    assert ds.texts[0] == "finding 0" and ds.texts[1] == "impression 1"
+    assert report_text("  ", "imp") == "imp"
+
+
+def test_random_heatmaps_ablation(aligned_dataset):
+    ds = TrainDataset(aligned_dataset, DataConfig(clahe_p=0.0), 32, seed=1, random_heatmaps=True)
+    item = ds[(EXPERT, 0, 0)]
+    grey = item["image"][0] * 0.26 + 0.58
+    assert not torch.allclose(grey, item["heatmap"][0], atol=0.05)
+
+
+def test_collate_splits_streams(aligned_dataset):
+    from open_clip.tokenizer import SimpleTokenizer
+
+    ds = TrainDataset(aligned_dataset, DataConfig(), image_size=32)
+    batch = Collate(SimpleTokenizer(context_length=16))([ds[(MAIN, 1, 0)], ds[(MAIN, 3, 0)], ds[(EXPERT, 2, 0)]])
+    assert batch["images"].shape == (2, 3, 32, 32) and batch["tokens"].shape == (2, 16)
+    assert torch.equal(batch["images"][:, 0], batch["images"][:, 2])  # grey -> RGB
+    assert batch["expert_images"].shape == (1, 3, 32, 32) and batch["expert_heatmaps"].shape == (1, 1, 32, 32)
+
+
+def _sampler(start=0, rank=0, world=1, total=12):
+    use = lambda s: s % 3 == 1  # noqa: E731
+    return StepSampler(10, [0, 2, 4, 6], batch=4, expert_batch=2, seed=5, start_step=start,
+                       total_steps=total, use_expert=use, rank=rank, world_size=world)
+
+
+def test_sampler_covers_epochs_and_resumes_mid_run():
+    full = list(_sampler())
+    assert len(full) == 12 and all(len(k) == (6 if s % 3 == 1 else 4) for s, k in enumerate(full))
+    mains = [k for step in full for k in step if k[0] == MAIN]
+    first_epoch = [row for stream, row, ep in mains if ep == 0]
+    assert sorted(first_epoch) == list(range(10))  # every row once per epoch
+    experts = [row for step in full for (stream, row, ep) in step if stream == EXPERT]
+    assert set(experts) <= {0, 2, 4, 6}
+    assert list(_sampler(start=7)) == full[7:]
+
+
+def test_sampler_ranks_partition_the_global_batch():
+    full = list(_sampler())
+    r0, r1 = list(_sampler(rank=0, world=2)), list(_sampler(rank=1, world=2))
+    for s, keys in enumerate(full):
+        assert sorted(r0[s] + r1[s]) == sorted(keys)
+        assert not set(r0[s]) & set(r1[s]) or len(set(keys)) < len(keys)
+
+
+def test_collate_token_cache_matches_tokenizer():
+    from open_clip.tokenizer import SimpleTokenizer
+
+    tok = SimpleTokenizer(context_length=16)
+    col = Collate(tok, cache_size=2)
+    texts = ["a b", "c", "a b", "d e f"]
+    assert torch.equal(col.tokens(texts), tok(texts))
+    assert torch.equal(col.tokens(["c", "zz"]), tok(["c", "zz"]))

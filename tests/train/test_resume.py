@@ -1,0 +1,113 @@
+"""Kill/resume exactness, SIGTERM, and non-finite losses."""
+
+import json
+import os
+import shutil
+import signal
+import time
+
+import pytest
+import torch
+
+from eclip.model import load_model
+from eclip.train.__main__ import main
+
+from .helpers import cli_args, finish, popen, state
+
+SETS = ("train.steps=12", "train.ckpt_every=6", "train.keep_checkpoints=5", "train.log_every=1")
+
+
+def _simulate_kill_after(run, step):
+    """Leave the run as a kill right after checkpoint ``step`` would have left it."""
+    ck = run / "checkpoints"
+    for d in ck.glob("step_*"):
+        if int(d.name.split("_")[1]) > step:
+            shutil.rmtree(d)
+    shutil.rmtree(run / "final", ignore_errors=True)
+    (ck / "latest.json").write_text(json.dumps({"step": step, "dir": f"step_{step:06d}"}))
+
+
+def _assert_same_state(a, b, atol=0.0):
+    sa, sb = state(a), state(b)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        if k.startswith("rng."):
+            continue
+        assert torch.allclose(sa[k].float(), sb[k].float(), atol=atol, rtol=0), k
+
+
+def test_half_then_resume_equals_straight(tiny_dataset, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(cli_args(tiny_dataset, straight, *SETS)) == 0
+    assert main(cli_args(tiny_dataset, resumed, *SETS)) == 0
+    _simulate_kill_after(resumed, 6)
+    assert main(["--resume", str(resumed)]) == 0
+    _assert_same_state(straight / "checkpoints/step_000012", resumed / "checkpoints/step_000012", atol=1e-6)
+    rows = lambda r: [json.loads(x) for x in (r / "progress.jsonl").read_text().splitlines()]  # noqa: E731
+    a, b = rows(straight), rows(resumed)
+    assert [r["step"] for r in b] == list(range(1, 13))
+    assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], abs=1e-6)
+    assert load_model(resumed / "final").card["steps"] == 12
+
+
+def test_resume_refuses_existing_out_and_missing_checkpoints(tiny_dataset, tmp_path):
+    run = tmp_path / "r"
+    assert main(cli_args(tiny_dataset, run, "train.steps=2")) == 0
+    assert main(cli_args(tiny_dataset, run, "train.steps=2")) == 1  # would clobber checkpoints
+    shutil.rmtree(run / "checkpoints")
+    assert main(["--resume", str(run)]) == 1
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_dataset, tmp_path, capsys):
+    run = tmp_path / "nan"
+    assert main(cli_args(tiny_dataset, run, "train.steps=12", "train.ckpt_every=6")) == 0
+    _simulate_kill_after(run, 6)
+    good = (run / "checkpoints/step_000006/model.safetensors").read_bytes()
+    assert main(["--resume", str(run), "--set", "train.lr=1e30"]) == 1
+    err = capsys.readouterr().err
+    assert "not finite" in err and "step_000006" in err and "Lower train.lr" in err
+    assert json.loads((run / "checkpoints/latest.json").read_text())["step"] == 6
+    assert (run / "checkpoints/step_000006/model.safetensors").read_bytes() == good
+    assert not (run / "final").exists()
+    rows = [json.loads(x) for x in (run / "progress.jsonl").read_text().splitlines()]
+    assert all(r["step"] <= 6 or r["step"] < 12 for r in rows)
+
+
+def _wait_for(path, proc, timeout=60):
+    t0 = time.time()
+    while not path.exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() - t0 < timeout, "timed out waiting for " + str(path)
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_and_exits_zero(tiny_dataset, tmp_path):
+    run = tmp_path / "term"
+    proc = popen(cli_args(tiny_dataset, run, "train.steps=100000", "train.log_every=1"))
+    _wait_for(run / "progress.jsonl", proc)
+    while not (run / "progress.jsonl").read_text().strip():
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out = finish(proc, timeout=60)
+    assert proc.returncode == 0, out
+    assert "stopped (checkpoint saved)" in out
+    latest = json.loads((run / "checkpoints/latest.json").read_text())
+    assert 0 < latest["step"] < 100000
+    rows = [json.loads(x) for x in (run / "progress.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == latest["step"]
+    assert not (run / "final").exists()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_matches_straight(tiny_dataset, tmp_path):
+    sets = ("train.steps=20", "train.ckpt_every=5", "train.keep_checkpoints=20")
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    proc = popen(cli_args(tiny_dataset, killed, *sets))
+    _wait_for(killed / "checkpoints/step_000010", proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert not (killed / "final").exists()
+    assert main(["--resume", str(killed)]) == 0
+    assert main(cli_args(tiny_dataset, straight, *sets)) == 0
+    _assert_same_state(straight / "checkpoints/step_000020", killed / "checkpoints/step_000020", atol=1e-6)
