@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                    choices=["retrieval", "embedded", "ollama", "auto"],
                    help="also draft a report per image with this backend and score it (BLEU-2, "
                         "ROUGE-L, MiniLM cosine, finding F1; eclip.evaluate.report_metrics)")
+    p.add_argument("--update-card", action="store_true",
+                   help="also write the headline numbers (with 95%% CIs) into each checkpoint's card.json")
     p.add_argument("--reports-limit", type=int, default=None, help="draft only the first N images")
     p.add_argument("--quiet", action="store_true", help="no progress bars or table on stdout")
     return p
@@ -105,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     except EclipError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.update_card:
+        from eclip.evaluate.card import update_card
+
+        pairs = zip(args.compare, (result["a"], result["b"])) if args.compare else \
+            [(args.checkpoint, result)]
+        for ckpt, res in pairs:
+            update_card(ckpt, res)
     out = Path(args.out)
     atomic_write_text(out, to_json(result) + "\n")
     atomic_write_text(out.with_suffix(".md"), table)

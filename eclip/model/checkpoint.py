@@ -72,8 +72,8 @@ def save_model(directory: str | os.PathLike, model, config: dict, card: dict | N
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS}.", suffix=".tmp")
     os.close(fd)
     try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shipped checkpoint should be readable
         save_file(state, tmp, metadata={"format": "pt", "eclip": "1"})
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 (and save_file keeps it); shipped weights must be readable
         sha = sha256_file(Path(tmp))
         os.replace(tmp, directory / WEIGHTS)
     except BaseException:

@@ -210,3 +210,25 @@ def test_evaluate_with_report_generation(micro_checkpoint, tiny_dataset, tmp_pat
     assert rep["n"] == 2 and rep["backend"] == "retrieval" and 0.0 <= rep["bleu2"] <= 1.0
     assert "**report generation** (retrieval, n=2)" in out.with_suffix(".md").read_text()
     assert len(list(cache.iterdir())) == 1  # the drafts used the same index
+
+
+def test_update_card_writes_metrics_and_keeps_weights_loadable(tiny_dataset, tmp_path):
+    from eclip.model.checkpoint import load_model
+
+    from .conftest import save_micro_checkpoint
+
+    ckpt = save_micro_checkpoint(tmp_path / "ck", seed=3)
+    weights = (ckpt / "model.safetensors").read_bytes()
+    out = tmp_path / "res.json"
+    rc = evaluate_main(["--checkpoint", str(ckpt), "--data", str(tiny_dataset), "--out", str(out),
+                        "--cache", str(tmp_path / "cache"), "--n-boot", "20", "--split", "train",
+                        "--quiet", "--update-card"])
+    assert rc == 0
+    card = json.loads((ckpt / "card.json").read_text())
+    result = json.loads(out.read_text())
+    entry = card["metrics"]["eval/train"]
+    acc = result["subsets"]["all"]["metrics"]["zs/findings/accuracy"]
+    assert entry["values"]["zs/findings/accuracy"][0] == round(acc["value"], 4)
+    assert entry["data_fingerprint"] == result["data"]["fingerprint"]
+    assert (ckpt / "model.safetensors").read_bytes() == weights
+    assert load_model(ckpt).card["metrics"]["eval/train"]["n_images"] == 15
