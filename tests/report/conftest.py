@@ -147,7 +147,7 @@ def report_setup(tmp_path_factory):
     from eclip.config import Config, to_dict
     from eclip.data.manifest import read_manifest, write_manifest
     from eclip.model import build_model, save_model
-    from conftest import make_tiny_dataset
+    from tiny_data import make_tiny_dataset
 
     torch.manual_seed(0)
     ckpt = tmp_path_factory.mktemp("ckpt")
