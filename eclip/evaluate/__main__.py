@@ -114,13 +114,17 @@ def main(argv: list[str] | None = None) -> int:
             [(args.checkpoint, result)]
         for ckpt, res in pairs:
             update_card(ckpt, res)
-    out = Path(args.out)
+    write_outputs(Path(args.out), result, table, args.quiet)
+    return 0
+
+
+def write_outputs(out: Path, result: dict, table: str, quiet: bool) -> None:
+    """The JSON result and its Markdown table next to it (``.md``), both atomically."""
     atomic_write_text(out, to_json(result) + "\n")
     atomic_write_text(out.with_suffix(".md"), table)
-    if not args.quiet:
+    if not quiet:
         print(table)
     print(f"wrote {out} and {out.with_suffix('.md')}")
-    return 0
 
 
 if __name__ == "__main__":

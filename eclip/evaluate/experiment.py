@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from eclip.data.manifest import atomic_write_text
 from eclip.errors import EclipError, EvaluationError
 from eclip.evaluate import suite
 from eclip.evaluate.run import Options, result_header, eval_items, load_prompt_sets, model_embeddings
@@ -142,15 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     except EclipError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from eclip.evaluate.__main__ import to_json
+    from eclip.evaluate.__main__ import write_outputs
 
-    out = Path(args.out)
-    table = experiment_table(result)
-    atomic_write_text(out, to_json(result) + "\n")
-    atomic_write_text(out.with_suffix(".md"), table)
-    if not args.quiet:
-        print(table)
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    write_outputs(Path(args.out), result, experiment_table(result), args.quiet)
     return 0
 
 
