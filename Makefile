@@ -11,7 +11,7 @@ export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export MPLCONFIGDIR := $(CURDIR)/.cache/mpl
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: run test setup demo browser clean-venv bench
+.PHONY: run test setup demo index browser clean-venv bench
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -33,7 +33,17 @@ $(DEMO_DIR)/manifest.csv: | $(STAMP)
 
 demo: $(DEMO_DIR)/manifest.csv
 
-run: $(STAMP) demo
+# Embeddings + UMAP of the demo corpus under the shipped checkpoint, so the model pages open
+# ready on first start (~2 min once; the app can also build it from a button).
+DEMO_CKPT ?= checkpoints/demo-eclip
+INDEX_STAMP := .cache/index/.ready-$(notdir $(DEMO_CKPT))-$(subst /,_,$(DEMO_DIR))
+$(INDEX_STAMP): $(DEMO_DIR)/manifest.csv $(DEMO_CKPT)/model.safetensors | $(STAMP)
+	$(VPY) -m eclip.index build --checkpoint $(DEMO_CKPT) --data $(DEMO_DIR)
+	touch $@
+
+index: $(INDEX_STAMP)
+
+run: $(STAMP) demo index
 	$(VPY) -m streamlit run app/main.py --server.headless true
 
 test: $(STAMP) browser
