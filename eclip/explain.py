@@ -430,7 +430,7 @@ def _map_cli(args) -> int:
 def _agreement_cli(args) -> int:
     import pandas as pd
 
-    from eclip.model.checkpoint import load_model
+    from eclip.model.checkpoint import checkpoint_name, load_model
 
     rows, per_image = [], []
     for ckpt in args.checkpoint:
@@ -438,7 +438,7 @@ def _agreement_cli(args) -> int:
         methods = args.method or [m for m in FAST_METHODS if m in supported_methods(lm)]
         for method in methods:
             means, table = gaze_agreement(lm, args.data, args.split, method, args.limit, progress=True)
-            rows.append({"checkpoint": Path(ckpt).name, "method": method, **means})
+            rows.append({"checkpoint": checkpoint_name(ckpt), "method": method, **means})
             per_image.append(table.assign(checkpoint=str(ckpt), method=method))
     if args.csv:
         pd.concat(per_image).to_csv(args.csv, index=False)

@@ -50,7 +50,7 @@ def model_embeddings(checkpoint: str | Path, data: str | Path, prompt_sets: list
                      opts: Options) -> tuple[suite.ModelEmbeddings, dict]:
     """Load the model, build or open its index over ``data``, encode the prompts."""
     from eclip.index import build_index
-    from eclip.model.checkpoint import load_model
+    from eclip.model.checkpoint import checkpoint_name, load_model
 
     lm = load_model(checkpoint, device=opts.device)
     idx = build_index(checkpoint, data, opts.cache, batch_size=opts.batch_size, with_umap=False,
@@ -60,7 +60,7 @@ def model_embeddings(checkpoint: str | Path, data: str | Path, prompt_sets: list
         text_index=np.asarray(idx.text_index),
         prompt_emb=encode_prompt_sets(lm, prompt_sets, opts.device))
     ckpt = Path(checkpoint).resolve()
-    info = {"path": str(ckpt), "name": ckpt.parent.name if ckpt.name == "final" else ckpt.name,
+    info = {"path": str(ckpt), "name": checkpoint_name(ckpt),
             "weights_sha256": lm.weights_sha256, "index": str(idx.path),
             "card": {k: lm.card.get(k) for k in ("arch", "expert", "steps", "seed", "created_at")
                      if k in lm.card}}

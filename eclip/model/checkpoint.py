@@ -199,3 +199,9 @@ def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu",
     return LoadedModel(model=model, tokenizer=get_tokenizer(config["arch_cfg"]), preprocess=preprocess,
                        image_size=model.image_size, config=config, card=card,
                        weights_sha256=sha, path=directory)
+
+
+def checkpoint_name(path: str | os.PathLike) -> str:
+    """A short display name: the folder, or the run folder for a run's ``final/`` export."""
+    p = Path(path)
+    return p.parent.name if p.name == "final" else p.name
