@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from eclip import explain  # noqa: E402
+from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 
 def random_checkpoint(arch: str, root: Path) -> Path:
@@ -55,17 +55,6 @@ def demo_data(root: Path, n: int) -> Path:
                     "--seed", "0", "--no-progress"], check=True)
     return out
 
-
-def timed(fn, repeats: int) -> dict:
-    """Median and best of ``repeats`` calls after one warm-up call (allocator/JIT costs).
-    Both are reported: on a shared machine the median carries other processes' load."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {"median_s": round(statistics.median(times), 6), "min_s": round(min(times), 6)}
 
 
 def bench_maps(lm, pixels: np.ndarray, repeats: int, ig_steps: int) -> dict:

@@ -35,6 +35,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1]
 import torch  # noqa: E402
 
 from eclip.evaluate.prompts import load_prompt_set  # noqa: E402
+from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
 from eclip.evaluate.zeroshot import (clear_prompt_cache, encode_prompt_sets,  # noqa: E402
                                      multiclass_scores)
 
@@ -54,13 +55,7 @@ def tiny_lm(arch: str):
 
 def _timed(fn, repeats: int) -> float:
     """Median wall time of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return timed(fn, repeats)["median_s"]
 
 
 def bench_embedding(lm, batch_sizes: list[int], n_images: int) -> list[dict]:
