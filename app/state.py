@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 _DATA_KEY = "dataset_choice"
 _DATA_OTHER_KEY = "dataset_other"
 _MODEL_KEY = "model_choice"
+ADMIN_KEY = "admin_ok"  # set by the Admin page after a correct password
+
+
+def is_admin() -> bool:
+    """Signed in on the Admin page in this browser session. Anything that reads arbitrary
+    server folders or starts long jobs is offered only then: demo visitors share the server."""
+    return bool(st.session_state.get(ADMIN_KEY))
 
 
 def show_error(exc: Exception, hint: str | None = None) -> None:
@@ -43,7 +50,7 @@ def eclip_errors(hint: str | None = None):
 
 
 def current_dataset() -> str:
-    other = (st.session_state.get(_DATA_OTHER_KEY) or "").strip()
+    other = (st.session_state.get(_DATA_OTHER_KEY) or "").strip() if is_admin() else ""
     return other or st.session_state.get(_DATA_KEY) or paths.default_dataset()
 
 
@@ -77,7 +84,8 @@ def render_sidebar() -> None:
         st.selectbox("Dataset folder", options, index=_index_of(options, paths.default_dataset()),
                      key=_DATA_KEY, help=f"Folders under data/ with a manifest.csv; "
                      f"the default comes from ${paths.DATA_ENV}.")
-        st.text_input("…or another folder", key=_DATA_OTHER_KEY, placeholder="/path/to/dataset")
+        if is_admin():
+            st.text_input("…or another folder", key=_DATA_OTHER_KEY, placeholder="/path/to/dataset")
         _render_provenance()
         st.divider()
         st.subheader("Model")
@@ -192,6 +200,10 @@ def _index_job(checkpoint: str, root: str, argv: list[str]) -> None:
         if log_tail.strip():
             with st.expander("Log of the last build attempt"):
                 st.code(log_tail, language="text")
+    if not is_admin():
+        st.caption("Building the index is a long job on this server: sign in on the **Admin** "
+                   "page to start it from here, or run the command above in a terminal.")
+        return
     if st.button("Build the index now", icon=":material/play_arrow:", key="build_index",
                  help="Runs the command above as a separate process; this page reloads when "
                       "it is done."):

@@ -32,17 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from eclip.data.manifest import LABELS, save_array_npz, write_manifest  # noqa: E402
 from eclip.model.factory import resolve_arch  # noqa: E402
-
-
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best / 1e9
+from timing import matmul_peak_gflops  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 
 def make_dataset(root: Path, n: int, size: int = 256, seed: int = 0) -> Path:

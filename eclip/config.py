@@ -82,6 +82,7 @@ class DataConfig:
     std: float = 0.26
     text_field: str = "findings"  # fallback: impression
     workers: int = 0
+    cache_mb: float = 1024  # decoded images/heatmaps kept in memory, per data-loader process; 0 = off
 
 
 @dataclass

@@ -36,14 +36,14 @@ def _configured_password() -> str | None:
 
 
 def _login(expected: str) -> bool:
-    if st.session_state.get("admin_ok"):
+    if st.session_state.get(state.ADMIN_KEY):
         return True
     with st.form("admin_login"):
         given = st.text_input("Admin password", type="password", key="admin_pw")
         submitted = st.form_submit_button("Unlock", icon=":material/lock_open:")
     if submitted:
         if hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-            st.session_state["admin_ok"] = True
+            st.session_state[state.ADMIN_KEY] = True
             st.rerun()  # redraw without the login form
         time.sleep(0.5)  # slows guessing a little; the real defence is a strong password
         st.error("Wrong password.", icon=":material/lock:")
@@ -199,7 +199,7 @@ if not expected:
 if not _login(expected):
     st.stop()
 if st.button("Lock", icon=":material/lock:"):
-    st.session_state["admin_ok"] = False
+    st.session_state[state.ADMIN_KEY] = False
     st.rerun()
 runs_root = paths.runs_root()
 _launch_form(runs_root)

@@ -30,9 +30,13 @@ def report_text(findings: str, impression: str) -> str:
 
 
 def load_grey(path: Path) -> np.ndarray:
+    return read_grey_u8(path).astype(np.float32) / 255.0
+
+
+def read_grey_u8(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+            return np.asarray(im.convert("L"), dtype=np.uint8)
     except (OSError, ValueError) as exc:
         raise ManifestError(f"image {path} could not be read ({exc}); check the dataset folder") from exc
 
@@ -76,6 +80,29 @@ def random_heatmap(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarr
     return F.interpolate(coarse, size=shape, mode="bicubic", align_corners=False)[0, 0].clamp_min(0).numpy()
 
 
+class DecodedCache:
+    """Decoded arrays kept in memory up to a byte budget, filled as rows are first read.
+
+    Training revisits each image once per epoch, and PNG decoding is about half of an item's
+    cost on CPU; the cached array is exactly what the decoder returned, so a run with the cache
+    gives bit-identical batches (transforms never write into it; a test pins that). Each
+    data-loader worker holds its own cache.
+    """
+
+    def __init__(self, budget_bytes: int):
+        self.budget, self.used = budget_bytes, 0
+        self._items: dict[tuple, np.ndarray] = {}
+
+    def get(self, key: tuple, load: Callable[[], np.ndarray]) -> np.ndarray:
+        hit = self._items.get(key)
+        if hit is not None:
+            return hit
+        value = load()
+        if self.used + value.nbytes <= self.budget:  # full: later rows are simply decoded each time
+            self._items[key], self.used = value, self.used + value.nbytes
+        return value
+
+
 class TrainDataset(torch.utils.data.Dataset):
     """Item key = (stream, row, epoch); returns image [1,S,S] normalised grey (Collate makes
     it RGB once per batch), heatmap [1,S,S] or None, text."""
@@ -93,6 +120,7 @@ class TrainDataset(torch.utils.data.Dataset):
         self.gaze = df["gaze_path"].tolist()
         self.texts = [report_text(f, i) for f, i in zip(df["findings"], df["impression"])]
         self.expert_rows = [i for i, g in enumerate(self.gaze) if g]
+        self.cache = DecodedCache(int(cfg.cache_mb * 2 ** 20))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -100,11 +128,12 @@ class TrainDataset(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int, int]) -> dict:
         stream, row, epoch = key
         rng = np.random.default_rng([self.seed, 11, stream, epoch, row])
-        img = load_grey(self.root / self.images[row])
+        grey = self.cache.get(("image", row), lambda: read_grey_u8(self.root / self.images[row]))
+        img = grey.astype(np.float32) / 255.0
         hm = None
         if stream == EXPERT:
-            hm = (random_heatmap(rng, img.shape) if self.random_heatmaps
-                  else load_heatmap(self.root / self.gaze[row], img.shape))
+            hm = (random_heatmap(rng, img.shape) if self.random_heatmaps else self.cache.get(
+                ("heatmap", row), lambda: load_heatmap(self.root / self.gaze[row], img.shape)))
         image, heat = self.transform(img, hm, rng)
         return {"image": image, "heatmap": heat, "text": self.texts[row], "stream": stream}
 

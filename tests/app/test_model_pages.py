@@ -46,7 +46,7 @@ def test_embeddings_offer_to_compute_a_missing_map(model_env, tmp_path, monkeypa
     for f in cache.glob("*/umap_*.npy"):
         f.unlink()
     monkeypatch.setenv("ECLIP_INDEX_DIR", str(cache))
-    at = _page("embeddings.py")
+    at = _page("embeddings.py", admin_ok=True)
     assert any("no 2-D map" in i.value for i in at.info)
     assert "--no-umap" not in at.code[0].value and "--cache" in at.code[0].value
     assert "Build the index now" in [b.label for b in at.button]
@@ -59,10 +59,24 @@ def test_model_pages_ask_for_a_model(app_env):
 
 def test_missing_index_offers_the_build_command(model_env, tmp_path, monkeypatch):
     monkeypatch.setenv("ECLIP_INDEX_DIR", str(tmp_path / "empty-cache"))
-    at = _page("embeddings.py")
+    at = _page("embeddings.py", admin_ok=True)
     assert any("no complete index" in w.value for w in at.warning)
     assert "eclip.index build" in at.code[0].value
     assert "Build the index now" in [b.label for b in at.button]
+
+
+def test_visitors_get_the_command_but_no_build_button_or_folder_box(model_env, tmp_path, monkeypatch):
+    """A long job on the shared server, and reading any server folder, need the admin sign-in."""
+    monkeypatch.setenv("ECLIP_INDEX_DIR", str(tmp_path / "empty-cache"))
+    at = _page("embeddings.py", dataset_other=str(tmp_path / "elsewhere"))
+    assert "eclip.index build" in at.code[0].value
+    assert "Build the index now" not in [b.label for b in at.button]
+    assert any("sign in on the **Admin**" in c.value for c in at.caption)
+    assert "…or another folder" not in [t.label for t in at.text_input]
+    assert "elsewhere" not in at.code[0].value  # a stale folder box value is ignored
+    at.session_state["admin_ok"] = True
+    at.run()
+    assert "…or another folder" in [t.label for t in at.text_input]
 
 
 def test_retrieval_both_directions(model_env):
@@ -150,7 +164,7 @@ def test_build_index_button_runs_the_cli_and_the_page_picks_it_up(model_env, tmp
     from app import runs
 
     monkeypatch.setenv("ECLIP_INDEX_DIR", str(tmp_path / "fresh-cache"))
-    at = _page("retrieval.py")
+    at = _page("retrieval.py", admin_ok=True)
     at.button(key="build_index").click().run()
     jobs = [p for p in (model_env["runs"] / ".app").glob("index-*.json")]
     assert len(jobs) == 1

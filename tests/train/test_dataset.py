@@ -114,3 +114,32 @@ def test_collate_token_cache_matches_tokenizer():
     texts = ["a b", "c", "a b", "d e f"]
     assert torch.equal(col.tokens(texts), tok(texts))
     assert torch.equal(col.tokens(["c", "zz"]), tok(["c", "zz"]))
+
+
+def test_decoded_cache_gives_identical_items_and_stays_unchanged(aligned_dataset):
+    """The cache only skips decoding: items equal an uncached dataset's, epoch after epoch,
+    and no transform writes into the cached arrays."""
+    cached = TrainDataset(aligned_dataset, DataConfig(clahe_p=0.5), image_size=32, seed=3)
+    plain = TrainDataset(aligned_dataset, DataConfig(clahe_p=0.5, cache_mb=0), image_size=32, seed=3)
+    keys = [(EXPERT, 0, e) for e in range(4)] + [(MAIN, r, e) for r in range(4) for e in range(3)]
+    for key in keys:
+        a, b = cached[key], plain[key]
+        assert torch.equal(a["image"], b["image"])
+        assert (a["heatmap"] is None) == (b["heatmap"] is None)
+        if a["heatmap"] is not None:
+            assert torch.equal(a["heatmap"], b["heatmap"])
+    assert plain.cache.used == 0 and len(cached.cache._items) == 5  # 4 images + 1 heatmap
+    snapshot = {k: v.copy() for k, v in cached.cache._items.items()}
+    for key in keys:
+        cached[key]
+    assert all(np.array_equal(snapshot[k], v) for k, v in cached.cache._items.items())
+
+
+def test_decoded_cache_respects_its_budget(aligned_dataset):
+    one_image = 48 * 64  # uint8 bytes
+    ds = TrainDataset(aligned_dataset, DataConfig(cache_mb=2.5 * one_image / 2 ** 20), image_size=32)
+    for r in range(4):
+        ds[(MAIN, r, 0)]
+    assert len(ds.cache._items) == 2 and ds.cache.used == 2 * one_image
+    assert torch.equal(ds[(MAIN, 3, 1)]["image"],  # rows past the budget are decoded each time
+                       TrainDataset(aligned_dataset, DataConfig(cache_mb=0), image_size=32)[(MAIN, 3, 1)]["image"])
