@@ -201,3 +201,14 @@ def test_cli_builds_a_dataset(tmp_path):
                "--no-progress"])
     assert rc == 0
     assert len(read_manifest(out, check_files=True)) == 3
+
+
+def test_rebuild_into_the_same_folder_leaves_no_stale_files(tmp_path):
+    out = tmp_path / "demo"
+    build_demo(out, n=6, seed=3, gaze_fraction=1.0, workers=1, progress=False)
+    (out / "images" / "mine.png").write_bytes(b"not ours")  # a user's file is never touched
+    build_demo(out, n=3, seed=3, gaze_fraction=0.0, workers=1, progress=False)
+    assert sorted(p.name for p in (out / "images").iterdir()) == [
+        "demo00000.png", "demo00001.png", "demo00002.png", "mine.png"]
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["demo00000.npz", "demo00001.npz", "demo00002.npz"]
+    assert list((out / "gaze").iterdir()) == []

@@ -17,6 +17,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -152,12 +153,27 @@ def build_demo(out, n: int, seed: int, gaze_fraction: float = 0.25, size: int = 
                      disable=not progress))
     df = pd.DataFrame(rows)
     write_manifest(df, out)
+    _remove_stale_cases(out, df)
     info = {"version": VERSION, "n": n, "seed": seed, "gaze_fraction": gaze_fraction, "size": size,
             "knobs": asdict(knobs), "reader": asdict(reader), "simulated": True,
             "reports": "Open-I / Indiana University (NLMCXR), CC BY-NC-ND 4.0, via torchxrayvision"}
     atomic_write_bytes(out / "demo_info.json", (json.dumps(info, indent=2) + "\n").encode())
     log.info("wrote %d cases (%d with gaze) to %s", n, int((df["gaze_path"] != "").sum()), out)
     return out
+
+
+def _remove_stale_cases(out: Path, df: pd.DataFrame) -> None:
+    """A rebuild with fewer cases or less gaze must not leave an older build's files behind.
+    Only files named like this builder's own (demoNNNNN.*) are touched."""
+    keep = {p for col in ("image_path", "gaze_path", "mask_path") for p in df[col] if p}
+    stale = [f for sub in ("images", "masks", "gaze") for f in (out / sub).glob("demo[0-9]*.*")
+             if f.relative_to(out).as_posix() not in keep]
+    # the raw REFLACX-format readings sit in gaze/<id>/ beside gaze/<id>.npz
+    stale += [d for d in (out / "gaze").glob("demo[0-9]*") if d.is_dir() and f"gaze/{d.name}.npz" not in keep]
+    for f in stale:
+        shutil.rmtree(f) if f.is_dir() else f.unlink()
+    if stale:
+        log.info("removed %d files of an earlier build that this one does not use", len(stale))
 
 
 def _blas_limit():
