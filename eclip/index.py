@@ -195,16 +195,25 @@ def open_index(path: str | Path, expect: dict | None = None, mmap: bool = True) 
 
 
 # --------------------------------------------------------------------------- encoding
-def encode_texts(lm, texts: list[str], batch_size: int = 64, device: str = "cpu") -> np.ndarray:
+def encode_texts(lm, texts: list[str], batch_size: int = 64, device: str = "cpu",
+                 share_prefixes: bool = False) -> np.ndarray:
     """L2-normalised text embeddings [len(texts), D] as float32.
 
     Texts are encoded in order of token length, so that each batch can drop the padding
-    after its longest text (see ``_trimmed_text_features``)."""
+    after its longest text (see ``_trimmed_text_features``). ``share_prefixes`` suits prompt
+    sets built from templates: each common prefix is computed once
+    (``eclip.model.prefix_text``), where the text tower allows it."""
     import torch
 
     if not len(texts):
         return np.zeros((0, _embed_dim(lm)), np.float32)
     tokens = lm.tokenizer(list(texts))
+    if share_prefixes:
+        from eclip.model.prefix_text import encode_shared_prefixes, supports_prefix_sharing
+
+        if supports_prefix_sharing(lm.model.clip):
+            with torch.inference_mode():
+                return encode_shared_prefixes(lm.model.clip, tokens.to(device)).float().cpu().numpy()
     order = np.argsort(-(tokens != 0).sum(1).numpy(), kind="stable")
     out = np.empty((len(texts), 0), np.float32)
     with torch.inference_mode():

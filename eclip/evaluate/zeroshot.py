@@ -27,8 +27,10 @@ def encode_prompts(lm, prompts: list[str], device: str = "cpu") -> np.ndarray:
     if missing:
         if len(_CACHE) + len(missing) > _CACHE_MAX:
             _CACHE.clear()
-        # small length-sorted batches carry less padding than one big batch (~2x faster)
-        for p, v in zip(missing, encode_texts(lm, missing, batch_size=32, device=device)):
+        # templated prompts share prefixes: each is computed once; other towers fall back to
+        # small length-sorted batches, which carry less padding than one big batch
+        for p, v in zip(missing, encode_texts(lm, missing, batch_size=32, device=device,
+                                              share_prefixes=True)):
             _CACHE[(key, p)] = v
     if not prompts:
         return encode_texts(lm, [], device=device)
