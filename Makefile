@@ -34,7 +34,7 @@ $(DEMO_DIR)/manifest.csv: | $(STAMP)
 demo: $(DEMO_DIR)/manifest.csv
 
 # Embeddings + UMAP of the demo corpus under the shipped checkpoint, so the model pages open
-# ready on first start (~2 min once; the app can also build it from a button).
+# ready on first start (~2 min once; signed in as admin, the app also offers a button).
 DEMO_CKPT ?= checkpoints/demo-eclip
 INDEX_STAMP := .cache/index/.ready-$(notdir $(DEMO_CKPT))-$(subst /,_,$(DEMO_DIR))
 $(INDEX_STAMP): $(DEMO_DIR)/manifest.csv $(DEMO_CKPT)/model.safetensors | $(STAMP)

@@ -85,11 +85,35 @@ def run_experiment(groups: dict[str, list[str]], data: str | Path, opts: Options
     return result
 
 
+HEADLINE = ("zs/findings/accuracy", "zs/chexpert5/accuracy", "zs/binary/macro_auroc", "retrieval/i2t/R@10",
+            "geometry/uniformity_image", "probe/10%/macro_auroc", "probe/100%/macro_auroc")
+
+
+def headline_table(result: dict, subset: str = "all") -> str:
+    """One row per group, a few headline metrics as columns: the group's mean, then its
+    paired difference to the baseline with the 95 % interval. Readable with many groups
+    (e.g. ablation rows), where the full table gets too wide."""
+    base = result["baseline"]
+    metrics = [m for m in HEADLINE if m in result["groups"][base]["subsets"][subset]["metrics"]]
+    lines = [md_row(["group", "seeds"] + metrics), md_row(["---"] * (len(metrics) + 2))]
+    for g, data in result["groups"].items():
+        cells = []
+        for m in metrics:
+            value = fmt(data["subsets"][subset]["metrics"][m]["value"])
+            d = result["diff"].get(g, {}).get(subset, {}).get(m)
+            cells.append(value if g == base or d is None else f"{value} ({diff_cell(d)})")
+        lines.append(md_row([g if g != base else f"{g} (baseline)", str(len(data["checkpoints"]))] + cells))
+    n = result["groups"][base]["subsets"][subset]["n_images"]
+    return (f"**headline** ({subset}, n={n} images; mean over seeds, and in brackets the paired difference "
+            f"to {base} [95% CI])\n\n" + "\n".join(lines) + "\n")
+
+
 def experiment_table(result: dict) -> str:
-    """Per subset: each group's mean [95% CI] (sd over seeds), and the difference to the baseline."""
+    """A headline table, then per subset: each group's mean [95% CI] (sd over seeds), and the
+    difference to the baseline."""
     base = result["baseline"]
     others = [g for g in result["groups"] if g != base]
-    blocks = []
+    blocks = [headline_table(result)]
     for sname, sub in result["groups"][base]["subsets"].items():
         k = {g: len(result["groups"][g]["checkpoints"]) for g in result["groups"]}
         head = ["metric"] + [f"{g} (seeds={k[g]})" for g in result["groups"]] + [f"{g} - {base}" for g in others]

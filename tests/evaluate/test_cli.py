@@ -194,7 +194,14 @@ def test_experiment_groups_of_seeds(micro_checkpoint, micro_checkpoint_b, tiny_d
     assert clip[name]["sd"] == 0.0 and len(eclip_[name]["per_seed"]) == 2
     assert eclip_[name]["value"] == pytest.approx(np.mean(eclip_[name]["per_seed"]))
     assert diff[name]["diff"] == pytest.approx(eclip_[name]["value"] - clip[name]["value"])
-    assert "eclip - clip" in out.with_suffix(".md").read_text()
+    md = out.with_suffix(".md").read_text()
+    assert "eclip - clip" in md
+    head = md.split("\n\n")[1].splitlines()  # the headline table: one row per group
+    assert head[0].startswith("| group | seeds | zs/findings/accuracy")
+    acc = result["groups"]["eclip"]["subsets"]["all"]["metrics"]["zs/findings/accuracy"]["value"]
+    acc_diff = result["diff"]["eclip"]["all"]["zs/findings/accuracy"]["diff"]
+    assert head[2].startswith("| clip (baseline) | 2 |")
+    assert head[3].startswith(f"| eclip | 2 | {acc:.3f} ({'+' if acc_diff >= 0 else ''}{acc_diff:.3f} [")
 
 
 def test_evaluate_with_report_generation(micro_checkpoint, tiny_dataset, tmp_path):

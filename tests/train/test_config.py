@@ -56,11 +56,12 @@ def test_bad_files(tmp_path):
         load_config(unknown)
 
 
-def test_demo_configs_differ_only_in_the_expert_switch():
+@pytest.mark.parametrize("pair", ["demo", "scratch"])
+def test_paired_configs_differ_only_in_the_expert_switch(pair):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2] / "configs"
-    eclip_cfg, clip_cfg = load_config(root / "demo-eclip.toml"), load_config(root / "demo-clip.toml")
+    eclip_cfg, clip_cfg = load_config(root / f"{pair}-eclip.toml"), load_config(root / f"{pair}-clip.toml")
     assert eclip_cfg.method.expert and not clip_cfg.method.expert
     clip_cfg.method.expert = True
     assert clip_cfg == eclip_cfg
