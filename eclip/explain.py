@@ -300,9 +300,12 @@ def _as_pair(saliency: np.ndarray, gaze: np.ndarray) -> tuple[np.ndarray, np.nda
 def pearson_cc(saliency: np.ndarray, gaze: np.ndarray) -> float:
     """Linear correlation of the two maps over pixels (1 = identical up to scale/offset)."""
     s, g = _as_pair(saliency, gaze)
+    if np.ptp(g) == 0:
+        return float("nan")
+    if np.ptp(s) == 0:  # a flat map carries no information: chance level, as saliency benchmarks score it
+        return 0.0
     s, g = s - s.mean(), g - g.mean()
-    denom = math.sqrt(float((s * s).sum()) * float((g * g).sum()))
-    return float((s * g).sum() / denom) if denom > 0 else float("nan")
+    return float((s * g).sum() / math.sqrt(float((s * s).sum()) * float((g * g).sum())))
 
 
 def nss(saliency: np.ndarray, gaze: np.ndarray) -> float:
@@ -310,8 +313,10 @@ def nss(saliency: np.ndarray, gaze: np.ndarray) -> float:
     density (a gaze heatmap stands in for the fixation points; weights sum to 1)."""
     s, g = _as_pair(saliency, gaze)
     std = s.std()
-    if std == 0 or g.sum() == 0:
+    if g.sum() == 0:
         return float("nan")
+    if std == 0:  # flat map: chance level
+        return 0.0
     return float((((s - s.mean()) / std) * g).sum() / g.sum())
 
 
@@ -321,6 +326,8 @@ def kl_divergence(saliency: np.ndarray, gaze: np.ndarray) -> float:
     s = np.maximum(s, 0.0)
     if g.sum() == 0:
         return float("nan")
+    if s.max() == 0:  # no positive evidence anywhere (e.g. Grad-CAM's ReLU): a uniform map
+        s = np.ones_like(s)
     p, q = g / g.sum(), s / max(s.sum(), _EPS)
     return float((p * np.log(_EPS + p / (q + _EPS))).sum())
 
@@ -342,7 +349,13 @@ def auc_judd(saliency: np.ndarray, gaze: np.ndarray, fixation_quantile: float = 
 AGREEMENT_METRICS = {"cc": pearson_cc, "nss": nss, "kl": kl_divergence, "auc_judd": auc_judd}
 
 
+def is_flat(saliency: np.ndarray) -> bool:
+    """A map with one value everywhere: it points nowhere, and agreement is at chance."""
+    return float(np.ptp(np.nan_to_num(np.asarray(saliency, dtype=np.float64)))) == 0.0
+
+
 def agreement_metrics(saliency: np.ndarray, gaze: np.ndarray) -> dict[str, float]:
+    """CC, NSS, KL, AUC-Judd; a flat map scores chance (0, 0, KL to uniform, 0.5)."""
     return {name: fn(saliency, gaze) for name, fn in AGREEMENT_METRICS.items()}
 
 
@@ -371,10 +384,11 @@ def gaze_agreement(lm, data: str | Path, split: str = "test", method: str = "gra
             gaze = z["heatmap"].astype(np.float32)
         prompt = str(row["findings"]).strip() or str(row["impression"])
         sal = attribution_map(lm, pixels, prompt, method, image_id=str(row["id"]))
-        records.append({"id": row["id"], **agreement_metrics(sal, gaze)})
+        records.append({"id": row["id"], **agreement_metrics(sal, gaze), "flat": is_flat(sal)})
     per_image = pd.DataFrame(records)
     means = {k: float(np.nanmean(per_image[k])) for k in AGREEMENT_METRICS}
     means["n"] = len(per_image)
+    means["n_flat"] = int(per_image["flat"].sum())
     return means, per_image
 
 
@@ -442,17 +456,18 @@ def _agreement_cli(args) -> int:
             per_image.append(table.assign(checkpoint=str(ckpt), method=method))
     if args.csv:
         pd.concat(per_image).to_csv(args.csv, index=False)
-    header = ["checkpoint", "method", "n", "cc", "nss", "kl", "auc_judd"]
+    header = ["checkpoint", "method", "n", "n_flat", "cc", "nss", "kl", "auc_judd"]
+    counts = ("checkpoint", "method", "n", "n_flat")
     if args.markdown:
-        print("| model | method | n | CC ↑ | NSS ↑ | KL ↓ | AUC-Judd ↑ |")
-        print("|---|---|---|---|---|---|---|")
+        print("| model | method | n | flat maps (score chance) | CC ↑ | NSS ↑ | KL ↓ | AUC-Judd ↑ |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['checkpoint']} | {r['method']} | {r['n']} | {r['cc']:.3f} | {r['nss']:.3f} "
-                  f"| {r['kl']:.3f} | {r['auc_judd']:.3f} |")
+            print(f"| {r['checkpoint']} | {r['method']} | {r['n']} | {r['n_flat']} | {r['cc']:.3f} "
+                  f"| {r['nss']:.3f} | {r['kl']:.3f} | {r['auc_judd']:.3f} |")
     else:
         print("\t".join(header))
         for r in rows:
-            print("\t".join(str(r[h]) if h in ("checkpoint", "method", "n") else f"{r[h]:.4f}" for h in header))
+            print("\t".join(str(r[h]) if h in counts else f"{r[h]:.4f}" for h in header))
     return 0
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from eclip.explain import agreement_metrics, attribution_map, supported_methods
+from eclip.explain import agreement_metrics, attribution_map, is_flat, supported_methods
 
 from app import cases, loaders, state
 from app.overlay import overlay_figure
@@ -66,6 +66,11 @@ with right:
     st.markdown(f"**Model: {METHOD_NAMES.get(method, method)}**")
     st.plotly_chart(overlay_figure(image, model_map, opacity=opacity, colour_scale="Jet", height=420),
                     key="xp_model", theme=None, config={"displaylogo": False})
+flat_map = is_flat(model_map)
+if flat_map:  # Grad-CAM's ReLU zeroes a map with no positive evidence; it scores chance
+    st.warning("The map is flat: this method found no image region that raises the similarity "
+               "to this prompt. Try another prompt (e.g. a finding named in the report) or "
+               "another method.", icon=":material/blur_off:")
 if gaze is not None:
     scores = agreement_metrics(model_map, gaze)
     cols = st.columns(len(scores))

@@ -40,11 +40,20 @@ def test_nss_of_a_point_is_the_zscore_there():
     assert nss(s, g) == pytest.approx((19 - s.mean()) / s.std())
 
 
-def test_auc_judd_constant_map_is_chance_and_flat_gaze_is_undefined():
+def test_a_flat_map_scores_chance_and_flat_gaze_is_undefined():
+    """Grad-CAM's ReLU can zero a whole map; it points nowhere, so it must score chance
+    (not NaN, which a mean over images would silently drop)."""
+    from eclip.explain import agreement_metrics, is_flat, kl_divergence
+
     g = blob(0.5, 0.5)
-    assert auc_judd(np.ones_like(g), g) == pytest.approx(0.5)
+    for flat in (np.ones_like(g), np.zeros_like(g)):
+        assert is_flat(flat) and not is_flat(g)
+        scores = agreement_metrics(flat, g)
+        assert scores["auc_judd"] == pytest.approx(0.5)
+        assert scores["cc"] == 0.0 and scores["nss"] == 0.0
+        assert scores["kl"] == pytest.approx(kl_divergence(np.full_like(g, 0.3), g))  # = KL to uniform
     assert np.isnan(auc_judd(g, np.zeros_like(g)))
-    assert np.isnan(pearson_cc(np.ones_like(g), g))
+    assert np.isnan(pearson_cc(g, np.zeros_like(g)))
 
 
 def test_metrics_resize_the_model_map_to_the_gaze_grid():
@@ -56,7 +65,8 @@ def test_metrics_resize_the_model_map_to_the_gaze_grid():
 def test_gaze_agreement_over_the_test_split(vit_lm, tiny_dataset):
     means, per_image = explain.gaze_agreement(vit_lm, tiny_dataset, "test", "gradcam")
     assert means["n"] == len(per_image) == 2  # tiny_dataset: test rows 4, 14 carry gaze
-    assert set(per_image.columns) == {"id", "cc", "nss", "kl", "auc_judd"}
+    assert set(per_image.columns) == {"id", "cc", "nss", "kl", "auc_judd", "flat"}
+    assert means["n_flat"] == int(per_image["flat"].sum())
     assert -1 <= means["cc"] <= 1 and 0 <= means["auc_judd"] <= 1 and means["kl"] >= 0
 
 
@@ -65,7 +75,7 @@ def test_agreement_cli_markdown(vit_lm, tiny_dataset, tmp_path, capsys):
     rc = explain.main(["agreement", "--checkpoint", str(vit_lm.path), "--data", str(tiny_dataset),
                        "--split", "test", "--markdown", "--csv", str(out_csv)])
     out = capsys.readouterr().out
-    assert rc == 0 and "| model | method | n | CC" in out
+    assert rc == 0 and "| model | method | n | flat maps (score chance) | CC" in out
     assert "| gradcam | 2 |" in out and "| rollout | 2 |" in out
     assert out_csv.read_text().count("\n") == 5  # header + 2 images x 2 methods
 
