@@ -82,7 +82,7 @@ def multiclass_scores(image_emb: np.ndarray, class_emb: np.ndarray,
 
     ``temperature`` only shapes the displayed probabilities; the argmax does not depend on it.
     """
-    sims = np.asarray(image_emb, dtype=np.float32) @ l2_normalize(class_emb).T
+    sims = _matmul(image_emb, l2_normalize(class_emb).T)
     z = (sims - sims.max(axis=1, keepdims=True)) / temperature
     probs = np.exp(z)
     probs /= probs.sum(axis=1, keepdims=True)
@@ -91,5 +91,15 @@ def multiclass_scores(image_emb: np.ndarray, class_emb: np.ndarray,
 
 def binary_scores(image_emb: np.ndarray, pair_emb: np.ndarray) -> np.ndarray:
     """[N, L] CheXzero probabilities from [L, 2, D] (positive, negative) ensembles."""
-    img = np.asarray(image_emb, dtype=np.float32)
-    return binary_pair_probability(img @ pair_emb[:, 0].T, img @ pair_emb[:, 1].T)
+    return binary_pair_probability(_matmul(image_emb, pair_emb[:, 0].T), _matmul(image_emb, pair_emb[:, 1].T))
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float32 a @ b through torch. The text tower runs on torch's thread pool; a numpy
+    product here wakes OpenBLAS's own pool, whose spinning threads then slow the next prompt
+    encoding by ~50 % on a 2-core machine (measured in benchmarks/index_eval.py)."""
+    import torch
+
+    a32 = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    b32 = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
+    return (a32 @ b32).numpy()
