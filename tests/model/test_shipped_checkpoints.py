@@ -1,0 +1,51 @@
+"""The committed demo checkpoints: small fp16 safetensors with complete cards, a like-for-like
+pair (same architecture, steps and data; only the expert path differs), loadable offline."""
+
+import json
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+ROOT = Path(__file__).resolve().parents[2] / "checkpoints"
+PAIR = ("demo-eclip", "demo-clip")
+
+
+@pytest.mark.parametrize("name", PAIR)
+def test_small_fp16_safetensors_with_a_complete_card(name):
+    folder = ROOT / name
+    weights = folder / "model.safetensors"
+    assert weights.stat().st_size <= 50 * 2 ** 20
+    with safe_open(str(weights), "pt") as f:
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+    assert dtypes <= {"F16", "I64"}, dtypes
+    card = json.loads((folder / "card.json").read_text())
+    for key in ("data_fingerprint", "arch", "steps", "wall_time_s", "weights_sha256"):
+        assert card.get(key), key
+    test = card["metrics"]["eval/test"]
+    assert test["data_fingerprint"] == card["data_fingerprint"]
+    assert {"zs/findings/accuracy", "zs/binary/macro_auroc", "probe/100%/macro_auroc"} <= set(test["values"])
+
+
+def test_the_pair_differs_only_in_the_expert_path():
+    eclip, clip = (json.loads((ROOT / n / "config.json").read_text()) for n in PAIR)
+    cards = [json.loads((ROOT / n / "card.json").read_text()) for n in PAIR]
+    assert cards[0]["expert"] and not cards[1]["expert"]
+    assert cards[0]["steps"] == cards[1]["steps"] and cards[0]["arch"] == cards[1]["arch"]
+    assert cards[0]["data_fingerprint"] == cards[1]["data_fingerprint"]
+    assert eclip["method"]["expert"] and not clip["method"]["expert"]
+    eclip["method"]["expert"] = False
+    assert eclip == clip  # model, arch_cfg, data, train (seed, steps, lr, ...) and method
+
+
+@pytest.mark.slow
+def test_the_shipped_model_loads_and_embeds_offline():
+    import torch
+
+    from eclip.model import load_model
+
+    lm = load_model(ROOT / "demo-eclip")
+    with torch.no_grad():
+        img = lm.model.encode_image(torch.zeros(1, 3, lm.image_size, lm.image_size))
+        txt = lm.model.encode_text(lm.tokenizer(["small left pleural effusion"]))
+    assert img.shape == txt.shape and torch.isfinite(img).all()
