@@ -178,7 +178,7 @@ def bench_umap(n: int, dim: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="eclip-vit-tiny", help="model architecture (default: the shipped one)")
+    p.add_argument("--arch", default="eclip-vit-tiny-minilm", help="model architecture (default: the shipped one)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32, 64])
     p.add_argument("--n-images", type=int, default=128, help="PNG files through the full pipeline")
     p.add_argument("--zs-images", type=int, default=10_000)

@@ -222,7 +222,7 @@ def encode_texts(lm, texts: list[str], batch_size: int = 64, device: str = "cpu"
             batch = tokens[torch.as_tensor(rows)].to(device)
             emb = _trimmed_text_features(lm.model.clip, batch)
             if emb is None:
-                emb = lm.model.encode_text(batch, normalize=True)
+                emb = lm.model.encode_text(_trim_masked_padding(lm.model.clip, batch), normalize=True)
             emb = emb.float().cpu().numpy()
             if out.shape[1] == 0:
                 out = np.empty((len(texts), emb.shape[1]), np.float32)
@@ -259,6 +259,21 @@ def _trimmed_text_features(clip, tokens):
         proj = clip.text_projection
         x = proj(x) if hasattr(proj, "weight") else x @ proj
     return F.normalize(x, dim=-1)
+
+
+def _trim_masked_padding(clip, tokens):
+    """Drop the trailing columns that are padding in every row, for Hugging Face text towers.
+
+    Those build their attention mask from the pad id and mean-pool under it, so padded
+    positions never reach a real token or the pooled output; MiniLM would otherwise run all
+    64 positions for a 10-token prompt (~5x the work)."""
+    from open_clip.hf_model import HFTextEncoder
+
+    text = getattr(clip, "text", None)
+    if not isinstance(text, HFTextEncoder) or text.config.pad_token_id is None:
+        return tokens
+    used = (tokens != text.config.pad_token_id).any(0).nonzero()
+    return tokens[:, :int(used.max()) + 1] if len(used) else tokens[:, :1]
 
 
 def encode_images(lm, root: Path, image_paths: list[str], batch_size: int = 32,

