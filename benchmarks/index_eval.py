@@ -124,8 +124,9 @@ def bench_zero_shot(lm, n: int, repeats: int) -> list[dict]:
     """Two new prompt sets: one prompt per class (what a user types in the app) and the
     whole ``findings`` file (all templates x phrases). The text tower's FLOPs over this
     machine's measured fp32 matmul peak give the least time any implementation could take."""
-    peak = matmul_peak_gflops()
     from eclip.evaluate.prompts import parse_prompt_set
+
+    peak = matmul_peak_gflops()
 
     full = load_prompt_set("findings")
     typed = parse_prompt_set({"name": "typed", "task": "multiclass", "classes": [

@@ -300,9 +300,9 @@ def _as_pair(saliency: np.ndarray, gaze: np.ndarray) -> tuple[np.ndarray, np.nda
 def pearson_cc(saliency: np.ndarray, gaze: np.ndarray) -> float:
     """Linear correlation of the two maps over pixels (1 = identical up to scale/offset)."""
     s, g = _as_pair(saliency, gaze)
-    if np.ptp(g) == 0:
+    if is_flat(g):
         return float("nan")
-    if np.ptp(s) == 0:  # a flat map carries no information: chance level, as saliency benchmarks score it
+    if is_flat(s):  # a flat map carries no information: chance level, as saliency benchmarks score it
         return 0.0
     s, g = s - s.mean(), g - g.mean()
     return float((s * g).sum() / math.sqrt(float((s * s).sum()) * float((g * g).sum())))

@@ -240,16 +240,16 @@ def _trimmed_text_features(clip, tokens):
     Valid because that text tower is causal (a position attends only to earlier ones) and
     pools at the end-of-text token: trailing padding cannot change the result. With a
     77-token context and ~10-token prompts this saves most of the work. Returns None for
-    any other text tower (e.g. Hugging Face ones), which then run unchanged.
+    any other text tower (e.g. Hugging Face ones; see ``_trim_masked_padding``).
     """
     import torch.nn.functional as F
-    from open_clip.model import CLIP
     from open_clip.transformer import text_global_pool
 
-    if type(clip) is not CLIP or clip.attn_mask is None or clip.text_pool_type not in ("argmax", "eos"):
+    from eclip.model.prefix_text import supports_prefix_sharing
+
+    if not supports_prefix_sharing(clip):  # the same condition: causal, pooled at end-of-text
         return None
-    used = (tokens != 0).any(0).nonzero()
-    n = int(used.max()) + 1 if len(used) else 1
+    n = _used_length(tokens, pad=0)
     t = tokens[:, :n]
     cast = clip.transformer.get_cast_dtype()
     x = clip.token_embedding(t).to(cast) + clip.positional_embedding[:n].to(cast)
@@ -272,8 +272,13 @@ def _trim_masked_padding(clip, tokens):
     text = getattr(clip, "text", None)
     if not isinstance(text, HFTextEncoder) or text.config.pad_token_id is None:
         return tokens
-    used = (tokens != text.config.pad_token_id).any(0).nonzero()
-    return tokens[:, :int(used.max()) + 1] if len(used) else tokens[:, :1]
+    return tokens[:, :_used_length(tokens, text.config.pad_token_id)]
+
+
+def _used_length(tokens, pad: int) -> int:
+    """Columns up to the last one holding a non-pad token in any row (at least 1)."""
+    used = (tokens != pad).any(0).nonzero()
+    return int(used.max()) + 1 if len(used) else 1
 
 
 def encode_images(lm, root: Path, image_paths: list[str], batch_size: int = 32,
