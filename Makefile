@@ -11,7 +11,7 @@ export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export MPLCONFIGDIR := $(CURDIR)/.cache/mpl
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: run test setup demo index browser clean-venv bench
+.PHONY: run test test-fast setup demo index browser clean-venv bench
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -48,6 +48,11 @@ run: $(STAMP) demo index
 
 test: $(STAMP) browser
 	$(VPY) -m pytest -q
+
+# The inner loop: everything but the tests marked slow (training runs, the browser, torchrun).
+# `make test` stays the whole suite and is what .ci/run calls.
+test-fast: $(STAMP)
+	$(VPY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(VPY) benchmarks/data_io.py

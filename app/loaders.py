@@ -112,10 +112,8 @@ def load_card(checkpoint: str | Path) -> dict:
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=2)
 def _model(path: str, weights_mtime: int):
-    try:
-        from eclip.model.checkpoint import load_model
-    except ImportError as exc:
-        raise ModelError("This installation has no eclip.model yet; choose model 'none'.") from exc
+    from eclip.model.checkpoint import load_model
+
     return load_model(path, device="cpu")
 
 
@@ -158,7 +156,7 @@ def load_index(checkpoint: str | Path, data: str | Path):
 
 @st.cache_data(show_spinner="Encoding text…", max_entries=256)
 def _texts(checkpoint: str, stamp: int, texts: tuple[str, ...]) -> np.ndarray:
-    from eclip.index import encode_texts
+    from eclip.model.encode import encode_texts
 
     return encode_texts(_model(checkpoint, stamp), list(texts))
 
@@ -171,8 +169,8 @@ def encode_texts(checkpoint: str | Path, texts: list[str]) -> np.ndarray:
 
 @st.cache_data(show_spinner="Encoding prompts…", max_entries=32)
 def _prompt_set(checkpoint: str, stamp: int, path: str, file_stamp: int):
-    from eclip.evaluate.prompts import load_prompt_set
-    from eclip.evaluate.zeroshot import encode_prompt_sets
+    from eclip.model.encode import encode_prompt_sets
+    from eclip.model.prompts import load_prompt_set
 
     ps = load_prompt_set(path)
     return ps, encode_prompt_sets(_model(checkpoint, stamp), [ps])[ps.name]

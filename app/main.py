@@ -1,8 +1,7 @@
 """eCLIP Explorer: `streamlit run app/main.py`.
 
 The entrypoint draws the sidebar (dataset, active model, provenance) and hands over to the
-chosen page. Pages for the model-based features appear only once their library modules exist,
-so nothing in the navigation is a stub.
+chosen page.
 
 The page scripts live in app/views/, not app/pages/: a folder named ``pages`` beside the
 entrypoint switches Streamlit into its old directory-based multipage mode, in which a first
@@ -11,7 +10,6 @@ visit to e.g. /admin runs that file alone, without this sidebar or st.navigation
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -23,37 +21,24 @@ import streamlit as st  # noqa: E402
 
 from app import state  # noqa: E402
 
-# (file, title, icon, library module that must exist for the page to be listed)
+# (file in app/views/, title, icon); the first is the default page
 PAGES = (
-    ("explore.py", "Case browser", ":material/radiology:", None),
-    ("embeddings.py", "Embeddings", ":material/scatter_plot:", "eclip.index"),
-    ("zero_shot.py", "Zero-shot", ":material/label:", "eclip.evaluate"),
-    ("retrieval.py", "Retrieval", ":material/manage_search:", "eclip.index"),
-    ("explain.py", "Model vs gaze", ":material/visibility:", "eclip.explain"),
-    ("report.py", "Draft report", ":material/description:", "eclip.report"),
-    ("admin.py", "Admin: training", ":material/admin_panel_settings:", None),
+    ("explore.py", "Case browser", ":material/radiology:"),
+    ("embeddings.py", "Embeddings", ":material/scatter_plot:"),
+    ("zero_shot.py", "Zero-shot", ":material/label:"),
+    ("retrieval.py", "Retrieval", ":material/manage_search:"),
+    ("explain.py", "Model vs gaze", ":material/visibility:"),
+    ("report.py", "Draft report", ":material/description:"),
+    ("admin.py", "Admin: training", ":material/admin_panel_settings:"),
 )
 
 
-def _module_exists(name: str) -> bool:
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return False
-    # An empty folder is a namespace package (origin None): not an implementation yet.
-    return spec is not None and spec.origin is not None
-
-
-def available_pages() -> list:
-    pages = []
-    for file, title, icon, needs in PAGES:
-        path = APP_DIR / "views" / file
-        if path.is_file() and (needs is None or _module_exists(needs)):
-            pages.append(st.Page(str(path), title=title, icon=icon, default=not pages))
-    return pages
+def pages() -> list:
+    return [st.Page(str(APP_DIR / "views" / file), title=title, icon=icon, default=i == 0)
+            for i, (file, title, icon) in enumerate(PAGES)]
 
 
 st.set_page_config(page_title="eCLIP Explorer", page_icon=":material/radiology:", layout="wide")
-page = st.navigation(available_pages())
+page = st.navigation(pages())
 state.render_sidebar()
 page.run()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from eclip.train.runfolder import FINAL
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = "data/demo"
 DATA_ENV = "ECLIP_DATA"
@@ -67,8 +69,8 @@ def checkpoint_candidates() -> list[str]:
     if ck_dir.is_dir():
         found += [display(c) for c in sorted(ck_dir.iterdir()) if is_checkpoint(c)]
     if runs_root().is_dir():
-        found += [display(d / "final") for d in sorted(runs_root().iterdir())
-                  if is_checkpoint(d / "final")]
+        found += [display(d / FINAL) for d in sorted(runs_root().iterdir())
+                  if is_checkpoint(d / FINAL)]
     return _unique(found)
 
 

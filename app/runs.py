@@ -1,8 +1,8 @@
-"""Training runs seen from the app: list run folders, read progress.jsonl, launch and stop
+"""Training runs seen from the app: list run folders, read their progress, launch and stop
 ``python -m eclip.train`` as a separate process (the app never trains in its own process).
 
-A run folder (written by eclip.train) holds config.json, progress.jsonl (one JSON object per
-logged step) and checkpoints/. Runs launched here also get a small record in ``RUNS/.app/``
+The run folder's layout and row schema live in ``eclip.train.runfolder``, shared with the
+trainer that writes them. Runs launched here also get a small record in ``RUNS/.app/``
 (pid, process start time, command, log file) so the stop button can find the process again,
 and can tell it from an unrelated process that later reused the pid.
 """
@@ -23,40 +23,18 @@ from pathlib import Path
 import psutil
 
 from app.paths import ROOT
+from eclip.io import write_json
+from eclip.train import runfolder as RF
+from eclip.train.runfolder import ProgressRow, RunStatus, read_progress
 
 APP_DIR = ".app"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# Keys of a progress record that are not losses; any other numeric "loss*" key is a loss part.
-EXPERT_KEYS = ("p_expert", "expert_p", "expert_probability")
-SPEED_KEYS = ("images_per_s", "images_per_sec", "img_per_s", "images_s", "ips")
 
 
 # --------------------------------------------------------------------------- reading runs
-def read_progress(run_dir: str | Path) -> list[dict]:
-    """Every complete record of progress.jsonl. A half-written last line (the trainer is
-    appending right now) and corrupt lines are skipped, never fatal."""
-    path = Path(run_dir) / "progress.jsonl"
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    records = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            records.append(rec)
-    return records
-
-
 def read_config(run_dir: str | Path) -> dict:
     try:
-        data = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+        data = json.loads((Path(run_dir) / RF.CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -70,24 +48,6 @@ def total_steps(config: dict) -> int | None:
     return None
 
 
-def _first(rec: dict, keys: tuple[str, ...]) -> float | None:
-    for k in keys:
-        v = rec.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return float(v)
-    return None
-
-
-def loss_keys(records: list[dict]) -> list[str]:
-    """Loss parts in first-seen order (the total 'loss' first when present)."""
-    keys: list[str] = []
-    for rec in records:
-        for k, v in rec.items():
-            if k.startswith("loss") and isinstance(v, (int, float)) and k not in keys:
-                keys.append(k)
-    return sorted(keys, key=lambda k: (k != "loss", keys.index(k)))
-
-
 @dataclass
 class Summary:
     step: int | None
@@ -95,29 +55,26 @@ class Summary:
     fraction: float | None
     epoch: float | None
     lr: float | None
-    expert_p: float | None
+    p_expert: float | None
     images_per_s: float | None
     eta_s: float | None
-    losses: dict[str, float]
+    losses: dict[str, float]  # the finite ones: a NaN has no place in a metric
     finished: bool
 
 
-def summarize(records: list[dict], config: dict, run_dir: str | Path | None = None) -> Summary:
+def summarize(rows: list[ProgressRow], config: dict, run_dir: str | Path | None = None) -> Summary:
     """The latest state of a run. A run is finished when eclip.train exported its final
-    model (``final/``) or the last record reached the configured number of steps."""
+    model (``final/``) or the last row reached the configured number of steps."""
     total = total_steps(config)
-    last = records[-1] if records else {}
-    step = last.get("step")
-    step = int(step) if isinstance(step, (int, float)) else None
+    last = rows[-1] if rows else ProgressRow(step=0)
+    step = last.step if rows else None
     fraction = min(1.0, step / total) if (step is not None and total) else None
-    eta = _first(last, ("eta_s", "eta"))
-    finished = (run_dir is not None and (Path(run_dir) / "final").is_dir()) or (
+    finished = (run_dir is not None and RF.is_finished(run_dir)) or (
         fraction is not None and fraction >= 1.0)
-    losses = {k: float(last[k]) for k in loss_keys([last]) if math.isfinite(float(last[k]))}
-    return Summary(step=step, total=total, fraction=fraction, epoch=_first(last, ("epoch",)),
-                   lr=_first(last, ("lr",)), expert_p=_first(last, EXPERT_KEYS),
-                   images_per_s=_first(last, SPEED_KEYS), eta_s=eta, losses=losses,
-                   finished=finished)
+    losses = {k: v for k, v in last.losses.items() if math.isfinite(v)}
+    return Summary(step=step, total=total, fraction=fraction, epoch=last.epoch, lr=last.lr,
+                   p_expert=last.p_expert, images_per_s=last.images_per_s, eta_s=last.eta_s,
+                   losses=losses, finished=finished)
 
 
 def format_eta(seconds: float | None) -> str:
@@ -133,7 +90,7 @@ def format_eta(seconds: float | None) -> str:
 class RunInfo:
     name: str
     path: Path
-    status: str  # see run_status
+    status: RunStatus
     step: int | None
     total: int | None
     updated: float  # mtime of progress.jsonl (or the folder)
@@ -148,8 +105,8 @@ def list_runs(root: str | Path) -> list[RunInfo]:
     for d in root.iterdir():
         if d.name.startswith(".") or not d.is_dir():
             continue
-        prog = d / "progress.jsonl"
-        if not (prog.is_file() or (d / "config.json").is_file()):
+        prog = d / RF.PROGRESS
+        if not (prog.is_file() or (d / RF.CONFIG).is_file()):
             continue
         summary = summarize(read_progress(d), read_config(d), d)
         updated = (prog if prog.is_file() else d).stat().st_mtime
@@ -158,37 +115,13 @@ def list_runs(root: str | Path) -> list[RunInfo]:
     return sorted(runs, key=lambda r: r.updated, reverse=True)
 
 
-def run_status(root: Path, name: str, summary: Summary, updated: float = 0.0) -> str:
-    """running (started here) | external (a trainer started elsewhere writes it) |
-    finished | stopped."""
+def run_status(root: str | Path, name: str, summary: Summary) -> RunStatus:
+    """RUNNING when this app launched the live trainer; otherwise what the folder says
+    (finished, external when its recorded trainer is alive, stopped)."""
     rec = load_launch(root, name)
     if rec is not None and is_alive(rec):
-        return "running"
-    if summary.finished:
-        return "finished"
-    if external_trainer(Path(root) / name) is not None:
-        return "external"
-    return "stopped"
-
-
-def external_trainer(run_dir: Path) -> int | None:
-    """The pid of a live `eclip.train` process writing ``run_dir`` (its --out or --resume),
-    e.g. one started from a terminal. Only looked at, never signalled."""
-    target = Path(run_dir).resolve()
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = proc.info.get("cmdline") or []
-        if "eclip.train" not in cmd:
-            continue
-        for flag in ("--out", "--resume"):
-            if flag in cmd[:-1]:
-                arg = Path(cmd[cmd.index(flag) + 1])
-                try:
-                    path = arg if arg.is_absolute() else Path(proc.cwd()) / arg
-                    if path.resolve() == target and proc.status() != psutil.STATUS_ZOMBIE:
-                        return proc.pid
-                except psutil.Error:
-                    continue
-    return None
+        return RunStatus.RUNNING
+    return RF.folder_status(Path(root) / name, reached_end=summary.finished)
 
 
 # --------------------------------------------------------------------------- launching
@@ -216,8 +149,8 @@ def resume_command(run_dir: str | Path) -> list[str]:
 def model_folders(run_dir: str | Path) -> list[Path]:
     """Loadable model folders of a run: final/ first, then resumable checkpoints."""
     run_dir = Path(run_dir)
-    found = [run_dir / "final"] if (run_dir / "final").is_dir() else []
-    ck = run_dir / "checkpoints"
+    found = [run_dir / RF.FINAL] if RF.is_finished(run_dir) else []
+    ck = run_dir / RF.CHECKPOINTS
     if ck.is_dir():
         found += sorted((p for p in ck.iterdir() if p.is_dir()), reverse=True)
     return found
@@ -261,7 +194,7 @@ def launch(root: str | Path, name: str, argv: list[str], cwd: str | Path = ROOT,
     _CHILDREN[proc.pid] = proc
     rec = LaunchRecord(name=name, pid=proc.pid, create_time=psutil.Process(proc.pid).create_time(),
                        argv=list(argv), log=str(log), started_at=time.time())
-    _record_path(root, name).write_text(json.dumps(asdict(rec), indent=1))
+    write_json(_record_path(root, name), asdict(rec), indent=1)
     return rec
 
 
@@ -282,12 +215,7 @@ def is_alive(rec: LaunchRecord) -> bool:
     if child is not None and child.poll() is not None:
         _CHILDREN.pop(rec.pid, None)
         return False
-    try:
-        proc = psutil.Process(rec.pid)
-        return (abs(proc.create_time() - rec.create_time) < 1.0
-                and proc.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
+    return RF.process_alive(rec.pid, rec.create_time)
 
 
 def stop(rec: LaunchRecord) -> bool:

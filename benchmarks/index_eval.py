@@ -1,7 +1,7 @@
 """Index and evaluation speed: embedding images/s, zero-shot per query, UMAP per 10k points.
 
 1. Embedding (CPU): images/s of the image tower alone and of the index pipeline (PNG load +
-   preprocess + tower, ``eclip.index.encode_images``) at a few batch sizes, and reports/s
+   preprocess + tower, ``eclip.model.encode.encode_images``) at a few batch sizes, and reports/s
    through the text tower; random-init weights of the architecture (speed does not depend
    on the weights).
 2. Zero-shot per query over 10k images: a *new* prompt set through the text tower,
@@ -34,10 +34,10 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1]
 
 import torch  # noqa: E402
 
-from eclip.evaluate.prompts import load_prompt_set  # noqa: E402
+from eclip.evaluate.zeroshot import multiclass_scores  # noqa: E402
+from eclip.model.encode import clear_prompt_cache, encode_prompt_sets  # noqa: E402
+from eclip.model.prompts import load_prompt_set  # noqa: E402
 from timing import matmul_peak_gflops, timed  # noqa: E402  (benchmarks/timing.py, beside this script)
-from eclip.evaluate.zeroshot import (clear_prompt_cache, encode_prompt_sets,  # noqa: E402
-                                     multiclass_scores)
 
 
 def tiny_lm(arch: str):
@@ -61,7 +61,7 @@ def _timed(fn, repeats: int) -> float:
 def bench_embedding(lm, batch_sizes: list[int], n_images: int) -> list[dict]:
     from PIL import Image
 
-    from eclip.index import encode_images
+    from eclip.model.encode import encode_images
 
     folder = Path(tempfile.mkdtemp(prefix="bench_imgs_"))
     rng = np.random.default_rng(0)
@@ -99,7 +99,7 @@ def _edited_one_prompt(ps):
 
 def bench_text_embedding(lm, n: int = 256) -> dict:
     """Reports/s through the text tower (report-length texts, as when an index is built)."""
-    from eclip.index import encode_texts
+    from eclip.model.encode import encode_texts
 
     rng = np.random.default_rng(0)
     parts = ["The heart size is normal.", "There is a small left pleural effusion.",
@@ -124,7 +124,7 @@ def bench_zero_shot(lm, n: int, repeats: int) -> list[dict]:
     """Two new prompt sets: one prompt per class (what a user types in the app) and the
     whole ``findings`` file (all templates x phrases). The text tower's FLOPs over this
     machine's measured fp32 matmul peak give the least time any implementation could take."""
-    from eclip.evaluate.prompts import parse_prompt_set
+    from eclip.model.prompts import parse_prompt_set
 
     peak = matmul_peak_gflops()
 

@@ -38,6 +38,10 @@ class ModelError(EclipError):
     """A model could not be built or a checkpoint could not be loaded."""
 
 
+class PromptSetError(ModelError):
+    """A prompt set (assets/prompts/*.json or typed prompts) is malformed or unknown."""
+
+
 class TrainingError(EclipError):
     """A training run stopped for a reason the user must act on."""
 

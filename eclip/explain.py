@@ -28,12 +28,10 @@ writes one map as a PNG overlay.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import math
 import sys
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +39,10 @@ import torch
 import torch.nn.functional as F
 
 from eclip.errors import EclipError, EvaluationError, ModelError
+from eclip.evaluate.saliency import AGREEMENT_METRICS, agreement_metrics, is_flat
+from eclip.io import sha256_text
+from eclip.memo import BoundedCache
+from eclip.model.encode import encode_prompts
 
 log = logging.getLogger(__name__)
 
@@ -127,23 +129,10 @@ def _vit_tokens_to_grid(tokens: torch.Tensor, visual) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- target
-_TEXT_CACHE: OrderedDict = OrderedDict()
-_TEXT_LOCK = threading.Lock()
-
-
 def text_embedding(lm, prompt: str) -> torch.Tensor:
-    """Normalised text embedding [D] of ``prompt`` (cached per weights)."""
-    key = (lm.weights_sha256, prompt)
-    with _TEXT_LOCK:
-        if key in _TEXT_CACHE:
-            return _TEXT_CACHE[key]
-    with torch.inference_mode(False), torch.no_grad():
-        emb = lm.model.encode_text(lm.tokenizer([prompt]), normalize=True)[0].float().clone()
-    with _TEXT_LOCK:
-        _TEXT_CACHE[key] = emb
-        while len(_TEXT_CACHE) > 256:
-            _TEXT_CACHE.popitem(last=False)
-    return emb
+    """Normalised text embedding [D] of ``prompt`` (cached per weights in
+    ``eclip.model.encode``); a plain tensor, usable in the autograd graph of a map."""
+    return torch.from_numpy(encode_prompts(lm, [prompt])[0].copy())
 
 
 def _similarity(lm, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
@@ -223,15 +212,14 @@ def _integrated_gradients(lm, x: torch.Tensor, text: torch.Tensor, n_steps: int 
 
 
 # --------------------------------------------------------------------------- public API
-_MAP_CACHE: OrderedDict = OrderedDict()
-_MAP_LOCK = threading.Lock()
 MAP_CACHE_SIZE = 256
+MAP_CACHE = BoundedCache(MAP_CACHE_SIZE, "attribution maps")
 
 
 def image_key(pixels: np.ndarray) -> str:
     """A content id for images without a dataset id."""
     arr = np.ascontiguousarray(pixels, dtype=np.float32)
-    return hashlib.sha1(arr.tobytes() + str(arr.shape).encode()).hexdigest()[:16]
+    return sha256_text(arr.tobytes() + str(arr.shape).encode(), 16)
 
 
 def attribution_map(lm, pixels: np.ndarray, prompt: str, method: str = "gradcam", *,
@@ -248,19 +236,14 @@ def attribution_map(lm, pixels: np.ndarray, prompt: str, method: str = "gradcam"
         raise EvaluationError(f"Attribution needs a grey HxW image, got shape {pixels.shape}.")
     key = (lm.weights_sha256, image_id or image_key(pixels), prompt if method != "rollout" else "",
            method, n_steps if method == "integrated_gradients" else 0)
-    if use_cache:
-        with _MAP_LOCK:
-            if key in _MAP_CACHE:
-                _MAP_CACHE.move_to_end(key)
-                return _MAP_CACHE[key]
-    result = _compute(lm, pixels, prompt, method, n_steps)
-    result.setflags(write=False)
-    if use_cache:
-        with _MAP_LOCK:
-            _MAP_CACHE[key] = result
-            while len(_MAP_CACHE) > MAP_CACHE_SIZE:
-                _MAP_CACHE.popitem(last=False)
-    return result
+    if not use_cache:
+        return _frozen(_compute(lm, pixels, prompt, method, n_steps))
+    return MAP_CACHE.get_or_compute(key, lambda: _frozen(_compute(lm, pixels, prompt, method, n_steps)))
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    arr.setflags(write=False)
+    return arr
 
 
 def _compute(lm, pixels: np.ndarray, prompt: str, method: str, n_steps: int) -> np.ndarray:
@@ -280,85 +263,10 @@ def _compute(lm, pixels: np.ndarray, prompt: str, method: str, n_steps: int) -> 
 
 
 def clear_cache() -> None:
-    with _MAP_LOCK:
-        _MAP_CACHE.clear()
+    MAP_CACHE.clear()
 
 
 # --------------------------------------------------------------------------- gaze agreement
-_EPS = float(np.finfo(np.float64).eps)  # as in the MIT saliency benchmark
-
-
-def _as_pair(saliency: np.ndarray, gaze: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    s = np.asarray(saliency, dtype=np.float64)
-    g = np.asarray(gaze, dtype=np.float64)
-    if s.shape != g.shape:
-        st = torch.as_tensor(s, dtype=torch.float32)[None, None]
-        s = F.interpolate(st, size=g.shape, mode="bilinear", align_corners=False)[0, 0].double().numpy()
-    return np.nan_to_num(s), np.maximum(np.nan_to_num(g), 0.0)
-
-
-def pearson_cc(saliency: np.ndarray, gaze: np.ndarray) -> float:
-    """Linear correlation of the two maps over pixels (1 = identical up to scale/offset)."""
-    s, g = _as_pair(saliency, gaze)
-    if is_flat(g):
-        return float("nan")
-    if is_flat(s):  # a flat map carries no information: chance level, as saliency benchmarks score it
-        return 0.0
-    s, g = s - s.mean(), g - g.mean()
-    return float((s * g).sum() / math.sqrt(float((s * s).sum()) * float((g * g).sum())))
-
-
-def nss(saliency: np.ndarray, gaze: np.ndarray) -> float:
-    """Normalised scanpath saliency: the z-scored model map averaged under the gaze
-    density (a gaze heatmap stands in for the fixation points; weights sum to 1)."""
-    s, g = _as_pair(saliency, gaze)
-    std = s.std()
-    if g.sum() == 0:
-        return float("nan")
-    if std == 0:  # flat map: chance level
-        return 0.0
-    return float((((s - s.mean()) / std) * g).sum() / g.sum())
-
-
-def kl_divergence(saliency: np.ndarray, gaze: np.ndarray) -> float:
-    """KL(gaze || model), both normalised to sum 1 (0 = identical; lower is better)."""
-    s, g = _as_pair(saliency, gaze)
-    s = np.maximum(s, 0.0)
-    if g.sum() == 0:
-        return float("nan")
-    if s.max() == 0:  # no positive evidence anywhere (e.g. Grad-CAM's ReLU): a uniform map
-        s = np.ones_like(s)
-    p, q = g / g.sum(), s / max(s.sum(), _EPS)
-    return float((p * np.log(_EPS + p / (q + _EPS))).sum())
-
-
-def auc_judd(saliency: np.ndarray, gaze: np.ndarray, fixation_quantile: float = 0.95) -> float:
-    """ROC AUC of the model map separating "fixated" pixels (the top 5 % of gaze
-    density) from all others; ties in the model map count half (0.5 = chance)."""
-    from eclip.evaluate.metrics import auroc
-
-    s, g = _as_pair(saliency, gaze)
-    if g.max() <= 0:
-        return float("nan")
-    fixated = g >= max(np.quantile(g, fixation_quantile), np.finfo(float).tiny)
-    if fixated.all():
-        return float("nan")
-    return float(auroc(fixated.ravel().astype(int), s.ravel()))
-
-
-AGREEMENT_METRICS = {"cc": pearson_cc, "nss": nss, "kl": kl_divergence, "auc_judd": auc_judd}
-
-
-def is_flat(saliency: np.ndarray) -> bool:
-    """A map with one value everywhere: it points nowhere, and agreement is at chance."""
-    return float(np.ptp(np.nan_to_num(np.asarray(saliency, dtype=np.float64)))) == 0.0
-
-
-def agreement_metrics(saliency: np.ndarray, gaze: np.ndarray) -> dict[str, float]:
-    """CC, NSS, KL, AUC-Judd; a flat map scores chance (0, 0, KL to uniform, 0.5)."""
-    return {name: fn(saliency, gaze) for name, fn in AGREEMENT_METRICS.items()}
-
-
 def gaze_agreement(lm, data: str | Path, split: str = "test", method: str = "gradcam",
                    limit: int | None = None, progress: bool = False):
     """Per-image agreement of ``method`` maps with gaze over ``split`` rows that have gaze.

@@ -17,11 +17,13 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app import paths, runs, state
+from eclip.train.runfolder import CHECKPOINTS, PROGRESS, TOTAL_LOSS, ProgressRow, RunStatus, loss_names
 
 PASSWORD_ENV = "ECLIP_ADMIN_PASSWORD"
 SECRET_KEY = "admin_password"
 POLL_S = 2.0
-STATUS_TEXT = {"external": "running (external)"}  # a trainer not started from this page
+STATUS_TEXT = {RunStatus.EXTERNAL: "running (external)"}  # a trainer not started from this page
+LIVE = (RunStatus.RUNNING, RunStatus.EXTERNAL)
 
 
 def _configured_password() -> str | None:
@@ -51,11 +53,8 @@ def _login(expected: str) -> bool:
 
 
 def _config_files() -> list[str]:
-    found = []
-    for folder in (paths.ROOT / "configs", paths.ROOT / "eclip" / "train" / "configs"):
-        if folder.is_dir():
-            found += [paths.display(p) for p in sorted(folder.glob("*.toml"))]
-    return found
+    folder = paths.ROOT / "configs"
+    return [paths.display(p) for p in sorted(folder.glob("*.toml"))] if folder.is_dir() else []
 
 
 def _launch_form(root: Path) -> None:
@@ -95,12 +94,14 @@ def _launch_form(root: Path) -> None:
     st.session_state["_fresh_run_name"] = True  # the next form proposes a new name
 
 
-def _loss_figure(frame: pd.DataFrame, loss_cols: list[str], expert_col: str | None) -> go.Figure:
-    fig = make_subplots(specs=[[{"secondary_y": expert_col is not None}]])
-    for col in loss_cols:
-        fig.add_trace(go.Scatter(x=frame["step"], y=frame[col], name=col, mode="lines"))
-    if expert_col:
-        fig.add_trace(go.Scatter(x=frame["step"], y=frame[expert_col], name="expert p",
+def _loss_figure(rows: list[ProgressRow]) -> go.Figure:
+    steps = [r.step for r in rows]
+    with_expert = any(r.p_expert is not None for r in rows)
+    fig = make_subplots(specs=[[{"secondary_y": with_expert}]])
+    for name in loss_names(rows):  # a part missing from a row is a gap in its line
+        fig.add_trace(go.Scatter(x=steps, y=[r.losses.get(name) for r in rows], name=name, mode="lines"))
+    if with_expert:
+        fig.add_trace(go.Scatter(x=steps, y=[r.p_expert for r in rows], name="expert p",
                                  mode="lines", line=dict(dash="dot", width=2.5, color="#ff7f0e")),
                       secondary_y=True)
         fig.update_yaxes(title_text="expert probability", range=[0, 1], secondary_y=True,
@@ -113,8 +114,8 @@ def _loss_figure(frame: pd.DataFrame, loss_cols: list[str], expert_col: str | No
 def progress_panel(root: str, name: str) -> None:
     """The state of one run, read from its folder (config.json, progress.jsonl)."""
     run_dir = Path(root) / name
-    records = runs.read_progress(run_dir)
-    summary = runs.summarize(records, runs.read_config(run_dir), run_dir)
+    rows = runs.read_progress(run_dir)
+    summary = runs.summarize(rows, runs.read_config(run_dir), run_dir)
     rec = runs.load_launch(root, name)
     alive = rec is not None and runs.is_alive(rec)
     status = runs.run_status(Path(root), name, summary)
@@ -123,25 +124,21 @@ def progress_panel(root: str, name: str) -> None:
         label += f" / {summary.total}"
     st.progress(summary.fraction or 0.0, text=label)
     m = st.columns(5)
-    m[0].metric("loss", f"{summary.losses['loss']:.4f}" if "loss" in summary.losses else "–")
+    m[0].metric("loss", f"{summary.losses[TOTAL_LOSS]:.4f}" if TOTAL_LOSS in summary.losses else "–")
     m[1].metric("expert probability",
-                f"{summary.expert_p:.2f}" if summary.expert_p is not None else "–")
+                f"{summary.p_expert:.2f}" if summary.p_expert is not None else "–")
     m[2].metric("images/s", f"{summary.images_per_s:.1f}" if summary.images_per_s else "–")
-    eta = {"finished": "done", "stopped": "–"}.get(status) or runs.format_eta(summary.eta_s)
-    m[3].metric("ETA", eta)
-    m[4].metric("status", STATUS_TEXT.get(status, status))
-    if records:
-        frame = pd.DataFrame(records)
-        if "step" in frame.columns:
-            loss_cols = runs.loss_keys(records)
-            expert_col = next((k for k in runs.EXPERT_KEYS if k in frame.columns), None)
-            st.plotly_chart(_loss_figure(frame, loss_cols, expert_col), key=f"loss_{name}")
+    eta = {RunStatus.FINISHED: "done", RunStatus.STOPPED: "–"}.get(status)
+    m[3].metric("ETA", eta or runs.format_eta(summary.eta_s))
+    m[4].metric("status", STATUS_TEXT.get(status, status.value))
+    if rows:
+        st.plotly_chart(_loss_figure(rows), key=f"loss_{name}")
     else:
-        st.caption("No progress.jsonl records yet.")
+        st.caption(f"No {PROGRESS} records yet.")
     if alive and st.button("Stop (SIGTERM)", icon=":material/stop:", key=f"stop_{name}"):
         runs.stop(rec)
         st.toast(f"Sent SIGTERM to {name}: it saves a checkpoint and exits.")
-    if status == "stopped" and (run_dir / "checkpoints").is_dir():
+    if status == RunStatus.STOPPED and (run_dir / CHECKPOINTS).is_dir():
         if st.button("Resume", icon=":material/replay:", key=f"resume_{name}",
                      help="python -m eclip.train --resume: continues exactly where it stopped"):
             runs.launch(root, name, runs.resume_command(run_dir))
@@ -161,7 +158,7 @@ def _runs_section(root: Path) -> None:
         st.info(f"No runs under `{paths.display(root)}` yet.")
         return
     table = pd.DataFrame([{
-        "run": r.name, "status": r.status,
+        "run": r.name, "status": r.status.value,
         "step": f"{r.step}/{r.total}" if r.total else (r.step if r.step is not None else ""),
         "updated": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.updated))} for r in found])
     st.dataframe(table, hide_index=True)
@@ -170,14 +167,14 @@ def _runs_section(root: Path) -> None:
     choice = st.selectbox("Watch run", names,
                           index=names.index(current) if current in names else 0, key="watch_run")
     info = next(r for r in found if r.name == choice)
-    if info.status in ("running", "external"):
+    if info.status in LIVE:
         live_progress_panel(str(root), choice, info.status)
     else:
         progress_panel(str(root), choice)
 
 
 @st.fragment(run_every=POLL_S)
-def live_progress_panel(root: str, name: str, status: str) -> None:
+def live_progress_panel(root: str, name: str, status: RunStatus) -> None:
     """Re-read a live run every POLL_S seconds without rerunning the whole page; once the
     run has ended, one full rerun redraws it without polling."""
     run_dir = Path(root) / name

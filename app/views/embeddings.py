@@ -11,7 +11,7 @@ import streamlit as st
 
 from eclip.evaluate.metrics import alignment, modality_gap, uniformity
 
-from app import cases, state, widgets
+from app import cases, index_job, state, widgets
 
 COLOUR_BY = ("finding", "split", "gaze")
 GEOMETRY_MAX = 2000  # uniformity is O(N^2): measured on a seeded subsample beyond this
@@ -66,7 +66,7 @@ def _geometry(index) -> None:
 st.title("Embeddings")
 root, manifest = state.require_dataset()
 checkpoint, _ = state.require_model()
-index = state.require_index(checkpoint, root, need_umap=True)
+index = index_job.require_index(checkpoint, root, need_umap=True)
 if list(index.ids) != list(manifest["id"]):
     st.error("The index rows do not match this manifest; rebuild it with --force.")
     st.stop()

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from eclip.explain import agreement_metrics, attribution_map, is_flat, supported_methods
+from eclip.evaluate.saliency import agreement_metrics, is_flat
+from eclip.explain import attribution_map, supported_methods
 
 from app import cases, loaders, state
 from app.overlay import overlay_figure

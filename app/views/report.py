@@ -11,7 +11,7 @@ import streamlit as st
 
 from eclip.report import CHOICES, DISCLAIMER, build_context, draft_for_pixels
 
-from app import cases, loaders, state, widgets
+from app import cases, index_job, loaders, state, widgets
 
 BACKEND_HELP = {
     "auto": "Ollama when a server answers, else the embedded model",
@@ -59,7 +59,7 @@ def _hard_breaks(stream, raw: list[str]):
 st.title("Draft report")
 root, manifest = state.require_dataset()
 checkpoint, lm = state.require_model()
-index = state.require_index(checkpoint, root)
+index = index_job.require_index(checkpoint, root)
 splits = sorted(s for s in manifest["split"].unique() if s)
 split = "test" if "test" in splits else (splits[0] if splits else "")
 ids = manifest.loc[manifest["split"] == split, "id"].tolist() or manifest["id"].tolist()

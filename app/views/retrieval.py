@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import loaders, paths, state, widgets
+from app import index_job, loaders, paths, state, widgets
 
 MODES = ("Text → images", "Image → reports")
 
@@ -63,7 +63,7 @@ def _image_to_reports(root: str, index, manifest: pd.DataFrame, rows: np.ndarray
 st.title("Retrieval")
 root, manifest = state.require_dataset()
 checkpoint, _ = state.require_model()
-index = state.require_index(checkpoint, root)
+index = index_job.require_index(checkpoint, root)
 if list(index.ids) != list(manifest["id"]):
     st.error("The index rows do not match this manifest; rebuild it with --force.")
     st.stop()

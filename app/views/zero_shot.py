@@ -9,13 +9,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from eclip.errors import EvaluationError
+from eclip.errors import PromptSetError
 from eclip.evaluate.metrics import accuracy, auroc, confusion_matrix, macro_f1
-from eclip.evaluate.prompts import (PromptClass, PromptSet, binary_targets,
-                                    list_prompt_sets, multiclass_targets)
-from eclip.evaluate.zeroshot import binary_scores, encode_class_prompts, multiclass_scores
+from eclip.evaluate.targets import binary_targets, multiclass_targets
+from eclip.evaluate.zeroshot import binary_scores, multiclass_scores
+from eclip.model.encode import encode_class_prompts
+from eclip.model.prompts import PromptClass, PromptSet, list_prompt_sets
 
-from app import cases, loaders, state, widgets
+from app import index_job, loaders, state, widgets
 
 CUSTOM = "custom (type prompts)"
 CUSTOM_EXAMPLE = ("Cardiomegaly: The heart is enlarged. | Cardiomegaly.\n"
@@ -31,14 +32,14 @@ def parse_custom(text: str) -> dict[str, list[str]]:
         if not line.strip():
             continue
         if ":" not in line:
-            raise EvaluationError(f"{line!r}: write 'Class name: prompt | another prompt'.")
+            raise PromptSetError(f"{line!r}: write 'Class name: prompt | another prompt'.")
         name, prompts = line.split(":", 1)
         items = [p.strip() for p in prompts.split("|") if p.strip()]
         if not name.strip() or not items:
-            raise EvaluationError(f"{line!r}: needs a class name and at least one prompt.")
+            raise PromptSetError(f"{line!r}: needs a class name and at least one prompt.")
         classes.setdefault(name.strip(), []).extend(items)
     if len(classes) < 2:
-        raise EvaluationError("Give at least two classes, one per line.")
+        raise PromptSetError("Give at least two classes, one per line.")
     return classes
 
 
@@ -113,7 +114,7 @@ def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs) -> 
 st.title("Zero-shot")
 root, manifest = state.require_dataset()
 checkpoint, lm = state.require_model()
-index = state.require_index(checkpoint, root)
+index = index_job.require_index(checkpoint, root)
 files = {p.stem: p for p in list_prompt_sets()}
 c1, c2 = st.columns([2, 1])
 choice = c1.selectbox("Prompt set", list(files) + [CUSTOM], key="zs_set",

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from eclip.data.manifest import WORKING_SIZE, atomic_write_bytes
+from eclip.data.manifest import WORKING_SIZE
+from eclip.io import atomic_write_bytes
 from eclip.errors import DataError, ImageLoadError
 
 log = logging.getLogger(__name__)

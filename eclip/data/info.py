@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eclip.data.importers.common import PROBLEMS
+from eclip.data.importers.layout import PROBLEMS
 from eclip.data.manifest import LABELS, MANIFEST, REQUIRED_COLUMNS, SPLITS
 from eclip.errors import ManifestError
 

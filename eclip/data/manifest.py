@@ -9,10 +9,8 @@ width as the stored image, so they align pixel for pixel.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from eclip.errors import ManifestError
+from eclip.io import atomic_write_bytes, atomic_write_text, sha256_text
 
 MANIFEST = "manifest.csv"
 WORKING_SIZE = 256
@@ -160,47 +159,9 @@ def _format_label(v) -> str:
     return str(int(float(v)))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
-    """Temp file + rename: a kill at any moment leaves the old file or the new one.
-
-    ``durable=False`` skips the fsync, for bulk writers of cheap-to-rebuild files (the
-    demo corpus), where one fsync per file costs more than producing the file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        # mkstemp creates 0600; give the file the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
 def fingerprint(root: str | os.PathLike) -> str:
     """A short content hash of the manifest: identifies the data a model/index saw."""
-    data = manifest_path(root).read_bytes()
-    return hashlib.sha256(data).hexdigest()[:16]
+    return sha256_text(manifest_path(root).read_bytes(), 16)
 
 
 def npz_bytes(**arrays: np.ndarray) -> bytes:

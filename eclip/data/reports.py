@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 NLMCXR_TGZ_NAME = "NLMCXR_reports.tgz"
 
 
+def report_text(findings: str, impression: str) -> str:
+    """The text an image is paired with: FINDINGS, or IMPRESSION when findings are empty
+    (the eCLIP recipe trains on findings)."""
+    text = (findings or "").strip()
+    return text if text else (impression or "").strip()
+
+
 def normalize_ws(text: str | None) -> str:
     """Collapse every whitespace run to one space and strip."""
     return re.sub(r"\s+", " ", text or "").strip()

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from eclip.data.manifest import atomic_write_text
+from eclip.io import atomic_write_text
 from eclip.errors import EclipError
 from eclip.evaluate import tables
 from eclip.evaluate.run import Options, evaluate, evaluate_pair
@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", metavar="BACKEND", default=None,
                    choices=["retrieval", "embedded", "ollama", "auto"],
                    help="also draft a report per image with this backend and score it (BLEU-2, "
-                        "ROUGE-L, MiniLM cosine, finding F1; eclip.evaluate.report_metrics)")
+                        "ROUGE-L, MiniLM cosine, finding F1; eclip.report.metrics)")
     p.add_argument("--update-card", action="store_true",
                    help="also write the headline numbers (with 95%% CIs) into each checkpoint's card.json")
     p.add_argument("--reports-limit", type=int, default=None, help="draft only the first N images")
@@ -65,7 +65,7 @@ def to_json(obj) -> str:
 
 def _reports(checkpoint: str, args) -> dict:
     """Report-generation metrics (no intervals: one draft per image, scored as a corpus)."""
-    from eclip.evaluate.report_metrics import evaluate_reports
+    from eclip.report.metrics import evaluate_reports
     from eclip.index import CACHE_ENV
 
     previous = os.environ.get(CACHE_ENV)

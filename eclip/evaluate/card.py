@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from eclip.data.manifest import atomic_write_text
+from eclip.io import write_json
 from eclip.errors import EvaluationError
 
 HEADLINE = (
@@ -56,5 +56,5 @@ def update_card(checkpoint: str | Path, result: dict) -> Path:
         raise EvaluationError(f"cannot update {path}: {exc}") from exc
     card.setdefault("metrics", {})
     card["metrics"][f"eval/{result['split']}"] = headline_metrics(result)
-    atomic_write_text(path, json.dumps(card, indent=2, sort_keys=True) + "\n")
+    write_json(path, card)
     return path

@@ -14,25 +14,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from eclip.errors import EvaluationError
+from eclip.model.encode import l2_normalize
 
 Statistic = Callable[[np.ndarray], float]
 
 
 # --------------------------------------------------------------------------- basics
-def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=axis, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
-
-
-def ensemble_embedding(prompt_embeddings: np.ndarray) -> np.ndarray:
-    """One class vector from its prompts: mean of the normalised prompt embeddings,
-    renormalised (the CLIP/eCLIP zero-shot recipe)."""
-    emb = l2_normalize(np.atleast_2d(prompt_embeddings))
-    return l2_normalize(emb.mean(axis=0))
-
-
-# --------------------------------------------------------------------------- zero-shot, multi-class
 def zero_shot_predict(image_emb: np.ndarray, class_emb: np.ndarray) -> np.ndarray:
     """Index of the most similar class for every image (argmax of cosine similarity)."""
     sims = l2_normalize(image_emb) @ l2_normalize(class_emb).T
@@ -131,15 +118,6 @@ def retrieval_ranks(query_emb: np.ndarray, gallery_emb: np.ndarray,
 def recall_at_k(ranks: np.ndarray, k: int) -> float:
     ranks = np.asarray(ranks)
     return float(np.mean(ranks < k)) if ranks.size else float("nan")
-
-
-def unique_texts(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """Unique texts (first-seen order) and, for every item, the index of its text."""
-    order: dict[str, int] = {}
-    index = np.empty(len(texts), dtype=np.int64)
-    for i, t in enumerate(texts):
-        index[i] = order.setdefault(t, len(order))
-    return list(order), index
 
 
 def image_text_ranks(image_emb: np.ndarray, text_emb: np.ndarray,

@@ -17,8 +17,8 @@ import numpy as np
 from eclip.data.manifest import fingerprint, read_manifest
 from eclip.errors import EvaluationError
 from eclip.evaluate import suite
-from eclip.evaluate.prompts import PromptSet, list_prompt_sets, load_prompt_set
-from eclip.evaluate.zeroshot import encode_prompt_sets
+from eclip.model.encode import encode_prompt_sets
+from eclip.model.prompts import PromptSet, list_prompt_sets, load_prompt_set
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ def model_embeddings(checkpoint: str | Path, data: str | Path, prompt_sets: list
     from eclip.model.checkpoint import checkpoint_name, load_model
 
     lm = load_model(checkpoint, device=opts.device)
-    idx = build_index(checkpoint, data, opts.cache, batch_size=opts.batch_size, with_umap=False,
-                      device=opts.device, lm=lm, progress=opts.progress)
+    idx = build_index(checkpoint, data, cache_root=opts.cache, batch_size=opts.batch_size,
+                      with_umap=False, device=opts.device, lm=lm, progress=opts.progress)
     emb = suite.ModelEmbeddings(
         image_emb=np.asarray(idx.image_emb), text_emb=np.asarray(idx.text_emb),
         text_index=np.asarray(idx.text_index),

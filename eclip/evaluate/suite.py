@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from eclip.evaluate import metrics as M
-from eclip.evaluate.prompts import PromptSet, binary_targets, multiclass_targets
+from eclip.evaluate.targets import binary_targets, multiclass_targets
+from eclip.model.encode import l2_normalize
+from eclip.model.prompts import PromptSet
 from eclip.errors import EvaluationError
 
 PROBE_FRACTIONS = (0.01, 0.10, 1.0)
@@ -105,7 +107,7 @@ def _zero_shot_binary(emb: ModelEmbeddings, items: EvalItems, ps: PromptSet,
                       details: dict) -> dict[str, Stat]:
     df = items.df.iloc[items.rows]
     pairs = emb.prompt_emb[ps.name]  # [L, 2, D]
-    img = M.l2_normalize(emb.image_emb[items.rows])
+    img = l2_normalize(emb.image_emb[items.rows])
     targets, scores, names = [], [], []
     for j, lab in enumerate(ps.binary):
         y = binary_targets(df, lab)
@@ -156,8 +158,8 @@ def _retrieval(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[st
 
 # --------------------------------------------------------------------------- geometry
 def _geometry(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[str, Stat]:
-    img = M.l2_normalize(emb.image_emb[items.rows])
-    txt = M.l2_normalize(emb.text_emb[emb.text_index[items.rows]])
+    img = l2_normalize(emb.image_emb[items.rows])
+    txt = l2_normalize(emb.text_emb[emb.text_index[items.rows]])
     if len(img) < 2:
         return {}
     sq = M.pair_sq_distances(img, txt)

@@ -8,7 +8,6 @@ Every file is written to a temp file and ``os.replace``d; nothing is ever unpick
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import tempfile
@@ -18,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from eclip.data.manifest import atomic_write_bytes
+from eclip.io import sha256_file, write_json
 from eclip.errors import ModelError
 
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "card.json"
@@ -46,14 +45,6 @@ def model_state(model) -> dict[str, torch.Tensor]:
     state = {k: v for k, v in model.clip.state_dict().items()}
     state.update({PROCESSOR_PREFIX + k: v for k, v in model.processor.state_dict().items()})
     return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_model(directory: str | os.PathLike, model, config: dict, card: dict | None = None,
@@ -91,13 +82,9 @@ def save_model(directory: str | os.PathLike, model, config: dict, card: dict | N
         "arch": full_config.get("model", {}).get("arch", ""),
         "expert": bool(model.method.expert),
     })
-    _write_json(directory / CONFIG, full_config)
-    _write_json(directory / CARD, card)
+    write_json(directory / CONFIG, full_config)
+    write_json(directory / CARD, card)
     return directory
-
-
-def _write_json(path: Path, data: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
 def _read_json(path: Path, what: str) -> dict:

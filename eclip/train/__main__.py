@@ -16,6 +16,7 @@ from pathlib import Path
 
 from eclip.config import apply_override, config_from_json, load_config
 from eclip.errors import ConfigError
+from eclip.train.runfolder import CHECKPOINTS, CONFIG
 
 log = logging.getLogger("eclip.train")
 
@@ -42,9 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve(args) -> tuple:
     if args.resume:
         run_dir = Path(args.resume)
-        cfg_path = run_dir / "config.json"
+        cfg_path = run_dir / CONFIG
         if not cfg_path.is_file():
-            raise ConfigError(f"--resume {run_dir}: no config.json there; is it a run folder?")
+            raise ConfigError(f"--resume {run_dir}: no {CONFIG} there; is it a run folder?")
         data = json.loads(cfg_path.read_text())
         for item in args.overrides:
             apply_override(data, item)
@@ -60,7 +61,8 @@ def resolve(args) -> tuple:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         mode = "eclip" if cfg.method.expert else "clip"
         run_dir = Path("runs") / f"{stamp}-{Path(cfg.model.arch).stem}-{mode}"
-    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+    ckdir = run_dir / CHECKPOINTS
+    if ckdir.is_dir() and any(ckdir.iterdir()):
         raise ConfigError(f"{run_dir} already holds checkpoints; use --resume {run_dir} or another --out")
     return cfg, run_dir, False
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 
-from eclip.data.manifest import atomic_write_bytes
+from eclip.io import atomic_write_bytes
 from eclip.errors import TrainingError
 from eclip.model.checkpoint import apply_state, load_state, save_model
+from eclip.train.runfolder import CHECKPOINTS
 
 STATE_TENSORS, STATE_JSON, LATEST = "train_state.safetensors", "train_state.json", "latest.json"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
@@ -59,7 +60,7 @@ def save_train_checkpoint(run_dir: Path, step: int, model, opt: torch.optim.Opti
     """Write checkpoints/step_NNNNNN atomically, point latest.json at it, prune old ones."""
     from safetensors.torch import save_file
 
-    ckdir = Path(run_dir) / "checkpoints"
+    ckdir = Path(run_dir) / CHECKPOINTS
     ckdir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=ckdir, prefix=".tmp-"))
     try:
@@ -92,7 +93,7 @@ def _prune(ckdir: Path, keep: int) -> None:
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    ckdir = Path(run_dir) / "checkpoints"
+    ckdir = Path(run_dir) / CHECKPOINTS
     pointer = ckdir / LATEST
     if pointer.is_file():
         try:
@@ -112,7 +113,7 @@ def load_train_checkpoint(run_dir: Path, model, opt: torch.optim.Optimizer) -> d
 
     ck = latest_checkpoint(run_dir)
     if ck is None:
-        raise TrainingError(f"--resume {run_dir}: no checkpoint found under {run_dir}/checkpoints; "
+        raise TrainingError(f"--resume {run_dir}: no checkpoint found under {run_dir}/{CHECKPOINTS}; "
                             "start a new run with --out instead")
     apply_state(model, load_state(ck / "model.safetensors"), ck)
     try:

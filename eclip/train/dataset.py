@@ -17,16 +17,13 @@ from PIL import Image
 
 from eclip.config import DataConfig
 from eclip.data.manifest import read_manifest
+from eclip.data.reports import report_text
 from eclip.errors import ConfigError, ManifestError
+from eclip.memo import BoundedCache
 from eclip.model.preprocess import resize_centre_crop
 from eclip.train.clahe import clahe
 
 MAIN, EXPERT = 0, 1
-
-
-def report_text(findings: str, impression: str) -> str:
-    """FINDINGS is the training text; IMPRESSION when a report has no findings."""
-    return findings.strip() or impression.strip()
 
 
 def load_grey(path: Path) -> np.ndarray:
@@ -158,17 +155,11 @@ class Collate:
     (BPE tokenising is a noticeable share of a small model's step on CPU)."""
 
     def __init__(self, tokenizer: Callable[[list[str]], torch.Tensor], cache_size: int = 200_000):
-        self.tokenizer, self.cache_size = tokenizer, cache_size
-        self._cache: dict[str, torch.Tensor] = {}
+        self.tokenizer = tokenizer
+        self._cache = BoundedCache(cache_size, "report tokens")
 
     def tokens(self, texts: list[str]) -> torch.Tensor:
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if len(self._cache) + len(todo) > self.cache_size:
-            self._cache.clear()
-            todo = list(dict.fromkeys(texts))
-        if todo:
-            self._cache.update(zip(todo, self.tokenizer(todo)))
-        return torch.stack([self._cache[t] for t in texts])
+        return torch.stack(self._cache.get_many(texts, lambda todo: list(self.tokenizer(todo))))
 
     def __call__(self, items: list[dict]) -> dict:
         main = [it for it in items if it["stream"] == MAIN]
@@ -196,9 +187,10 @@ class StepSampler:
     ``use_expert(step)`` is a pure function, so the sampler can start at any step.
     """
 
-    def __init__(self, n_rows: int, expert_rows: list[int], batch: int, expert_batch: int,
+    def __init__(self, *, n_rows: int, expert_rows: list[int], batch: int, expert_batch: int,
                  seed: int, start_step: int, total_steps: int, use_expert: Callable[[int], bool],
                  rank: int = 0, world_size: int = 1):
+        # keyword-only: ten parameters, several of them ints, are easy to pass in the wrong order
         if batch % world_size or expert_batch % world_size:
             raise ConfigError(f"train.batch_size {batch} and its expert batch {expert_batch} must be "
                               f"divisible by the number of processes {world_size}")

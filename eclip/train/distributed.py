@@ -2,6 +2,8 @@
 
 ``torchrun --nproc_per_node N -m eclip.train ...`` sets RANK / WORLD_SIZE / LOCAL_RANK;
 we pick gloo on CPU and NCCL on GPU. Without those variables everything is single-process.
+The index build (``eclip.index``) shares the rank bookkeeping: ``env_context`` and a
+``barrier`` that starts a gloo group on first use.
 """
 
 from __future__ import annotations
@@ -35,16 +37,23 @@ def pick_device(pref: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
-def init_distributed(device_pref: str = "auto") -> DistContext:
+def env_context(device_pref: str = "auto") -> DistContext:
+    """The ranks torchrun set (RANK, WORLD_SIZE, LOCAL_RANK), without starting a process
+    group: for jobs that only need a barrier now and then (``barrier`` starts one)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(device_pref, local)
-    if world > 1 and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
+    return DistContext(rank=rank, world_size=world, local_rank=local,
+                       device=pick_device(device_pref, local))
+
+
+def init_distributed(device_pref: str = "auto") -> DistContext:
+    ctx = env_context(device_pref)
+    if ctx.enabled and not dist.is_initialized():
+        backend = "nccl" if ctx.device.type == "cuda" else "gloo"
+        if ctx.device.type == "cuda":
+            torch.cuda.set_device(ctx.device)
         dist.init_process_group(backend=backend)
-    return DistContext(rank=rank, world_size=world, local_rank=local, device=device)
+    return ctx
 
 
 def wrap_ddp(model: torch.nn.Module, ctx: DistContext) -> torch.nn.Module:
@@ -72,8 +81,23 @@ def all_reduce(value: torch.Tensor, ctx: DistContext, op: str = "mean") -> torch
     return value
 
 
+def all_reduce_named(values: dict[str, torch.Tensor | float], ctx: DistContext,
+                     device: torch.device, op: str = "mean") -> dict[str, float]:
+    """Reduce named scalars in ONE collective (a collective per value costs a round trip
+    each): packed into one float32 tensor in the dict's order, unpacked by the same names.
+    Values are detached: what is reduced is logged or tested, never differentiated."""
+    packed = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device).detach().reshape(())
+                          for v in values.values()])
+    reduced = all_reduce(packed, ctx, op).cpu()  # on-device above: NCCL needs CUDA tensors
+    return dict(zip(values, reduced.tolist()))
+
+
 def barrier(ctx: DistContext) -> None:
+    """Wait for every rank. A context from ``env_context`` has no process group yet: the
+    first barrier starts a gloo one (CPU-only synchronisation, whatever the device)."""
     if ctx.enabled:
+        if not dist.is_initialized():
+            dist.init_process_group(backend="gloo")
         dist.barrier()
 
 

@@ -9,7 +9,6 @@ clamp the temperature, log, checkpoint. Every random decision is a pure function
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import signal
@@ -20,19 +19,20 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from eclip.config import Config, TrainConfig, to_dict
-from eclip.data.manifest import atomic_write_bytes, fingerprint
+from eclip.config import Config, MethodConfig, TrainConfig, to_dict
+from eclip.data.manifest import fingerprint
+from eclip.io import write_json
 from eclip.errors import TrainingError
 from eclip.model import build_model, get_tokenizer, save_model
 from eclip.model.curriculum import expert_probability, in_cold_start
 from eclip.model.loss import clamp_logit_scale
 from eclip.model.mixup import mixup_lambda, step_rng
 from eclip.train import distributed as D
+from eclip.train import runfolder as RF
 from eclip.train.checkpoints import load_train_checkpoint, save_train_checkpoint
 from eclip.train.dataset import Collate, StepSampler, TrainDataset
 
 log = logging.getLogger(__name__)
-PROGRESS, RUN_CONFIG = "progress.jsonl", "config.json"
 
 
 @dataclass
@@ -46,24 +46,40 @@ class RunResult:
 
 
 # -- optimisation ---------------------------------------------------------------------------
-def _no_decay(name: str, p: torch.nn.Parameter) -> bool:
-    """Biases, norm weights, 1-d tensors and the temperature get no weight decay."""
-    return p.ndim < 2 or name.endswith(".bias") or "logit_scale" in name or ".ln" in name \
-        or name.startswith("ln") or "norm" in name or ".bn" in name
+def decays(p: torch.nn.Parameter) -> bool:
+    """Matrices and kernels decay; biases, norm gains, embeddings' 1-d vectors and the
+    temperature (ndim <= 1) do not. By shape, as open_clip's optimiser decides: a name rule
+    misses tensors whose module naming differs between towers."""
+    return p.ndim > 1
 
 
-def make_optimizer(model, t: TrainConfig) -> torch.optim.AdamW:
+def _param_groups(model, t: TrainConfig) -> list[dict]:
+    """Four groups, sorted by name (clip, clip_no_decay, processor, processor_no_decay): a
+    checkpoint's optimizer state is matched to them by position."""
     groups: dict[tuple[str, bool], list] = {}
-    for part, module, mult in (("clip", model.clip, 1.0), ("processor", model.processor, t.processor_lr_mult)):
-        for name, p in module.named_parameters():
+    for part, module in (("clip", model.clip), ("processor", model.processor)):
+        for p in module.parameters():
             if p.requires_grad:
-                groups.setdefault((part, _no_decay(name, p)), []).append(p)
+                groups.setdefault((part, not decays(p)), []).append(p)
     param_groups = []
     for (part, no_wd), params in sorted(groups.items()):
         mult = t.processor_lr_mult if part == "processor" else 1.0
         param_groups.append({"params": params, "name": f"{part}{'_no_decay' if no_wd else ''}",
                              "lr_mult": mult, "weight_decay": 0.0 if no_wd else t.weight_decay,
                              "lr": t.lr * mult})
+    return param_groups
+
+
+def _log_decay_split(param_groups: list[dict]) -> None:
+    for wd in (True, False):
+        params = [p for g in param_groups if (g["weight_decay"] > 0) == wd for p in g["params"]]
+        log.info("%s parameter tensors: %d, with %s parameters", "decayed" if wd else "non-decayed",
+                 len(params), f"{sum(p.numel() for p in params):,}")
+
+
+def make_optimizer(model, t: TrainConfig) -> torch.optim.AdamW:
+    param_groups = _param_groups(model, t)
+    _log_decay_split(param_groups)
     kwargs = dict(lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
     try:  # the fused kernel is markedly faster on CPU and GPU; plain AdamW where unsupported
         return torch.optim.AdamW(param_groups, fused=True, **kwargs)
@@ -87,34 +103,27 @@ def set_lr(opt: torch.optim.Optimizer, step: int, t: TrainConfig) -> float:
     return base
 
 
+def p_expert(method: MethodConfig, step: int, total: int) -> float:
+    """The chance that ``step`` adds an expert batch: 0 without experts, 1 for the naive
+    variant (every step), else the curriculum's value. Logged as it is used."""
+    if not method.expert:
+        return 0.0
+    return 1.0 if method.naive else expert_probability(step, total, method.curriculum)
+
+
 def expert_decider(cfg: Config):
-    """step -> bool: does this step add an expert batch? Pure, so every rank agrees."""
+    """step -> bool: does this step add an expert batch? Pure, so every rank agrees
+    (random() < 1 always holds, so p = 1 needs no special case)."""
     method, total, seed = cfg.method, cfg.train.steps, cfg.train.seed
 
     def use_expert(step: int) -> bool:
-        if not method.expert:
-            return False
-        if method.naive:
-            return True
-        p = expert_probability(step, total, method.curriculum)
+        p = p_expert(method, step, total)
         return p > 0 and step_rng(seed, 1, step).random() < p
 
     return use_expert
 
 
-# -- run folder -----------------------------------------------------------------------------
-def write_json(path: Path, data: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-
-
-def truncate_progress(run_dir: Path, step: int) -> None:
-    """On resume, drop progress rows logged after the checkpoint we restart from."""
-    path = run_dir / PROGRESS
-    if path.is_file():
-        keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
-        atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
-
-
+# -- signals --------------------------------------------------------------------------------
 class StopFlag:
     """SIGTERM/SIGINT set a flag; the loop saves and exits cleanly at the next step end."""
 
@@ -172,8 +181,9 @@ class Trainer:
             log.info("resuming %s from step %d (%s)", run_dir, self.start, meta["checkpoint_dir"])
         if ctx.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            write_json(run_dir / RUN_CONFIG, self.config)
-            truncate_progress(run_dir, self.start) if resume else (run_dir / PROGRESS).write_text("")
+            RF.write_trainer_record(run_dir)  # first: the app tells a live run from a dead one by it
+            write_json(run_dir / RF.CONFIG, self.config)
+            RF.truncate_progress(run_dir, self.start)  # rows past the checkpoint would repeat
         self.ddp = D.wrap_ddp(self.model, ctx)
         self._make_data()
         self.card = {"data_fingerprint": fingerprint(cfg.data.root), "dataset": str(cfg.data.root),
@@ -186,17 +196,13 @@ class Trainer:
         cfg, t, ctx = self.cfg, self.t, self.ctx
         dataset = TrainDataset(cfg.data.root, cfg.data, self.model.image_size, t.seed, cfg.method.random_heatmaps)
         self.expert_b = max(ctx.world_size, int(round(t.batch_size * cfg.method.expert_batch_fraction)))
-        self.sampler = StepSampler(len(dataset), dataset.expert_rows, t.batch_size, self.expert_b, t.seed,
-                                   self.start, t.steps, expert_decider(cfg), ctx.rank, ctx.world_size)
+        self.sampler = StepSampler(
+            n_rows=len(dataset), expert_rows=dataset.expert_rows, batch=t.batch_size,
+            expert_batch=self.expert_b, seed=t.seed, start_step=self.start, total_steps=t.steps,
+            use_expert=expert_decider(cfg), rank=ctx.rank, world_size=ctx.world_size)
         self.loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=self.sampler, num_workers=cfg.data.workers,
             collate_fn=Collate(get_tokenizer(self.model.arch_cfg)))
-
-    def p_expert(self, step: int) -> float:
-        m = self.method
-        if not m.expert:
-            return 0.0
-        return 1.0 if m.naive else expert_probability(step, self.t.steps, m.curriculum)
 
     # -- one step -----------------------------------------------------------------------
     def step(self, step: int, batch: dict, stop_requested: bool) -> dict:
@@ -207,34 +213,35 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         with self.amp():
             out = self.ddp(**_to(batch, self.ctx.device), lam=info["lam"], prime=info["priming"])
-        # one all-reduce carries the logged values and the stop / non-finite flags
+        # one all-reduce carries the logged losses and the stop / non-finite flags (mean > 0:
+        # some rank raised it, and every rank then acts alike)
         loss = out["loss"].detach().float()
-        flags = torch.stack([loss, out["clip"].float(), out["mse"].float(), (~torch.isfinite(loss)).float(),
-                             torch.tensor(float(stop_requested), device=loss.device)])
-        flags = D.all_reduce(flags, self.ctx, "mean").cpu()  # on-device: NCCL needs CUDA tensors
-        if flags[3] > 0:
-            raise self._non_finite(step, "loss", flags)
+        reduced = D.all_reduce_named(
+            {"loss": loss, "loss_clip": out["clip"], "loss_mse": out["mse"],
+             "nonfinite": ~torch.isfinite(loss), "stop": float(stop_requested)}, self.ctx, loss.device)
+        if reduced["nonfinite"] > 0:
+            raise self._non_finite(step, "loss", reduced)
         out["loss"].backward()
         if not (info["expert"] or info["priming"]):  # processor unused: grads None, as in 1 process
             for p in self.model.processor.parameters():
                 p.grad = None
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
         if not torch.isfinite(grad_norm):
-            raise self._non_finite(step, "gradient norm", flags)
+            raise self._non_finite(step, "gradient norm", reduced)
         self.opt.step()
         clamp_logit_scale(self.model.clip.logit_scale, m.temperature_min, m.temperature_max)
-        info.update(loss=float(flags[0]), loss_clip=float(flags[1]), loss_mse=float(flags[2]),
-                    stop=bool(flags[4] > 0))
+        info.update(loss=reduced["loss"], loss_clip=reduced["loss_clip"], loss_mse=reduced["loss_mse"],
+                    stop=reduced["stop"] > 0)
         return info
 
-    def _non_finite(self, step: int, what: str, flags: torch.Tensor) -> TrainingError:
+    def _non_finite(self, step: int, what: str, reduced: dict[str, float]) -> TrainingError:
         from eclip.train.checkpoints import latest_checkpoint
 
         last = latest_checkpoint(self.run_dir)
         keep = f"the last good checkpoint {last} is kept" if last else "no checkpoint had been written yet"
         return TrainingError(
-            f"training stopped at step {step + 1}: the {what} is not finite (loss {float(flags[0]):.4g}, "
-            f"clip {float(flags[1]):.4g}, mse {float(flags[2]):.4g}); {keep}. Lower train.lr "
+            f"training stopped at step {step + 1}: the {what} is not finite (loss {reduced['loss']:.4g}, "
+            f"clip {reduced['loss_clip']:.4g}, mse {reduced['loss_mse']:.4g}); {keep}. Lower train.lr "
             f"(now {self.t.lr:g}) or check the data for broken images, then resume with "
             f"--resume {self.run_dir}.")
 
@@ -254,7 +261,7 @@ class Trainer:
                 bar.update(1)
                 if ctx.is_main and (done % t.log_every == 0 or done == t.steps or info["stop"]):
                     row = self.progress_row(step, info, meter)
-                    bar.set_postfix(loss=f"{info['loss']:.3f}", p=f"{row['p_expert']:.2f}", refresh=False)
+                    bar.set_postfix(loss=f"{info['loss']:.3f}", p=f"{row.p_expert:.2f}", refresh=False)
                 if info["stop"] or done % t.ckpt_every == 0 or done == t.steps:
                     self.checkpoint(done)
                     meter.restart_if_empty()  # keep checkpoint time out of images/s
@@ -267,24 +274,23 @@ class Trainer:
         final = None
         if not stopped and ctx.is_main:
             card = dict(self.card, steps=done, wall_time_s=round(wall, 1), final_loss=info["loss"])
-            final = save_model(self.run_dir / "final", self.model, self.config, card, t.save_dtype)
+            final = save_model(self.run_dir / RF.FINAL, self.model, self.config, card, t.save_dtype)
         D.barrier(ctx)
         return RunResult(self.run_dir, done, stopped, final, wall, info["loss"])
 
     def wall_time(self) -> float:
         return self.wall_before + time.time() - self.t0
 
-    def progress_row(self, step: int, info: dict, meter: "RateMeter") -> dict:
+    def progress_row(self, step: int, info: dict, meter: "RateMeter") -> RF.ProgressRow:
         done = step + 1
         images_per_s, sec_per_step = meter.take()
-        row = {"step": done, "epoch": self.sampler.epoch_of(step), "loss": info["loss"],
-               "loss_clip": info["loss_clip"], "loss_mse": info["loss_mse"], "lr": info["lr"],
-               "p_expert": self.p_expert(step), "expert": info["expert"], "lam": info["lam"],
-               "priming": info["priming"], "temperature": self.model.temperature,
-               "images_per_s": images_per_s, "eta_s": sec_per_step * (self.t.steps - done),
-               "wall_time_s": self.wall_time()}
-        with open(self.run_dir / PROGRESS, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+        row = RF.ProgressRow(
+            step=done, epoch=self.sampler.epoch_of(step), lr=info["lr"],
+            losses={k: info[k] for k in ("loss", "loss_clip", "loss_mse")},
+            p_expert=p_expert(self.method, step, self.t.steps), expert=info["expert"], lam=info["lam"],
+            priming=info["priming"], temperature=self.model.temperature, images_per_s=images_per_s,
+            eta_s=sec_per_step * (self.t.steps - done), wall_time_s=self.wall_time())
+        RF.append_row(self.run_dir, row)
         return row
 
     def checkpoint(self, done: int) -> None:

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import runs
+from eclip.train.runfolder import read_trainer_record
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 CONFIG = "configs/test-tiny.toml"
@@ -59,6 +60,8 @@ def test_admin_launches_real_training_and_sees_it_finish(app_env, monkeypatch):
         assert _wait_exit(rec) in (0, None), runs.tail(rec.log)
     finally:
         _stop_quietly(rec)
+    # the trainer names itself in the run folder: the launched process, no process scan
+    assert read_trainer_record(app_env["runs"] / "real").pid == rec.pid
     at.run()
     assert not at.exception
     assert at.dataframe[0].value.set_index("run").loc["real", "status"] == "finished"

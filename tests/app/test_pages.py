@@ -20,6 +20,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from eclip.data.manifest import read_manifest, save_array_npz, write_manifest
+from eclip.train.runfolder import write_trainer_record
 
 from app import cases, runs
 from app.overlay import overlay_png
@@ -222,7 +223,7 @@ def _write_run(run_dir, steps, total=100, partial=True):
     (run_dir / "config.json").write_text(json.dumps({"train": {"steps": total}}))
     lines = [json.dumps({"step": s, "epoch": s / 50, "loss": 3.0 - s / 100,
                          "loss_clip": 2.5 - s / 100, "loss_expert": 0.5, "lr": 1e-4,
-                         "expert_p": 0.25, "images_per_s": 42.0, "eta_s": (total - s) * 2.0})
+                         "p_expert": 0.25, "images_per_s": 42.0, "eta_s": (total - s) * 2.0})
              for s in steps]
     text = "\n".join(lines) + "\n" + ('{"step": 9' if partial else "")  # trainer mid-write
     (run_dir / "progress.jsonl").write_text(text)
@@ -258,10 +259,11 @@ def test_progress_polling_reads_the_run_folder(app_env, monkeypatch):
 def test_a_trainer_started_elsewhere_is_recognised(app_env, monkeypatch):
     run_dir = app_env["runs"] / "cli-run"
     _write_run(run_dir, range(10, 50, 10))
-    # A process whose command line is that of a terminal-started trainer for this folder.
-    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m",
-                             "eclip.train", "--out", str(run_dir)])
+    # A live process that the run folder names as its trainer, as a terminal-started
+    # `python -m eclip.train` records itself in trainer.json.
+    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
+        write_trainer_record(run_dir, fake.pid)
         at = _unlocked_admin(monkeypatch)
         assert at.dataframe[0].value["status"].tolist() == ["external"]
         metrics = {m.label: m.value for m in at.metric}
@@ -274,7 +276,7 @@ def test_a_trainer_started_elsewhere_is_recognised(app_env, monkeypatch):
 
 def test_read_progress_skips_partial_and_corrupt_lines(tmp_path):
     (tmp_path / "progress.jsonl").write_text('{"step": 1}\nnot json\n[1]\n\n{"step": 2}\n{"st')
-    assert [r["step"] for r in runs.read_progress(tmp_path)] == [1, 2]
+    assert [r.step for r in runs.read_progress(tmp_path)] == [1, 2]
     assert runs.read_progress(tmp_path / "missing") == []
 
 

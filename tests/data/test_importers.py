@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -225,11 +225,12 @@ def test_wrong_columns_fail_clearly_and_leave_output_intact(mimic, capsys, table
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == listing
 
 
-def _run_cli(args, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if k != "ECLIP_TEST_DIE_AFTER"}
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "eclip.data", *map(str, args)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=120)
+CRASH_DRIVER = Path(__file__).with_name("crash_import.py")
+
+
+def _run(argv):
+    return subprocess.run([sys.executable, *map(str, argv)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
 
 
 @pytest.mark.slow
@@ -244,14 +245,15 @@ def test_resume_after_kill_completes_without_duplicates(mimic, tmp_path):
     earlier_df = read_manifest(out)
     args = ["import-mimic", "--root", mimic["root"], "--egd", mimic["egd"], "--reflacx",
             mimic["reflacx"], "--out", out, "--workers", 2]
-    killed = _run_cli(args, {"ECLIP_TEST_DIE_AFTER": "2"})
-    assert killed.returncode == 75, killed.stderr
+    # the real command, SIGKILLed by its after_job hook once 2 of the 6 images are journalled
+    killed = _run([CRASH_DRIVER, 2, *args])
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert (out / "manifest.csv").read_bytes() == earlier  # no half-written manifest
     journal = (out / ".import" / "journal.jsonl").read_text().splitlines()
-    assert len(journal) >= 2 + 3  # 3 compacted folder rows + at least 2 new
-    resumed = _run_cli(args)
+    assert len(journal) == 3 + 2  # 3 compacted folder rows + the 2 finished before the kill
+    resumed = _run(["-m", "eclip.data", *args])
     assert resumed.returncode == 0, resumed.stderr
-    assert "already done 2" in resumed.stdout or "already done 3" in resumed.stdout
+    assert "imported 4, already done 2" in resumed.stdout
     df = read_manifest(out, check_files=True)
     assert df["id"].is_unique and len(df) == 3 + 6
     pd.testing.assert_frame_equal(df.iloc[:3][earlier_df.columns], earlier_df)  # kept, first

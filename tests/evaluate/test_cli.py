@@ -156,8 +156,8 @@ def test_mimic_format_fixture_end_to_end(micro_checkpoint, mimic_dataset, tmp_pa
 
 @pytest.mark.slow
 def test_torchrun_sharded_build_equals_single_process(micro_checkpoint, tiny_dataset, tmp_path):
-    single = ix.build_index(micro_checkpoint, tiny_dataset, tmp_path / "one", with_umap=False,
-                            progress=False)
+    single = ix.build_index(micro_checkpoint, tiny_dataset, cache_root=tmp_path / "one",
+                            with_umap=False, progress=False)
     torchrun = Path(sys.executable).with_name("torchrun")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     res = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "eclip.index",

@@ -19,7 +19,7 @@ from eclip.model import load_model
 @pytest.fixture(scope="module")
 def built(micro_checkpoint, tiny_dataset, tmp_path_factory):
     cache = tmp_path_factory.mktemp("index_cache")
-    idx = ix.build_index(micro_checkpoint, tiny_dataset, cache, batch_size=8, device="cpu",
+    idx = ix.build_index(micro_checkpoint, tiny_dataset, cache_root=cache, batch_size=8, device="cpu",
                          progress=False, umap_neighbors=5)
     return idx, cache
 
@@ -78,7 +78,7 @@ def test_missing_index_is_reported_not_built(micro_checkpoint_b, tiny_dataset, t
 
 
 def test_changed_data_makes_the_index_stale(micro_checkpoint, dataset_copy, tmp_path):
-    ix.build_index(micro_checkpoint, dataset_copy, tmp_path, with_umap=False, progress=False)
+    ix.build_index(micro_checkpoint, dataset_copy, cache_root=tmp_path, with_umap=False, progress=False)
     df = read_manifest(dataset_copy)
     df.loc[0, "findings"] = "A new report text."
     write_manifest(df, dataset_copy)
@@ -98,14 +98,15 @@ def test_changed_config_with_same_weights_is_refused(micro_checkpoint, tiny_data
     ckpt.mkdir()
     for name in ("model.safetensors", "config.json", "card.json"):
         (ckpt / name).write_bytes((micro_checkpoint / name).read_bytes())
-    ix.build_index(ckpt, tiny_dataset, tmp_path / "cache", with_umap=False, progress=False)
+    ix.build_index(ckpt, tiny_dataset, cache_root=tmp_path / "cache", with_umap=False, progress=False)
     cfg = json.loads((ckpt / "config.json").read_text())
     cfg["data"]["mean"] = 0.5  # other preprocessing: old embeddings no longer valid
     (ckpt / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ix.StaleIndex, match="config_sha256"):
         ix.load_index(ckpt, tiny_dataset, tmp_path / "cache")
     # building replaces the stale index instead of reusing it
-    rebuilt = ix.build_index(ckpt, tiny_dataset, tmp_path / "cache", with_umap=False, progress=False)
+    rebuilt = ix.build_index(ckpt, tiny_dataset, cache_root=tmp_path / "cache", with_umap=False,
+                             progress=False)
     assert rebuilt.meta["config_sha256"] == ix.checkpoint_identity(ckpt)["config_sha256"]
     ix.load_index(ckpt, tiny_dataset, tmp_path / "cache")
 
@@ -122,13 +123,13 @@ def test_interrupted_build_resumes_from_saved_chunks(micro_checkpoint, dataset_c
     good = victim.read_bytes()
     victim.write_bytes(good[:20])  # truncated PNG: the third chunk (rows 8-11) fails
     with pytest.raises(ImageLoadError):
-        ix.build_index(micro_checkpoint, dataset_copy, tmp_path, with_umap=False, progress=False,
-                       chunk_rows=4)
+        ix.build_index(micro_checkpoint, dataset_copy, cache_root=tmp_path, with_umap=False,
+                       progress=False, chunk_rows=4)
     parts = sorted(p.name for p in (ix.index_dir(micro_checkpoint, dataset_copy, tmp_path) / "parts").glob("img_*"))
     assert parts == ["img_000000.npy", "img_000001.npy"]
     victim.write_bytes(good)
     with caplog.at_level(logging.INFO, logger="eclip.index"):
-        idx = ix.build_index(micro_checkpoint, dataset_copy, tmp_path, with_umap=False,
+        idx = ix.build_index(micro_checkpoint, dataset_copy, cache_root=tmp_path, with_umap=False,
                              progress=False, chunk_rows=4)
     assert "resuming, 2 of 6 chunks" in caplog.text
     np.testing.assert_allclose(idx.image_emb, built[0].image_emb, atol=1e-6)
@@ -136,9 +137,10 @@ def test_interrupted_build_resumes_from_saved_chunks(micro_checkpoint, dataset_c
 
 
 def test_umap_added_later_without_reembedding(micro_checkpoint, tiny_dataset, tmp_path):
-    idx = ix.build_index(micro_checkpoint, tiny_dataset, tmp_path, with_umap=False, progress=False)
+    idx = ix.build_index(micro_checkpoint, tiny_dataset, cache_root=tmp_path, with_umap=False,
+                         progress=False)
     assert idx.umap_image is None and "umap" not in idx.meta
-    again = ix.build_index(micro_checkpoint, tiny_dataset, tmp_path, with_umap=True,
+    again = ix.build_index(micro_checkpoint, tiny_dataset, cache_root=tmp_path, with_umap=True,
                            progress=False, umap_neighbors=5)
     assert again.umap_image.shape == (24, 2)
     assert again.meta["created_at"] == idx.meta["created_at"]  # same embedding run

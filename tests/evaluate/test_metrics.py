@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from eclip.evaluate import metrics as m
+from eclip.model import encode as enc
 
 
 def _onehot(n: int, d: int) -> np.ndarray:
@@ -17,7 +18,7 @@ def _onehot(n: int, d: int) -> np.ndarray:
 # ---------------------------------------------------------------- zero-shot multi-class
 def test_ensemble_embedding_is_renormalised_mean_of_normalised_prompts():
     prompts = np.array([[2.0, 0.0], [0.0, 5.0]])  # normalised: e1, e2 -> mean (.5,.5)
-    out = m.ensemble_embedding(prompts)
+    out = enc.ensemble_embedding(prompts)
     np.testing.assert_allclose(out, [1 / math.sqrt(2), 1 / math.sqrt(2)], rtol=1e-6)
 
 
@@ -111,7 +112,7 @@ def test_ties_are_broken_against_the_query():
 
 
 def test_unique_texts_first_seen_order():
-    texts, idx = m.unique_texts(["b", "a", "b", "c"])
+    texts, idx = enc.unique_texts(["b", "a", "b", "c"])
     assert texts == ["b", "a", "c"]
     np.testing.assert_array_equal(idx, [0, 1, 0, 2])
 

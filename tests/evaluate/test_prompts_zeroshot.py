@@ -1,4 +1,5 @@
-"""Prompt files, item targets, and zero-shot scoring through the index."""
+"""Prompt files (eclip.model.prompts), item targets (eclip.evaluate.targets), prompt encoding
+(eclip.model.encode) and zero-shot scoring through the index."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-from eclip.errors import EvaluationError
-from eclip.evaluate import prompts as P
-from eclip.evaluate.zeroshot import (binary_scores, encode_class_prompts, encode_prompt_sets,
-                                     multiclass_scores)
-from eclip.index import encode_texts
+from eclip.errors import PromptSetError
+from eclip.evaluate import targets as T
+from eclip.evaluate.zeroshot import binary_scores, multiclass_scores
+from eclip.model import encode as E
 from eclip.model import load_model
+from eclip.model import prompts as P
+from eclip.model.encode import encode_class_prompts, encode_prompt_sets, encode_texts
 
 
 def test_shipped_prompt_files_load_and_cover_our_findings():
@@ -46,7 +48,7 @@ def test_templates_times_phrases_plus_verbatim_prompts():
     ({"task": "binary", "labels": [{"name": "Edema", "positive": ["x"]}]}, "both"),
 ])
 def test_bad_prompt_files_are_explained(raw, match):
-    with pytest.raises(EvaluationError, match=match):
+    with pytest.raises(PromptSetError, match=match):
         P.parse_prompt_set(raw, "x.json")
 
 
@@ -54,7 +56,7 @@ def test_unknown_prompt_set_lists_known_ones(tmp_path):
     (tmp_path / "mine.json").write_text(json.dumps({"task": "binary", "labels": [
         {"name": "Edema", "positive": ["a"], "negative": ["b"]}]}))
     assert P.load_prompt_set("mine", tmp_path).name == "mine"
-    with pytest.raises(EvaluationError, match=r"known: \['mine'\]"):
+    with pytest.raises(PromptSetError, match=r"known: \['mine'\]"):
         P.load_prompt_set("nope", tmp_path)
 
 
@@ -65,14 +67,14 @@ def test_multiclass_targets_keep_single_positive_rows_only():
                        "Consolidation": [np.nan, np.nan, 1.0, np.nan, -1.0]})
     # row 0 cardiomegaly; row 1 two classes -> out; row 2 opacity+consolidation = one class;
     # rows 3, 4 no positive (uncertain is not positive) -> out
-    np.testing.assert_array_equal(P.multiclass_targets(df, ps), [1, -1, 2, -1, -1])
+    np.testing.assert_array_equal(T.multiclass_targets(df, ps), [1, -1, 2, -1, -1])
 
 
 def test_binary_targets_uncertain_left_out_unmentioned_negative():
     lab = P.BinaryLabel("Consolidation/Opacity", ("Consolidation", "Lung Opacity"), ("p",), ("n",))
     df = pd.DataFrame({"Consolidation": [1.0, 0.0, -1.0, np.nan, -1.0],
                        "Lung Opacity": [np.nan, np.nan, np.nan, np.nan, 1.0]})
-    out = P.binary_targets(df, lab)
+    out = T.binary_targets(df, lab)
     assert out[0] == 1 and out[1] == 0 and np.isnan(out[2]) and out[3] == 0 and out[4] == 1
 
 
@@ -112,12 +114,48 @@ def test_prompt_sets_encode_to_ensembles(lm):
 
 
 def test_prompt_cache_returns_the_same_embeddings(lm):
-    from eclip.evaluate import zeroshot
-
-    zeroshot.clear_prompt_cache()
+    E.clear_prompt_cache()
     texts = ["Edema.", "No pneumothorax.", "Edema."]
-    first = zeroshot.encode_prompts(lm, texts)
-    assert len(zeroshot._CACHE) == 2  # duplicates encoded once
+    first = E.encode_prompts(lm, texts)
+    assert len(E.PROMPT_CACHE) == 2  # duplicates encoded once
     np.testing.assert_allclose(first, encode_texts(lm, texts), atol=1e-6)
-    np.testing.assert_array_equal(zeroshot.encode_prompts(lm, texts[::-1]), first[::-1])
-    assert zeroshot.encode_prompts(lm, []).shape == (0, 64)
+    np.testing.assert_array_equal(E.encode_prompts(lm, texts[::-1]), first[::-1])
+    assert E.encode_prompts(lm, []).shape == (0, 64)
+
+
+def test_prompt_cache_survives_clears_from_other_sessions(lm):
+    """Streamlit sessions share the cache: one clearing it between another's fill and read
+    must not make that read fail. The old dict cache read back from the shared dict after
+    filling it and raised KeyError here in 2 of 3 runs; values are now returned from the
+    caller's own hands. A tiny switch interval makes thread switches land inside that window."""
+    import sys
+    import threading
+
+    texts = [f"There is finding number {i}." for i in range(300)]
+    ref = encode_texts(lm, texts)
+    errors, stop = [], threading.Event()
+
+    def clearer():
+        while not stop.is_set():
+            E.clear_prompt_cache()
+
+    def reader():
+        try:
+            for _ in range(40):
+                np.testing.assert_allclose(E.encode_prompts(lm, texts), ref, atol=1e-5)
+        except Exception as exc:  # noqa: BLE001 - any failure in a thread is the test's failure
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=clearer)] + [threading.Thread(target=reader) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads[1:]:
+            t.join()
+        stop.set()
+        threads[0].join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[0]

@@ -8,7 +8,7 @@ import pytest
 
 from eclip.data.manifest import LABELS
 from eclip.evaluate import suite
-from eclip.evaluate.prompts import parse_prompt_set
+from eclip.model.prompts import parse_prompt_set
 
 CLASSES = ["Cardiomegaly", "Edema", "Pneumothorax"]
 

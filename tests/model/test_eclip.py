@@ -137,7 +137,7 @@ def test_pretrained_minilm_text_tower_from_its_wheel(tmp_path):
     with torch.no_grad():
         assert torch.allclose(lm.model.encode_text(tok), model.encode_text(tok), atol=2e-3)
     # batched encoding drops all-padding columns (attention-masked in this tower): same result
-    from eclip.index import encode_texts
+    from eclip.model.encode import encode_texts
     from eclip.model.prefix_text import supports_prefix_sharing
 
     texts = ["Edema.", "", "There is a small left pleural effusion.", "Blunting of the angle. " * 20]

@@ -118,7 +118,7 @@ def test_cli_help(capsys):
 
 
 def test_evaluate_reports_retrieval_backend(env, tmp_path, capsys):
-    from eclip.evaluate.report_metrics import main as report_eval_main
+    from eclip.report.metrics import main as report_eval_main
 
     out = tmp_path / "reports.json"
     rc = report_eval_main(["--checkpoint", str(env[0]), "--data", str(env[1]), "--backend", "retrieval",

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from eclip.evaluate.report_metrics import (corpus_bleu, embedding_cosines, finding_f1, lcs_length,
+from eclip.report.metrics import (corpus_bleu, embedding_cosines, finding_f1, lcs_length,
                                            report_metrics, rouge_l)
 from eclip.report.labeller import label_report
 

@@ -1,8 +1,10 @@
 import json
+import os
 
 import pytest
 
 from eclip.model import load_model
+from eclip.train import runfolder as RF
 from eclip.train.__main__ import main
 from .helpers import cli_args
 
@@ -32,6 +34,9 @@ def test_twenty_steps_write_a_resumable_run(tiny_dataset, tmp_path, capsys):
     assert latest == {"step": 20, "dir": "step_000020"}
     assert {p.name for p in (run / "checkpoints" / "step_000020").iterdir()} == {
         "model.safetensors", "config.json", "card.json", "train_state.safetensors", "train_state.json"}
+    assert RF.read_trainer_record(run).pid == os.getpid()  # main() trained in this process
+    assert RF.folder_status(run) == RF.RunStatus.FINISHED
+    assert [r.to_json() for r in RF.read_progress(run)] == rows  # the schema reads what was written
     lm = load_model(run / "final")
     assert lm.card["steps"] == 20 and lm.card["weights_dtype"] == "float16" and lm.card["mode"] == "eclip"
     assert len(lm.card["data_fingerprint"]) == 16 and lm.card["wall_time_s"] > 0

@@ -6,7 +6,8 @@ from PIL import Image
 
 from eclip.config import DataConfig
 from eclip.data.manifest import LABELS, save_array_npz, write_manifest
-from eclip.train.dataset import EXPERT, MAIN, Collate, StepSampler, TrainDataset, report_text
+from eclip.data.reports import report_text
+from eclip.train.dataset import EXPERT, MAIN, Collate, StepSampler, TrainDataset
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +84,8 @@ def test_collate_splits_streams(aligned_dataset):
 
 def _sampler(start=0, rank=0, world=1, total=12):
     use = lambda s: s % 3 == 1  # noqa: E731
-    return StepSampler(10, [0, 2, 4, 6], batch=4, expert_batch=2, seed=5, start_step=start,
-                       total_steps=total, use_expert=use, rank=rank, world_size=world)
+    return StepSampler(n_rows=10, expert_rows=[0, 2, 4, 6], batch=4, expert_batch=2, seed=5,
+                       start_step=start, total_steps=total, use_expert=use, rank=rank, world_size=world)
 
 
 def test_sampler_covers_epochs_and_resumes_mid_run():

@@ -1,3 +1,4 @@
+import logging
 import math
 
 import pytest
@@ -30,6 +31,17 @@ def test_param_groups_match_the_reference(model):
     assert id(model.processor.attn.in_proj_bias) in ids("processor_no_decay")
     n_params = sum(len(g["params"]) for g in opt.param_groups)
     assert n_params == len(list(model.parameters()))
+
+
+def test_decay_is_decided_by_shape_and_logged(model, caplog):
+    with caplog.at_level(logging.INFO, logger="eclip.train.loop"):
+        opt = make_optimizer(model, TrainConfig())
+    for g in opt.param_groups:
+        assert all((p.ndim > 1) == (g["weight_decay"] > 0) for p in g["params"]), g["name"]
+    decayed = [p for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]]
+    text = caplog.text
+    assert f"decayed parameter tensors: {len(decayed)}, with {sum(p.numel() for p in decayed):,}" in text
+    assert "non-decayed parameter tensors: " in text
 
 
 def test_cosine_schedule_with_ten_percent_warmup():

@@ -11,6 +11,7 @@ import torch
 
 from eclip.model import load_model
 from eclip.train.__main__ import main
+from eclip.train.runfolder import read_progress
 
 from .helpers import cli_args, finish, popen, state
 
@@ -43,10 +44,9 @@ def test_half_then_resume_equals_straight(tiny_dataset, tmp_path):
     _simulate_kill_after(resumed, 6)
     assert main(["--resume", str(resumed)]) == 0
     _assert_same_state(straight / "checkpoints/step_000012", resumed / "checkpoints/step_000012", atol=1e-6)
-    rows = lambda r: [json.loads(x) for x in (r / "progress.jsonl").read_text().splitlines()]  # noqa: E731
-    a, b = rows(straight), rows(resumed)
-    assert [r["step"] for r in b] == list(range(1, 13))
-    assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], abs=1e-6)
+    a, b = read_progress(straight), read_progress(resumed)
+    assert [r.step for r in b] == list(range(1, 13))  # 7..12 once: the first run's were dropped
+    assert [r.losses["loss"] for r in a] == pytest.approx([r.losses["loss"] for r in b], abs=1e-6)
     assert load_model(resumed / "final").card["steps"] == 12
 
 
@@ -69,8 +69,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_dataset, tmp_path, c
     assert json.loads((run / "checkpoints/latest.json").read_text())["step"] == 6
     assert (run / "checkpoints/step_000006/model.safetensors").read_bytes() == good
     assert not (run / "final").exists()
-    rows = [json.loads(x) for x in (run / "progress.jsonl").read_text().splitlines()]
-    assert all(r["step"] <= 6 or r["step"] < 12 for r in rows)
+    # log_every 5: the first run logged 5, 10, 12; the resume from step 6 must drop 10 and 12,
+    # and it fails before its own next row (10), so the row before the checkpoint remains, once.
+    steps = [r.step for r in read_progress(run)]
+    assert steps == [5]
 
 
 def _wait_for(path, proc, timeout=60):

@@ -1,6 +1,6 @@
 """The simulated demo corpus: real Open-I report text, simulated radiographs and gaze.
 
-``build_demo(out, n, seed, gaze_fraction=0.25, size=256, workers=None)`` (CLI:
+``build_demo(out, n=N, seed=S, gaze_fraction=0.25, size=256, workers=None)`` (CLI:
 ``python -m eclip.data build-demo --n N --seed S --out DIR``) writes a dataset folder under
 the manifest contract. Everything image- or gaze-related in it is SIMULATED (column
 ``simulated`` = 1, ``source`` = demo); the report text and MeSH terms are real.

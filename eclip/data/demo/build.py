@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from eclip.data.manifest import LABELS, atomic_write_bytes, save_array_npz, write_manifest
+from eclip.data.manifest import LABELS, save_array_npz, write_manifest
+from eclip.io import atomic_write_bytes
 from eclip.data.reports import mesh_to_labels
 from eclip.errors import DataError
 
@@ -132,7 +133,7 @@ def plan_tasks(out: Path, n: int, seed: int, gaze_fraction: float, size: int,
     } for i, rep in enumerate(reports)]
 
 
-def build_demo(out, n: int, seed: int, gaze_fraction: float = 0.25, size: int = 256,
+def build_demo(out, *, n: int, seed: int, gaze_fraction: float = 0.25, size: int = 256,
                workers: int | None = None, knobs: Knobs | None = None,
                reader: ReaderKnobs | None = None, progress: bool = True,
                reports_path=None) -> Path:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from eclip.memo import BoundedCache
+
 
 @dataclass
 class Grid:
@@ -201,19 +203,20 @@ def upsample_linear(small: np.ndarray, h: int, w: int) -> np.ndarray:
             @ _interp_matrix(w, small.shape[1]).T).astype(np.float32)
 
 
-_INTERP_CACHE: dict = {}
+_INTERP_CACHE = BoundedCache(64, "interpolation matrices")
 
 
 def _interp_matrix(n_out: int, n_in: int) -> np.ndarray:
     """(n_out, n_in) linear-interpolation weights with pixel-centre alignment."""
-    key = (n_out, n_in)
-    if key not in _INTERP_CACHE:
-        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
-        i0 = np.floor(pos).astype(int)
-        i1 = np.minimum(i0 + 1, n_in - 1)
-        f = pos - i0
-        m = np.zeros((n_out, n_in), np.float32)
-        m[np.arange(n_out), i0] += 1 - f
-        m[np.arange(n_out), i1] += f
-        _INTERP_CACHE[key] = m
-    return _INTERP_CACHE[key]
+    return _INTERP_CACHE.get_or_compute((n_out, n_in), lambda: _build_interp_matrix(n_out, n_in))
+
+
+def _build_interp_matrix(n_out: int, n_in: int) -> np.ndarray:
+    pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    f = pos - i0
+    m = np.zeros((n_out, n_in), np.float32)
+    m[np.arange(n_out), i0] += 1 - f
+    m[np.arange(n_out), i1] += f
+    return m

@@ -1,1 +1,1 @@
-"""Importers that turn public chest X-ray datasets into dataset folders (see common.py)."""
+"""Importers that turn public chest X-ray datasets into dataset folders (see engine.py)."""

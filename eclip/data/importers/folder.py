@@ -10,19 +10,14 @@ patient key (80/10/10). Patient ids from ``--patient-col`` are stored salted and
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from eclip.data.importers.common import (
-    Job,
-    PatientHasher,
-    add_common_args,
-    hashed_split,
-    parse_label,
-    read_table,
-    report,
-    run_import,
-    safe_id,
-)
+from eclip.data.importers.cli import add_common_args, report
+from eclip.data.importers.engine import run_import
+from eclip.data.importers.jobs import Job, safe_id
+from eclip.data.importers.patients import PatientHasher, hashed_split
+from eclip.data.importers.tables import parse_label, read_table
 from eclip.data.manifest import LABELS
 from eclip.errors import ImportFailed
 
@@ -60,14 +55,30 @@ def register(subparsers) -> None:
     p.set_defaults(func=_run)
 
 
+@dataclass(frozen=True)
+class Columns:
+    """Which CSV column holds what; only ``image`` and ``findings`` are required.
+    ``labels`` are ``--label-cols`` specs (COL or COL=LABEL, see ``label_mapping``)."""
+
+    image: str
+    findings: str
+    impression: str | None = None
+    split: str | None = None
+    patient: str | None = None
+    view: str | None = None
+    id: str | None = None
+    labels: tuple[str, ...] = ()
+
+
 def _run(args) -> int:
     hasher = PatientHasher(args.out)
-    jobs = build_jobs(
-        args.images, args.csv, hasher, image_col=args.image_col, findings_col=args.findings_col,
-        impression_col=args.impression_col, split_col=args.split_col, label_cols=args.label_cols,
-        patient_col=args.patient_col, view_col=args.view_col, id_col=args.id_col,
-        id_prefix=args.id_prefix, seed=args.seed, limit=args.limit,
+    columns = Columns(
+        image=args.image_col, findings=args.findings_col, impression=args.impression_col,
+        split=args.split_col, patient=args.patient_col, view=args.view_col, id=args.id_col,
+        labels=tuple(args.label_cols or ()),
     )
+    jobs = build_jobs(args.images, args.csv, hasher, columns, id_prefix=args.id_prefix,
+                      seed=args.seed, limit=args.limit)
     summary = run_import(jobs, args.out, "folder", workers=args.workers, hasher=hasher,
                          progress=not args.no_progress)
     return report(summary)
@@ -95,14 +106,14 @@ def _norm(name: str) -> str:
     return name.strip().lower().replace("_", " ")
 
 
-def build_jobs(images, csv, hasher, *, image_col, findings_col, impression_col=None,
-               split_col=None, label_cols=(), patient_col=None, view_col=None, id_col=None,
-               id_prefix="", seed=0, limit=None) -> list[Job]:
+def build_jobs(images, csv, hasher, cols: Columns, *, id_prefix="", seed=0,
+               limit=None) -> list[Job]:
     images, csv = Path(images), Path(csv)
     if not images.is_dir():
         raise ImportFailed(f"--images {images} is not a folder.")
-    labels = label_mapping(label_cols)
-    named = [image_col, findings_col, impression_col, split_col, patient_col, view_col, id_col]
+    labels = label_mapping(cols.labels)
+    named = [cols.image, cols.findings, cols.impression, cols.split, cols.patient, cols.view,
+             cols.id]
     required = [c for c in named if c] + list(labels)
     df = read_table(csv, required, "import-folder CSV")
     jobs = []
@@ -110,24 +121,24 @@ def build_jobs(images, csv, hasher, *, image_col, findings_col, impression_col=N
         if limit is not None and len(jobs) >= limit:
             break
         where = f"{csv} row {n}"
-        rel = rec[image_col].strip()
+        rel = rec[cols.image].strip()
         if not rel:
-            raise ImportFailed(f"{where}: empty {image_col!r}; every row needs an image path.")
+            raise ImportFailed(f"{where}: empty {cols.image!r}; every row needs an image path.")
         path = Path(rel) if Path(rel).is_absolute() else images / rel
-        rid = safe_id(id_prefix + (rec[id_col] if id_col else Path(rel).stem))
-        patient = hasher(rec[patient_col].strip()) if patient_col and rec[patient_col].strip() else rid
+        rid = safe_id(id_prefix + (rec[cols.id] if cols.id else Path(rel).stem))
+        patient = hasher(rec[cols.patient].strip()) if cols.patient and rec[cols.patient].strip() else rid
         row = {
-            "findings": rec[findings_col].strip(),
-            "impression": rec[impression_col].strip() if impression_col else "",
-            "split": _split(rec[split_col], where) if split_col else hashed_split(patient, seed),
-            "view": rec[view_col].strip().upper() if view_col else "",
+            "findings": rec[cols.findings].strip(),
+            "impression": rec[cols.impression].strip() if cols.impression else "",
+            "split": _split(rec[cols.split], where) if cols.split else hashed_split(patient, seed),
+            "view": rec[cols.view].strip().upper() if cols.view else "",
             "patient_key": patient,
             "source": "folder",
         }
         for col, lab in labels.items():
             row[lab] = parse_label(rec[col], f"{where}, column {col!r}")
         jobs.append(Job(rid, str(path), row))
-    if not patient_col:
+    if not cols.patient:
         log.info("no --patient-col: every image is its own patient (splits are per image)")
     return jobs
 

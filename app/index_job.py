@@ -1,0 +1,84 @@
+"""The embedding index a model page needs, and the job that builds it.
+
+A page calls ``require_index``; when the index is missing or stale the page shows the
+command that builds it and, for the signed-in admin, a button that runs it as a separate
+process (``python -m eclip.index build``) and polls its log until it is done.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import streamlit as st
+
+from eclip.errors import EclipError
+from eclip.index import IndexMissing, StaleIndex
+from eclip.io import sha256_text
+
+from app import loaders, paths, runs, state
+
+
+def require_index(checkpoint: str, root: str, need_umap: bool = False):
+    """The embedding index of ``checkpoint`` over ``root``. When it is missing or stale (or
+    lacks the 2-D map a page needs) the page shows the command and offers to run it as a
+    separate process."""
+    try:
+        index = loaders.load_index(checkpoint, root)
+    except (IndexMissing, StaleIndex) as exc:
+        st.warning(str(exc), icon=":material/database:")
+        _offer_index_build(checkpoint, root, umap=need_umap, force=isinstance(exc, StaleIndex))
+        st.stop()
+    except EclipError as exc:
+        state.show_error(exc, "Choose another checkpoint or dataset in the sidebar.")
+        st.stop()
+    if need_umap and index.umap_image is None:
+        st.info("This index has no 2-D map yet; computing it (UMAP, seeded) reuses the "
+                "stored embeddings.", icon=":material/scatter_plot:")
+        _offer_index_build(checkpoint, root, umap=True, force=False)
+        st.stop()
+    return index
+
+
+def _offer_index_build(checkpoint: str, root: str, umap: bool, force: bool) -> None:
+    argv = [sys.executable, "-m", "eclip.index", "build", "--checkpoint", str(checkpoint),
+            "--data", str(root), "--cache", str(loaders.index_cache_root())]
+    argv += ([] if umap else ["--no-umap"]) + (["--force"] if force else [])
+    st.code("python " + " ".join(argv[1:]), language="bash")
+    _index_job(checkpoint, root, argv)
+
+
+def _index_job_name(checkpoint: str, root: str) -> str:
+    key = sha256_text(f"{checkpoint}|{root}", 12)
+    return f"index-{key}"
+
+
+def _index_job(checkpoint: str, root: str, argv: list[str]) -> None:
+    jobs = paths.runs_root()
+    name = _index_job_name(checkpoint, root)
+    rec = runs.load_launch(jobs, name)
+    if rec is not None and runs.is_alive(rec):
+        _index_job_progress(str(jobs), name)
+        return
+    if rec is not None and rec.argv == argv:
+        log_tail = runs.tail(rec.log, 1500)
+        if log_tail.strip():
+            with st.expander("Log of the last build attempt"):
+                st.code(log_tail, language="text")
+    if not state.is_admin():
+        st.caption("Building the index is a long job on this server: sign in on the **Admin** "
+                   "page to start it from here, or run the command above in a terminal.")
+        return
+    if st.button("Build the index now", icon=":material/play_arrow:", key="build_index",
+                 help="Runs the command above as a separate process; this page reloads when "
+                      "it is done."):
+        runs.launch(jobs, name, argv)
+        st.rerun()
+
+
+@st.fragment(run_every=2.0)
+def _index_job_progress(jobs: str, name: str) -> None:
+    rec = runs.load_launch(jobs, name)
+    if rec is None or not runs.is_alive(rec):
+        st.rerun()  # finished: reload the whole page, which now finds the index
+    st.info("Building the index in a separate process…", icon=":material/hourglass_top:")
+    st.code(runs.tail(rec.log, 800) or "(starting)", language="text")

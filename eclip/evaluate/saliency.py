@@ -1,0 +1,88 @@
+"""Agreement of a model's attribution map with a radiologist's gaze heatmap.
+
+The saliency benchmark metrics (MIT/Tuebingen; Bylinskii et al. 2019): Pearson CC, NSS,
+KL divergence and AUC-Judd, between two HxW maps (resized to the gaze map's shape when
+they differ). A flat model map points nowhere and scores chance, never NaN, so it is
+counted rather than silently dropped from a mean.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from eclip.evaluate.metrics import auroc
+
+_EPS = float(np.finfo(np.float64).eps)  # as in the MIT saliency benchmark
+
+
+def _as_pair(saliency: np.ndarray, gaze: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(saliency, dtype=np.float64)
+    g = np.asarray(gaze, dtype=np.float64)
+    if s.shape != g.shape:
+        st = torch.as_tensor(s, dtype=torch.float32)[None, None]
+        s = F.interpolate(st, size=g.shape, mode="bilinear", align_corners=False)[0, 0].double().numpy()
+    return np.nan_to_num(s), np.maximum(np.nan_to_num(g), 0.0)
+
+
+def pearson_cc(saliency: np.ndarray, gaze: np.ndarray) -> float:
+    """Linear correlation of the two maps over pixels (1 = identical up to scale/offset)."""
+    s, g = _as_pair(saliency, gaze)
+    if is_flat(g):
+        return float("nan")
+    if is_flat(s):  # a flat map carries no information: chance level, as saliency benchmarks score it
+        return 0.0
+    s, g = s - s.mean(), g - g.mean()
+    return float((s * g).sum() / math.sqrt(float((s * s).sum()) * float((g * g).sum())))
+
+
+def nss(saliency: np.ndarray, gaze: np.ndarray) -> float:
+    """Normalised scanpath saliency: the z-scored model map averaged under the gaze
+    density (a gaze heatmap stands in for the fixation points; weights sum to 1)."""
+    s, g = _as_pair(saliency, gaze)
+    std = s.std()
+    if g.sum() == 0:
+        return float("nan")
+    if std == 0:  # flat map: chance level
+        return 0.0
+    return float((((s - s.mean()) / std) * g).sum() / g.sum())
+
+
+def kl_divergence(saliency: np.ndarray, gaze: np.ndarray) -> float:
+    """KL(gaze || model), both normalised to sum 1 (0 = identical; lower is better)."""
+    s, g = _as_pair(saliency, gaze)
+    s = np.maximum(s, 0.0)
+    if g.sum() == 0:
+        return float("nan")
+    if s.max() == 0:  # no positive evidence anywhere (e.g. Grad-CAM's ReLU): a uniform map
+        s = np.ones_like(s)
+    p, q = g / g.sum(), s / max(s.sum(), _EPS)
+    return float((p * np.log(_EPS + p / (q + _EPS))).sum())
+
+
+def auc_judd(saliency: np.ndarray, gaze: np.ndarray, fixation_quantile: float = 0.95) -> float:
+    """ROC AUC of the model map separating "fixated" pixels (the top 5 % of gaze
+    density) from all others; ties in the model map count half (0.5 = chance)."""
+    s, g = _as_pair(saliency, gaze)
+    if g.max() <= 0:
+        return float("nan")
+    fixated = g >= max(np.quantile(g, fixation_quantile), np.finfo(float).tiny)
+    if fixated.all():
+        return float("nan")
+    return float(auroc(fixated.ravel().astype(int), s.ravel()))
+
+
+AGREEMENT_METRICS = {"cc": pearson_cc, "nss": nss, "kl": kl_divergence, "auc_judd": auc_judd}
+
+
+def is_flat(saliency: np.ndarray) -> bool:
+    """A map with one value everywhere: it points nowhere, and agreement is at chance."""
+    return float(np.ptp(np.nan_to_num(np.asarray(saliency, dtype=np.float64)))) == 0.0
+
+
+def agreement_metrics(saliency: np.ndarray, gaze: np.ndarray) -> dict[str, float]:
+    """CC, NSS, KL, AUC-Judd; a flat map scores chance (0, 0, KL to uniform, 0.5)."""
+    return {name: fn(saliency, gaze) for name, fn in AGREEMENT_METRICS.items()}

@@ -1,0 +1,66 @@
+"""Where an index lives: the cache root and the key of a checkpoint + dataset pair.
+
+The key is ``<weights_sha256[:12]>-<data fingerprint>``, so an index is found again by
+content, not by path: moving a checkpoint keeps its index, retraining it does not. The
+hashes here must stay stable, or every index already on disk would be orphaned.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from eclip.data.manifest import fingerprint
+from eclip.errors import EvaluationError
+from eclip.io import sha256_file
+from eclip.memo import BoundedCache
+
+CACHE_ENV = "ECLIP_INDEX_DIR"
+
+# sha256 per (resolved path, size, mtime): every page load checks the checkpoint's identity,
+# and hashing tens of MiB of weights each time would dominate opening an index.
+_SHA_CACHE = BoundedCache(256, name="checkpoint file sha256")
+
+
+def default_cache_root() -> Path:
+    """``$ECLIP_INDEX_DIR`` if set, else ``./.cache/index`` (git-ignored)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.cwd() / ".cache" / "index")
+
+
+def cached_sha256(path: str | Path) -> str:
+    """``eclip.io.sha256_file``, memoised per (path, size, mtime) so repeated loads stay fast."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    return _SHA_CACHE.get_or_compute(key, lambda: sha256_file(path))
+
+
+def checkpoint_identity(checkpoint: str | Path) -> dict:
+    """What an index depends on in a checkpoint: the weights file and the config."""
+    ckpt = Path(checkpoint)
+    weights, config = ckpt / "model.safetensors", ckpt / "config.json"
+    for f in (weights, config):
+        if not f.is_file():
+            raise EvaluationError(f"{ckpt} is not a checkpoint folder: {f.name} is missing "
+                                  "(a checkpoint holds model.safetensors, config.json, card.json)")
+    return {"weights_sha256": cached_sha256(weights), "config_sha256": cached_sha256(config)}
+
+
+def data_fingerprint(data: str | Path) -> str:
+    """The dataset's manifest fingerprint, with an error that says what ``data`` should be."""
+    try:
+        return fingerprint(data)
+    except OSError as exc:
+        raise EvaluationError(f"{data}: no readable manifest.csv ({exc}); is this a dataset folder?") from exc
+
+
+def expected_identity(checkpoint: str | Path, data: str | Path) -> dict:
+    """What a current index's meta.json must record: weights, config and data hashes."""
+    return {**checkpoint_identity(checkpoint), "data_fingerprint": data_fingerprint(data)}
+
+
+def index_dir(checkpoint: str | Path, data: str | Path, cache_root: str | Path | None = None) -> Path:
+    """The folder of the index of ``checkpoint`` over ``data`` (whether built or not)."""
+    ident = checkpoint_identity(checkpoint)
+    key = f"{ident['weights_sha256'][:12]}-{data_fingerprint(data)}"
+    return Path(cache_root or default_cache_root()) / key

@@ -1,0 +1,175 @@
+"""Embeddings from a loaded model: texts, image files, one image, prompt sets.
+
+The one place above the towers that turns inputs into L2-normalised float32 vectors. The
+index, evaluation, explanations and reports all use it, so it sits below all of them: a
+helper two of those parts need is never borrowed from a sibling.
+
+``lm`` is an ``eclip.model.checkpoint.LoadedModel`` (model, tokenizer, preprocess, config,
+weights_sha256).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eclip.memo import BoundedCache
+from eclip.model.prompts import PromptSet
+from eclip.model.text_features import text_features
+
+# Prompt embeddings per (weights sha256, prompt): editing one prompt of a set re-encodes only
+# that prompt. 50k prompts ~ 50 MB at 256 dims.
+PROMPT_CACHE = BoundedCache(50_000, "prompt embeddings")
+
+
+# --------------------------------------------------------------------------- vectors
+def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=axis, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+def ensemble_embedding(prompt_embeddings: np.ndarray) -> np.ndarray:
+    """One class vector from its prompts: mean of the normalised prompt embeddings,
+    renormalised (the CLIP/eCLIP zero-shot recipe)."""
+    emb = l2_normalize(np.atleast_2d(prompt_embeddings))
+    return l2_normalize(emb.mean(axis=0))
+
+
+def unique_texts(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Unique texts (first-seen order) and, for every item, the index of its text."""
+    order: dict[str, int] = {}
+    index = np.empty(len(texts), dtype=np.int64)
+    for i, t in enumerate(texts):
+        index[i] = order.setdefault(t, len(order))
+    return list(order), index
+
+
+# --------------------------------------------------------------------------- texts
+def encode_texts(lm, texts: list[str], batch_size: int = 64, device: str = "cpu",
+                 share_prefixes: bool = False) -> np.ndarray:
+    """L2-normalised text embeddings [len(texts), D] as float32.
+
+    Texts are encoded in order of token length, so that each batch can drop the padding
+    after its longest text (``eclip.model.text_features``). ``share_prefixes`` suits prompt
+    sets built from templates: each common prefix is computed once
+    (``eclip.model.prefix_text``), where the text tower allows it."""
+    if not len(texts):
+        return np.zeros((0, _embed_dim(lm)), np.float32)
+    tokens = lm.tokenizer(list(texts))
+    if share_prefixes:
+        from eclip.model.prefix_text import encode_shared_prefixes, supports_prefix_sharing
+
+        if supports_prefix_sharing(lm.model.clip):
+            with torch.inference_mode():
+                return encode_shared_prefixes(lm.model.clip, tokens.to(device)).float().cpu().numpy()
+    order = np.argsort(-(tokens != 0).sum(1).numpy(), kind="stable")
+    out = np.empty((len(texts), 0), np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            rows = order[start:start + batch_size]
+            emb = text_features(lm.model.clip, tokens[torch.as_tensor(rows)].to(device))
+            emb = emb.float().cpu().numpy()
+            if out.shape[1] == 0:
+                out = np.empty((len(texts), emb.shape[1]), np.float32)
+            out[rows] = emb
+    return out
+
+
+def _embed_dim(lm) -> int:
+    return int(lm.config.get("arch_cfg", {}).get("embed_dim", 0))
+
+
+# --------------------------------------------------------------------------- images
+def encode_images(lm, root: Path, image_paths: list[str], batch_size: int = 32,
+                  device: str = "cpu", workers: int = 0) -> np.ndarray:
+    """L2-normalised image embeddings for files given relative to ``root``."""
+    loader = torch.utils.data.DataLoader(
+        _ImageFiles(root, image_paths, lm.preprocess), batch_size=batch_size,
+        num_workers=workers, shuffle=False)
+    out = []
+    with torch.inference_mode():
+        for batch in loader:
+            out.append(lm.model.encode_image(batch.to(device), normalize=True).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+class _ImageFiles:
+    """Map-style dataset: stored working image -> model input tensor."""
+
+    def __init__(self, root: Path, paths: list[str], preprocess):
+        self.root, self.paths, self.preprocess = Path(root), list(paths), preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        from eclip.data.images import load_working
+
+        return self.preprocess(load_working(self.root / self.paths[i]))
+
+
+def encode_pixels(lm, pixels: np.ndarray) -> np.ndarray:
+    """L2-normalised embedding [D] of one stored image (float32 HxW in [0,1])."""
+    with torch.inference_mode():
+        x = lm.preprocess(np.asarray(pixels, dtype=np.float32))[None]
+        return lm.model.encode_image(x, normalize=True)[0].float().cpu().numpy()
+
+
+# --------------------------------------------------------------------------- prompts
+def encode_prompts(lm, prompts: list[str], device: str = "cpu") -> np.ndarray:
+    """[len(prompts), D] embeddings; prompts seen before under the same weights come from
+    ``PROMPT_CACHE`` keyed by (weights sha256, prompt text)."""
+    if not prompts:
+        return encode_texts(lm, [], device=device)
+    key = getattr(lm, "weights_sha256", None) or str(id(lm))
+
+    def compute(missing: list[tuple[str, str]]) -> np.ndarray:
+        # templated prompts share prefixes: each is computed once; other towers fall back to
+        # small length-sorted batches, which carry less padding than one big batch
+        return encode_texts(lm, [p for _, p in missing], batch_size=32, device=device,
+                            share_prefixes=True)
+
+    return np.stack(PROMPT_CACHE.get_many([(key, p) for p in prompts], compute))
+
+
+def clear_prompt_cache() -> None:
+    PROMPT_CACHE.clear()
+
+
+def encode_prompt_sets(lm, prompt_sets: list[PromptSet], device: str = "cpu") -> dict[str, np.ndarray]:
+    """Multiclass -> [C, D] class ensembles; binary -> [L, 2, D] (positive, negative).
+
+    All prompts of all sets go through the text tower in one batched pass."""
+    groups: list[tuple[str, ...]] = []
+    for ps in prompt_sets:
+        if ps.task == "multiclass":
+            groups += [c.prompts for c in ps.classes]
+        else:
+            groups += [g for b in ps.binary for g in (b.positive, b.negative)]
+    vectors = _ensembles(lm, groups, device)
+    out, k = {}, 0
+    for ps in prompt_sets:
+        if ps.task == "multiclass":
+            n = len(ps.classes)
+            out[ps.name] = np.stack(vectors[k:k + n])
+        else:
+            n = 2 * len(ps.binary)
+            out[ps.name] = np.stack(vectors[k:k + n]).reshape(len(ps.binary), 2, -1)
+        k += n
+    return out
+
+
+def encode_class_prompts(lm, classes: dict[str, list[str]], device: str = "cpu") -> np.ndarray:
+    """[C, D] ensembles for ad-hoc prompts ``{class name: [prompt, ...]}`` (e.g. typed in the app)."""
+    return np.stack(_ensembles(lm, [tuple(classes[n]) for n in classes], device))
+
+
+def _ensembles(lm, groups: list[tuple[str, ...]], device: str) -> list[np.ndarray]:
+    """One ensemble vector per group of prompts, all prompts encoded in one pass."""
+    emb = encode_prompts(lm, [p for g in groups for p in g], device=device)
+    bounds = np.cumsum([0] + [len(g) for g in groups])
+    return [ensemble_embedding(emb[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]

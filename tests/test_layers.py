@@ -1,0 +1,154 @@
+"""The layering of DESIGN.md, checked on every import in the code (top level and inside
+functions, since a lazy import is still a dependency):
+
+    ground (io, errors, config, memo) < data < model < train < index < {report, evaluate, explain} < app
+
+A part may import its own modules and parts below it; parts on one level may import each
+other only one way (no cycle). ``eclip`` never imports ``app``; nothing outside ``app``
+imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUND = ("eclip.io", "eclip.errors", "eclip.config", "eclip.memo")
+LEVELS = {"ground": 0, "data": 1, "model": 2, "train": 3, "index": 4,
+          "report": 5, "evaluate": 5, "explain": 5, "app": 6}
+
+
+def part_of(module: str) -> str | None:
+    """The part a dotted module name belongs to (None: not ours, or the package root)."""
+    if module == "app" or module.startswith("app."):
+        return "app"
+    if module in GROUND or any(module.startswith(g + ".") for g in GROUND):
+        return "ground"
+    bits = module.split(".")
+    if bits[0] == "eclip" and len(bits) > 1 and bits[1] in LEVELS:
+        return bits[1]
+    return None
+
+
+def module_name(path: Path, root: Path) -> str:
+    rel = path.relative_to(root).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports_of(path: Path, module: str) -> list[tuple[str, int]]:
+    """(imported module, line) for every import statement anywhere in the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            # `from eclip import explain` imports the submodule eclip.explain
+            found += [(f"{base}.{alias.name}" if part_of(base) is None else base, node.lineno)
+                      for alias in node.names]
+    return found
+
+
+def dependencies(root: Path = ROOT) -> list[tuple[str, str, str, int]]:
+    """(importer part, imported part, file, line) across eclip/ and app/."""
+    edges = []
+    for folder in ("eclip", "app"):
+        for path in sorted((root / folder).rglob("*.py")):
+            module = module_name(path, root)
+            src = part_of(module)
+            for target, line in imports_of(path, module):
+                dst = part_of(target)
+                if src and dst and src != dst:
+                    edges.append((src, dst, str(path.relative_to(root)), line))
+    return edges
+
+
+def layering_problems(edges: list[tuple[str, str, str, int]]) -> list[str]:
+    problems = [f"{f}:{line}: {src} imports {dst}, which sits above it"
+                for src, dst, f, line in edges if LEVELS[dst] > LEVELS[src]]
+    graph: dict[str, set[str]] = {}
+    for src, dst, _, _ in edges:
+        graph.setdefault(src, set()).add(dst)
+    problems += [f"import cycle between parts: {' -> '.join(c)}" for c in _cycles(graph)]
+    return problems
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, seen = [], set()
+
+    def visit(node: str, path: list[str]) -> None:
+        for nxt in sorted(graph.get(node, ())):
+            if nxt in path:
+                cycle = path[path.index(nxt):] + [nxt]
+                key = frozenset(cycle)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(cycle)
+            else:
+                visit(nxt, path + [nxt])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    return found
+
+
+def test_the_code_keeps_the_layering():
+    problems = layering_problems(dependencies())
+    assert not problems, "\n".join(problems)
+
+
+def test_every_library_module_belongs_to_a_part():
+    orphans = [str(p.relative_to(ROOT)) for p in (ROOT / "eclip").rglob("*.py")
+               if p.name != "__init__.py" or p.parent != ROOT / "eclip"
+               if part_of(module_name(p, ROOT)) is None]
+    assert not orphans, f"add these to a part in tests/test_layers.py and DESIGN.md: {orphans}"
+
+
+def test_streamlit_only_in_the_app():
+    offenders = [f"{p.relative_to(ROOT)}:{line}"
+                 for p in (ROOT / "eclip").rglob("*.py")
+                 for target, line in imports_of(p, module_name(p, ROOT))
+                 if target.split(".")[0] == "streamlit"]
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize("source, message", [
+    # a lazy import inside a function is still a dependency
+    ("def f():\n    from eclip.evaluate import metrics\n", "model imports evaluate"),
+    ("from eclip import explain\n", "model imports explain"),
+    ("import app.state\n", "model imports app"),
+])
+def test_the_check_catches_an_upward_import(tmp_path, source, message):
+    """Plant an upward import into a copy of the tree: the check must name it."""
+    copy = _copy_tree(tmp_path)
+    (copy / "eclip" / "model" / "planted.py").write_text(source)
+    assert any(message in p for p in layering_problems(dependencies(copy)))
+
+
+def test_the_check_catches_a_cycle_between_siblings(tmp_path):
+    """explain imports evaluate (saliency metrics); an import back closes a cycle."""
+    copy = _copy_tree(tmp_path)
+    (copy / "eclip" / "evaluate" / "planted.py").write_text(
+        "def f():\n    from eclip.explain import attribution_map\n")
+    problems = layering_problems(dependencies(copy))
+    assert any("cycle" in p and "evaluate" in p and "explain" in p for p in problems), problems
+
+
+def _copy_tree(tmp_path: Path) -> Path:
+    import shutil
+
+    for folder in ("eclip", "app"):
+        shutil.copytree(ROOT / folder, tmp_path / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "configs"))
+    return tmp_path
