@@ -2,7 +2,9 @@
 
 A page calls ``require_index``; when the index is missing or stale the page shows the
 command that builds it and, for the signed-in admin, a button that runs it as a separate
-process (``python -m eclip.index build``) and polls its log until it is done.
+process (``python -m eclip.index build``) and polls its log until it is done. A build is
+heavy work: it waits for the server's heavy-job slot (app/heavy.py) before it starts, and
+holds it while its process lives.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from eclip.errors import EclipError
 from eclip.index import IndexMissing, StaleIndex
 from eclip.io import sha256_text
 
-from app import loaders, paths, runs, state
+from app import heavy, loaders, paths, runs, state
 
 
 def require_index(checkpoint: str, root: str, need_umap: bool = False):
@@ -71,7 +73,8 @@ def _index_job(checkpoint: str, root: str, argv: list[str]) -> None:
     if st.button("Build the index now", icon=":material/play_arrow:", key="build_index",
                  help="Runs the command above as a separate process; this page reloads when "
                       "it is done."):
-        runs.launch(jobs, name, argv)
+        with heavy.heavy_job(heavy.INDEX_BUILD):  # once launched, its record holds the slot
+            runs.launch(jobs, name, argv)
         st.rerun()
 
 

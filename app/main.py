@@ -38,7 +38,13 @@ def pages() -> list:
             for i, (file, title, icon) in enumerate(PAGES)]
 
 
-st.set_page_config(page_title="eCLIP Explorer", page_icon=":material/radiology:", layout="wide")
+# The favicon is a file served by this app. A Material icon here (":material/…:") made the
+# browser fetch its SVG from fonts.gstatic.com on every page: a failed request and a console
+# error per page on an offline server. The pages' Material icons above are drawn from the
+# font Streamlit bundles, and never become the favicon once this one is set (it is set first
+# on every run); tests/app/test_e2e.py fails on any request that leaves 127.0.0.1.
+FAVICON = APP_DIR / "static" / "favicon.png"
+st.set_page_config(page_title="eCLIP Explorer", page_icon=str(FAVICON), layout="wide")
 page = st.navigation(pages())
 state.render_sidebar()
 page.run()

@@ -58,8 +58,10 @@ def _normalised(heatmap: np.ndarray) -> np.ndarray:
 
 def overlay_figure(image: np.ndarray, heatmap: np.ndarray | None = None, *,
                    opacity: float = 0.5, colour_scale: str = "Inferno",
-                   masks: dict[str, np.ndarray] | None = None, height: int = 440) -> go.Figure:
-    """Grey radiograph, optional semi-transparent heatmap, optional mask outlines."""
+                   masks: dict[str, np.ndarray] | None = None, height: int = 440,
+                   label: str = "gaze") -> go.Figure:
+    """Grey radiograph, optional semi-transparent heatmap, optional mask outlines; ``label``
+    names the heatmap (colour bar title, hover): "gaze", or the attribution method."""
     h_px, w_px = image.shape
     fig = go.Figure(go.Image(source=_grey_png_uri(image), hoverinfo="skip", name="radiograph"))
     if heatmap is not None:
@@ -69,8 +71,8 @@ def overlay_figure(image: np.ndarray, heatmap: np.ndarray | None = None, *,
         fig.add_trace(go.Heatmap(
             z=np.where(h >= FLOOR, h, np.nan), colorscale=alpha_colour_scale(colour_scale),
             zmin=0.0, zmax=1.0,
-            opacity=opacity, name="gaze", hovertemplate="x %{x}, y %{y}<br>gaze %{z:.2f}<extra></extra>",
-            colorbar=dict(title=dict(text="gaze", side="right"), thickness=12, len=0.6)))
+            opacity=opacity, name=label, hovertemplate=f"x %{{x}}, y %{{y}}<br>{label} %{{z:.2f}}<extra></extra>",
+            colorbar=dict(title=dict(text=label, side="right"), thickness=12, len=0.6)))
     for i, (name, mask) in enumerate((masks or {}).items()):
         fig.add_trace(go.Contour(
             z=mask.astype(np.float32), contours=dict(start=0.5, end=0.5, size=1, coloring="none"),

@@ -25,7 +25,7 @@ import psutil
 from app.paths import ROOT
 from eclip.io import write_json
 from eclip.train import runfolder as RF
-from eclip.train.runfolder import ProgressRow, RunStatus, read_progress
+from eclip.train.runfolder import ProgressRow, RunState, RunStatus, read_progress
 
 APP_DIR = ".app"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -90,38 +90,100 @@ def format_eta(seconds: float | None) -> str:
 class RunInfo:
     name: str
     path: Path
-    status: RunStatus
+    state: RunState
     step: int | None
     total: int | None
-    updated: float  # mtime of progress.jsonl (or the folder)
+    updated: float  # newest of progress.jsonl, the folder and the launch record
+
+    @property
+    def status(self) -> RunStatus:
+        return self.state.status
+
+
+def _is_run_folder(d: Path) -> bool:
+    return (not d.name.startswith(".") and d.is_dir()
+            and ((d / RF.PROGRESS).is_file() or (d / RF.CONFIG).is_file()))
+
+
+def _launched_names(root: Path) -> set[str]:
+    """Training runs this app launched. Their folder may not exist yet: the trainer makes
+    it only after importing torch and building the model (a minute on a busy machine),
+    and until then the run must already show, as starting."""
+    names = set()
+    for path in (root / APP_DIR).glob("*.json"):
+        rec = load_launch(root, path.stem)
+        if rec is not None and is_training(rec):
+            names.add(rec.name)
+    return names
+
+
+def _updated(root: Path, name: str) -> float:
+    candidates = [root / name / RF.PROGRESS, root / name, _record_path(root, name)]
+    return max((p.stat().st_mtime for p in candidates if p.exists()), default=0.0)
 
 
 def list_runs(root: str | Path) -> list[RunInfo]:
-    """Run folders under ``root`` (newest first): folders with config.json or progress.jsonl."""
+    """Runs under ``root`` (newest first): folders with config.json or progress.jsonl, and
+    training runs launched from the app (RUNS/.app/) that have no such folder yet."""
     root = Path(root)
     if not root.is_dir():
         return []
+    folders = {d.name for d in root.iterdir() if _is_run_folder(d)}
     runs = []
-    for d in root.iterdir():
-        if d.name.startswith(".") or not d.is_dir():
-            continue
-        prog = d / RF.PROGRESS
-        if not (prog.is_file() or (d / RF.CONFIG).is_file()):
-            continue
+    for name in folders | _launched_names(root):
+        d = root / name
         summary = summarize(read_progress(d), read_config(d), d)
-        updated = (prog if prog.is_file() else d).stat().st_mtime
-        runs.append(RunInfo(name=d.name, path=d, status=run_status(root, d.name, summary),
-                            step=summary.step, total=summary.total, updated=updated))
-    return sorted(runs, key=lambda r: r.updated, reverse=True)
+        state = run_state(root, name, summary)
+        if name in folders or state.status != RunStatus.STOPPED:  # stopped while starting,
+            runs.append(RunInfo(name=name, path=d, state=state, step=summary.step,  # or deleted
+                                total=summary.total, updated=_updated(root, name)))
+    return sorted(runs, key=lambda r: (r.updated, r.name), reverse=True)
 
 
-def run_status(root: str | Path, name: str, summary: Summary) -> RunStatus:
-    """RUNNING when this app launched the live trainer; otherwise what the folder says
-    (finished, external when its recorded trainer is alive, stopped)."""
-    rec = load_launch(root, name)
+def run_state(root: str | Path, name: str, summary: Summary) -> RunState:
+    """The one status of a run, for the runs table and the run's panel alike.
+
+    STARTING / RUNNING while the process this app launched lives (RUNNING once its trainer
+    has recorded itself in the run folder); otherwise what the folder says (finished,
+    external, failed, stopped). A launched process that died without a word in the folder
+    (a config error before the folder existed, a crash on import) is FAILED with the error
+    line of its log; a stop before that (Stop while starting) is STOPPED."""
+    root, rec = Path(root), load_launch(root, name)
     if rec is not None and is_alive(rec):
-        return RunStatus.RUNNING
-    return RF.folder_status(Path(root) / name, reached_end=summary.finished)
+        started = _trainer_started(root / name, rec)
+        return RunState(RunStatus.RUNNING if started else RunStatus.STARTING)
+    state = RF.folder_state(root / name, reached_end=summary.finished)
+    if state.status == RunStatus.STOPPED and rec is not None and not _ended_since(root / name, rec):
+        error = log_error(rec)
+        if error:
+            return RunState(RunStatus.FAILED, error)
+    return state
+
+
+def _trainer_started(run_dir: Path, rec: LaunchRecord) -> bool:
+    """The trainer of this launch wrote trainer.json (a resumed run's old one predates it)."""
+    trainer = RF.read_trainer_record(run_dir)
+    return trainer is not None and trainer.started_at >= rec.started_at - 1.0
+
+
+def _ended_since(run_dir: Path, rec: LaunchRecord) -> bool:
+    """The trainer of this launch (not an earlier one) recorded how it ended."""
+    ended = RF.read_exit(run_dir)
+    return ended is not None and ended.at >= rec.started_at - 1.0
+
+
+def log_error(rec: LaunchRecord) -> str | None:
+    """The error the launched process wrote last: the CLI's ``error: ...`` line, else the
+    exception line closing a Python traceback. None when its log shows neither. Only this
+    launch's part of the log is read: a resume appends to the log of the runs before it."""
+    lines = tail(rec.log, 20_000, start=rec.log_start).replace("\r", "\n").splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("error: "):
+            return lines[i][len("error: "):].strip()
+        if lines[i].startswith("Traceback (most recent call last)"):
+            closing = [x for x in lines[i + 1:] if x.strip() and not x[0].isspace()]
+            return closing[0].strip() if closing else None
+    return None
 
 
 # --------------------------------------------------------------------------- launching
@@ -133,6 +195,12 @@ class LaunchRecord:
     argv: list[str]
     log: str
     started_at: float
+    log_start: int = 0  # the log's size at launch: where this process's output begins
+
+
+def is_training(rec: LaunchRecord) -> bool:
+    """A training run, not another job kept in RUNS/.app/ (the index builds)."""
+    return rec.argv[1:3] == ["-m", "eclip.train"]
 
 
 def validate_name(name: str) -> str | None:
@@ -187,13 +255,14 @@ def launch(root: str | Path, name: str, argv: list[str], cwd: str | Path = ROOT,
     root = Path(root)
     (root / APP_DIR).mkdir(parents=True, exist_ok=True)
     log = root / APP_DIR / f"{name}.log"
+    log_start = log.stat().st_size if log.is_file() else 0
     with open(log, "ab") as fh:
         proc = subprocess.Popen(argv, cwd=str(cwd), stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 env={**os.environ, **(env or {})})
     _CHILDREN[proc.pid] = proc
     rec = LaunchRecord(name=name, pid=proc.pid, create_time=psutil.Process(proc.pid).create_time(),
-                       argv=list(argv), log=str(log), started_at=time.time())
+                       argv=list(argv), log=str(log), started_at=time.time(), log_start=log_start)
     write_json(_record_path(root, name), asdict(rec), indent=1)
     return rec
 
@@ -224,7 +293,9 @@ def stop(rec: LaunchRecord) -> bool:
         return False
     try:
         # The run leads its own process group (start_new_session), so torchrun workers get
-        # the signal too; nothing outside what this app started is touched.
+        # the signal too; nothing outside what this app started is touched. Data-loader
+        # workers have left the group (eclip.train.dataset.worker_init): the trainer saves,
+        # then stops them itself.
         if os.getpgid(rec.pid) == rec.pid:
             os.killpg(rec.pid, signal.SIGTERM)
         else:
@@ -234,11 +305,12 @@ def stop(rec: LaunchRecord) -> bool:
     return True
 
 
-def tail(path: str | Path, n_bytes: int = 4000) -> str:
+def tail(path: str | Path, n_bytes: int = 4000, start: int = 0) -> str:
+    """The last ``n_bytes`` of a file, none before offset ``start``; "" if unreadable."""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - n_bytes))
+            fh.seek(max(start, fh.tell() - n_bytes))
             return fh.read().decode("utf-8", errors="replace")
     except OSError:
         return ""

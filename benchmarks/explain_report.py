@@ -7,10 +7,15 @@
    real report prompt (two in-context examples + the case).
 3. End-to-end draft time (context retrieval + KMeans + zero-shot + generation) with the
    embedded backend (model already loaded) and the retrieval-only backend.
+4. Sanity checks (Adebayo et al. 2018) per method: Spearman rank correlation and SSIM
+   between the maps of the model and of copies whose image tower is randomised from the
+   top down (cascading; the last stage is fully random), and between the maps for each
+   case's report and for another case's report. High = the map did not notice.
 
     python benchmarks/explain_report.py                 # ~2-3 minutes on 2 cores
     python benchmarks/explain_report.py --quick         # smoke run
     python benchmarks/explain_report.py --checkpoint checkpoints/demo-eclip --data data/demo
+    python benchmarks/explain_report.py --only sanity --checkpoint checkpoints/demo-eclip --data data/demo
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ import torch  # noqa: E402
 
 from eclip import explain  # noqa: E402
 from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
+
+
+SECTIONS = ("maps", "sanity", "llm")
 
 
 def random_checkpoint(arch: str, root: Path) -> Path:
@@ -67,6 +75,42 @@ def bench_maps(lm, pixels: np.ndarray, repeats: int, ig_steps: int) -> dict:
     out["cache_hit"] = timed(lambda: explain.attribution_map(lm, pixels, "cardiomegaly", "gradcam",
                                                              image_id="bench"), repeats)
     return out
+
+
+def sanity_cases(data: Path, n: int) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """The first ``n`` test cases (gaze cases first), their reports, and as the changed
+    prompt the report of the next case with a different text."""
+    from eclip.data.images import load_working
+    from eclip.data.manifest import read_manifest
+
+    df = read_manifest(data)
+    test = df[df["split"] == "test"] if (df["split"] == "test").any() else df
+    test = test.assign(_gaze=test["gaze_path"] == "").sort_values("_gaze", kind="stable")
+    reports = [explain.resolve_prompt(explain.case_report(r))[0] for _, r in test.iterrows()]
+    picked = list(range(min(n, len(test))))
+    other = [_next_other(reports, i) for i in picked]
+    images = [load_working(data / test.iloc[i]["image_path"]) for i in picked]
+    return images, [reports[i] for i in picked], other
+
+
+def _next_other(texts: list[str], i: int) -> str:
+    later = (texts[(i + k) % len(texts)] for k in range(1, len(texts)))
+    return next((t for t in later if t != texts[i]), explain.DEFAULT_PROMPT)
+
+
+def bench_sanity(lm, data: Path, n_images: int, ig_steps: int) -> list[dict]:
+    images, prompts, other = sanity_cases(data, n_images)
+    table = explain.sanity.sanity_checks(lm, images, prompts, other, explain.supported_methods(lm),
+                                         n_steps=ig_steps)
+    return table.to_dict("records")
+
+
+def print_sanity(name: str, rows: list[dict]) -> None:
+    print(f"\nsanity checks, {name}: similarity of the original map to the map after the change "
+          "(1 = unchanged; a faithful map should fall towards 0 as weights are randomised)")
+    print(f"{'method':22s} {'check':8s} {'randomised down to / change':28s} {'n':>3s} {'Spearman':>9s} {'SSIM':>7s}")
+    for r in rows:
+        print(f"{r['method']:22s} {r['check']:8s} {r['stage']:28s} {r['n']:3d} {r['spearman']:9.3f} {r['ssim']:7.3f}")
 
 
 def bench_embedded(max_new_tokens: int) -> dict:
@@ -140,9 +184,13 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="few repeats/tokens, small corpus")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--keep", action="store_true", help="keep the temporary checkpoints/corpus/index")
+    p.add_argument("--only", action="append", choices=SECTIONS,
+                   help="run only these sections (repeatable; default: all)")
+    p.add_argument("--sanity-images", type=int, default=8, help="test images in the sanity checks")
     args = p.parse_args(argv)
     if args.quick:
-        args.repeats, args.max_new_tokens, args.n_demo = 2, 32, 60
+        args.repeats, args.max_new_tokens, args.n_demo, args.sanity_images = 2, 32, 60, 2
+    sections = set(args.only or SECTIONS)
     from eclip.model import load_model
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_explain_"))
@@ -160,13 +208,18 @@ def main(argv=None) -> int:
     for ckpt in ckpts:
         lm = load_model(ckpt)
         name = f"{lm.card.get('arch', ckpt.name)}@{lm.image_size}px"
-        results["maps"][name] = bench_maps(lm, pixels, args.repeats, args.ig_steps)
-        print(name, results["maps"][name], flush=True)
-    results["embedded"] = bench_embedded(args.max_new_tokens)
-    print("embedded", {k: (round(v, 3) if isinstance(v, float) else v)
-                       for k, v in results["embedded"].items() if k != "text"}, flush=True)
-    results["drafts"] = bench_drafts(ckpts[0], data, args.repeats, args.max_new_tokens)
-    print("drafts", {k: v for k, v in results["drafts"].items() if k != "draft_embedded_text"}, flush=True)
+        if "maps" in sections:
+            results["maps"][name] = bench_maps(lm, pixels, args.repeats, args.ig_steps)
+            print(name, results["maps"][name], flush=True)
+        if "sanity" in sections:
+            results.setdefault("sanity", {})[name] = bench_sanity(lm, data, args.sanity_images, args.ig_steps)
+            print_sanity(f"{name} ({ckpt})", results["sanity"][name])
+    if "llm" in sections:
+        results["embedded"] = bench_embedded(args.max_new_tokens)
+        print("embedded", {k: (round(v, 3) if isinstance(v, float) else v)
+                           for k, v in results["embedded"].items() if k != "text"}, flush=True)
+        results["drafts"] = bench_drafts(ckpts[0], data, args.repeats, args.max_new_tokens)
+        print("drafts", {k: v for k, v in results["drafts"].items() if k != "draft_embedded_text"}, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if not args.keep:

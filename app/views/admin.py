@@ -17,13 +17,20 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app import paths, runs, state
-from eclip.train.runfolder import CHECKPOINTS, PROGRESS, TOTAL_LOSS, ProgressRow, RunStatus, loss_names
+from eclip.train.runfolder import (CHECKPOINTS, PROGRESS, TOTAL_LOSS, ProgressRow, RunState, RunStatus,
+                                   loss_names)
 
 PASSWORD_ENV = "ECLIP_ADMIN_PASSWORD"
 SECRET_KEY = "admin_password"
 POLL_S = 2.0
 STATUS_TEXT = {RunStatus.EXTERNAL: "running (external)"}  # a trainer not started from this page
-LIVE = (RunStatus.RUNNING, RunStatus.EXTERNAL)
+LIVE = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.EXTERNAL)
+RESUMABLE = (RunStatus.STOPPED, RunStatus.FAILED)  # from their last checkpoint, if they have one
+# Loss lines: (legend name, colour, dash, width). Without expert batches the total IS the
+# CLIP part, so the two lines lie on each other: the dashed one stays visible on the solid.
+LOSS_LINES = {TOTAL_LOSS: ("total loss", "#1f77b4", "solid", 3.0),
+              "loss_clip": ("CLIP (InfoNCE) part", "#d62728", "dash", 2.0),
+              "loss_mse": ("priming MSE part", "#2ca02c", "dashdot", 2.0)}
 
 
 def _configured_password() -> str | None:
@@ -52,12 +59,26 @@ def _login(expected: str) -> bool:
     return False
 
 
+def status_label(state: RunState) -> str:
+    """The status as the runs table and the run's panel both show it."""
+    return STATUS_TEXT.get(state.status, state.status.value)
+
+
+def _step_text(step: int | None, total: int | None) -> str:
+    """"120/400"; "–/400" before the first progress row (a run that failed early)."""
+    done = "–" if step is None else str(step)
+    return f"{done}/{total}" if total else ("" if step is None else done)
+
+
 def _config_files() -> list[str]:
     folder = paths.ROOT / "configs"
     return [paths.display(p) for p in sorted(folder.glob("*.toml"))] if folder.is_dir() else []
 
 
 def _launch_form(root: Path) -> None:
+    started = st.session_state.pop("_launched", None)
+    if started:
+        st.success(started)
     with st.form("launch"):
         st.markdown("**Start a training run** (`python -m eclip.train` in its own process)")
         c1, c2 = st.columns([1, 2])
@@ -89,9 +110,12 @@ def _launch_form(root: Path) -> None:
     cfg_file = None if cfg.startswith("(") else str(paths.resolve(cfg))
     argv = runs.train_command(root / name, cfg_file, items)
     rec = runs.launch(root, name, argv)
-    st.session_state["admin_run"] = name
-    st.success(f"Started `{name}` (pid {rec.pid}).")
-    st.session_state["_fresh_run_name"] = True  # the next form proposes a new name
+    st.session_state["watch_run"] = name  # the selectbox shows the new run
+    st.session_state["_launched"] = f"Started `{name}` (pid {rec.pid})."
+    # The form proposes a new name on the next run. Rerun now: were that run left for the
+    # user's next click, it would overwrite the name they had typed meanwhile.
+    st.session_state["_fresh_run_name"] = True
+    st.rerun()
 
 
 def _loss_figure(rows: list[ProgressRow]) -> go.Figure:
@@ -99,7 +123,9 @@ def _loss_figure(rows: list[ProgressRow]) -> go.Figure:
     with_expert = any(r.p_expert is not None for r in rows)
     fig = make_subplots(specs=[[{"secondary_y": with_expert}]])
     for name in loss_names(rows):  # a part missing from a row is a gap in its line
-        fig.add_trace(go.Scatter(x=steps, y=[r.losses.get(name) for r in rows], name=name, mode="lines"))
+        label, colour, dash, width = LOSS_LINES.get(name, (name, None, "solid", 2.0))
+        fig.add_trace(go.Scatter(x=steps, y=[r.losses.get(name) for r in rows], name=label, mode="lines",
+                                 line=dict(color=colour, dash=dash, width=width)))
     if with_expert:
         fig.add_trace(go.Scatter(x=steps, y=[r.p_expert for r in rows], name="expert p",
                                  mode="lines", line=dict(dash="dot", width=2.5, color="#ff7f0e")),
@@ -111,78 +137,103 @@ def _loss_figure(rows: list[ProgressRow]) -> go.Figure:
     return fig
 
 
-def progress_panel(root: str, name: str) -> None:
-    """The state of one run, read from its folder (config.json, progress.jsonl)."""
+def progress_panel(root: str, name: str, state: RunState) -> None:
+    """The state of one run, read from its folder (config.json, progress.jsonl); ``state``
+    is what the runs table shows for it (runs.run_state)."""
     run_dir = Path(root) / name
     rows = runs.read_progress(run_dir)
     summary = runs.summarize(rows, runs.read_config(run_dir), run_dir)
     rec = runs.load_launch(root, name)
-    alive = rec is not None and runs.is_alive(rec)
-    status = runs.run_status(Path(root), name, summary)
+    _state_note(state)
     label = f"step {summary.step if summary.step is not None else '–'}"
     if summary.total:
         label += f" / {summary.total}"
     st.progress(summary.fraction or 0.0, text=label)
-    m = st.columns(5)
-    m[0].metric("loss", f"{summary.losses[TOTAL_LOSS]:.4f}" if TOTAL_LOSS in summary.losses else "–")
-    m[1].metric("expert probability",
-                f"{summary.p_expert:.2f}" if summary.p_expert is not None else "–")
-    m[2].metric("images/s", f"{summary.images_per_s:.1f}" if summary.images_per_s else "–")
-    eta = {RunStatus.FINISHED: "done", RunStatus.STOPPED: "–"}.get(status)
-    m[3].metric("ETA", eta or runs.format_eta(summary.eta_s))
-    m[4].metric("status", STATUS_TEXT.get(status, status.value))
+    _metrics(summary, state)
     if rows:
         st.plotly_chart(_loss_figure(rows), key=f"loss_{name}")
-    else:
+    elif state.status != RunStatus.STARTING:
         st.caption(f"No {PROGRESS} records yet.")
-    if alive and st.button("Stop (SIGTERM)", icon=":material/stop:", key=f"stop_{name}"):
-        runs.stop(rec)
-        st.toast(f"Sent SIGTERM to {name}: it saves a checkpoint and exits.")
-    if status == RunStatus.STOPPED and (run_dir / CHECKPOINTS).is_dir():
-        if st.button("Resume", icon=":material/replay:", key=f"resume_{name}",
-                     help="python -m eclip.train --resume: continues exactly where it stopped"):
-            runs.launch(root, name, runs.resume_command(run_dir))
-            st.rerun()  # the whole page: the run list shows it running again
+    _run_buttons(root, name, state, rec)
     folders = runs.model_folders(run_dir)
     if folders:
         st.caption("Model folders (usable as a checkpoint): "
                    + ", ".join(f"`{paths.display(f)}`" for f in folders))
     if rec is not None:
-        with st.expander("Process log"):
+        with st.expander("Process log", expanded=state.status == RunStatus.FAILED):
             st.code(runs.tail(rec.log) or "(empty)", language="text")
+
+
+def _state_note(state: RunState) -> None:
+    if state.status == RunStatus.FAILED:
+        st.error(f"The run failed: {state.message or 'see the process log below'}", icon=":material/error:")
+    elif state.status == RunStatus.STARTING:
+        st.info("Starting: the trainer is importing torch and building the model; its progress "
+                "shows here from the first logged step.", icon=":material/hourglass_top:")
+    elif state.status == RunStatus.STOPPED and state.message:
+        st.caption(state.message)
+
+
+def _metrics(summary: runs.Summary, state: RunState) -> None:
+    m = st.columns(5)
+    m[0].metric("loss", f"{summary.losses[TOTAL_LOSS]:.4f}" if TOTAL_LOSS in summary.losses else "–")
+    m[1].metric("expert probability",
+                f"{summary.p_expert:.2f}" if summary.p_expert is not None else "–")
+    m[2].metric("images/s", f"{summary.images_per_s:.1f}" if summary.images_per_s else "–")
+    eta = "done" if state.status == RunStatus.FINISHED else None
+    live = state.status in (RunStatus.RUNNING, RunStatus.EXTERNAL)
+    m[3].metric("ETA", eta or (runs.format_eta(summary.eta_s) if live else "–"))
+    m[4].metric("status", status_label(state))
+
+
+def _run_buttons(root: str, name: str, state: RunState, rec: runs.LaunchRecord | None) -> None:
+    run_dir = Path(root) / name
+    stoppable = rec is not None and state.status in (RunStatus.STARTING, RunStatus.RUNNING)
+    if stoppable and st.button("Stop (SIGTERM)", icon=":material/stop:", key=f"stop_{name}"):
+        runs.stop(rec)
+        st.toast(f"Sent SIGTERM to {name}: it saves a checkpoint and exits.")
+    if state.status in RESUMABLE and (run_dir / CHECKPOINTS).is_dir():
+        if st.button("Resume", icon=":material/replay:", key=f"resume_{name}",
+                     help="python -m eclip.train --resume: continues exactly where it stopped"):
+            runs.launch(root, name, runs.resume_command(run_dir))
+            st.rerun()  # the whole page: the run list shows it running again
 
 
 def _runs_section(root: Path) -> None:
     found = runs.list_runs(root)
+    if any(r.status in LIVE for r in found):
+        _live_runs(str(root))
+    else:
+        _draw_runs(root, found)
+
+
+@st.fragment(run_every=POLL_S)
+def _live_runs(root: str) -> None:
+    """While a run is live, re-read every POLL_S seconds without rerunning the whole page:
+    the table, the picker and the panel together, from one listing, so the table never
+    shows an older step or status than the panel. Once none is live, one full rerun
+    draws the page without polling."""
+    found = runs.list_runs(Path(root))
+    if not any(r.status in LIVE for r in found):
+        st.rerun()
+    _draw_runs(Path(root), found)
+
+
+def _draw_runs(root: Path, found: list[runs.RunInfo]) -> None:
     if not found:
         st.info(f"No runs under `{paths.display(root)}` yet.")
         return
     table = pd.DataFrame([{
-        "run": r.name, "status": r.status.value,
-        "step": f"{r.step}/{r.total}" if r.total else (r.step if r.step is not None else ""),
-        "updated": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.updated))} for r in found])
+        "run": r.name, "status": status_label(r.state),
+        "step": _step_text(r.step, r.total),
+        "updated": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.updated)),
+        "error": r.state.message if r.status == RunStatus.FAILED else ""} for r in found])
     st.dataframe(table, hide_index=True)
     names = [r.name for r in found]
-    current = st.session_state.get("admin_run")
-    choice = st.selectbox("Watch run", names,
-                          index=names.index(current) if current in names else 0, key="watch_run")
-    info = next(r for r in found if r.name == choice)
-    if info.status in LIVE:
-        live_progress_panel(str(root), choice, info.status)
-    else:
-        progress_panel(str(root), choice)
-
-
-@st.fragment(run_every=POLL_S)
-def live_progress_panel(root: str, name: str, status: RunStatus) -> None:
-    """Re-read a live run every POLL_S seconds without rerunning the whole page; once the
-    run has ended, one full rerun redraws it without polling."""
-    run_dir = Path(root) / name
-    summary = runs.summarize(runs.read_progress(run_dir), runs.read_config(run_dir), run_dir)
-    ended = summary.finished or runs.run_status(Path(root), name, summary) != status
-    if ended:
-        st.rerun()
-    progress_panel(root, name)
+    if st.session_state.get("watch_run") not in names:  # first visit, or its run was deleted
+        st.session_state["watch_run"] = names[0]
+    choice = st.selectbox("Watch run", names, key="watch_run")
+    progress_panel(str(root), choice, next(r.state for r in found if r.name == choice))
 
 
 st.title("Admin: training")

@@ -15,6 +15,7 @@ from app import cases, index_job, state, widgets
 
 COLOUR_BY = ("finding", "split", "gaze")
 GEOMETRY_MAX = 2000  # uniformity is O(N^2): measured on a seeded subsample beyond this
+LEGEND = dict(orientation="h", x=0, xanchor="left", y=-0.02, yanchor="top", itemsizing="constant")
 
 
 def _colour_values(df: pd.DataFrame, by: str) -> pd.Series:
@@ -27,20 +28,24 @@ def _colour_values(df: pd.DataFrame, by: str) -> pd.Series:
 
 def _figure(df: pd.DataFrame, xy: np.ndarray, text_xy: np.ndarray | None, by: str) -> go.Figure:
     fig = go.Figure()
-    colours = _colour_values(df, by)
-    for group in sorted(colours.unique()):
-        rows = np.flatnonzero((colours == group).to_numpy())
+    values = _colour_values(df, by)
+    groups = sorted(values.unique())
+    colour = cases.group_colours(groups)
+    for group in groups:
+        rows = np.flatnonzero((values == group).to_numpy())
         fig.add_trace(go.Scattergl(
             x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{group} ({len(rows)})",
-            customdata=df["id"].to_numpy()[rows], marker=dict(size=6, opacity=0.8),
+            customdata=df["id"].to_numpy()[rows],
+            marker=dict(size=6, opacity=0.8, color=colour[group]),
             hovertemplate="%{customdata}<extra>" + group + "</extra>"))
     if text_xy is not None:
         fig.add_trace(go.Scattergl(
             x=text_xy[:, 0], y=text_xy[:, 1], mode="markers", name="reports (text)",
             marker=dict(size=5, symbol="x", color="rgba(90,90,90,0.55)"), hoverinfo="skip"))
-    fig.update_layout(height=560, margin=dict(l=0, r=0, t=10, b=0), dragmode="lasso",
-                      legend=dict(itemsizing="constant"), xaxis=dict(visible=False),
-                      yaxis=dict(visible=False))
+    # The legend goes below the map: on the right it ran under the toolbar (modebar), which
+    # plotly pins to the figure's top-right corner.
+    fig.update_layout(height=640, margin=dict(l=0, r=0, t=30, b=0), dragmode="lasso",
+                      legend=LEGEND, xaxis=dict(visible=False), yaxis=dict(visible=False))
     return fig
 
 

@@ -8,21 +8,40 @@ import pandas as pd
 import streamlit as st
 
 from eclip.evaluate.saliency import agreement_metrics, is_flat
-from eclip.explain import attribution_map, supported_methods
+from eclip.explain import TITLES, attribution_map, case_report, resolve_prompt, supported_methods, uses_prompt
+from eclip.explain.maps import is_cached
+from eclip.explain.regions import lung_region, placement
 
-from app import cases, loaders, state
+from app import cases, heavy, loaders, state
 from app.overlay import overlay_figure
 
-METHOD_NAMES = {"gradcam": "Grad-CAM (fast)", "rollout": "Attention rollout (fast, ViT)",
+METHOD_NAMES = {"gradcam": "Grad-CAM (fast)", "rollout": "Attention rollout (fast, ViT, ignores the prompt)",
+                "grad_rollout": "Gradient-weighted rollout (fast, ViT)",
                 "integrated_gradients": "Integrated gradients (slow)"}
 METRIC_HELP = {"cc": "Pearson correlation (1 = identical)", "nss": "normalised scanpath "
                "saliency (higher is better)", "kl": "KL divergence gaze ‖ map (lower is better)",
                "auc_judd": "AUC-Judd: the map ranks fixated pixels first (1 is perfect)"}
+PROMPT_SOURCES = {"report": "the case's own report", "default": "a default prompt"}
 
 
 def _default_prompt(row: pd.Series) -> str:
+    """The first finding, else the report's first sentence ('' for a case without text)."""
     found = [lab for lab in cases.positive_labels(row) if lab != "No Finding"]
-    return f"{found[0]}." if found else (row["findings"].split(".")[0] + ".")
+    first = case_report(row).split(".")[0].strip()
+    return f"{found[0]}." if found else (f"{first}." if first else "")
+
+
+def _placement_note(model_map, region) -> None:
+    where = placement(model_map, region)
+    share = (f"{where.outside:.0%} of this map's mass lies outside the lung fields, which cover "
+             f"{1 - where.area_outside:.0%} of the image")
+    source = f"Lung fields: {region.description}."
+    if where.flagged:
+        st.warning(f"**Mostly outside the lung fields.** {share}: the model's support for this "
+                   "prompt sits on the border, shoulders or soft tissue rather than the lungs. Read "
+                   f"the map with care, or try another method. {source}", icon=":material/crop_free:")
+    else:
+        st.caption(f"{share}. {source}")
 
 
 st.title("Model vs gaze")
@@ -42,9 +61,19 @@ row = pool.loc[pool["id"] == case_id].iloc[0]
 if st.session_state.get("xp_prompt_for") != case_id:  # a new case gets its own default prompt
     st.session_state["xp_prompt"] = _default_prompt(row)
     st.session_state["xp_prompt_for"] = case_id
-prompt = c2.text_input("Text prompt (the map explains image ↔ prompt similarity)", key="xp_prompt")
 methods = supported_methods(lm)
 method = c3.selectbox("Method", methods, format_func=lambda m: METHOD_NAMES.get(m, m), key="xp_method")
+prompt_free = not uses_prompt(method)
+typed = c2.text_input("Text prompt (the map explains image ↔ prompt similarity)", key="xp_prompt",
+                      disabled=prompt_free)
+if prompt_free:
+    c2.caption(f"{TITLES[method]} reads only the image's attention, never the text: this map and "
+               "its scores are the same for every prompt. For a prompt-conditioned map of a ViT "
+               "use gradient-weighted rollout.")
+prompt, source = resolve_prompt(typed, case_report(row))
+if not prompt_free and source != "typed":
+    st.info(f"The prompt box is empty, so the map explains {PROMPT_SOURCES[source]}: "
+            f"“{cases.md_escape(prompt)}”", icon=":material/edit_note:")
 if method == "integrated_gradients" and not st.toggle(
         "Compute integrated gradients (32 passes, takes a while on CPU)", key="xp_ig_ok"):
     st.stop()
@@ -52,8 +81,12 @@ if method == "integrated_gradients" and not st.toggle(
 with state.eclip_errors("Try another method or prompt."):
     image = loaders.load_image(root, row["image_path"])
     gaze = loaders.load_heatmap(root, row["gaze_path"], image.shape) if row["gaze_path"] else None
-    with st.spinner("Computing the attribution map…"):
-        model_map = attribution_map(lm, image, prompt.strip() or ".", method, image_id=f"{root}:{case_id}")
+    # one slow map at a time per server (queued visitors see why they wait); a cached one never waits
+    slow = method == "integrated_gradients" and not is_cached(lm, image, prompt, method,
+                                                              image_id=f"{root}:{case_id}")
+    with heavy.heavy_job("Integrated Gradients map", when=slow), st.spinner("Computing the attribution map…"):
+        model_map = attribution_map(lm, image, prompt, method, image_id=f"{root}:{case_id}")
+    region = lung_region(root, row, image.shape)  # a demo case is re-drawn once (~0.3 s)
 
 opacity = st.slider("Opacity", 0.0, 1.0, 0.55, 0.05, key="xp_opacity")
 left, right = st.columns(2, gap="medium")
@@ -61,17 +94,20 @@ with left:
     st.markdown("**Radiologist gaze**")
     if gaze is None:
         st.info("No gaze for this case.", icon=":material/visibility_off:")
-    st.plotly_chart(overlay_figure(image, gaze, opacity=opacity, height=420), key="xp_gaze",
+    st.plotly_chart(overlay_figure(image, gaze, opacity=opacity, height=420, label="gaze"), key="xp_gaze",
                     theme=None, config={"displaylogo": False})
 with right:
     st.markdown(f"**Model: {METHOD_NAMES.get(method, method)}**")
-    st.plotly_chart(overlay_figure(image, model_map, opacity=opacity, colour_scale="Jet", height=420),
+    st.plotly_chart(overlay_figure(image, model_map, opacity=opacity, colour_scale="Jet", height=420,
+                                   label=TITLES.get(method, method)),
                     key="xp_model", theme=None, config={"displaylogo": False})
 flat_map = is_flat(model_map)
 if flat_map:  # Grad-CAM's ReLU zeroes a map with no positive evidence; it scores chance
     st.warning("The map is flat: this method found no image region that raises the similarity "
                "to this prompt. Try another prompt (e.g. a finding named in the report) or "
                "another method.", icon=":material/blur_off:")
+else:
+    _placement_note(model_map, region)
 if gaze is not None:
     scores = agreement_metrics(model_map, gaze)
     cols = st.columns(len(scores))

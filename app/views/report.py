@@ -1,40 +1,54 @@
 """Draft report: the image embedding retrieves similar training reports, KMeans picks
-representative findings, a frozen LLM (Ollama, the embedded SmolLM2, or none) turns them
-into a draft. Every draft is labelled "draft — not a diagnosis" and carries its provenance."""
+representative findings, a frozen LLM (Ollama, the embedded model, or none) turns them
+into a draft. Every draft is labelled "draft — not a diagnosis", carries its provenance and
+is checked against the zero-shot findings shown beside it."""
 
 from __future__ import annotations
-
-import os
 
 import pandas as pd
 import streamlit as st
 
-from eclip.report import CHOICES, DISCLAIMER, build_context, draft_for_pixels
+from eclip.report import (CHOICES, DISCLAIMER, build_context, check_draft, draft_for_pixels,
+                          load_settings)
+from eclip.report.embedded import find_model, warm_up
+from eclip.report.ollama_backend import DEFAULT_HOST
 
-from app import cases, index_job, loaders, state, widgets
-
-BACKEND_HELP = {
-    "auto": "Ollama when a server answers, else the embedded model",
-    "ollama": "a local Ollama server (OLLAMA_HOST)",
-    "embedded": "SmolLM2-135M-Instruct, shipped, offline (first use loads it, ~20 s)",
-    "retrieval": "no language model: the retrieved findings themselves",
-}
+from app import cases, heavy, index_job, loaders, state, widgets
 
 
-def _controls(ids: list[str]) -> dict:
+def _backend_help(settings) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in {
+        "auto": "Ollama when a server answers, else the embedded model",
+        "ollama": "the Ollama server configured for this app",
+        "embedded": f"{find_model(settings.embedded_model).title}, shipped, offline "
+                    "(loaded once per server)",
+        "retrieval": "no language model: the retrieved findings themselves",
+    }.items())
+
+
+def _ollama_options(settings) -> dict:
+    """Host and model: the server's settings; only a signed-in admin may change them (for
+    this session), since the server connects to whatever address is given here."""
+    host, model = settings.host or DEFAULT_HOST, settings.model
+    if not state.is_admin():
+        st.caption(f"Ollama: `{host}`, model `{model}` (set by the server's admin)")
+        return {}
+    with st.expander("Ollama settings (admin)"):
+        host = st.text_input("Host", value=host, key="rep_host")
+        model = st.text_input("Model", value=model, key="rep_model")
+    return {"host": host.strip() or None, "model": model.strip() or None}
+
+
+def _controls(ids: list[str], settings) -> dict:
     preferred = st.session_state.get("current_case")
     c1, c2, c3 = st.columns([1.2, 2.2, 1.2])
     case_id = c1.selectbox("Case", ids, key="rep_case",
                            index=ids.index(preferred) if preferred in ids else 0)
     backend = c2.radio("Backend", CHOICES, horizontal=True, key="rep_backend",
-                       captions=None, help="; ".join(f"{k}: {v}" for k, v in BACKEND_HELP.items()))
-    k = c3.slider("Retrieved reports (k)", 10, 200, 100, 10, key="rep_k")
-    with st.expander("Ollama settings"):
-        host = st.text_input("Host", value=os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434"),
-                             key="rep_host")
-        model = st.text_input("Model", value="llama3.2:1b", key="rep_model")
-    return {"case_id": case_id, "backend": backend, "k": k,
-            "options": {"host": host, "model": model}}
+                       index=CHOICES.index(settings.backend), help=_backend_help(settings))
+    k = c3.slider("Retrieved reports (k)", 10, 200, settings.k, 10, key="rep_k")
+    options = {**settings.options(), **{k: v for k, v in _ollama_options(settings).items() if v}}
+    return {"case_id": case_id, "backend": backend, "k": k, "options": options}
 
 
 def _context_view(context) -> None:
@@ -48,12 +62,68 @@ def _context_view(context) -> None:
         st.markdown(" ".join(f":blue-badge[{cases.md_escape(n)} {p:.2f}]" for n, p in context.findings))
 
 
+def _evidence_view(evidence: dict) -> None:
+    """The findings where the draft and the zero-shot probabilities disagree."""
+    st.markdown("**Draft vs zero-shot findings**")
+    if not evidence["conflicts"]:
+        st.success(f"No disagreement ({evidence['checked']} finding(s) the draft takes a position on).",
+                   icon=":material/check_circle:")
+        return
+    for c in evidence["conflicts"]:
+        said = "says absent" if c["kind"] == "denies" else "says present"
+        st.warning(f"**{cases.md_escape(c['finding'])}** (zero-shot p = {c['probability']:.2f}): the draft "
+                   f"{said}: “{cases.md_escape(c['words'])}”", icon=":material/report:")
+    st.caption("Check these against the image before using the draft.")
+
+
 def _hard_breaks(stream, raw: list[str]):
     """Stream pieces as Markdown that keeps the draft's line breaks; ``raw`` collects the
     original text."""
     for piece in stream:
         raw.append(piece)
         yield cases.md_escape(piece).replace("\n", "  \n")
+
+
+def _load_first(backend) -> None:
+    """Load the model before streaming, with a word about it, so the page never sits on an
+    empty "FINDINGS:" while ~200 MB of weights are read."""
+    message = backend.loading_message()
+    if message:
+        with st.status(message) as status:
+            seconds = backend.prepare()
+            status.update(label=f"Embedded language model loaded ({seconds:.0f} s)", state="complete")
+
+
+def _draft(sources: tuple, context, pixels, choice) -> None:
+    """Stream the draft for ``pixels`` from (model, index, manifest) ``sources``, then
+    check it against the zero-shot findings of its ``context``."""
+    stream = draft_for_pixels(*sources, pixels, backend=choice["backend"],
+                              fallback="retrieval", k=choice["k"], context=context,
+                              options=choice["options"])
+    # the embedded LLM loads and generates in this server's process: one draft at a time
+    with heavy.heavy_job("embedded-LLM draft", when=stream.selection.backend.name == "embedded"):
+        _load_first(stream.selection.backend)
+        text_col, check_col = st.columns([2, 1], gap="medium")
+        with text_col:
+            st.badge(DISCLAIMER, icon=":material/warning:", color="red")
+            raw: list[str] = []
+            with st.container(border=True):
+                st.write_stream(_hard_breaks(stream, raw))
+    evidence = check_draft(stream.text, context.zero_shot).as_dict()
+    with check_col:
+        _evidence_view(evidence)
+    st.session_state["rep_last"] = {"case": choice["case_id"], "text": "".join(raw),
+                                    "provenance": stream.provenance.as_dict(), "evidence": evidence}
+
+
+def _last_draft(last: dict) -> None:
+    text_col, check_col = st.columns([2, 1], gap="medium")
+    with text_col:
+        st.badge(DISCLAIMER, icon=":material/warning:", color="red")
+        with st.container(border=True):
+            st.text(last["text"])
+    with check_col:
+        _evidence_view(last["evidence"])
 
 
 st.title("Draft report")
@@ -65,7 +135,11 @@ split = "test" if "test" in splits else (splits[0] if splits else "")
 ids = manifest.loc[manifest["split"] == split, "id"].tolist() or manifest["id"].tolist()
 st.caption(f"Cases of the `{split}` split: their own reports are never part of the "
            "retrieved context (only training reports are).")
-choice = _controls(ids)
+with state.eclip_errors("Fix the report settings (ECLIP_REPORT_* variables) and reload."):
+    settings = load_settings()
+choice = _controls(ids, settings)
+if settings.warm_up and choice["backend"] in ("auto", "embedded"):
+    warm_up(settings.embedded_model)  # once per server, in the background: the first draft waits less
 row = manifest.loc[manifest["id"] == choice["case_id"]].iloc[0]
 left, right = st.columns([1, 2.3], gap="large")
 with left:
@@ -79,20 +153,9 @@ with right:
             with st.spinner("Retrieving similar reports…"):
                 context = build_context(lm, index, manifest, pixels, k=choice["k"])
             _context_view(context)
-            stream = draft_for_pixels(lm, index, manifest, pixels, backend=choice["backend"],
-                                      fallback="retrieval", k=choice["k"], context=context,
-                                      options=choice["options"])
-            st.badge(DISCLAIMER, icon=":material/warning:", color="red")
-            raw: list[str] = []
-            with st.container(border=True):
-                st.write_stream(_hard_breaks(stream, raw))
-            text = "".join(raw)
-            st.session_state["rep_last"] = {"case": choice["case_id"], "text": text,
-                                            "provenance": stream.provenance.as_dict()}
+            _draft((lm, index, manifest), context, pixels, choice)
     elif (last := st.session_state.get("rep_last")) and last["case"] == choice["case_id"]:
-        st.badge(DISCLAIMER, icon=":material/warning:", color="red")
-        with st.container(border=True):
-            st.text(last["text"])
+        _last_draft(last)
     else:
         st.caption("Press **Draft report** to retrieve context and draft.")
     last = st.session_state.get("rep_last")

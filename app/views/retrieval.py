@@ -1,11 +1,15 @@
 """Retrieval: a typed report sentence finds the closest images, and an image finds the
-closest report texts, under the active model (cosine similarity over the cached index)."""
+closest report texts, under the active model (cosine similarity over the cached index).
+Each score is also read as a percentile of the index's true image-report pairs, so a hit
+that is far from everything says so ("no close match") instead of looking confident."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+
+from eclip.index.calibration import Verdict, judge_hits
 
 from app import index_job, loaders, paths, state, widgets
 
@@ -28,9 +32,38 @@ def _text_to_images(root: str, checkpoint: str, index, manifest: pd.DataFrame,
     scores = index.image_text_scores(q, rows)[:, 0]
     top = np.argsort(-scores, kind="stable")[:k]
     hits = manifest.iloc[rows[top]]
+    with state.eclip_errors():
+        verdict = judge_hits(index, scores[top], q[0])
+    _explain(verdict, "image")
     st.caption(f"Top {len(hits)} of {len(rows)} images by cosine similarity.")
-    widgets.case_gallery(root, hits, columns=5, limit=k,
-                         captions=[f"similarity {scores[i]:.3f}" for i in top])
+    widgets.case_gallery(root, hits, columns=5, limit=k, captions=[
+        f"similarity {scores[i]:.3f} · percentile {p:.0f}"
+        for i, p in zip(top, verdict.percentiles)])
+
+
+def _explain(verdict: Verdict, kind: str) -> None:
+    """The "no close match" warning when it applies, and the scale the percentiles use."""
+    cal = verdict.calibration
+    if not verdict.like_reports:
+        st.warning(f"**No close match.** This query is unlike every report of this index: "
+                   f"text similarity {verdict.nearest_report:.3f} to the nearest one, while "
+                   f"{100 - cal.novel_percentile:.0f}% of the reports have another report above "
+                   f"{cal.novel_floor:.3f}. The model cannot place it: the {kind}s below are the "
+                   "nearest by a score that means little here.", icon=":material/search_off:")
+    elif not verdict.close:
+        st.warning(f"**No close match.** The best {kind} scores {verdict.best:.3f}: farther "
+                   f"apart than {100 - cal.floor_percentile:.0f}% of this index's images are "
+                   f"from their own report. The {kind}s below are the nearest, not matches.",
+                   icon=":material/search_off:")
+    text_check = ""
+    if verdict.nearest_report is not None and cal.novel_floor is not None:
+        text_check = (f" So is a query whose nearest report has text similarity below "
+                      f"{cal.novel_floor:.3f} (this one: {verdict.nearest_report:.3f}).")
+    st.caption(f"Percentile: where a similarity falls among the {len(cal.matched):,} true "
+               "image-report pairs of this index (each image with its own report); 50 is as "
+               "close as a typical report is to its own image. Below percentile "
+               f"{cal.floor_percentile:.0f} (similarity < {cal.floor:.3f}) is no close match."
+               + text_check)
 
 
 def _image_to_reports(root: str, index, manifest: pd.DataFrame, rows: np.ndarray,
@@ -46,16 +79,22 @@ def _image_to_reports(root: str, index, manifest: pd.DataFrame, rows: np.ndarray
     own = int(index.text_index[row])
     sims = np.asarray(index.text_emb) @ np.asarray(index.image_emb[row])
     top = np.argsort(-sims, kind="stable")[:k]
-    table = pd.DataFrame({
-        "rank": np.arange(1, len(top) + 1),
-        "similarity": sims[top].round(4),
-        "own report": [t == own for t in top],
-        "report text": [index.texts[t] for t in top],
-    })
     with right:
         rank_of_own = int((sims > sims[own]).sum()) + 1
         st.metric("rank of this image's own report", f"{rank_of_own} of {len(sims)}")
+        with state.eclip_errors():
+            verdict = judge_hits(index, sims[top])
+        _explain(verdict, "report")
+        table = pd.DataFrame({
+            "rank": np.arange(1, len(top) + 1),
+            "similarity": sims[top].round(4),
+            "percentile": verdict.percentiles.round(0).astype(int),
+            "own report": [t == own for t in top],
+            "report text": [index.texts[t] for t in top],
+        })
         st.dataframe(table, hide_index=True, column_config={
+            "percentile": st.column_config.NumberColumn(
+                width="small", help="Among this index's true image-report pairs."),
             "own report": st.column_config.CheckboxColumn(width="small"),
             "report text": st.column_config.TextColumn(width="large")})
 

@@ -1,6 +1,8 @@
 """Zero-shot classification: prompt sets (files in assets/prompts/ or typed here) scored
 against every image of a split through the cached index. Multiclass sets give accuracy,
-macro-F1 and the confusion matrix; binary (positive/negative) sets give AUROC per label."""
+macro-F1 and the confusion matrix; binary (positive/negative) sets give AUROC per label.
+Typed prompts are parsed and matched to label columns by eclip.evaluate.typed_prompts;
+this page shows which class was scored against which column."""
 
 from __future__ import annotations
 
@@ -9,43 +11,51 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from eclip.errors import PromptSetError
-from eclip.evaluate.metrics import accuracy, auroc, confusion_matrix, macro_f1
-from eclip.evaluate.targets import binary_targets, multiclass_targets
-from eclip.evaluate.zeroshot import binary_scores, multiclass_scores
-from eclip.model.encode import encode_class_prompts
-from eclip.model.prompts import PromptClass, PromptSet, list_prompt_sets
+from eclip.evaluate.metrics import accuracy, confusion_matrix, macro_f1
+from eclip.evaluate.targets import multiclass_targets
+from eclip.evaluate.typed_prompts import TypedPrompts, parse_classes, parse_pairs
+from eclip.evaluate.zeroshot import binary_results, binary_scores, mean_auroc, multiclass_scores
+from eclip.model.encode import encode_prompt_sets
+from eclip.model.prompts import PromptSet, list_prompt_sets
 
 from app import index_job, loaders, state, widgets
 
 CUSTOM = "custom (type prompts)"
-CUSTOM_EXAMPLE = ("Cardiomegaly: The heart is enlarged. | Cardiomegaly.\n"
-                  "Pleural Effusion: Small pleural effusion. | Blunting of the costophrenic angle.\n"
-                  "No Finding: The lungs are clear. | No acute cardiopulmonary process.")
+CLASSES, PAIRS = "classes: each image gets one", "pairs: positive | negative, AUROC each"
+CLASS_EXAMPLE = ("cardiomegaly\n"
+                 "pleural effusion: There is a {}.; Blunting of the costophrenic angle.\n"
+                 "No Finding: The lungs are clear. | No acute cardiopulmonary process.")
+PAIR_EXAMPLE = ("pleural effusion | no pleural effusion\n"
+                "cardiomegaly: The heart is enlarged.; {}. | Heart size is normal.; No {}.\n"
+                "pneumothorax | no pneumothorax")
+CLASS_HELP = ("One class per line. A line alone is the class and its prompt; `name: prompt; "
+              "prompt` gives several prompts (`|` works as `;`, `{}` stands for the name). "
+              "Names match label columns in any case and through known synonyms, "
+              "e.g. `no pleural effusion`.")
+PAIR_HELP = ("One pair per line: `positive | negative`, or `name: prompt; prompt | prompt; "
+             "prompt` (`{}` stands for the name). Each pair gets an AUROC against the label "
+             "its name matches.")
 
 
-def parse_custom(text: str) -> dict[str, list[str]]:
-    """'Class: prompt | prompt' per line -> {class: [prompts]}; the class name doubles as
-    the manifest label it is scored against when such a column exists."""
-    classes: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if ":" not in line:
-            raise PromptSetError(f"{line!r}: write 'Class name: prompt | another prompt'.")
-        name, prompts = line.split(":", 1)
-        items = [p.strip() for p in prompts.split("|") if p.strip()]
-        if not name.strip() or not items:
-            raise PromptSetError(f"{line!r}: needs a class name and at least one prompt.")
-        classes.setdefault(name.strip(), []).extend(items)
-    if len(classes) < 2:
-        raise PromptSetError("Give at least two classes, one per line.")
-    return classes
+def _typed_prompts() -> TypedPrompts:
+    mode = st.radio("Typed prompts", [CLASSES, PAIRS], horizontal=True, key="zs_custom_mode")
+    if mode == CLASSES:
+        return parse_classes(st.text_area("Classes, one per line", value=CLASS_EXAMPLE,
+                                          height=110, key="zs_custom", help=CLASS_HELP))
+    return parse_pairs(st.text_area("Pairs, one per line: positive | negative",
+                                    value=PAIR_EXAMPLE, height=110, key="zs_pairs",
+                                    help=PAIR_HELP))
 
 
-def _custom_set(classes: dict[str, list[str]]) -> PromptSet:
-    return PromptSet(name="custom", task="multiclass", classes=tuple(
-        PromptClass(name=n, labels=(n,), prompts=tuple(p)) for n, p in classes.items()))
+def _mapping(typed: TypedPrompts) -> None:
+    st.markdown("**Scored against**")
+    st.dataframe(typed.table(), hide_index=True, column_config={
+        "label column": st.column_config.TextColumn(width=190),
+        "matched by": st.column_config.TextColumn(width=250)})
+    if not typed.labelled:
+        st.info("No class matches a label column, so only per-image probabilities are shown. "
+                "Name a class after a label (e.g. `pleural effusion`, `no pleural effusion`, "
+                "`cardiomegaly`) to score it.")
 
 
 def _confusion_figure(cm: np.ndarray, names: list[str]) -> go.Figure:
@@ -80,17 +90,15 @@ def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame) -> None:
 
 def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame) -> None:
     probs = binary_scores(emb, pair_emb)
-    rows = []
-    for j, lab in enumerate(ps.binary):
-        y = binary_targets(df, lab)
-        keep = ~np.isnan(y)
-        rows.append({"label": lab.name, "positives": int(np.nansum(y)),
-                     "AUROC": auroc(y[keep], probs[keep, j]) if keep.any() else np.nan,
-                     "mean probability": float(probs[:, j].mean())})
-    table = pd.DataFrame(rows)
-    st.metric("macro AUROC (labels with both classes)",
-              f"{np.nanmean(table['AUROC']):.3f}" if table["AUROC"].notna().any() else "–")
+    table = binary_results(df, ps, probs)
+    macro = mean_auroc(table)
+    st.metric("macro AUROC (pairs with a label and both classes)",
+              "–" if np.isnan(macro) else f"{macro:.3f}")
     st.dataframe(table.round(3), hide_index=True)
+    st.markdown("**P(positive) per image**")
+    per_case = pd.DataFrame(probs.round(3), columns=ps.class_names)
+    st.dataframe(per_case.assign(id=df["id"].to_numpy())[["id", *per_case.columns]],
+                 hide_index=True, height=260)
 
 
 def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs) -> None:
@@ -128,19 +136,21 @@ if rows.size == 0:
     st.stop()
 df = manifest.iloc[rows].reset_index(drop=True)
 emb = np.asarray(index.image_emb[rows])
-with state.eclip_errors("Check the prompt set."):
+typed = None
+with state.eclip_errors("Check the prompts."):
     if choice == CUSTOM:
-        text = st.text_area("One class per line: `Class name: prompt | another prompt`",
-                            value=CUSTOM_EXAMPLE, height=110, key="zs_custom")
-        classes = parse_custom(text)
-        ps = _custom_set(classes)
-        class_emb = encode_class_prompts(lm, classes)
+        typed = _typed_prompts()
+        ps = typed.prompt_set
+        class_emb = encode_prompt_sets(lm, [ps])[ps.name]
     else:
         ps, class_emb = loaders.prompt_set_embeddings(checkpoint, files[choice])
+if typed is not None:
+    _mapping(typed)
 if ps.task == "multiclass":
     _multiclass(root, ps, class_emb, emb, df)
 else:
     _binary(ps, class_emb, emb, df)
-st.caption(f"{len(ps.class_names)} classes · {len(df)} images of split `{split}` · "
+kind = "classes" if ps.task == "multiclass" else "pairs"
+st.caption(f"{len(ps.class_names)} {kind} · {len(df)} images of split `{split}` · "
            "scores from the cached image embeddings and one pass of the prompts through the "
            "text tower.")

@@ -86,3 +86,44 @@ def is_flat(saliency: np.ndarray) -> bool:
 def agreement_metrics(saliency: np.ndarray, gaze: np.ndarray) -> dict[str, float]:
     """CC, NSS, KL, AUC-Judd; a flat map scores chance (0, 0, KL to uniform, 0.5)."""
     return {name: fn(saliency, gaze) for name, fn in AGREEMENT_METRICS.items()}
+
+
+# --------------------------------------------------------------------------- where the mass sits
+def border_band(shape: tuple[int, int], frac: float = 0.125) -> np.ndarray:
+    """Bool HxW: the outer ``frac`` of the height and of the width on every side (0.125 =
+    one patch of an 8 x 8 ViT grid; the band then covers 43.75 % of the image)."""
+    h, w = shape
+    bh, bw = max(1, round(frac * h)), max(1, round(frac * w))
+    band = np.ones((h, w), bool)
+    band[bh:h - bh, bw:w - bw] = False
+    return band
+
+
+def mass_fraction(saliency: np.ndarray, region: np.ndarray) -> float:
+    """Share of the map's (non-negative) mass inside the bool ``region``; NaN for a map with
+    no mass. A uniform map scores the region's area fraction."""
+    s = np.maximum(np.nan_to_num(np.asarray(saliency, dtype=np.float64)), 0.0)
+    total = s.sum()
+    return float(s[np.asarray(region, bool)].sum() / total) if total > 0 else float("nan")
+
+
+# --------------------------------------------------------------------------- map vs map
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two maps over pixels (the sanity-check statistic of
+    Adebayo et al. 2018); NaN when either map is flat (no ranking to compare)."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if is_flat(a) or is_flat(b):
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean structural similarity of two maps in [0, 1] (Wang et al. 2004 settings:
+    Gaussian window sigma 1.5, as Adebayo et al. compare saliency maps); 1 = identical."""
+    from skimage.metrics import structural_similarity
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(structural_similarity(a, b, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False))

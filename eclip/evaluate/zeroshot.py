@@ -9,9 +9,12 @@ benchmarks/index_eval.py for the time per 10k images).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from eclip.evaluate.metrics import binary_pair_probability
+from eclip.evaluate.metrics import auroc, binary_pair_probability
+from eclip.evaluate.targets import binary_targets, target_text
 from eclip.model.encode import l2_normalize
+from eclip.model.prompts import BinaryLabel, PromptSet
 
 
 def multiclass_scores(image_emb: np.ndarray, class_emb: np.ndarray,
@@ -31,6 +34,33 @@ def binary_scores(image_emb: np.ndarray, pair_emb: np.ndarray) -> np.ndarray:
     """[N, L] CheXzero probabilities from [L, 2, D] (positive, negative) ensembles."""
     return binary_pair_probability(_matmul(image_emb, pair_emb[:, 0].T), _matmul(image_emb, pair_emb[:, 1].T))
 
+
+
+def binary_results(df: pd.DataFrame, prompt_set: PromptSet, probs: np.ndarray) -> pd.DataFrame:
+    """One row per positive/negative pair of a binary set, scored on the rows of ``df``
+    with ``probs`` from ``binary_scores``: the label it is scored against, positives,
+    negatives (uncertain rows left out), AUROC (NaN without both classes or without a
+    label) and the mean probability of the positive side."""
+    rows = [_binary_row(df, lab, probs[:, j]) for j, lab in enumerate(prompt_set.binary)]
+    return pd.DataFrame(rows).astype({"positives": "Int64", "negatives": "Int64"})
+
+
+def _binary_row(df: pd.DataFrame, lab: BinaryLabel, p: np.ndarray) -> dict:
+    row = {"name": lab.name, "label column": target_text(lab.labels, lab.negated),
+           "positives": pd.NA, "negatives": pd.NA, "AUROC": float("nan"),
+           "mean probability": float(p.mean())}
+    if lab.labels:
+        y = binary_targets(df, lab)
+        keep = ~np.isnan(y)
+        row.update(positives=int(y[keep].sum()), negatives=int((y[keep] == 0).sum()),
+                   AUROC=auroc(y[keep], p[keep]))
+    return row
+
+
+def mean_auroc(results: pd.DataFrame) -> float:
+    """Macro AUROC over the rows of ``binary_results`` that have one; NaN when none has."""
+    values = results["AUROC"].dropna()
+    return float(values.mean()) if len(values) else float("nan")
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """float32 a @ b through torch. The text tower runs on torch's thread pool; a numpy

@@ -26,6 +26,8 @@ class PromptClass:
     name: str
     labels: tuple[str, ...]
     prompts: tuple[str, ...]
+    # a typed "no pleural effusion": positive where every label is negative or not mentioned
+    negated: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class BinaryLabel:
     labels: tuple[str, ...]
     positive: tuple[str, ...]
     negative: tuple[str, ...]
+    negated: bool = False  # the positive side names the labels' absence ("no effusion | effusion")
 
 
 @dataclass(frozen=True)

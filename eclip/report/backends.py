@@ -36,6 +36,18 @@ class Backend:
     def generate(self, prompt: Prompt, *, stream: bool = True) -> Iterator[str]:  # pragma: no cover
         raise NotImplementedError
 
+    def prepare(self) -> float:
+        """Load whatever the first draft would otherwise wait for; seconds it took."""
+        return 0.0
+
+    def loading_message(self) -> str | None:
+        """What the first draft would wait for (shown while :meth:`prepare` runs), or None."""
+        return None
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens of ``text`` in the backend's own vocabulary (None: no tokenizer here)."""
+        return None
+
     def describe(self) -> str:
         return f"{self.name} ({self.model})" if self.model else self.name
 
@@ -72,7 +84,7 @@ def register_backend(name: str, constructor: Callable[..., Backend]) -> None:
 _OPTIONS = {
     "ollama": {"host", "model", "api", "connect_timeout", "read_timeout", "health_timeout",
                "seed", "max_new_tokens", "temperature"},
-    "embedded": {"max_new_tokens", "seed", "gguf_path"},
+    "embedded": {"max_new_tokens", "seed", "gguf_path", "embedded_model", "no_repeat_ngram_size"},
     "retrieval": set(),
 }
 

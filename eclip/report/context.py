@@ -17,6 +17,7 @@ import pandas as pd
 from eclip.errors import ReportGenerationError
 from eclip.model.encode import encode_pixels, encode_prompt_sets
 from eclip.model.prompts import load_prompt_set
+from eclip.report.evidence import ZeroShot
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class ReportContext:
     neighbour_ids: tuple[str, ...]  # a case id for each of the k retrieved texts
     findings: tuple[tuple[str, float], ...]  # zero-shot (name, probability), most likely first
     k: int
+    zero_shot: tuple[ZeroShot, ...] = ()  # every finding of the prompt set: the draft is checked against these
 
     @property
     def texts(self) -> list[str]:
@@ -100,27 +102,26 @@ def retrieve_terms(image_emb: np.ndarray, index, pool: TextPool, k: int = 100,
 
 
 def _binary_prompt_embeddings(lm, prompt_set: str):
-    """(names, positive [L,D], negative [L,D]) ensemble vectors (prompts cached per weights
-    in ``eclip.model.encode``)."""
+    """(entries, positive [L,D], negative [L,D]) ensemble vectors (prompts cached per
+    weights in ``eclip.model.encode``)."""
     ps = load_prompt_set(prompt_set)
     if ps.task != "binary":
         raise ReportGenerationError(f"Prompt set '{prompt_set}' must be a binary (positive/negative) set.")
     pairs = encode_prompt_sets(lm, [ps])[ps.name]
-    return [b.name for b in ps.binary], pairs[:, 0], pairs[:, 1]
+    return ps.binary, pairs[:, 0], pairs[:, 1]
 
 
-def zero_shot_findings(lm, image_emb: np.ndarray, prompt_set: str = "binary",
-                       top: int = 5) -> list[tuple[str, float]]:
-    """The ``top`` most probable findings. p = sigmoid(scale * (s_pos - s_neg)), i.e. the
-    CheXzero pair softmax at the model's learned temperature (raw cosines alone would put
-    every probability near 0.5)."""
-    names, pos, neg = _binary_prompt_embeddings(lm, prompt_set)
+def zero_shot_evidence(lm, image_emb: np.ndarray, prompt_set: str = "binary") -> list[ZeroShot]:
+    """Every finding of the set, most probable first. p = sigmoid(scale * (s_pos - s_neg)),
+    i.e. the CheXzero pair softmax at the model's learned temperature (raw cosines alone
+    would put every probability near 0.5)."""
+    entries, pos, neg = _binary_prompt_embeddings(lm, prompt_set)
     q = np.asarray(image_emb, dtype=np.float32).reshape(-1)
     scale = float(lm.model.logit_scale().detach()) if hasattr(lm.model, "logit_scale") else 100.0
     z = np.clip(scale * (pos @ q - neg @ q), -50, 50)
     probs = 1.0 / (1.0 + np.exp(-z))
-    order = np.argsort(-probs, kind="stable")[:top]
-    return [(names[i], float(probs[i])) for i in order]
+    order = np.argsort(-probs, kind="stable")
+    return [ZeroShot(entries[i].name, tuple(entries[i].labels), float(probs[i])) for i in order]
 
 
 def build_context(lm, index, manifest: pd.DataFrame, pixels: np.ndarray, *, k: int = 100,
@@ -129,5 +130,6 @@ def build_context(lm, index, manifest: pd.DataFrame, pixels: np.ndarray, *, k: i
     emb = encode_pixels(lm, pixels)
     pool = text_pool(index, manifest, split)
     terms, neighbours = retrieve_terms(emb, index, pool, k=k, n_clusters=n_clusters, seed=seed)
-    findings = zero_shot_findings(lm, emb, prompt_set, top_findings) if prompt_set else []
-    return ReportContext(tuple(terms), tuple(neighbours), tuple(findings), len(neighbours))
+    evidence = zero_shot_evidence(lm, emb, prompt_set) if prompt_set else []
+    findings = [(z.name, z.probability) for z in evidence[:top_findings]]
+    return ReportContext(tuple(terms), tuple(neighbours), tuple(findings), len(neighbours), tuple(evidence))

@@ -35,39 +35,56 @@ def cut_at_stops(pieces: Iterable[str], stops: tuple[str, ...]) -> Iterator[str]
 
 
 
-_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+# A sentence ends at . ! or ? before white space (so "4.5 cm" does not), or at a line end:
+# small models also loop over unpunctuated lines ("No effusion\nNo effusion\n...").
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
+
+
+# Words that do not change what a sentence says: "There is no effusion." repeats "No
+# effusion." (SmolLM2 wrote exactly that pair on the demo's first test case).
+_FILLER = frozenset({"a", "an", "the", "there", "is", "are"})
 
 
 def _norm(sentence: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", sentence.lower()))
+    return " ".join(w for w in re.findall(r"[a-z0-9]+", sentence.lower()) if w not in _FILLER)
 
 
-def stop_on_repeated_sentence(pieces: Iterable[str]) -> Iterator[str]:
-    """End the text before the first sentence that repeats an earlier one (small greedy
-    models fall into loops such as "No effusion. No effusion. ..."). The unfinished
-    sentence is held back only while it could still become such a repeat."""
+def _could_repeat(partial: str, seen: set[str]) -> bool:
+    key = _norm(partial)
+    return bool(key) and any(k.startswith(key) for k in seen)
+
+
+def drop_repeated_sentences(pieces: Iterable[str], max_in_a_row: int = 2) -> Iterator[str]:
+    """Drop every sentence that repeats an earlier one (same words; case, spacing and
+    punctuation aside): small greedy models fall into loops such as "No effusion. No
+    effusion. ...". After ``max_in_a_row`` repeats in a row the model is looping, so the text
+    ends there. The unfinished sentence is held back only while it could still become a
+    repeat, and white space until text follows it, so new text streams at once."""
     seen: set[str] = set()
-    sentence, released = "", 0  # current sentence text; how much of it was yielded
+    sentence, released, dropped = "", 0, 0  # current sentence; how much of it was yielded; repeats in a row
     for piece in pieces:
         sentence += piece
         while (m := _SENTENCE_END.search(sentence)):
             done, sentence = sentence[:m.end()], sentence[m.end():]
             key = _norm(done)
             if key and key in seen:
-                return
+                dropped += 1
+                if dropped >= max_in_a_row:
+                    return
+                released = 0
+                continue
             seen.add(key)
+            dropped = 0
             if done[released:]:
                 yield done[released:]
             released = 0
-        partial = _norm(sentence)
-        if sentence[released:] and not (partial and any(k.startswith(partial) for k in seen)):
+        if sentence[released:].strip() and not _could_repeat(sentence, seen):
             yield sentence[released:]
             released = len(sentence)
-    partial = _norm(sentence)
-    if sentence[released:] and not (partial and any(k.startswith(partial) for k in seen)):
+    if sentence[released:].strip() and not _could_repeat(sentence, seen):
         yield sentence[released:]
 
 
 def clean_stream(pieces: Iterable[str], stops: tuple[str, ...]) -> Iterator[str]:
-    """The filters every LLM backend applies: stop sequences, then repeat detection."""
-    return stop_on_repeated_sentence(cut_at_stops(pieces, stops))
+    """The filters every LLM backend applies: stop sequences, then repeated sentences."""
+    return drop_repeated_sentences(cut_at_stops(pieces, stops))

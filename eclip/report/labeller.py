@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 from eclip.data.manifest import LABELS
 
@@ -85,7 +86,24 @@ def mention_value(clause: str, start: int, end: int, label: str) -> int:
     return 1
 
 
-def _combine(values: list[int]) -> float:
+@dataclass(frozen=True)
+class Mention:
+    label: str
+    value: int  # 1 positive, 0 negative, -1 uncertain
+    clause: str  # the lower-cased clause it was found in (shown as the draft's words)
+
+
+def mentions(text: str) -> list[Mention]:
+    """Every finding mention of ``text``, clause by clause, each with its own value."""
+    return [Mention(lab, mention_value(clause, m.start(), m.end(), lab), clause)
+            for clause in clauses(text or "")
+            for lab, pattern in _COMPILED.items()
+            for m in pattern.finditer(clause)]
+
+
+def combine(values: list[int] | list[float]) -> float:
+    """Several mentions -> one value: positive beats uncertain beats negative; NaN if none."""
+    values = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
     if not values:
         return math.nan
     if 1 in values:
@@ -96,11 +114,9 @@ def _combine(values: list[int]) -> float:
 def label_report(text: str) -> dict[str, float]:
     """One value per CheXpert label (see module doc)."""
     found: dict[str, list[int]] = {lab: [] for lab in MENTIONS}
-    for clause in clauses(text or ""):
-        for lab, pattern in _COMPILED.items():
-            for m in pattern.finditer(clause):
-                found[lab].append(mention_value(clause, m.start(), m.end(), lab))
-    out = {lab: _combine(found.get(lab, [])) for lab in LABELS if lab != "No Finding"}
+    for m in mentions(text):
+        found[m.label].append(m.value)
+    out = {lab: combine(found.get(lab, [])) for lab in LABELS if lab != "No Finding"}
     abnormal = any(out[lab] in (1.0, -1.0) for lab in PATHOLOGIES)
     out["No Finding"] = 0.0 if abnormal else 1.0
     return {lab: out[lab] for lab in LABELS}

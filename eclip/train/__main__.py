@@ -1,7 +1,9 @@
 """CLI: python -m eclip.train --config FILE [--set key=value ...] [--resume RUN_DIR] [--out RUN_DIR]
 
 Also runs unchanged under `torchrun --nproc_per_node N -m eclip.train ...` (DDP).
-Exit codes: 0 done or stopped by SIGTERM (checkpoint saved), 1 an error with a message.
+Exit codes: 0 done, or stopped by SIGTERM / Ctrl-C (checkpoint saved); 1 an error with a
+message; 130 aborted by a second Ctrl-C (nothing saved; the last checkpoint stays). Rank 0
+records how it ended in RUN/exit.json, which the app shows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 
 from eclip.config import apply_override, config_from_json, load_config
 from eclip.errors import ConfigError
-from eclip.train.runfolder import CHECKPOINTS, CONFIG
+from eclip.train import runfolder as RF
+from eclip.train.runfolder import CHECKPOINTS, CONFIG, RunStatus
 
 log = logging.getLogger("eclip.train")
 
@@ -67,6 +70,14 @@ def resolve(args) -> tuple:
     return cfg, run_dir, False
 
 
+def record_exit(run_dir: Path | None, rank: int, status: RunStatus, message: str,
+                step: int | None = None) -> None:
+    """Rank 0 writes RUN/exit.json, into a folder the trainer made: a run that failed
+    before it had one (a config error, an unknown architecture) leaves no folder behind."""
+    if rank == 0 and run_dir is not None and run_dir.is_dir():
+        RF.write_exit(run_dir, status, message, step)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     rank = int(os.environ.get("RANK", "0"))
@@ -74,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                         format=f"%(asctime)s %(levelname)s [rank {rank}] %(name)s: %(message)s")
     from eclip.errors import EclipError
 
+    run_dir = None
     try:
         cfg, run_dir, resume = resolve(args)
         from eclip.train.loop import train
@@ -82,13 +94,34 @@ def main(argv: list[str] | None = None) -> int:
     except EclipError as exc:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)
+        record_exit(run_dir, rank, RunStatus.FAILED, str(exc))
         return 1
+    except KeyboardInterrupt:
+        message = ("aborted by Ctrl-C before a checkpoint of the current step was saved; the last "
+                   f"checkpoint, if any, is kept: python -m eclip.train --resume {run_dir}")
+        print(f"\n{message}", file=sys.stderr)
+        record_exit(run_dir, rank, RunStatus.STOPPED, message)
+        return 130
+    except Exception as exc:  # a bug or an environment failure: keep the traceback, say why
+        record_exit(run_dir, rank, RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        raise
     if rank == 0:
-        state = "stopped (checkpoint saved)" if result.stopped_early else "finished"
-        print(f"{state}: {result.steps_done} steps in {result.wall_time_s:.1f} s, last loss "
-              f"{result.last_loss:.4f}; run folder {result.run_dir}"
-              + (f"; model {result.final_dir}" if result.final_dir else ""))
+        report(result)
     return 0
+
+
+def report(result) -> None:
+    """Rank 0: say how the run ended, on stdout and in RUN/exit.json."""
+    summary = (f"{result.steps_done} steps in {result.wall_time_s:.1f} s, last loss "
+               f"{result.last_loss:.4f}; run folder {result.run_dir}")
+    if result.stopped_early:
+        state = f"stopped (checkpoint saved) by {result.stopped_by or 'request'}"
+        RF.write_exit(result.run_dir, RunStatus.STOPPED, f"{state} after {result.steps_done} steps; "
+                      f"resume with python -m eclip.train --resume {result.run_dir}", result.steps_done)
+    else:
+        state = "finished"
+        RF.write_exit(result.run_dir, RunStatus.FINISHED, f"finished: {summary}", result.steps_done)
+    print(f"{state}: {summary}" + (f"; model {result.final_dir}" if result.final_dir else ""))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ resumed or sharded run sees exactly the samples and augmentations of a straight 
 from __future__ import annotations
 
 import math
+import os
+import signal
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -171,6 +173,20 @@ class Collate:
             batch["expert_heatmaps"] = torch.stack([it["heatmap"] for it in expert])
             batch["expert_tokens"] = self.tokens([it["text"] for it in expert])
         return batch
+
+
+def worker_init(worker_id: int) -> None:
+    """A data-loader worker leaves the run's process group, so a stop meant for the run
+    (the app's killpg SIGTERM, Ctrl-C to a terminal's foreground group) reaches only the
+    trainer, which saves and then shuts its workers down itself. Before this, such a signal
+    killed the worker too and the trainer died with "DataLoader worker ... killed by signal"
+    without saving. Signals sent to the worker alone still work as torch intends: its
+    SIGTERM handler exits quietly when the parent sends it, SIGKILL is SIGKILL, and its
+    watchdog ends the worker within 5 s of the parent's death. SIGTTOU is ignored because a
+    worker is now a background group of the terminal: with ``stty tostop`` a warning it
+    printed would otherwise stop it and stall the trainer."""
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
 
 
 def _rgb(grey: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ from eclip.model.mixup import mixup_lambda, step_rng
 from eclip.train import distributed as D
 from eclip.train import runfolder as RF
 from eclip.train.checkpoints import load_train_checkpoint, save_train_checkpoint
-from eclip.train.dataset import Collate, StepSampler, TrainDataset
+from eclip.train.dataset import Collate, StepSampler, TrainDataset, worker_init
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class RunResult:
     final_dir: Path | None
     wall_time_s: float
     last_loss: float
+    stopped_by: str = ""  # the signal that stopped it (SIGTERM, SIGINT)
 
 
 # -- optimisation ---------------------------------------------------------------------------
@@ -125,10 +126,14 @@ def expert_decider(cfg: Config):
 
 # -- signals --------------------------------------------------------------------------------
 class StopFlag:
-    """SIGTERM/SIGINT set a flag; the loop saves and exits cleanly at the next step end."""
+    """The first SIGTERM or SIGINT sets a flag: the loop finishes its step, saves a
+    checkpoint and exits 0. A second SIGINT (Ctrl-C again) raises KeyboardInterrupt at once,
+    the way out when a step or a save is slow; the CLI exits 130 and the last checkpoint
+    stays. More SIGTERMs change nothing (the app's Stop may be pressed twice)."""
 
     def __init__(self):
         self.set = False
+        self.signal_name = ""
         self._old = {}
 
     def __enter__(self):
@@ -140,8 +145,14 @@ class StopFlag:
         return self
 
     def _handle(self, signum, frame):
-        log.warning("signal %s received: saving a checkpoint and stopping", signum)
-        self.set = True
+        if self.set and signum == signal.SIGINT:
+            raise KeyboardInterrupt("interrupted twice")
+        if self.set:
+            return
+        # set before logging: a second signal can run this handler again inside the log call
+        self.set, self.signal_name = True, signal.Signals(signum).name
+        log.warning("%s received: saving a checkpoint at the end of this step, then stopping "
+                    "(Ctrl-C again aborts without saving)", self.signal_name)
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():
@@ -150,11 +161,14 @@ class StopFlag:
 
 # -- the loop -------------------------------------------------------------------------------
 def train(cfg: Config, run_dir: str | Path, resume: bool = False) -> RunResult:
-    ctx = D.init_distributed(cfg.train.device)
-    try:
-        return Trainer(cfg, Path(run_dir), resume, ctx).run()
-    finally:
-        D.cleanup(ctx)
+    # The stop handlers go up first: a stop while the model is built is kept for the loop
+    # (one step, a checkpoint, exit 0) instead of killing the process half-way.
+    with StopFlag() as stop:
+        ctx = D.init_distributed(cfg.train.device)
+        try:
+            return Trainer(cfg, Path(run_dir), resume, ctx).run(stop)
+        finally:
+            D.cleanup(ctx)
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -182,6 +196,7 @@ class Trainer:
         if ctx.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             RF.write_trainer_record(run_dir)  # first: the app tells a live run from a dead one by it
+            RF.clear_exit(run_dir)  # how an earlier process ended no longer describes the run
             write_json(run_dir / RF.CONFIG, self.config)
             RF.truncate_progress(run_dir, self.start)  # rows past the checkpoint would repeat
         self.ddp = D.wrap_ddp(self.model, ctx)
@@ -202,7 +217,7 @@ class Trainer:
             use_expert=expert_decider(cfg), rank=ctx.rank, world_size=ctx.world_size)
         self.loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=self.sampler, num_workers=cfg.data.workers,
-            collate_fn=Collate(get_tokenizer(self.model.arch_cfg)))
+            collate_fn=Collate(get_tokenizer(self.model.arch_cfg)), worker_init_fn=worker_init)
 
     # -- one step -----------------------------------------------------------------------
     def step(self, step: int, batch: dict, stop_requested: bool) -> dict:
@@ -246,28 +261,27 @@ class Trainer:
             f"--resume {self.run_dir}.")
 
     # -- the loop -------------------------------------------------------------------------
-    def run(self) -> RunResult:
+    def run(self, stop: StopFlag) -> RunResult:
         t, ctx = self.t, self.ctx
         done, info, stopped = self.start, {"loss": float("nan")}, False
         self.t0 = time.time()
         meter = RateMeter()
         bar = tqdm(total=t.steps, initial=self.start, disable=not ctx.is_main, desc="train", unit="step",
                    dynamic_ncols=True, mininterval=1.0)
-        with StopFlag() as stop:
-            for step, batch in zip(range(self.start, t.steps), self.loader):
-                info = self.step(step, batch, stop.set)
-                done = step + 1
-                meter.add(t.batch_size + (self.expert_b if info["expert"] else 0))
-                bar.update(1)
-                if ctx.is_main and (done % t.log_every == 0 or done == t.steps or info["stop"]):
-                    row = self.progress_row(step, info, meter)
-                    bar.set_postfix(loss=f"{info['loss']:.3f}", p=f"{row.p_expert:.2f}", refresh=False)
-                if info["stop"] or done % t.ckpt_every == 0 or done == t.steps:
-                    self.checkpoint(done)
-                    meter.restart_if_empty()  # keep checkpoint time out of images/s
-                if info["stop"]:
-                    stopped = True
-                    break
+        for step, batch in zip(range(self.start, t.steps), self.loader):
+            info = self.step(step, batch, stop.set)
+            done = step + 1
+            meter.add(t.batch_size + (self.expert_b if info["expert"] else 0))
+            bar.update(1)
+            if ctx.is_main and (done % t.log_every == 0 or done == t.steps or info["stop"]):
+                row = self.progress_row(step, info, meter)
+                bar.set_postfix(loss=f"{info['loss']:.3f}", p=f"{row.p_expert:.2f}", refresh=False)
+            if info["stop"] or done % t.ckpt_every == 0 or done == t.steps:
+                self.checkpoint(done)
+                meter.restart_if_empty()  # keep checkpoint time out of images/s
+            if info["stop"]:
+                stopped = True
+                break
         bar.close()
         check_ranks_agree(self.model, ctx)
         wall = self.wall_time()
@@ -276,7 +290,8 @@ class Trainer:
             card = dict(self.card, steps=done, wall_time_s=round(wall, 1), final_loss=info["loss"])
             final = save_model(self.run_dir / RF.FINAL, self.model, self.config, card, t.save_dtype)
         D.barrier(ctx)
-        return RunResult(self.run_dir, done, stopped, final, wall, info["loss"])
+        return RunResult(self.run_dir, done, stopped, final, wall, info["loss"],
+                         stop.signal_name if stopped else "")
 
     def wall_time(self) -> float:
         return self.wall_before + time.time() - self.t0

@@ -4,6 +4,7 @@ reads it), so neither side retypes a file name or guesses a key.
     RUN/config.json      the resolved config                         CONFIG
     RUN/progress.jsonl   one ProgressRow per logged step             PROGRESS
     RUN/trainer.json     pid + start time of the writing process     TRAINER
+    RUN/exit.json        how that process ended: status + message     EXIT
     RUN/checkpoints/     resumable states (eclip.train.checkpoints)  CHECKPOINTS
     RUN/final/           the exported model, once finished           FINAL
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from eclip.io import atomic_write_text, write_json
 
-CONFIG, PROGRESS, TRAINER = "config.json", "progress.jsonl", "trainer.json"
+CONFIG, PROGRESS, TRAINER, EXIT = "config.json", "progress.jsonl", "trainer.json", "exit.json"
 CHECKPOINTS, FINAL = "checkpoints", "final"
 TOTAL_LOSS = "loss"  # the loss that is optimised; its parts are "loss_<part>"
 
@@ -30,10 +31,21 @@ TOTAL_LOSS = "loss"  # the loss that is optimised; its parts are "loss_<part>"
 class RunStatus(StrEnum):
     """What the app shows for a run; the values are the UI text."""
 
+    STARTING = "starting"  # launched by the app; its trainer has not written trainer.json yet
     RUNNING = "running"  # a trainer the app launched itself
     EXTERNAL = "external"  # a live trainer started elsewhere (e.g. a terminal)
     FINISHED = "finished"
-    STOPPED = "stopped"
+    STOPPED = "stopped"  # stopped on request (resumable from its last checkpoint) or killed
+    FAILED = "failed"  # ended with an error; the message says which
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A status and the words that go with it: the error of a failed run, how a stopped
+    one stopped ("" when nothing recorded it, e.g. after a SIGKILL)."""
+
+    status: RunStatus
+    message: str = ""
 
 
 # --------------------------------------------------------------------------- progress rows
@@ -190,14 +202,59 @@ def live_trainer(run_dir: str | Path) -> int | None:
     return rec.pid if process_alive(rec.pid, rec.create_time) else None
 
 
+# --------------------------------------------------------------------------- how it ended
+@dataclass(frozen=True)
+class ExitRecord:
+    """The trainer's last word, written as its process ends (rank 0 only). A kill -9 or a
+    power cut writes nothing: then the folder alone cannot tell a crash from a stop."""
+
+    status: RunStatus  # FINISHED, STOPPED or FAILED
+    message: str
+    step: int | None
+    at: float  # epoch seconds: lets the app tell this ending from an older one
+
+
+def write_exit(run_dir: str | Path, status: RunStatus, message: str, step: int | None = None) -> None:
+    write_json(Path(run_dir) / EXIT, {"status": status.value, "message": message, "step": step,
+                                      "at": time.time()})
+
+
+def read_exit(run_dir: str | Path) -> ExitRecord | None:
+    try:
+        data = json.loads((Path(run_dir) / EXIT).read_text(encoding="utf-8"))
+        step = data.get("step")
+        return ExitRecord(status=RunStatus(data["status"]), message=str(data["message"]),
+                          step=int(step) if _is_number(step) else None, at=float(data["at"]))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def clear_exit(run_dir: str | Path) -> None:
+    """A (re)started trainer: the previous ending no longer describes the run."""
+    (Path(run_dir) / EXIT).unlink(missing_ok=True)
+
+
 def is_finished(run_dir: str | Path) -> bool:
     """The trainer exports final/ only after its last step."""
     return (Path(run_dir) / FINAL).is_dir()
 
 
+def folder_state(run_dir: str | Path, reached_end: bool = False) -> RunState:
+    """finished | external | failed | stopped, from the folder alone (STARTING and RUNNING
+    need the launcher's own record, which the app holds). ``reached_end``: the last row is
+    at the final step (runs from before final/ was exported); an error recorded after it
+    (e.g. while exporting) still reads as failed."""
+    if is_finished(run_dir):
+        return RunState(RunStatus.FINISHED)
+    if live_trainer(run_dir) is not None:
+        return RunState(RunStatus.EXTERNAL)
+    ended = read_exit(run_dir)
+    if ended is not None and ended.status == RunStatus.FAILED:
+        return RunState(RunStatus.FAILED, ended.message)
+    if reached_end:
+        return RunState(RunStatus.FINISHED)
+    return RunState(RunStatus.STOPPED, ended.message if ended is not None else "")
+
+
 def folder_status(run_dir: str | Path, reached_end: bool = False) -> RunStatus:
-    """finished | external | stopped, from the folder alone (RUNNING needs the launcher's
-    own record, which the app holds). ``reached_end``: the last row is at the final step."""
-    if reached_end or is_finished(run_dir):
-        return RunStatus.FINISHED
-    return RunStatus.EXTERNAL if live_trainer(run_dir) is not None else RunStatus.STOPPED
+    return folder_state(run_dir, reached_end).status

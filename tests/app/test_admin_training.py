@@ -1,5 +1,5 @@
 """The admin page driving real `python -m eclip.train` processes on the tiny dataset:
-launch -> poll -> finish, and launch -> Stop (SIGTERM) -> Resume."""
+launch -> poll -> finish, launch -> Stop (SIGTERM) -> Resume, and launches that fail."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import runs
-from eclip.train.runfolder import read_trainer_record
+from eclip.train.runfolder import RunStatus, read_exit, read_trainer_record
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 CONFIG = "configs/test-tiny.toml"
@@ -73,9 +73,11 @@ def test_admin_launches_real_training_and_sees_it_finish(app_env, monkeypatch):
 
 
 def test_stop_sends_sigterm_and_resume_continues(app_env, monkeypatch):
+    """Stop signals the run's whole process group, as the shipped configs run it: with a
+    data-loader worker, which must not die of it and take the trainer down unsaved."""
     at = _unlocked_admin(monkeypatch)
     rec = _launch(at, app_env["runs"], "long", f"data.root={app_env['data']}\n"
-                  "train.steps=100000\ntrain.log_every=1\ntrain.ckpt_every=100000\n")
+                  "train.steps=100000\ntrain.log_every=1\ntrain.ckpt_every=100000\ndata.workers=1\n")
     resumed = None
     try:
         deadline = time.time() + 120
@@ -86,6 +88,9 @@ def test_stop_sends_sigterm_and_resume_continues(app_env, monkeypatch):
         assert {m.label: m.value for m in at.metric}["status"] == "running"
         at.button(key="stop_long").click().run()
         assert _wait_exit(rec) in (0, None), runs.tail(rec.log)  # saved a checkpoint, exit 0
+        log = runs.tail(rec.log, 20_000)
+        assert "stopped (checkpoint saved) by SIGTERM" in log and "killed by signal" not in log, log
+        assert read_exit(app_env["runs"] / "long").status == RunStatus.STOPPED
         at.run()
         assert at.dataframe[0].value.set_index("run").loc["long", "status"] == "stopped"
         assert list((app_env["runs"] / "long" / "checkpoints").glob("step_*"))
@@ -96,3 +101,29 @@ def test_stop_sends_sigterm_and_resume_continues(app_env, monkeypatch):
     finally:
         _stop_quietly(rec)
         _stop_quietly(resumed)
+
+
+def test_launches_that_fail_show_failed_with_their_error(app_env, monkeypatch):
+    """Two ways to fail: a typo in an override stops the CLI before any run folder exists
+    (the error is in the launch log only); a diverging loss stops the trainer, which records
+    its error in the folder. Both must read "failed" with the error, never "stopped"."""
+    at = _unlocked_admin(monkeypatch)
+    data = f"data.root={app_env['data']}\n"
+    typo = _launch(at, app_env["runs"], "typo", data + "train.stepz=3\n")
+    nan = _launch(at, app_env["runs"], "nan", data + "train.steps=20\ntrain.lr=1e30\ndata.workers=1\n")
+    try:
+        for rec in (typo, nan):
+            _wait_exit(rec)
+    finally:
+        _stop_quietly(typo)
+        _stop_quietly(nan)
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc["typo", "status"] == "failed" and "unknown key 'stepz'" in table.loc["typo", "error"]
+    assert table.loc["nan", "status"] == "failed" and "loss is not finite" in table.loc["nan", "error"]
+    assert not (app_env["runs"] / "typo").exists()
+    for name, words in (("typo", "unknown key 'stepz'"), ("nan", "Lower train.lr")):
+        at.selectbox(key="watch_run").select(name).run()
+        assert {m.label: m.value for m in at.metric}["status"] == "failed"
+        assert any(words in e.value for e in at.error), name

@@ -1,5 +1,7 @@
 """One end-to-end test in a real browser: `streamlit run app/main.py` on a free localhost
-port, Debian chromium driven by Playwright, a click on a case, a screenshot.
+port, Debian chromium driven by Playwright, a click on a case, a screenshot, then every page
+of the sidebar. Every request the browser makes is recorded: the app must serve everything
+itself (a demo server may be offline), so a request to any host but 127.0.0.1 fails it.
 
 With ECLIP_UPDATE_SCREENSHOT=1 it also writes assets/screenshot_explore.png for the README,
 against a demo corpus ($ECLIP_SCREENSHOT_DATA, else data/demo) when one exists, else the
@@ -15,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -104,6 +107,9 @@ def test_browser_case_click_and_overlay(streamlit_server):
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000},
                                     device_scale_factor=1)
+            requests, page_errors = [], []
+            page.on("request", lambda request: requests.append(request.url))
+            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
             page.goto(streamlit_server["url"], wait_until="domcontentloaded")
             page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=60000)
             page.wait_for_selector(".js-plotly-plot", timeout=60000)
@@ -127,9 +133,38 @@ def test_browser_case_click_and_overlay(streamlit_server):
             if os.environ.get("ECLIP_UPDATE_SCREENSHOT") == "1":
                 README_SHOT.parent.mkdir(exist_ok=True)
                 shutil.copyfile(shot, README_SHOT)
+            visited = _visit_every_page(page)
         finally:
             browser.close()
     assert b"Traceback" not in streamlit_server["log"].read_bytes()
+    assert {"Case browser", "Model vs gaze", "Draft report"} <= set(visited), visited
+    assert not page_errors, page_errors
+    assert requests and not _leaving(requests), (
+        f"the browser fetched from outside the app on {visited}: {_leaving(requests)}")
+
+
+def _leaving(urls: list[str]) -> list[str]:
+    """The requests that would leave this machine (data: and blob: URLs never do)."""
+    return sorted({u for u in urls
+                   if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != "127.0.0.1"})
+
+
+def _visit_every_page(page) -> list[str]:
+    """Open each page from the sidebar, as a visitor would, and let it finish its run."""
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    titles = [t.split("\n")[-1] for t in links.all_inner_texts()]
+    for title in titles:
+        links.filter(has_text=title).click()
+        _wait_idle(page)
+    return titles
+
+
+def _wait_idle(page, timeout_ms: int = 60000) -> None:
+    """Wait for the script run a click started to end: Streamlit shows its running indicator
+    (stStatusWidget) from about 0.5 s into a run until the run ends."""
+    page.wait_for_timeout(700)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout_ms)
+    page.wait_for_timeout(500)  # late fetches of what the run drew (images, the favicon)
 
 
 def _click_table_row(page, row: int) -> None:

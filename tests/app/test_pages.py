@@ -20,7 +20,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from eclip.data.manifest import read_manifest, save_array_npz, write_manifest
-from eclip.train.runfolder import write_trainer_record
+from eclip.train.runfolder import RunStatus, write_exit, write_trainer_record
 
 from app import cases, runs
 from app.overlay import overlay_png
@@ -184,6 +184,32 @@ def test_filter_cases_is_literal_and_case_insensitive():
     assert len(cases.filter_cases(df, cases.CaseFilter(text="y+", gaze="without gaze"))) == 0
 
 
+def test_every_finding_has_its_own_plot_colour_whatever_else_is_shown():
+    from eclip.data.manifest import LABELS
+
+    every = [*LABELS, "unlabelled"]  # 15 groups: the default plotly sequence has 10 colours
+    colours = cases.group_colours(every)
+    assert len(set(colours.values())) == len(every)
+    assert cases.group_colours(["Pneumothorax", "Edema"]) == {
+        "Pneumothorax": colours["Pneumothorax"], "Edema": colours["Edema"]}
+    mixed = cases.group_colours(["No Finding", "train", "test", "validate"])
+    assert len(set(mixed.values())) == 4 and mixed["No Finding"] == colours["No Finding"]
+
+
+def test_finding_colours_are_far_apart_to_the_eye_and_readable_on_white():
+    """Distinct strings are not enough (plotly's Dark24 has #FB00D1 and #FC0080): the closest
+    two finding colours are at least 15 CIEDE2000 apart (Dark24's first 15: 8.7)."""
+    from itertools import combinations
+
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    rgb = np.array([[int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+                    for c in cases.FINDING_COLOURS.values()])
+    lab = rgb2lab(rgb[None])[0]
+    closest = min(deltaE_ciede2000(lab[a], lab[b]) for a, b in combinations(range(len(lab)), 2))
+    assert closest >= 15 and lab[:, 0].max() < 72
+
+
 # --------------------------------------------------------------------------- admin
 def test_admin_locked_without_configured_password(app_env):
     at = _run("admin.py")
@@ -249,7 +275,12 @@ def test_progress_polling_reads_the_run_folder(app_env, monkeypatch):
     assert metrics["images/s"] == "42.0" and metrics["status"] == "stopped"
     assert metrics["ETA"] == "–"  # nothing is training it
     loss_fig = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert [t["name"] for t in loss_fig["data"]] == ["loss", "loss_clip", "loss_expert", "expert p"]
+    assert [t["name"] for t in loss_fig["data"]] == ["total loss", "CLIP (InfoNCE) part", "loss_expert",
+                                                      "expert p"]
+    # told apart even where they coincide (the CLIP baseline: total == CLIP part)
+    total, clip = loss_fig["data"][:2]
+    assert total["line"]["color"] != clip["line"]["color"]
+    assert (total["line"]["dash"], clip["line"]["dash"]) == ("solid", "dash")
     _write_run(run_dir, range(10, 110, 10), partial=False)  # the trainer went on and finished
     at.run()
     assert at.get("progress")[0].proto.value == 100
@@ -265,7 +296,7 @@ def test_a_trainer_started_elsewhere_is_recognised(app_env, monkeypatch):
     try:
         write_trainer_record(run_dir, fake.pid)
         at = _unlocked_admin(monkeypatch)
-        assert at.dataframe[0].value["status"].tolist() == ["external"]
+        assert at.dataframe[0].value["status"].tolist() == ["running (external)"]  # as the panel says
         metrics = {m.label: m.value for m in at.metric}
         assert metrics["status"] == "running (external)" and metrics["ETA"] == "2m 00s"
         assert not [b for b in at.button if b.label in ("Stop (SIGTERM)", "Resume")]
@@ -320,4 +351,85 @@ def test_launch_form_starts_eclip_train_with_the_overrides(app_env, monkeypatch)
             psutil.Process(rec.pid).wait(timeout=60)
         except psutil.NoSuchProcess:
             pass
+
+
+def _stop_and_wait(rec) -> None:
+    runs.stop(rec)
+    try:
+        psutil.Process(rec.pid).wait(timeout=60)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def _table_status(at: AppTest) -> dict[str, str]:
+    return at.dataframe[0].value.set_index("run")["status"].to_dict()
+
+
+def test_a_launched_run_shows_at_once_as_starting(app_env, monkeypatch):
+    """The trainer writes its folder only after importing torch and building the model;
+    the run must not wait for that (nor for a reload) to appear in the table and the panel."""
+    at = _unlocked_admin(monkeypatch)
+    assert any("No runs under" in i.value for i in at.info)
+    at.main.text_input[0].input("fresh")
+    at.text_area[0].input(f"data.root={app_env['data']}\ntrain.steps=2\n")
+    next(b for b in at.button if b.label == "Launch").click().run()
+    rec = runs.load_launch(app_env["runs"], "fresh")
+    try:
+        assert not at.exception
+        assert not (app_env["runs"] / "fresh").exists()  # nothing written by the trainer yet
+        assert _table_status(at) == {"fresh": "starting"}
+        assert at.selectbox(key="watch_run").value == "fresh"
+        assert {m.label: m.value for m in at.metric}["status"] == "starting"
+        assert any(i.value.startswith("Starting") for i in at.info)
+        assert [b.label for b in at.button if b.label.startswith("Stop")] == ["Stop (SIGTERM)"]
+        assert any("Started `fresh`" in x.value for x in at.success)
+        # the next name is proposed now, not on the next click, which would overwrite
+        # whatever the user typed in between
+        assert at.main.text_input[0].value.startswith("run-")
+    finally:
+        _stop_and_wait(rec)
+
+
+def test_a_failed_run_shows_failed_with_its_error(app_env, monkeypatch):
+    """What the trainer recorded as its ending (RUN/exit.json) decides: failed, not stopped."""
+    run_dir = app_env["runs"] / "broken"
+    _write_run(run_dir, range(10, 30, 10), partial=False)
+    message = "training stopped at step 25: the loss is not finite (loss nan); Lower train.lr"
+    write_exit(run_dir, RunStatus.FAILED, message)
+    at = _unlocked_admin(monkeypatch)
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc["broken", "status"] == "failed" and table.loc["broken", "error"] == message
+    assert {m.label: m.value for m in at.metric}["status"] == "failed"
+    assert any(message in e.value for e in at.error)
+    early = app_env["runs"] / "early"  # failed before its first progress row
+    early.mkdir()
+    (early / "config.json").write_text(json.dumps({"train": {"steps": 40}}))
+    write_exit(early, RunStatus.FAILED, "ModelError: no such architecture")
+    at.run()
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc["early", "status"] == "failed" and table.loc["early", "step"] == "–/40"
+
+
+def test_table_and_panel_agree_on_every_run(app_env, monkeypatch):
+    root = app_env["runs"]
+    _write_run(root / "done", range(10, 110, 10), partial=False)
+    _write_run(root / "halted", range(10, 30, 10), partial=False)
+    write_exit(root / "halted", RunStatus.STOPPED, "stopped (checkpoint saved) by SIGTERM after 20 steps")
+    _write_run(root / "crashed", range(10, 30, 10), partial=False)
+    write_exit(root / "crashed", RunStatus.FAILED, "RuntimeError: CUDA out of memory")
+    _write_run(root / "elsewhere", range(10, 30, 10), partial=False)
+    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_trainer_record(root / "elsewhere", fake.pid)
+        at = _unlocked_admin(monkeypatch)
+        table = _table_status(at)
+        assert table == {"done": "finished", "halted": "stopped", "crashed": "failed",
+                         "elsewhere": "running (external)"}
+        for name, status in table.items():
+            at.selectbox(key="watch_run").select(name).run()
+            assert not at.exception
+            assert {m.label: m.value for m in at.metric}["status"] == status, name
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eclip.evaluate.saliency import agreement_metrics, auc_judd, is_flat, kl_divergence, nss, pearson_cc
+from eclip.evaluate.saliency import (agreement_metrics, auc_judd, border_band, is_flat, kl_divergence, mass_fraction,
+                                    nss, pearson_cc, spearman, ssim)
 
 
 def blob(cy: float, cx: float, shape=(40, 50), s=0.01) -> np.ndarray:
@@ -57,3 +58,22 @@ def test_metrics_resize_the_model_map_to_the_gaze_grid():
     g = blob(0.5, 0.5, (40, 50))
     small = blob(0.5, 0.5, (20, 25))
     assert pearson_cc(small, g) > 0.98
+
+
+def test_border_band_and_mass_fraction():
+    band = border_band((256, 256))  # one patch of an 8 x 8 grid on every side
+    assert band.mean() == pytest.approx(1 - 0.75 ** 2)
+    assert band[0, 100] and band[100, 255] and not band[32, 32] and not band[128, 128]
+    assert mass_fraction(np.ones((256, 256)), band) == pytest.approx(band.mean())  # even spread = area
+    assert mass_fraction(blob(0.5, 0.5, (256, 256)), band) < 0.01
+    assert mass_fraction(blob(0.02, 0.5, (256, 256), 0.001), band) > 0.99
+    assert np.isnan(mass_fraction(np.zeros((8, 8)), border_band((8, 8))))
+
+
+def test_map_similarities_for_the_sanity_checks():
+    g = blob(0.3, 0.4)
+    assert spearman(g, g) == pytest.approx(1.0) and ssim(g, g) == pytest.approx(1.0)
+    assert spearman(np.sqrt(g), g) == pytest.approx(1.0) and ssim(np.sqrt(g), g) < 0.99  # ranks, not values
+    other = blob(0.8, 0.7)
+    assert spearman(other, g) < 0.2 and ssim(other, g) < ssim(blob(0.32, 0.4), g)
+    assert np.isnan(spearman(np.zeros_like(g), g))  # a flat map has no ranking

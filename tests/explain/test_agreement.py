@@ -10,9 +10,12 @@ from eclip import explain
 def test_gaze_agreement_over_the_test_split(vit_lm, tiny_dataset):
     means, per_image = explain.gaze_agreement(vit_lm, tiny_dataset, "test", "gradcam")
     assert means["n"] == len(per_image) == 2  # tiny_dataset: test rows 4, 14 carry gaze
-    assert set(per_image.columns) == {"id", "cc", "nss", "kl", "auc_judd", "flat"}
+    assert set(per_image.columns) == {"id", "cc", "nss", "kl", "auc_judd", "flat", "border_mass",
+                                      "outside_lungs", "flagged_outside"}
     assert means["n_flat"] == int(per_image["flat"].sum())
+    assert means["n_outside"] == int(per_image["flagged_outside"].sum())
     assert -1 <= means["cc"] <= 1 and 0 <= means["auc_judd"] <= 1 and means["kl"] >= 0
+    assert 0 <= means["border_mass"] <= 1 and 0 <= means["outside_lungs"] <= 1
 
 
 def test_agreement_cli_markdown(vit_lm, tiny_dataset, tmp_path, capsys):
@@ -21,8 +24,9 @@ def test_agreement_cli_markdown(vit_lm, tiny_dataset, tmp_path, capsys):
                        "--split", "test", "--markdown", "--csv", str(out_csv)])
     out = capsys.readouterr().out
     assert rc == 0 and "| model | method | n | flat maps (score chance) | CC" in out
-    assert "| gradcam | 2 |" in out and "| rollout | 2 |" in out
-    assert out_csv.read_text().count("\n") == 5  # header + 2 images x 2 methods
+    assert "| mass in border band ↓ | mass outside lungs ↓ | flagged outside |" in out
+    assert "| gradcam | 2 |" in out and "| rollout | 2 |" in out and "| grad_rollout | 2 |" in out
+    assert out_csv.read_text().count("\n") == 7  # header + 2 images x 3 methods
 
 
 def test_agreement_cli_errors_exit_2(vit_lm, tiny_dataset, capsys):

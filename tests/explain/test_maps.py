@@ -51,8 +51,53 @@ def test_resnet_gradcam_and_unsupported_rollout(rn_lm):
     img = pixels(1, (64, 100))
     m = explain.attribution_map(rn_lm, img, "cardiomegaly", "gradcam", use_cache=False)
     assert m.shape == img.shape and m.dtype == np.float32 and m.max() <= 1.0
-    with pytest.raises(ModelError, match="ViT"):
-        explain.attribution_map(rn_lm, img, "x", "rollout", use_cache=False)
+    for method in ("rollout", "grad_rollout"):
+        with pytest.raises(ModelError, match="ViT"):
+            explain.attribution_map(rn_lm, img, "x", method, use_cache=False)
+
+
+def test_vit_offers_the_prompt_conditioned_rollout(vit_lm):
+    assert explain.supported_methods(vit_lm) == ["gradcam", "rollout", "grad_rollout", "integrated_gradients"]
+    assert not explain.uses_prompt("rollout") and explain.uses_prompt("grad_rollout")
+
+
+def test_grad_rollout_follows_the_prompt_and_rollout_does_not(vit_lm):
+    img = pixels(3)
+    prompts = ("small left pleural effusion", "enlarged heart", "no acute disease")
+    for method, changes in (("grad_rollout", True), ("rollout", False)):
+        maps = [explain.attribution_map(vit_lm, img, p, method, use_cache=False) for p in prompts]
+        differ = [not np.allclose(maps[0], m, atol=1e-4) for m in maps[1:]]
+        assert differ == [changes, changes], method
+
+
+def test_attention_tap_recomputes_the_same_forward(vit_lm):
+    """grad_rollout swaps open_clip's fused attention for an explicit softmax (to reach the
+    probabilities' gradient): the similarity must not change, and the hooks must go."""
+    import torch
+
+    from eclip.explain.towers import AttentionTap, similarity
+
+    x = vit_lm.preprocess(pixels(4))[None]
+    text = explain.text_embedding(vit_lm, "effusion")
+    blocks = vit_lm.model.clip.visual.transformer.resblocks
+    with torch.no_grad():
+        plain = similarity(vit_lm, x, text)
+        with AttentionTap([b.attn for b in blocks]) as tap:
+            tapped = similarity(vit_lm, x, text)
+    assert len(tap.outputs) == len(blocks) and tap.outputs[0].shape[1] == blocks[0].attn.num_heads
+    torch.testing.assert_close(tapped, plain, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(tap.outputs[0].sum(-1), torch.ones_like(tap.outputs[0][..., 0]))
+    _untouched(vit_lm)
+
+
+def test_an_empty_prompt_is_never_explained_silently(vit_lm):
+    assert explain.resolve_prompt("  effusion ", "The heart is large.") == ("effusion", "typed")
+    assert explain.resolve_prompt("", "The heart is large.") == ("The heart is large.", "report")
+    assert explain.resolve_prompt("   ", "") == (explain.DEFAULT_PROMPT, "default")
+    with pytest.raises(EvaluationError, match="prompt is empty"):
+        explain.attribution_map(vit_lm, pixels(0), " ", "gradcam", use_cache=False)
+    # rollout never reads the prompt, so an empty one is fine there
+    assert explain.attribution_map(vit_lm, pixels(0), "", "rollout", use_cache=False).max() == 1.0
 
 
 def test_unknown_method_and_bad_shape(vit_lm):

@@ -172,6 +172,20 @@ def test_settings_layering(tmp_path):
         load_settings(None, environ={"ECLIP_REPORT_BACKEND": "gpt"})
 
 
+def test_settings_for_the_app_server(tmp_path):
+    from eclip.errors import ConfigError
+    from eclip.report.settings import load_settings
+
+    f = tmp_path / "report.toml"
+    f.write_text('[report]\nmax_new_tokens = 7\nembedded_model = "smollm2-135m"\n')
+    s = load_settings(environ={"ECLIP_REPORT_CONFIG": str(f), "ECLIP_REPORT_WARMUP": "0"})
+    assert (s.max_new_tokens, s.embedded_model, s.warm_up) == (7, "smollm2-135m", False)
+    assert s.options()["embedded_model"] == "smollm2-135m"
+    assert load_settings(environ={}).warm_up is True
+    with pytest.raises(ConfigError, match="embedded_model must be one of"):
+        load_settings(environ={"ECLIP_EMBEDDED_MODEL": "gpt-2"})
+
+
 def test_cut_at_stops():
     from eclip.report.filters import cut_at_stops
 
@@ -190,13 +204,38 @@ def test_ollama_reply_is_cut_at_a_stop_sequence(ollama_server):
         assert list(be.generate(prompt(), stream=False)) == ["Heart normal."]
 
 
-def test_stop_on_repeated_sentence_streams_new_text_at_once():
-    from eclip.report.filters import stop_on_repeated_sentence as f
+def test_repeated_sentences_are_dropped_and_new_text_streams_at_once():
+    from eclip.report.filters import drop_repeated_sentences as f
 
-    loop = ["No effusion. ", "Mild cardio", "megaly. ", "No eff", "usion. ", "No effusion."]
-    assert "".join(f(loop)) == "No effusion. Mild cardiomegaly. "
+    loop = ["No effusion. ", "Mild cardio", "megaly. ", "No eff", "usion. ", "Small nodule."]
+    assert "".join(f(loop)) == "No effusion. Mild cardiomegaly. Small nodule."  # dropped, not cut
+    assert "".join(f(["The heart is enlarged.  THE HEART IS ENLARGED!\nNo effusion."])) == \
+        "The heart is enlarged.\nNo effusion."  # case, spacing and punctuation aside
+    assert "".join(f(["There is no focal consolidation or effusion. No focal consolidation or effusion. ",
+                      "There is effusion."])) == \
+        "There is no focal consolidation or effusion. There is effusion."  # "there is" adds nothing; "no" does
+    assert "".join(f(["No effusion\n", "No eff", "usion\n", "Heart normal"])) == "No effusion\nHeart normal"
+    # a model that keeps repeating itself is looping: the text ends after two repeats in a row
+    assert "".join(f(["X. Y. ", "X. ", "Y. ", "Z. W."])) == "X. Y."
     # new text is released piece by piece, a possible repeat is held until it diverges
-    pieces = list(f(["A b. ", "C", " d. ", "A", " c."]))
-    assert "".join(pieces) == "A b. C d. A c." and "C" in pieces and not {"A", " A"} & set(pieces)
+    pieces = list(f(["X y. ", "C", " d. ", "X", " c."]))
+    assert "".join(pieces) == "X y. C d. X c." and " C" in pieces and not {"X", " X"} & set(pieces)
     assert "".join(f(["Tube 4.5 cm above the carina. ", "Tube 4.5 cm above the carina"])) == \
-        "Tube 4.5 cm above the carina. "  # decimals do not end sentences; a truncated repeat is dropped
+        "Tube 4.5 cm above the carina."  # decimals do not end sentences; a truncated repeat is dropped
+
+
+def test_no_repeated_ngram_within_the_draft_only():
+    import torch
+
+    from eclip.report.embedded import banned_next_tokens, no_repeat_in_draft
+
+    assert banned_next_tokens([5, 6, 7, 5, 6], 3) == {7}  # "5 6 7" exists: 7 may not follow "5 6"
+    assert banned_next_tokens([5, 6, 7, 5, 6], 4) == set()
+    assert banned_next_tokens([1, 2], 3) == set()
+    # the prompt (first 3 tokens) may be copied; only a repeat inside the draft is banned
+    ids = torch.tensor([[5, 6, 7, 5, 6]])
+    scores = no_repeat_in_draft(3, prompt_length=3)(ids, torch.zeros(1, 10))
+    assert torch.isfinite(scores).all()
+    ids = torch.tensor([[9, 5, 6, 7, 5, 6]])
+    scores = no_repeat_in_draft(3, prompt_length=1)(ids, torch.zeros(1, 10))
+    assert torch.isinf(scores[0, 7]) and torch.isfinite(scores[0, :7]).all()

@@ -130,3 +130,49 @@ def test_evaluate_reports_retrieval_backend(env, tmp_path, capsys):
     assert "embedding_cosine" not in m and 0 <= m["finding_f1_micro"] <= 1
     assert all(r["generated"] and r["reference"] for r in saved["reports"])
     assert '"bleu2"' in capsys.readouterr().out
+
+
+def test_evaluate_reports_scores_agreement_with_evidence_per_backend(env, tmp_path, capsys, ollama_server):
+    from eclip.model.encode import encode_pixels
+    from eclip.report.context import zero_shot_evidence
+    from eclip.report.evidence import check_draft
+    from eclip.report.metrics import main as report_eval_main
+
+    out, table = tmp_path / "reports.json", tmp_path / "table.md"
+    tokens = ["The heart is enlarged. ", "No pleural effusion. ", "No pneumothorax."]
+    with ollama_server(pulled=["tiny:1b"], tokens=tokens) as srv:
+        rc = report_eval_main(["--checkpoint", str(env[0]), "--data", str(env[1]), "--no-embeddings",
+                               "--backend", "retrieval", "ollama:tiny:1b", "--ollama-host", srv.host,
+                               "--out", str(out), "--markdown", str(table)])
+    assert rc == 0
+    saved = json.loads(out.read_text())
+    assert set(saved["metrics"]) == {"retrieval", "ollama:tiny:1b"}
+    ollama = saved["metrics"]["ollama:tiny:1b"]
+    assert ollama["backend"] == "ollama" and ollama["model"] == "tiny:1b" and ollama["n"] == 4
+    # the agreement rate is the labeller's verdict on each draft against that image's zero-shot p
+    lm, df = load_model(env[0]), read_manifest(env[1])
+    drafts = [r for r in saved["reports"] if r["backend"] == "ollama:tiny:1b"]
+    expected = []
+    for r in drafts:
+        pixels = load_working(env[1] / df.loc[df["id"] == r["id"], "image_path"].iloc[0])
+        check = check_draft(r["generated"], zero_shot_evidence(lm, encode_pixels(lm, pixels)))
+        assert r["conflicts"] == [c.message() for c in check.conflicts]
+        expected.append(check.agrees)
+    assert ollama["evidence_agreement"] == pytest.approx(sum(expected) / 4)
+    for m in saved["metrics"].values():
+        assert 0 <= m["evidence_finding_agreement"] <= 1 and m["seconds_per_draft"] >= 0
+    lines = table.read_text().splitlines()
+    assert lines[0] == "| metric | retrieval | ollama:tiny:1b |"
+    assert any(line.startswith("| evidence_agreement |") for line in lines)
+    assert "| evidence_agreement |" in capsys.readouterr().err
+
+
+def test_evaluate_reports_unknown_backend_is_actionable(env, capsys):
+    from eclip.errors import ReportGenerationError
+    from eclip.report.backends import make_backend
+    from eclip.report.metrics import main as report_eval_main
+
+    assert report_eval_main(["--checkpoint", str(env[0]), "--data", str(env[1]), "--backend", "gpt"]) == 2
+    assert "Unknown backend(s) ['gpt']" in capsys.readouterr().err
+    with pytest.raises(ReportGenerationError, match="Unknown embedded model 'nope'; choose one of"):
+        make_backend("embedded", embedded_model="nope")

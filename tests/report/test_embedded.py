@@ -49,3 +49,16 @@ def test_closing_the_stream_early_stops_generation():
     assert _GENERATE_LOCK.acquire(timeout=5)
     _GENERATE_LOCK.release()
     assert time.perf_counter() - t0 < 5
+
+
+def test_warm_up_loads_once_in_the_background():
+    from eclip.report.embedded import is_loaded, unload_all, warm_up
+
+    unload_all()  # as on a fresh server
+    be = make_backend("embedded")
+    assert be.loading_message().startswith("Loading the embedded language model (once per server, ~")
+    thread = warm_up()
+    assert thread is not None and warm_up() is thread  # one load however many pages open
+    thread.join(600)
+    assert is_loaded() and warm_up() is None and be.loading_message() is None
+    assert be.prepare() < 1.0  # a draft now starts at once

@@ -1,5 +1,10 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 import torch
 from PIL import Image
@@ -7,7 +12,9 @@ from PIL import Image
 from eclip.config import DataConfig
 from eclip.data.manifest import LABELS, save_array_npz, write_manifest
 from eclip.data.reports import report_text
-from eclip.train.dataset import EXPERT, MAIN, Collate, StepSampler, TrainDataset
+from eclip.train.dataset import EXPERT, MAIN, Collate, StepSampler, TrainDataset, worker_init
+
+from .helpers import REPO, env
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +151,52 @@ def test_decoded_cache_respects_its_budget(aligned_dataset):
     assert len(ds.cache._items) == 2 and ds.cache.used == 2 * one_image
     assert torch.equal(ds[(MAIN, 3, 1)]["image"],  # rows past the budget are decoded each time
                        TrainDataset(aligned_dataset, DataConfig(cache_mb=0), image_size=32)[(MAIN, 3, 1)]["image"])
+
+
+def _newest_child() -> int:
+    """The loader's worker: the child this test process gained when the iterator started."""
+    kids = psutil.Process().children()
+    assert kids, "the loader started no worker process"
+    return max(kids, key=lambda p: p.create_time()).pid
+
+
+def test_loader_workers_leave_the_run_process_group():
+    """A stop sent to the run's process group (the app's killpg, Ctrl-C in a terminal) must
+    reach the trainer only: a worker that got it died and took the trainer down unsaved."""
+    loader = torch.utils.data.DataLoader(range(8), batch_size=2, num_workers=1, worker_init_fn=worker_init)
+    it = iter(loader)
+    assert next(it).tolist() == [0, 1]
+    worker = _newest_child()
+    assert os.getpgid(worker) == worker != os.getpgid(0)  # its own group, outside ours
+    del it
+
+
+_ORPHAN = """
+import time, psutil, torch
+from eclip.train.dataset import worker_init
+it = iter(torch.utils.data.DataLoader(range(10**6), num_workers=1, worker_init_fn=worker_init))
+next(it)
+print(psutil.Process().children()[0].pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_outside_the_group_still_dies_with_its_trainer():
+    """Out of the group, a worker is not killed with it: torch's watchdog (the worker checks
+    every 5 s that its parent lives) must end it when the trainer is SIGKILLed."""
+    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN], cwd=REPO, env=env(), stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    worker = None
+    try:
+        worker = psutil.Process(int(proc.stdout.readline()))
+        assert os.getpgid(worker.pid) != os.getpgid(proc.pid)
+        proc.kill()
+        proc.wait(10)
+        worker.wait(timeout=20)  # raises TimeoutExpired if it outlived its parent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if worker is not None and worker.is_running():
+            worker.kill()

@@ -4,13 +4,16 @@ import json
 import os
 import shutil
 import signal
+import threading
 import time
 
+import psutil
 import pytest
 import torch
 
 from eclip.model import load_model
 from eclip.train.__main__ import main
+from eclip.train import runfolder as RF
 from eclip.train.runfolder import read_progress
 
 from .helpers import cli_args, finish, popen, state
@@ -113,3 +116,76 @@ def test_sigkill_mid_run_then_resume_matches_straight(tiny_dataset, tmp_path):
     assert main(["--resume", str(killed)]) == 0
     assert main(cli_args(tiny_dataset, straight, *sets)) == 0
     _assert_same_state(straight / "checkpoints/step_000020", killed / "checkpoints/step_000020", atol=1e-6)
+
+
+def _wait_for_rows(run, proc, timeout=120):
+    _wait_for(run / "progress.jsonl", proc, timeout)
+    while not read_progress(run):
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_group_sigterm_with_a_loader_worker_saves_then_resume_finishes(tiny_dataset, tmp_path):
+    """The app's Stop: SIGTERM to the run's whole process group, data-loader worker
+    included. The worker used to die of it and take the trainer down unsaved (exit 1)."""
+    run = tmp_path / "group"
+    sets = ("train.steps=24", "train.log_every=1", "train.ckpt_every=1000", "data.workers=1")
+    proc = popen(cli_args(tiny_dataset, run, *sets))
+    _wait_for_rows(run, proc)
+    workers = psutil.Process(proc.pid).children()
+    assert workers, "no data-loader worker: the test would not test it"
+    os.killpg(proc.pid, signal.SIGTERM)
+    out = finish(proc, timeout=120)
+    assert proc.returncode == 0, out
+    assert "stopped (checkpoint saved) by SIGTERM" in out and "killed by signal" not in out
+    stopped_at = json.loads((run / "checkpoints/latest.json").read_text())["step"]
+    assert 0 < stopped_at < 24 and read_progress(run)[-1].step == stopped_at
+    assert RF.read_exit(run).status == RF.RunStatus.STOPPED
+    assert RF.folder_status(run) == RF.RunStatus.STOPPED and not (run / "final").exists()
+    psutil.wait_procs(workers, timeout=15)  # the trainer shut its worker down
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    resumed = popen(["--resume", str(run)])
+    out = finish(resumed, timeout=300)
+    assert resumed.returncode == 0, out
+    assert (run / "final").is_dir() and RF.read_exit(run).status == RF.RunStatus.FINISHED
+    assert [r.step for r in read_progress(run)] == list(range(1, 25))  # each step once
+
+
+def _read_lines(proc, seen: list[str], marker: str, found: threading.Event) -> None:
+    for line in iter(proc.stdout.readline, ""):
+        seen.append(line)
+        if marker in line:
+            found.set()
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_aborts_without_saving(tiny_dataset, tmp_path):
+    """Ctrl-C reaches the terminal's whole foreground group. The first asks for a save at
+    the end of the step; a second, sent as soon as the first is acknowledged (long before
+    the first step and its checkpoint are done), aborts: exit 130, nothing saved."""
+    run = tmp_path / "abort"
+    # A 12-block ViT at 224 px: a step plus its checkpoint take ~1 s here, so the second
+    # Ctrl-C lands inside it (the micro model's 0.2 s step could finish and save first).
+    proc = popen(cli_args(tiny_dataset, run, "train.steps=1000", "train.log_every=1", "data.workers=1",
+                          "model.arch=eclip-vit-tiny"))
+    seen, acknowledged = [], threading.Event()
+    reader = threading.Thread(target=_read_lines, args=(proc, seen, "SIGINT received", acknowledged))
+    reader.start()
+    try:
+        _wait_for(run / RF.TRAINER, proc, timeout=120)  # the model is built, the loop about to start
+        os.killpg(proc.pid, signal.SIGINT)
+        assert acknowledged.wait(30), "".join(seen)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        reader.join()
+    out = "".join(seen)
+    assert proc.returncode == 130, out
+    assert "aborted by Ctrl-C" in out and "stopped (checkpoint saved)" not in out
+    assert not (run / "checkpoints").exists()
+    ended = RF.read_exit(run)
+    assert ended.status == RF.RunStatus.STOPPED and "aborted" in ended.message

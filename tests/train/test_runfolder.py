@@ -57,7 +57,7 @@ def test_loss_names_put_the_total_first():
 
 
 def test_status_values_are_the_ui_text():
-    assert [s.value for s in RunStatus] == ["running", "external", "finished", "stopped"]
+    assert [s.value for s in RunStatus] == ["starting", "running", "external", "finished", "stopped", "failed"]
     assert RunStatus.EXTERNAL == "external"
 
 
@@ -110,3 +110,28 @@ def test_an_exited_unreaped_trainer_is_not_live(tmp_path):
         assert RF.live_trainer(tmp_path) is None
     finally:
         proc.wait()
+
+
+def test_how_the_trainer_ended_decides_failed_over_stopped(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    RF.write_exit(run, RunStatus.FAILED, "training stopped at step 3: the loss is not finite", step=3)
+    ended = RF.read_exit(run)
+    assert (ended.status, ended.step) == (RunStatus.FAILED, 3) and ended.at > 0
+    assert RF.folder_state(run) == RF.RunState(RunStatus.FAILED, "training stopped at step 3: the loss is not finite")
+    # an error after the last row (e.g. exporting final/) is still an error
+    assert RF.folder_state(run, reached_end=True).status == RunStatus.FAILED
+    me = psutil.Process()
+    _record(run, me.pid, me.create_time())  # a resumed trainer is live: the old ending is past
+    assert RF.folder_state(run).status == RunStatus.EXTERNAL
+    (run / RF.TRAINER).unlink()
+    RF.write_exit(run, RunStatus.STOPPED, "stopped (checkpoint saved) by SIGTERM after 4 steps", step=4)
+    assert RF.folder_state(run) == RF.RunState(RunStatus.STOPPED, "stopped (checkpoint saved) by SIGTERM after 4 steps")
+    RF.clear_exit(run)
+    assert RF.read_exit(run) is None and RF.folder_state(run) == RF.RunState(RunStatus.STOPPED, "")
+    RF.clear_exit(run)  # nothing to clear: no error
+    (run / RF.EXIT).write_text('{"status": "exploded", "message": "x", "at": 1}')
+    assert RF.read_exit(run) is None  # not a status this version knows: as if absent
+    (run / RF.FINAL).mkdir()
+    RF.write_exit(run, RunStatus.FAILED, "late")
+    assert RF.folder_state(run).status == RunStatus.FINISHED  # the exported model is there

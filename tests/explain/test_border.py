@@ -1,0 +1,43 @@
+"""The shipped demo model's Grad-CAM must not light up the image border.
+
+Textbook Grad-CAM on the tokens entering the last ViT block put ~48 % of each map's mass in
+the outer patch ring (which is 44 % of the image) on the demo's test gaze cases with the
+page's default prompts: gradient averaged over tokens scores every token by resemblance,
+and the last block's class token reads mostly border tokens (eclip.explain.methods).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eclip.data.demo.build import build_demo
+from eclip.data.images import load_working
+from eclip.data.manifest import LABELS, read_manifest
+from eclip.evaluate.saliency import border_band, mass_fraction
+from eclip.explain import attribution_map
+from eclip.model import load_model
+
+SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints" / "demo-eclip"
+
+
+def label_prompt(row) -> str:
+    """The Model vs gaze page's default prompt: the first finding, else the first sentence."""
+    found = [lab for lab in LABELS if lab != "No Finding" and row.get(lab) == 1.0]
+    return f"{found[0]}." if found else row["findings"].split(".")[0] + "."
+
+
+@pytest.mark.slow
+def test_shipped_gradcam_keeps_its_mass_off_the_border(tmp_path):
+    root = build_demo(tmp_path / "demo", n=24, seed=0, gaze_fraction=0.0, workers=1, progress=False)
+    lm = load_model(SHIPPED)
+    band = border_band((256, 256))
+    shares = []
+    for _, row in read_manifest(root).iterrows():
+        m = attribution_map(lm, load_working(root / row["image_path"]), label_prompt(row), "gradcam",
+                            use_cache=False)
+        shares.append(mass_fraction(m, band))
+    # an even spread would put band.mean() = 0.44 there; the gaze puts 0.07
+    assert np.nanmean(shares) < 0.8 * band.mean(), np.round(shares, 2)
