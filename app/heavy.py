@@ -119,19 +119,11 @@ class HeavySlot:
 
 
 # --------------------------------------------------------------------------- index builds
-def is_index_build(rec: runs.LaunchRecord) -> bool:
-    """An embedding-index build launched by app/index_job.py (not a training run)."""
-    return rec.argv[1:4] == ["-m", "eclip.index", "build"]
-
-
 def live_index_build(root: str | Path | None = None) -> str | None:
     """INDEX_BUILD while a build recorded under ``root`` (the runs folder) is alive."""
     root = Path(root) if root is not None else paths.runs_root()
-    for record in (root / runs.APP_DIR).glob("*.json"):
-        rec = runs.load_launch(root, record.stem)
-        if rec is not None and is_index_build(rec) and runs.is_alive(rec):
-            return INDEX_BUILD
-    return None
+    live = any(runs.is_index_build(rec) and runs.is_alive(rec) for rec in runs.launch_records(root))
+    return INDEX_BUILD if live else None
 
 
 # --------------------------------------------------------------------------- for pages

@@ -109,12 +109,7 @@ def _launched_names(root: Path) -> set[str]:
     """Training runs this app launched. Their folder may not exist yet: the trainer makes
     it only after importing torch and building the model (a minute on a busy machine),
     and until then the run must already show, as starting."""
-    names = set()
-    for path in (root / APP_DIR).glob("*.json"):
-        rec = load_launch(root, path.stem)
-        if rec is not None and is_training(rec):
-            names.add(rec.name)
-    return names
+    return {rec.name for rec in launch_records(root) if is_training(rec)}
 
 
 def _updated(root: Path, name: str) -> float:
@@ -201,6 +196,18 @@ class LaunchRecord:
 def is_training(rec: LaunchRecord) -> bool:
     """A training run, not another job kept in RUNS/.app/ (the index builds)."""
     return rec.argv[1:3] == ["-m", "eclip.train"]
+
+
+def is_index_build(rec: LaunchRecord) -> bool:
+    """An embedding-index build launched by app/index_job.py."""
+    return rec.argv[1:4] == ["-m", "eclip.index", "build"]
+
+
+def launch_records(root: str | Path) -> list[LaunchRecord]:
+    """Every readable launch record under ``root`` (RUNS/.app/*.json), of any job."""
+    root = Path(root)
+    found = (load_launch(root, path.stem) for path in (root / APP_DIR).glob("*.json"))
+    return [rec for rec in found if rec is not None]
 
 
 def validate_name(name: str) -> str | None:
