@@ -8,6 +8,7 @@ have named after patients) stay hidden too.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 from plotly.colors import qualitative
 
 from eclip.data.manifest import LABELS, label_columns
+from eclip.memo import BoundedCache
 
 GAZE_CHOICES = ("all", "with gaze", "without gaze")
 LIST_LIMIT = 1000  # rows sent to the browser at once; filters narrow the rest
@@ -53,9 +55,25 @@ def filter_cases(df: pd.DataFrame, f: CaseFilter) -> pd.DataFrame:
         keep &= ~has_gaze(df)
     text = f.text.strip()
     if text:
-        body = df["findings"].astype(str) + " " + df["impression"].astype(str)
-        keep &= body.str.contains(text, case=False, regex=False)
+        keep &= report_body(df).str.contains(text, case=False, regex=False)
     return df[keep]
+
+
+_BODIES = BoundedCache(4, "report text to search")
+
+
+def report_body(df: pd.DataFrame) -> pd.Series:
+    """Findings + impression of every row, the text the search box looks in. Joined once per
+    manifest object (the app shares one per dataset): at 200,000 rows the join took ~0.7 s
+    of every search, the search itself ~0.07 s."""
+    def join() -> tuple:
+        return weakref.ref(df), df["findings"].astype(str) + " " + df["impression"].astype(str)
+
+    ref, body = _BODIES.get_or_compute(id(df), join)
+    if ref() is not df or len(body) != len(df):  # another frame took this id since
+        ref, body = join()
+        _BODIES.put(id(df), (ref, body))
+    return body
 
 
 def _labels_in(row: pd.Series) -> list[str]:

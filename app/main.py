@@ -29,6 +29,7 @@ PAGES = (
     ("retrieval.py", "Retrieval", ":material/manage_search:"),
     ("explain.py", "Model vs gaze", ":material/visibility:"),
     ("report.py", "Draft report", ":material/description:"),
+    ("presenter.py", "Presenter", ":material/co_present:"),
     ("admin.py", "Admin: training", ":material/admin_panel_settings:"),
 )
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 from matplotlib import colormaps
 from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 COLOUR_SCALES = ("Inferno", "Jet", "Turbo", "Hot", "Viridis")
@@ -89,8 +90,10 @@ def overlay_figure(image: np.ndarray, heatmap: np.ndarray | None = None, *,
 
 def overlay_png(image: np.ndarray, heatmap: np.ndarray | None = None, *, opacity: float = 0.5,
                 colour_scale: str = "Inferno", masks: dict[str, np.ndarray] | None = None,
-                min_side: int = 512) -> bytes:
-    """The same overlay composited to an RGB PNG (for screenshots in reports)."""
+                min_side: int = 512, caption: Caption | None = None) -> bytes:
+    """The same overlay composited to an RGB PNG (for screenshots in reports); with a
+    ``caption``, a band under the film names the case, marks it SIMULATED, and keys the
+    heatmap's colours and the masks' outlines."""
     rgb = np.repeat(image.astype(np.float32)[..., None], 3, axis=2)
     if heatmap is not None:
         h = _normalised(heatmap)
@@ -104,9 +107,60 @@ def overlay_png(image: np.ndarray, heatmap: np.ndarray | None = None, *, opacity
     scale = max(1, int(np.ceil(min_side / max(out.size))))
     if scale > 1:
         out = out.resize((out.width * scale, out.height * scale), Image.Resampling.NEAREST)
+    if caption is not None:
+        out = _with_band(out, caption, colour_scale if heatmap is not None else None, list(masks or {}))
     buf = io.BytesIO()
     out.save(buf, "PNG")
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Caption:
+    """What the band under a downloaded overlay says."""
+
+    case: str  # the case id, or "uploaded image"
+    simulated: bool = False
+    label: str = "gaze"  # what the heatmap shows: "gaze", a model's map
+
+
+BAND_TEXT = 15  # px; readable at the PNG's 512 px and when a report scales it down
+SIMULATED_FILL = (255, 179, 0)
+
+
+def _with_band(film: Image.Image, caption: Caption, scale: str | None, masks: list[str]) -> Image.Image:
+    """``film`` over a white band: case id [SIMULATED] on one line; the heatmap's colour bar
+    (low to high) and each mask's outline colour on the next."""
+    font = ImageFont.load_default(size=BAND_TEXT)
+    line = BAND_TEXT + 10
+    out = Image.new("RGB", (film.width, film.height + 2 * line + 8), "white")
+    out.paste(film, (0, 0))
+    draw = ImageDraw.Draw(out)
+    y = film.height + 6
+    x = _text(draw, (6, y), caption.case, font)
+    if caption.simulated:
+        box = draw.textbbox((x + 10, y), "SIMULATED", font=font)
+        draw.rectangle((box[0] - 4, box[1] - 3, box[2] + 4, box[3] + 3), fill=SIMULATED_FILL)
+        draw.text((x + 10, y), "SIMULATED", fill="black", font=font)
+    _legend(draw, 6, y + line, caption.label, scale, masks, font)
+    return out
+
+
+def _text(draw, xy, text: str, font) -> int:
+    """Draw ``text`` in black at ``xy``; returns the x where it ends."""
+    draw.text(xy, text, fill="black", font=font)
+    return int(draw.textbbox(xy, text, font=font)[2])
+
+
+def _legend(draw, x: int, y: int, label: str, scale: str | None, masks: list[str], font) -> None:
+    if scale is not None:
+        ramp = colormaps[scale.lower()](np.linspace(0, 1, 96))[:, :3]
+        for i, rgb in enumerate(ramp):
+            draw.line((x + i, y + 2, x + i, y + BAND_TEXT), fill=tuple(int(c * 255) for c in rgb))
+        x = _text(draw, (x + 102, y), f"{label}: low to high", font) + 16
+    for i, name in enumerate(masks):
+        colour = MASK_COLOURS[i % len(MASK_COLOURS)]
+        draw.rectangle((x, y + 2, x + 14, y + BAND_TEXT), outline=colour, width=3)
+        x = _text(draw, (x + 20, y), name, font) + 12
 
 
 def _hex_rgb(colour: str) -> tuple[float, float, float]:

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 _DATA_KEY = "dataset_choice"
 _DATA_OTHER_KEY = "dataset_other"
 _MODEL_KEY = "model_choice"
+_COMPARE_KEY = "compare_choice"
+# The paper's comparison: eCLIP against the same model trained with the expert path off.
+PARTNERS = {"checkpoints/demo-eclip": "checkpoints/demo-clip",
+            "checkpoints/demo-clip": "checkpoints/demo-eclip"}
 ADMIN_KEY = "admin_ok"  # set by the Admin page after a correct password
 
 
@@ -55,6 +59,30 @@ def current_dataset() -> str:
 def current_checkpoint() -> str | None:
     choice = st.session_state.get(_MODEL_KEY) or paths.default_checkpoint()
     return None if choice == paths.NO_MODEL else choice
+
+
+def compare_key(active: str) -> str:
+    """The sidebar key of the 'compare with' choice. Each active model has its own, so a
+    switch of active model falls back to that model's partner instead of comparing a model
+    with itself."""
+    return f"{_COMPARE_KEY}:{active}"
+
+
+def default_compare(active: str | None) -> str:
+    """The active model's natural partner when it is there (demo-eclip <-> demo-clip), else none."""
+    partner = PARTNERS.get(paths.display(active)) if active else None
+    return partner if partner and paths.is_checkpoint(paths.resolve(partner)) else paths.NO_MODEL
+
+
+def compare_checkpoint() -> str | None:
+    """The checkpoint the model pages show beside the active one, or None (off, no active
+    model, or the active model itself)."""
+    active = current_checkpoint()
+    if active is None:
+        return None
+    choice = st.session_state.get(compare_key(active)) or default_compare(active)
+    off = choice == paths.NO_MODEL or paths.resolve(choice) == paths.resolve(active)
+    return None if off else choice
 
 
 def require_dataset() -> tuple[str, pd.DataFrame]:
@@ -93,6 +121,7 @@ def render_sidebar() -> None:
                      help=f"Folders under checkpoints/; the default comes from "
                      f"${paths.CHECKPOINT_ENV}. 'none' browses data only.")
         _render_model_card()
+        _render_compare_choice()
 
 
 def _render_provenance() -> None:
@@ -135,6 +164,18 @@ def _render_model_card() -> None:
         with contextlib.suppress(EclipError, OSError):
             if loaders.dataset_info(root).fingerprint != data_fp:
                 st.caption(":orange[This model was trained on other data than the dataset shown.]")
+
+
+def _render_compare_choice() -> None:
+    active = current_checkpoint()
+    if active is None:
+        return
+    options = [c for c in paths.checkpoint_candidates()
+               if c == paths.NO_MODEL or paths.resolve(c) != paths.resolve(active)]
+    st.selectbox("Compare with", options, key=compare_key(active),
+                 index=_index_of(options, default_compare(active)),
+                 help="A second checkpoint shown beside the active one on Model vs gaze, "
+                      "Zero-shot, Retrieval and Embeddings. 'none' turns the comparison off.")
 
 
 # --------------------------------------------------------------------------- model pages

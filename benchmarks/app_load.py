@@ -33,13 +33,10 @@ import asyncio
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -49,9 +46,6 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
 INTERACTIONS = ("change case", "zero-shot prompt edit", "Grad-CAM map", "switch page")
 TARGET_RATIO = 3.0  # N visitors' p95 within 3x one visitor's
 FINDINGS = ("pleural effusion", "cardiomegaly", "pneumothorax", "atelectasis", "edema",
@@ -61,22 +55,7 @@ MAIN = '[data-testid="stMain"]'
 
 
 # --------------------------------------------------------------------------- the server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data: Path, checkpoint: Path, port: int, log_path: Path,
-                 cpus: set[int] | None = None) -> subprocess.Popen:
-    env = {**os.environ, "ECLIP_DATA": str(data), "ECLIP_CHECKPOINT": str(checkpoint),
-           "ECLIP_RUNS": str(log_path.parent / "runs"), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
-    return subprocess.Popen(
-        pin + [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"),
-         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+from app.serve import CHROME_ARGS, CHROMIUM, free_port, start_server, stop_server, wait_healthy  # noqa: I001
 
 
 def split_cpus(server_cpus: int) -> tuple[set[int], set[int]]:
@@ -86,20 +65,6 @@ def split_cpus(server_cpus: int) -> tuple[set[int], set[int]]:
         raise SystemExit(f"--pin {server_cpus}: this process may use {len(mine)} CPUs; give the "
                          "server at least one and leave the browsers at least one")
     return set(mine[:server_cpus]), set(mine[server_cpus:])
-
-
-def wait_healthy(url: str, proc: subprocess.Popen | None, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"streamlit exited early with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"streamlit at {url} did not answer /_stcore/health in {timeout:.0f} s")
 
 
 # --------------------------------------------------------------------------- a visitor
@@ -454,8 +419,7 @@ def main(argv=None) -> None:
             one, many = asyncio.run(run(args, url, proc.pid if proc is not None else None))
         finally:
             if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
+                stop_server(proc)
                 log = (Path(tmp) / "streamlit.log").read_text(errors="replace")
                 if "Traceback" in log:
                     print("The server logged a traceback:\n" + log[log.index("Traceback"):][:3000])

@@ -35,6 +35,17 @@ class ModelConfig:
     arch: str = "eclip-vit-tiny"
     image_size: int = 0  # 0 = the architecture's own size
     init_weights: str = ""  # optional local .safetensors with open_clip state-dict keys
+    # Pretrained start (eclip/model/hub.py): an open_clip tag for `arch` (e.g. ViT-B-16 +
+    # "laion2b_s34b_b88k"), "hf-hub:ORG/NAME" (an open_clip model on the HF hub), "timm:NAME"
+    # (a timm image trunk, e.g. timm:swin_tiny_patch4_window7_224.ms_in1k) or a local file
+    # (.safetensors; .bin/.pt converted once). Downloaded only online; "" = random init.
+    pretrained: str = ""
+    # A Hugging Face text tower replacing the arch's (id like emilyalsentzer/Bio_ClinicalBERT,
+    # or a local folder), through open_clip's HFTextEncoder on any image tower. "" = the arch's.
+    text_model: str = ""
+    text_pooler: str = "cls_last_hidden_state_pooler"  # paper: CLS token | mean_pooler | max_pooler | cls_pooler
+    text_proj: str = "linear"  # paper: one bias-free linear projection | mlp
+    text_context_length: int = 128  # tokens; reference config default (its README command: 256)
     lock_text: bool = False  # freeze the text tower (LiT), e.g. a pretrained MiniLM
     processor: ProcessorConfig = field(default_factory=ProcessorConfig)
 
@@ -61,11 +72,16 @@ class MethodConfig:
     mixup: bool = True  # False = ablation "no mixup": lam = 0, the expert image I_E is used as is
     mixup_alpha: float = 0.2  # paper: 0.3
     naive: bool = False  # ablation: lam = 0 and an expert batch on every step
+    naive_priming: bool = False  # True = the reference: naive keeps priming during the cold start
     random_heatmaps: bool = False  # ablation: random smooth heatmaps instead of gaze
     priming: bool = True
     priming_weight: float = 0.3  # paper: 0.1; total = (1 - w) * clip + w * mse during cold start
     expert_batch_fraction: float = 0.5  # expert batch = B/2
     temperature_init: float = 0.07
+    # What the optimiser learns: "log_scale" = log(1/T) (CLIP/open_clip; ours, the default:
+    # Adam then changes T by ~T*lr per step) or "tau" = T itself (the reference; ~lr per step,
+    # ~14x faster at T = 0.07). Checkpoints store log(1/T) either way.
+    temperature_param: str = "log_scale"
     temperature_min: float = 0.01
     temperature_max: float = 2.0
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
@@ -83,6 +99,10 @@ class DataConfig:
     text_field: str = "findings"  # fallback: impression
     workers: int = 0
     cache_mb: float = 1024  # decoded images/heatmaps kept in memory, per data-loader process; 0 = off
+    # Share of the training split's gaze rows the expert stream may use (the gaze-fraction
+    # curve): a seeded subset, nested across fractions (10 % of cases is inside 25 %). 1 = all.
+    gaze_fraction: float = 1.0
+    gaze_seed: int = 0  # which subset; independent of train.seed so seeds compare the same cases
 
 
 @dataclass
@@ -93,7 +113,11 @@ class TrainConfig:
     weight_decay: float = 1e-3
     beta1: float = 0.9
     beta2: float = 0.98
-    eps: float = 1e-6
+    eps: float = 1e-6  # reference: torch's 1e-8; 1e-6 (open_clip's) kept for bf16 runs and the shipped runs
+    # Which tensors skip weight decay: "shape" (ours: ndim <= 1, i.e. every bias, norm gain and
+    # the temperature) or "reference" (its name match: "bias", "LayerNorm.weight", "BatchNorm";
+    # this decays open_clip/timm norm gains such as ln_1.weight, not HF BERT's LayerNorm).
+    no_decay: str = "shape"
     processor_lr_mult: float = 2.0
     warmup_frac: float = 0.1
     grad_clip: float = 1.0
@@ -102,7 +126,10 @@ class TrainConfig:
     ckpt_every: int = 200  # steps between resumable checkpoints (and one at the end)
     keep_checkpoints: int = 2
     device: str = "auto"  # auto | cpu | cuda
-    amp: str = "bf16"  # autocast dtype on CUDA: bf16 | none (CPU always fp32)
+    amp: str = "bf16"  # autocast dtype on CUDA: bf16 | none (CPU: see precision)
+    # CPU arithmetic: auto | fp32 | bf16. auto = bf16 where the processor has bf16 units and the
+    # image tower is large enough to gain (eclip.model.precision, measured there); else fp32
+    precision: str = "auto"
     threads: int = 0  # torch.set_num_threads; 0 = leave torch's default
     save_dtype: str = "float16"  # dtype of the exported final model weights
 

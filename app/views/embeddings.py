@@ -11,7 +11,7 @@ import streamlit as st
 
 from eclip.evaluate.metrics import alignment, modality_gap, uniformity
 
-from app import cases, index_job, state, widgets
+from app import cases, compare, index_job, loaders, map_view, state, widgets
 
 COLOUR_BY = ("finding", "split", "gaze")
 GEOMETRY_MAX = 2000  # uniformity is O(N^2): measured on a seeded subsample beyond this
@@ -31,14 +31,18 @@ def _figure(df: pd.DataFrame, xy: np.ndarray, text_xy: np.ndarray | None, by: st
     values = _colour_values(df, by)
     groups = sorted(values.unique())
     colour = cases.group_colours(groups)
+    counts, ids, group_of = values.value_counts(), df["id"].to_numpy(), values.to_numpy()
+    drawn = map_view.drawn_images(group_of)  # a per-colour sample beyond 30,000 points
+    drawn_values = group_of[drawn]
     for group in groups:
-        rows = np.flatnonzero((values == group).to_numpy())
+        rows = drawn[drawn_values == group]
         fig.add_trace(go.Scattergl(
-            x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{group} ({len(rows)})",
-            customdata=df["id"].to_numpy()[rows],
+            x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{group} ({counts[group]})",
+            customdata=ids[rows],
             marker=dict(size=6, opacity=0.8, color=colour[group]),
             hovertemplate="%{customdata}<extra>" + group + "</extra>"))
     if text_xy is not None:
+        text_xy = text_xy[map_view.drawn_texts(len(text_xy))]
         fig.add_trace(go.Scattergl(
             x=text_xy[:, 0], y=text_xy[:, 1], mode="markers", name="reports (text)",
             marker=dict(size=5, symbol="x", color="rgba(90,90,90,0.55)"), hoverinfo="skip"))
@@ -70,9 +74,9 @@ def _geometry(index) -> None:
 
 st.title("Embeddings")
 root, manifest = state.require_dataset()
-checkpoint, _ = state.require_model()
+checkpoint, lm = state.require_model()
 index = index_job.require_index(checkpoint, root, need_umap=True)
-if list(index.ids) != list(manifest["id"]):
+if not loaders.index_matches(index, root):
     st.error("The index rows do not match this manifest; rebuild it with --force.")
     st.stop()
 _geometry(index)
@@ -82,12 +86,16 @@ by = c1.radio("Colour images by", COLOUR_BY, horizontal=True, key="emb_colour")
 show_text = c2.toggle("Show reports (text points)", value=True, key="emb_text",
                       help="Images and reports share one map: the distance between the two "
                            "clouds is the modality gap.")
-fig = _figure(manifest, np.asarray(index.umap_image), np.asarray(index.umap_text) if show_text
-              else None, by)
-event = st.plotly_chart(fig, key="umap", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                        config={"displaylogo": False, "scrollZoom": True})
-picked = [p["customdata"] for p in (event.selection.points if event else [])
-          if p.get("customdata") is not None]
+models = compare.models(checkpoint, lm, index, root, need_umap=True)
+if len(models) == 1:
+    fig = _figure(manifest, np.asarray(index.umap_image), np.asarray(index.umap_text) if show_text
+                  else None, by)
+    event = st.plotly_chart(fig, key="umap", on_select="rerun", **compare.MAP_CHART)
+    picked = map_view.picked_ids(event, manifest["id"], np.asarray(index.umap_image))
+    if note := map_view.thinned_note(len(manifest), len(index.texts) if show_text else None):
+        st.caption(note)
+else:  # both models' maps aligned, the cases whose neighbourhoods changed most ringed and listed
+    picked = compare.embedding_maps(models, root, manifest, by, show_text, _figure)
 if not picked:
     st.caption("Select points (click, box or lasso) to see the cases behind them.")
     st.stop()

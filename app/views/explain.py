@@ -8,12 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from eclip.evaluate.saliency import agreement_metrics, is_flat
-from eclip.explain import TITLES, attribution_map, case_report, resolve_prompt, supported_methods, uses_prompt
-from eclip.explain.maps import is_cached
-from eclip.explain.regions import lung_region, placement
+from eclip.explain import TITLES, case_report, resolve_prompt, supported_methods, uses_prompt
+from eclip.explain.regions import central_region, lung_region, placement
 
-from app import cases, heavy, loaders, state
+from app import case_source, cases, compare, heavy, loaders, report_export, state
 from app.overlay import overlay_figure
+from app import agreement_line  # the floor-and-ceiling line under the scores
 
 METHOD_NAMES = {"gradcam": "Grad-CAM (fast)", "rollout": "Attention rollout (fast, ViT, ignores the prompt)",
                 "grad_rollout": "Gradient-weighted rollout (fast, ViT)",
@@ -44,22 +44,35 @@ def _placement_note(model_map, region) -> None:
         st.caption(f"{share}. {source}")
 
 
+def _export(case, image, gaze, maps: dict, method: str, prompt: str, opacity: float, other_ck) -> None:
+    """Export case report: the gaze and each model's map as shown, scored against the gaze."""
+    def make():
+        figs = [report_export.figure("Radiologist gaze", image, gaze, opacity=opacity)] if gaze is not None else []
+        figs += [report_export.figure(f"{n}: {TITLES.get(method, method)} for “{prompt}”", image, m,
+                                      label=f"{n} map", colour_scale="Jet", opacity=opacity,
+                                      scores=agreement_metrics(m, gaze) if gaze is not None else None)
+                 for n, m in maps.items() if m is not None]
+        return report_export.build(case, "Model vs gaze", figs, checkpoint=checkpoint, lm=lm, other=other_ck)
+    report_export.export_control("xp", f"{case.image_id}|{prompt}|{method}|{opacity}|{other_ck}", make)
+
+
 st.title("Model vs gaze")
 root, manifest = state.require_dataset()
 checkpoint, lm = state.require_model()
 c1, c2, c3 = st.columns([1.1, 2.2, 1.5])
-only_gaze = c1.toggle("Only cases with gaze", value=bool(cases.has_gaze(manifest).any()),
+only_gaze = c1.toggle("Only cases with gaze", value=case_source.gaze_first(manifest),
                       key="xp_gaze_only")
 pool = manifest[cases.has_gaze(manifest)] if only_gaze else manifest
 ids = pool["id"].tolist()
 if not ids:
     st.info("No case to explain with these settings.")
     st.stop()
-preferred = st.session_state.get("current_case")
-case_id = c1.selectbox("Case", ids, key="xp_case", index=ids.index(preferred) if preferred in ids else 0)
-row = pool.loc[pool["id"] == case_id].iloc[0]
+case_id = case_source.select(c1, ids, "xp_case")
+with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
+    case = case_source.load(root, manifest, case_id)
+row = case.row  # None for an uploaded image: no report, labels or gaze
 if st.session_state.get("xp_prompt_for") != case_id:  # a new case gets its own default prompt
-    st.session_state["xp_prompt"] = _default_prompt(row)
+    st.session_state["xp_prompt"] = _default_prompt(row) if row is not None else ""
     st.session_state["xp_prompt_for"] = case_id
 methods = supported_methods(lm)
 method = c3.selectbox("Method", methods, format_func=lambda m: METHOD_NAMES.get(m, m), key="xp_method")
@@ -70,7 +83,7 @@ if prompt_free:
     c2.caption(f"{TITLES[method]} reads only the image's attention, never the text: this map and "
                "its scores are the same for every prompt. For a prompt-conditioned map of a ViT "
                "use gradient-weighted rollout.")
-prompt, source = resolve_prompt(typed, case_report(row))
+prompt, source = resolve_prompt(typed, case_report(row) if row is not None else "")
 if not prompt_free and source != "typed":
     st.info(f"The prompt box is empty, so the map explains {PROMPT_SOURCES[source]}: "
             f"“{cases.md_escape(prompt)}”", icon=":material/edit_note:")
@@ -78,29 +91,42 @@ if method == "integrated_gradients" and not st.toggle(
         "Compute integrated gradients (32 passes, takes a while on CPU)", key="xp_ig_ok"):
     st.stop()
 
+case_source.simulated_banner(checkpoint, case)
+case_source.show_typicality(checkpoint, root, manifest, lm, case)
 with state.eclip_errors("Try another method or prompt."):
-    image = loaders.load_image(root, row["image_path"])
-    gaze = loaders.load_heatmap(root, row["gaze_path"], image.shape) if row["gaze_path"] else None
+    image = case.pixels
+    gaze = (loaders.load_heatmap(root, row["gaze_path"], image.shape)
+            if row is not None and row["gaze_path"] else None)
     # one slow map at a time per server (queued visitors see why they wait); a cached one never waits
-    slow = method == "integrated_gradients" and not is_cached(lm, image, prompt, method,
-                                                              image_id=f"{root}:{case_id}")
+    slow = method == "integrated_gradients" and not case_source.map_is_cached(lm, case, prompt, method)
     with heavy.heavy_job("Integrated Gradients map", when=slow), st.spinner("Computing the attribution map…"):
-        model_map = attribution_map(lm, image, prompt, method, image_id=f"{root}:{case_id}")
-    region = lung_region(root, row, image.shape)  # a demo case is re-drawn once (~0.3 s)
+        model_map = case_source.attribution(lm, case, prompt, method)
+    # a demo case is re-drawn once (~0.3 s); an upload has no phantom to re-draw
+    region = lung_region(root, row, image.shape) if row is not None else central_region(image.shape)
+    other = compare.other_model()  # the sidebar's 'compare with' model, None when off
+    other_map = compare.other_map(other, case, prompt, method) if other else None
 
 opacity = st.slider("Opacity", 0.0, 1.0, 0.55, 0.05, key="xp_opacity")
-left, right = st.columns(2, gap="medium")
+left, right, *third = st.columns(3 if other else 2, gap="medium")
+name = compare.label(checkpoint) if other else "Model"
 with left:
     st.markdown("**Radiologist gaze**")
     if gaze is None:
-        st.info("No gaze for this case.", icon=":material/visibility_off:")
+        st.info("No gaze for an uploaded image: no radiologist's eye-tracking exists for it, so "
+                "there is nothing to compare the map with." if case.is_upload
+                else "No gaze for this case.", icon=":material/visibility_off:")
     st.plotly_chart(overlay_figure(image, gaze, opacity=opacity, height=420, label="gaze"), key="xp_gaze",
                     theme=None, config={"displaylogo": False})
 with right:
-    st.markdown(f"**Model: {METHOD_NAMES.get(method, method)}**")
+    st.markdown(f"**{name}: {METHOD_NAMES.get(method, method)}**")
     st.plotly_chart(overlay_figure(image, model_map, opacity=opacity, colour_scale="Jet", height=420,
-                                   label=TITLES.get(method, method)),
+                                   label=f"{name}: {TITLES.get(method, method)}" if other
+                                   else TITLES.get(method, method)),
                     key="xp_model", theme=None, config={"displaylogo": False})
+if other:
+    with third[0]:
+        compare.map_column(other, image, other_map, METHOD_NAMES.get(method, method),
+                           TITLES.get(method, method), opacity)
 flat_map = is_flat(model_map)
 if flat_map:  # Grad-CAM's ReLU zeroes a map with no positive evidence; it scores chance
     st.warning("The map is flat: this method found no image region that raises the similarity "
@@ -109,10 +135,17 @@ if flat_map:  # Grad-CAM's ReLU zeroes a map with no positive evidence; it score
 else:
     _placement_note(model_map, region)
 if gaze is not None:
-    scores = agreement_metrics(model_map, gaze)
-    cols = st.columns(len(scores))
-    for col, (name, value) in zip(cols, scores.items()):
-        col.metric(name.upper().replace("_", "-"), f"{value:.3f}", help=METRIC_HELP.get(name))
+    if other:
+        compare.agreement_table(gaze, {name: model_map, compare.label(other[0]): other_map}, METRIC_HELP)
+    else:
+        scores = agreement_metrics(model_map, gaze)
+        for col, (metric, value) in zip(st.columns(len(scores)), scores.items()):
+            col.metric(metric.upper().replace("_", "-"), f"{value:.3f}", help=METRIC_HELP.get(metric))
+    agreement_line.show_case_line(root, row, checkpoint, agreement_metrics(model_map, gaze), gaze)
+    agreement_line.show_split_line(root, checkpoint, lm, method)
     st.caption("For the whole gaze subset: `python -m eclip.explain agreement --checkpoint "
                f"{checkpoint} --data {root}`")
-st.caption(f"{cases.md_escape(row['findings'])}")
+if row is not None:
+    st.caption(f"{cases.md_escape(row['findings'])}")
+_export(case, image, gaze, {compare.label(checkpoint): model_map, **({compare.label(other[0]): other_map} if other else {})},
+        method, prompt, opacity, other[0] if other else None)

@@ -9,13 +9,13 @@ import streamlit as st
 from eclip.data.manifest import label_columns
 from eclip.errors import EclipError
 
-from app import cases, loaders, state
-from app.overlay import COLOUR_SCALES, overlay_figure, overlay_png
+from app import case_source, cases, loaders, paths, report_export, state, upload
+from app.overlay import COLOUR_SCALES, Caption, overlay_figure, overlay_png
 
 _CASE_KEY = "case_id"
 _TABLE_KEY = "case_table"
 _IDS_KEY = "_listed_case_ids"
-CURRENT = "current_case"  # survives page switches (widget keys are dropped off-page)
+CURRENT = case_source.CURRENT
 
 
 def _filters(df: pd.DataFrame) -> cases.CaseFilter:
@@ -46,11 +46,8 @@ def _case_list(matches: pd.DataFrame) -> str:
     table = cases.case_table(matches)
     ids = table["id"].tolist()
     st.session_state[_IDS_KEY] = ids
-    if st.session_state.get(_CASE_KEY) not in ids:
-        remembered = st.session_state.get(CURRENT)
-        st.session_state[_CASE_KEY] = remembered if remembered in ids else ids[0]
-    st.selectbox("Case", ids, key=_CASE_KEY)
-    st.session_state[CURRENT] = st.session_state[_CASE_KEY]
+    case_source.take_upload()
+    case_id = case_source.select(st, ids, _CASE_KEY)
     st.dataframe(table, key=_TABLE_KEY, on_select=_on_table_select, selection_mode="single-row",
                  hide_index=True, height=420, column_config={
                      "gaze": st.column_config.CheckboxColumn("gaze", width="small"),
@@ -58,10 +55,10 @@ def _case_list(matches: pd.DataFrame) -> str:
                      "findings": st.column_config.TextColumn("positive findings")})
     if len(matches) > len(table):
         st.caption(f"Showing the first {len(table)} of {len(matches)}; narrow the filters.")
-    return st.session_state[_CASE_KEY]
+    return case_id
 
 
-def _viewer(root: str, row: pd.Series) -> None:
+def _viewer(root: str, row: pd.Series) -> tuple | None:
     try:
         image = loaders.load_image(root, row["image_path"])
         heatmap = (loaders.load_heatmap(root, row["gaze_path"], image.shape)
@@ -71,7 +68,7 @@ def _viewer(root: str, row: pd.Series) -> None:
     except EclipError as exc:  # this case only: the list and the report stay usable
         state.show_error(exc, "The dataset files may be incomplete: `python -m eclip.data "
                               "info DIR` lists every problem.")
-        return
+        return None
 
     # Two rows so the labels stay readable on a laptop-width screen.
     c1, c2 = st.columns(2)
@@ -102,7 +99,25 @@ def _viewer(root: str, row: pd.Series) -> None:
         "Download overlay PNG", icon=":material/download:", mime="image/png",
         file_name=f"{row['id']}_overlay.png", on_click="ignore", key="download_png",
         data=overlay_png(image, shown_hm, opacity=opacity, colour_scale=scale,
-                         masks=shown_masks))
+                         masks=shown_masks, caption=Caption(row["id"], bool(cases.is_simulated(row.to_frame().T).iloc[0]))))
+    return image, shown_hm, shown_masks, opacity, scale
+
+
+def _export(root: str, case_id: str, shown: tuple | None) -> None:
+    """Export case report: the film with the overlays shown, the reading, and the sidebar
+    model's zero-shot scores and card when one is chosen."""
+    checkpoint = state.current_checkpoint()
+
+    def make():
+        case = case_source.load(root, manifest, case_id)
+        image, heat, masks, opacity, scale = shown or (case.pixels, None, None, 0.5, "Inferno")
+        lm = loaders.load_model(paths.resolve(checkpoint)) if checkpoint else None
+        fig = report_export.figure("Radiograph" + (" and gaze" if heat is not None else ""), image, heat,
+                                   colour_scale=scale, opacity=opacity, masks=masks)
+        return report_export.build(case, "Case browser", [fig], checkpoint=checkpoint, lm=lm)
+    token = f"{case_id}|{checkpoint}|{upload.window()}|" + (
+        "" if shown is None else f"{shown[1] is not None}|{bool(shown[2])}|{shown[3]}|{shown[4]}")
+    report_export.export_control("cb", token, make)
 
 
 def _report(row: pd.Series, simulated: bool) -> None:
@@ -134,12 +149,23 @@ if matches.empty:
             icon=":material/filter_alt_off:")
     st.stop()
 
+banner = st.container()
 left, mid, right = st.columns([1.5, 2.3, 1.4], gap="medium")
 with left:
     case_id = _case_list(matches)
-row = matches.loc[matches["id"] == case_id].iloc[0]
-simulated = bool(cases.is_simulated(row.to_frame().T).iloc[0])
-with mid:
-    _viewer(root, row)
+if case_id == case_source.UPLOAD_ID:
+    with mid:
+        upload.viewer(upload.current())
+        _export(root, case_id, None)
+    with right:
+        upload.facts(upload.current())
+else:
+    row = matches.loc[matches["id"] == case_id].iloc[0]
+    simulated = bool(cases.is_simulated(row.to_frame().T).iloc[0])
+    with mid:
+        if shown := _viewer(root, row):
+            _export(root, case_id, shown)
+    with right:
+        _report(row, simulated)
 with right:
-    _report(row, simulated)
+    case_source.model_notes(root, manifest, case_id, banner)

@@ -13,7 +13,7 @@ from eclip.report import (CHOICES, DISCLAIMER, build_context, check_draft, draft
 from eclip.report.embedded import find_model, warm_up
 from eclip.report.ollama_backend import DEFAULT_HOST
 
-from app import cases, heavy, index_job, loaders, state, widgets
+from app import case_source, cases, heavy, index_job, report_export, state, widgets
 
 
 def _backend_help(settings) -> str:
@@ -40,10 +40,8 @@ def _ollama_options(settings) -> dict:
 
 
 def _controls(ids: list[str], settings) -> dict:
-    preferred = st.session_state.get("current_case")
     c1, c2, c3 = st.columns([1.2, 2.2, 1.2])
-    case_id = c1.selectbox("Case", ids, key="rep_case",
-                           index=ids.index(preferred) if preferred in ids else 0)
+    case_id = case_source.select(c1, ids, "rep_case")
     backend = c2.radio("Backend", CHOICES, horizontal=True, key="rep_backend",
                        index=CHOICES.index(settings.backend), help=_backend_help(settings))
     k = c3.slider("Retrieved reports (k)", 10, 200, settings.k, 10, key="rep_k")
@@ -126,6 +124,15 @@ def _last_draft(last: dict) -> None:
         _evidence_view(last["evidence"])
 
 
+def _export(case, checkpoint: str, lm) -> None:
+    """Export case report: the film, its zero-shot scores and, once drafted, the draft with
+    its evidence and provenance."""
+    draft = report_export.last_draft(case.id)
+    token = f"{case.image_id}|{hash(draft.text) if draft else ''}"
+    report_export.export_control("rep", token, lambda: report_export.build(
+        case, "Draft report", [report_export.figure("Radiograph", case.pixels)], checkpoint=checkpoint, lm=lm))
+
+
 st.title("Draft report")
 root, manifest = state.require_dataset()
 checkpoint, lm = state.require_model()
@@ -140,16 +147,21 @@ with state.eclip_errors("Fix the report settings (ECLIP_REPORT_* variables) and 
 choice = _controls(ids, settings)
 if settings.warm_up and choice["backend"] in ("auto", "embedded"):
     warm_up(settings.embedded_model)  # once per server, in the background: the first draft waits less
-row = manifest.loc[manifest["id"] == choice["case_id"]].iloc[0]
+with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
+    case = case_source.load(root, manifest, choice["case_id"])
+case_source.simulated_banner(checkpoint, case)
 left, right = st.columns([1, 2.3], gap="large")
 with left:
-    widgets.case_gallery(root, manifest.loc[[row.name]], columns=1)
-    with st.expander("The radiologist's report"):
-        st.markdown(cases.md_escape(row["findings"]) or "_no findings section_")
+    if case.is_upload:
+        st.image(case.pixels, width="stretch", clamp=True, caption=case_source.UPLOAD_ID)
+    else:
+        widgets.case_gallery(root, manifest.loc[[case.row.name]], columns=1)
+        with st.expander("The radiologist's report"):
+            st.markdown(cases.md_escape(case.row["findings"]) or "_no findings section_")
 with right:
     if st.button("Draft report", type="primary", icon=":material/edit_note:", key="rep_go"):
         with state.eclip_errors("Try another backend, e.g. 'retrieval', which needs no model."):
-            pixels = loaders.load_image(root, row["image_path"])
+            pixels = case.pixels
             with st.spinner("Retrieving similar reports…"):
                 context = build_context(lm, index, manifest, pixels, k=choice["k"])
             _context_view(context)
@@ -162,3 +174,4 @@ with right:
     if last and last["case"] == choice["case_id"]:
         with st.expander("Provenance"):
             st.json(last["provenance"])
+    _export(case, checkpoint, lm)

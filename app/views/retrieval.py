@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from eclip.index.calibration import Verdict, judge_hits
+from eclip.index.store import top_k
 
-from app import index_job, loaders, paths, state, widgets
+from app import case_source, compare, index_job, loaders, paths, state, widgets
 
 MODES = ("Text → images", "Image → reports")
 
@@ -22,21 +23,25 @@ def _split_rows(manifest: pd.DataFrame, split: str) -> np.ndarray:
     return np.flatnonzero(manifest["split"].to_numpy() == split)
 
 
-def _text_to_images(root: str, checkpoint: str, index, manifest: pd.DataFrame,
-                    rows: np.ndarray, k: int) -> None:
+def _text_query() -> str:
     query = st.text_input("Report sentence", key="ret_query",
                           value="Small left pleural effusion.")
     if not query.strip():
         st.stop()
-    q = loaders.encode_texts(checkpoint, [query.strip()])
+    return query.strip()
+
+
+def _text_to_images(root: str, checkpoint: str, index, manifest: pd.DataFrame,
+                    rows: np.ndarray, k: int, query: str, columns: int = 5) -> None:
+    q = loaders.encode_texts(checkpoint, [query])
     scores = index.image_text_scores(q, rows)[:, 0]
-    top = np.argsort(-scores, kind="stable")[:k]
+    top = top_k(scores, k)
     hits = manifest.iloc[rows[top]]
     with state.eclip_errors():
         verdict = judge_hits(index, scores[top], q[0])
     _explain(verdict, "image")
     st.caption(f"Top {len(hits)} of {len(rows)} images by cosine similarity.")
-    widgets.case_gallery(root, hits, columns=5, limit=k, captions=[
+    widgets.case_gallery(root, hits, columns=columns, limit=k, captions=[
         f"similarity {scores[i]:.3f} · percentile {p:.0f}"
         for i, p in zip(top, verdict.percentiles)])
 
@@ -66,22 +71,46 @@ def _explain(verdict: Verdict, kind: str) -> None:
                + text_check)
 
 
-def _image_to_reports(root: str, index, manifest: pd.DataFrame, rows: np.ndarray,
-                      k: int) -> None:
+def _query_image(root: str, manifest: pd.DataFrame, case) -> None:
+    if case.is_upload:
+        st.image(case.pixels, width="stretch", clamp=True)
+        st.caption(f"**{case_source.UPLOAD_ID}** · no report of its own")
+    else:
+        widgets.case_gallery(root, manifest.loc[[case.row.name]], columns=1)
+
+
+def _nearest_cases(root: str, index, manifest: pd.DataFrame, rows: np.ndarray, case,
+                   query: np.ndarray, k: int) -> None:
+    """The dataset images closest to the query image (itself left out)."""
+    sims = index.image_text_scores(query, rows)[:, 0]
+    keep = rows != (-1 if case.is_upload else index.row_of(case.id))
+    top = top_k(np.where(keep, sims, -np.inf), k)
+    st.markdown("**Nearest cases** (image embeddings, cosine similarity)")
+    widgets.case_gallery(root, manifest.iloc[rows[top]], columns=5, limit=k,
+                         captions=[f"similarity {sims[i]:.3f}" for i in top])
+
+
+def _query_case(root: str, manifest: pd.DataFrame, rows: np.ndarray):
     ids = manifest["id"].to_numpy()[rows].tolist()
-    preferred = st.session_state.get("current_case")
-    case_id = st.selectbox("Query image", ids, key="ret_case",
-                           index=ids.index(preferred) if preferred in ids else 0)
-    row = index.row_of(case_id)
-    left, right = st.columns([1, 2.2], gap="large")
-    with left:
-        widgets.case_gallery(root, manifest.iloc[[row]], columns=1)
-    own = int(index.text_index[row])
-    sims = np.asarray(index.text_emb) @ np.asarray(index.image_emb[row])
-    top = np.argsort(-sims, kind="stable")[:k]
+    case_id = case_source.select(st, ids, "ret_case", "Query image")
+    with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
+        return case_source.load(root, manifest, case_id)
+
+
+def _image_to_reports(root: str, lm, index, manifest: pd.DataFrame, rows: np.ndarray,
+                      k: int, case, show_query: bool = True) -> None:
+    query = case_source.embedding(lm, index, case)
+    left, right = st.columns([1, 2.2], gap="large") if show_query else (None, st.container())
+    if show_query:
+        with left:
+            _query_image(root, manifest, case)
+    own = None if case.is_upload else int(index.text_index[index.row_of(case.id)])
+    sims = np.asarray(index.text_emb) @ query
+    top = top_k(sims, k)
     with right:
-        rank_of_own = int((sims > sims[own]).sum()) + 1
-        st.metric("rank of this image's own report", f"{rank_of_own} of {len(sims)}")
+        if own is not None:
+            rank_of_own = int((sims > sims[own]).sum()) + 1
+            st.metric("rank of this image's own report", f"{rank_of_own} of {len(sims)}")
         with state.eclip_errors():
             verdict = judge_hits(index, sims[top])
         _explain(verdict, "report")
@@ -97,13 +126,14 @@ def _image_to_reports(root: str, index, manifest: pd.DataFrame, rows: np.ndarray
                 width="small", help="Among this index's true image-report pairs."),
             "own report": st.column_config.CheckboxColumn(width="small"),
             "report text": st.column_config.TextColumn(width="large")})
+    _nearest_cases(root, index, manifest, rows, case, query, k)
 
 
 st.title("Retrieval")
 root, manifest = state.require_dataset()
-checkpoint, _ = state.require_model()
+checkpoint, lm = state.require_model()
 index = index_job.require_index(checkpoint, root)
-if list(index.ids) != list(manifest["id"]):
+if not loaders.index_matches(index, root):
     st.error("The index rows do not match this manifest; rebuild it with --force.")
     st.stop()
 c1, c2, c3 = st.columns([2, 1, 1])
@@ -115,8 +145,19 @@ rows = _split_rows(manifest, split)
 if rows.size == 0:
     st.info("That split has no cases.")
     st.stop()
+models = compare.models(checkpoint, lm, index, root)  # + the 'compare with' model
+alone = len(models) == 1
 if mode == MODES[0]:
-    _text_to_images(root, checkpoint, index, manifest, rows, k)
+    query = _text_query()
+    for pane, (ck, _, idx) in zip(compare.panes(models), models):
+        with pane:
+            _text_to_images(root, ck, idx, manifest, rows, k, query, columns=5 if alone else 3)
 else:
-    _image_to_reports(root, index, manifest, rows, k)
+    case = _query_case(root, manifest, rows)
+    if not alone:  # one query image above both models' results
+        with st.columns([1, 3])[0]:
+            _query_image(root, manifest, case)
+    for pane, (ck, model, idx) in zip(compare.panes(models), models):
+        with pane:
+            _image_to_reports(root, model, idx, manifest, rows, k, case, show_query=alone)
 st.caption(f"Model `{paths.display(checkpoint)}` · index `{index.path.name}`")

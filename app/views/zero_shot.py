@@ -18,7 +18,7 @@ from eclip.evaluate.zeroshot import binary_results, binary_scores, mean_auroc, m
 from eclip.model.encode import encode_prompt_sets
 from eclip.model.prompts import PromptSet, list_prompt_sets
 
-from app import index_job, loaders, state, widgets
+from app import case_source, compare, index_job, loaders, state, upload, widgets
 
 CUSTOM = "custom (type prompts)"
 CLASSES, PAIRS = "classes: each image gets one", "pairs: positive | negative, AUROC each"
@@ -110,13 +110,32 @@ def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs) -> 
     with left:
         widgets.case_gallery(root, df.iloc[[i]], columns=1)
     with right:
-        fig = go.Figure(go.Bar(x=probs[i], y=names, orientation="h",
-                               marker_color=["#d62728" if k == probs[i].argmax() else "#9ab"
-                                             for k in range(len(names))]))
-        fig.update_layout(height=60 + 36 * len(names), margin=dict(l=0, r=0, t=10, b=0),
-                          xaxis=dict(range=[0, 1], title="probability (softmax, T = 0.01)"),
-                          yaxis_autorange="reversed")
-        st.plotly_chart(fig, key="zs_case_bar")
+        st.plotly_chart(_bars(probs[i], names, "probability (softmax, T = 0.01)"), key="zs_case_bar")
+
+
+def _bars(p: np.ndarray, names, axis: str) -> go.Figure:
+    fig = go.Figure(go.Bar(x=p, y=names, orientation="h",
+                           marker_color=["#d62728" if k == p.argmax() else "#9ab"
+                                         for k in range(len(names))]))
+    fig.update_layout(height=60 + 36 * len(names), margin=dict(l=0, r=0, t=10, b=0),
+                      xaxis=dict(range=[0, 1], title=axis), yaxis_autorange="reversed")
+    return fig
+
+
+def _uploaded(root, manifest, checkpoint, lm, index, ps: PromptSet, class_emb) -> None:
+    """The session's uploaded image on the same prompts."""
+    with state.eclip_errors():
+        case = case_source.load(root, manifest, case_source.UPLOAD_ID)
+        emb = case_source.embedding(lm, index, case)[None]
+    st.subheader("Your uploaded image")
+    case_source.simulated_banner(checkpoint, case)
+    left, right = st.columns([1, 2])
+    left.image(case.pixels, width="stretch", clamp=True, caption=case_source.UPLOAD_ID)
+    if ps.task == "multiclass":
+        probs, axis = multiclass_scores(emb, class_emb)[1][0], "probability (softmax, T = 0.01)"
+    else:
+        probs, axis = binary_scores(emb, class_emb)[0], "P(positive) of each pair"
+    right.plotly_chart(_bars(probs, ps.class_names, axis), key="zs_upload_bar")
 
 
 st.title("Zero-shot")
@@ -150,6 +169,12 @@ if ps.task == "multiclass":
     _multiclass(root, ps, class_emb, emb, df)
 else:
     _binary(ps, class_emb, emb, df)
+other = compare.other_model()  # the sidebar's 'compare with' model, None when off
+if other:
+    compare.zero_shot(other, root, manifest, rows, ps, None if choice == CUSTOM else files[choice],
+                      emb, class_emb, index)
+if upload.current() is not None:
+    _uploaded(root, manifest, checkpoint, lm, index, ps, class_emb)
 kind = "classes" if ps.task == "multiclass" else "pairs"
 st.caption(f"{len(ps.class_names)} {kind} · {len(df)} images of split `{split}` · "
            "scores from the cached image embeddings and one pass of the prompts through the "

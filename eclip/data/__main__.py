@@ -23,6 +23,8 @@ _SUBCOMMAND_MODULES = (
     "eclip.data.importers.folder",
     "eclip.data.demo.cli",
     "eclip.data.info",
+    "eclip.data.label_cli",
+    "eclip.data.evalsets.cli",
 )
 
 

@@ -43,6 +43,7 @@ _DICOM_EXT = {".dcm", ".dicom", ".dic"}
 _PNG_EXT = {".png"}
 _JPEG_EXT = {".jpg", ".jpeg", ".jpe", ".jfif"}
 SUPPORTED_EXTENSIONS = tuple(sorted(_DICOM_EXT | _PNG_EXT | _JPEG_EXT))
+UPLOAD_LABEL = "uploaded image"  # how messages name an in-memory file
 
 # Chosen by measurement (`python benchmarks/data_io.py --filters`: the 1841x1955 CR and a
 # 2400 px zone plate -> 224 px): LANCZOS and BICUBIC without reducing_gap leave no aliasing
@@ -93,6 +94,9 @@ class DisplayMeta:
 class LoadedImage:
     pixels: np.ndarray  # float32, H x W, [0, 1], 0 displays black
     meta: DisplayMeta
+    # DICOM grey only, with keep_values: the values after the modality LUT (before VOI), so a
+    # viewer can apply another window (eclip.data.window). None otherwise.
+    values: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- entry points
@@ -115,6 +119,24 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> Loaded
     m = loaded.meta
     log.debug("loaded %s: %s %dx%d %s", path.name, m.format, m.width, m.height, m.photometric)
     return loaded
+
+
+def load_image_bytes(data: bytes, max_pixels: int | None = None, *,
+                     keep_values: bool = False) -> LoadedImage:
+    """``load_image`` for a file held in memory (a visitor's upload): never written to disk.
+
+    The format comes from the content alone, so a DICOM without extension loads. Messages
+    name it "uploaded image", never the file name (which may name the patient).
+    """
+    label = Path(UPLOAD_LABEL)
+    limit = _resolve_limit(max_pixels)
+    kind = _sniff(bytes(data[:132]))
+    if kind is None:
+        raise ImageLoadError(f"{UPLOAD_LABEL}: not a DICOM (no 'DICM' marker at byte 128), PNG "
+                             "or JPEG file. Export the radiograph as one of these and try again.")
+    if kind == "dicom":
+        return _load_dicom(label, limit, source=io.BytesIO(data), keep_values=keep_values)
+    return _load_pillow(label, kind, limit, source=io.BytesIO(data))
 
 
 def read_identifiers(path: str | os.PathLike) -> dict[str, str]:
@@ -278,28 +300,28 @@ def _as_grey_float(pixels: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- DICOM
 
-def _read_dicom_header(path: Path):
+def _read_dicom_header(path: Path, source=None):
     import pydicom
 
     try:
         # defer_size: large values (the pixel data) stay on disk until accessed, so the
         # header can be checked before anything big is read or decoded.
-        return pydicom.dcmread(path, defer_size="64 KB")
+        return pydicom.dcmread(path if source is None else source, defer_size="64 KB")
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for bad files
         raise ImageLoadError(f"{path}: not a readable DICOM file ({_reason(exc)})") from exc
 
 
-def _load_dicom(path: Path, limit: int) -> LoadedImage:
-    ds = _read_dicom_header(path)
+def _load_dicom(path: Path, limit: int, source=None, keep_values: bool = False) -> LoadedImage:
+    ds = _read_dicom_header(path, source)
     try:
-        return _decode_dicom(path, ds, limit)
+        return _decode_dicom(path, ds, limit, keep_values)
     except (ImageLoadError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - values are parsed lazily: bad ones fail here
         raise ImageLoadError(f"{path}: malformed DICOM header or pixel data ({_reason(exc)})") from exc
 
 
-def _decode_dicom(path: Path, ds, limit: int) -> LoadedImage:
+def _decode_dicom(path: Path, ds, limit: int, keep_values: bool = False) -> LoadedImage:
     rows, cols = _dicom_dims(path, ds)
     frames = _int_or(ds.get("NumberOfFrames"), 1)
     if frames > 1:
@@ -319,8 +341,9 @@ def _decode_dicom(path: Path, ds, limit: int) -> LoadedImage:
         )
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     meta = _dicom_meta(ds, rows, cols, photometric)
+    values = None
     if photometric.startswith("MONOCHROME"):
-        pixels, voi = _dicom_grey(ds, stored, photometric)
+        pixels, voi, values = _dicom_grey(ds, stored, photometric, keep_values)
     elif photometric in ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"):
         pixels, voi = _dicom_colour(ds, stored), {}
     else:
@@ -328,7 +351,7 @@ def _decode_dicom(path: Path, ds, limit: int) -> LoadedImage:
             f"{path}: Photometric Interpretation {photometric!r} is not supported "
             "(expected MONOCHROME1, MONOCHROME2 or RGB)"
         )
-    return LoadedImage(pixels=pixels, meta=_replace(meta, **voi))
+    return LoadedImage(pixels=pixels, meta=_replace(meta, **voi), values=values)
 
 
 def _dicom_dims(path: Path, ds) -> tuple[int, int]:
@@ -388,8 +411,10 @@ def _dicom_meta(ds, rows: int, cols: int, photometric: str) -> DisplayMeta:
     )
 
 
-def _dicom_grey(ds, stored: np.ndarray, photometric: str) -> tuple[np.ndarray, dict]:
+def _dicom_grey(ds, stored: np.ndarray, photometric: str,
+                keep_values: bool = False) -> tuple[np.ndarray, dict, np.ndarray | None]:
     values, rescale = _modality(ds, stored)
+    kept = values.copy() if keep_values else None  # the VOI below works in place
     info = dict(rescale)
     if "VOILUTSequence" in ds and len(ds.VOILUTSequence) > 0:
         out = _voi_lut(ds, values)
@@ -401,7 +426,7 @@ def _dicom_grey(ds, stored: np.ndarray, photometric: str) -> tuple[np.ndarray, d
         # MONOCHROME1: high values display dark. Inverting after VOI keeps the window
         # defined on the original values, as the standard requires.
         np.subtract(1.0, out, out=out)
-    return out, info
+    return out, info, kept
 
 
 def _modality(ds, stored: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -523,12 +548,12 @@ def _text(value) -> str | None:
 _BOMB_RE = re.compile(r"\((\d+) pixels\)")
 
 
-def _load_pillow(path: Path, kind: str, limit: int) -> LoadedImage:
+def _load_pillow(path: Path, kind: str, limit: int, source=None) -> LoadedImage:
     try:
         with warnings.catch_warnings():
             # Our own guard (below) decides; Pillow's warning would only duplicate it.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
+            im = Image.open(path if source is None else source)
     except Image.DecompressionBombError as exc:
         found = _BOMB_RE.search(str(exc))
         n = int(found.group(1)) if found else limit + 1

@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     p.add_argument("--batch-size", type=int, default=32, help="batch size when the index must be built")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                   help="arithmetic of the index embeddings (default auto or $ECLIP_PRECISION; "
+                        "eclip.model.precision)")
     p.add_argument("--cache", default=None, help="index cache root (default $ECLIP_INDEX_DIR or ./.cache/index)")
     p.add_argument("--reports", metavar="BACKEND", default=None,
                    choices=["retrieval", "embedded", "ollama", "auto"],
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(split=args.split, prompt_sets=tuple(args.prompts), n_boot=args.n_boot,
                    seed=args.seed, probe_seeds=tuple(args.probe_seeds),
                    probe_fractions=tuple(args.probe_fractions), batch_size=args.batch_size,
-                   device=args.device, cache=args.cache, progress=not args.quiet)
+                   device=args.device, cache=args.cache, progress=not args.quiet,
+                   precision=args.precision)
     try:
         if args.compare:
             result = evaluate_pair(args.compare[0], args.compare[1], args.data, opts)

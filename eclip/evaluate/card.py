@@ -39,6 +39,7 @@ def headline_metrics(result: dict) -> dict:
         if m and all(math.isfinite(m[f]) for f in ("value", "ci_low", "ci_high")):
             picked[k] = [round(m["value"], 4), round(m["ci_low"], 4), round(m["ci_high"], 4)]
     return {
+        "data": _shown_path(result["data"].get("path", "")),
         "data_fingerprint": result["data"]["fingerprint"],
         "split": result["split"],
         "n_images": result["subsets"]["all"]["n_images"],
@@ -48,13 +49,31 @@ def headline_metrics(result: dict) -> dict:
     }
 
 
-def update_card(checkpoint: str | Path, result: dict) -> Path:
+def _shown_path(path: str) -> str:
+    """Relative to the working directory when inside it: a shipped card names data/demo, not
+    the absolute path of the machine that evaluated it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path
+
+
+def update_card(checkpoint: str | Path, result: dict, *, fresh: bool = False,
+                selected_on: str = "") -> Path:
+    """Numbers under ``metrics["eval/<split>"]``, or ``"eval/fresh-<split>"`` for a corpus no
+    choice saw, which then becomes the card's ``headline``; ``selected_on`` records what the
+    model was chosen on (a model picked by its test score has an optimistic test number)."""
     path = Path(checkpoint) / "card.json"
     try:
         card = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise EvaluationError(f"cannot update {path}: {exc}") from exc
-    card.setdefault("metrics", {})
-    card["metrics"][f"eval/{result['split']}"] = headline_metrics(result)
+    key = f"eval/{'fresh-' if fresh else ''}{result['split']}"
+    card.setdefault("metrics", {})[key] = headline_metrics(result)
+    if fresh:
+        card["headline"] = {"metrics": key, "why": "scored on a freshly built corpus that no choice "
+                            "(model, budget, prompt set) was made on"}
+    if selected_on:
+        card["selected_on"] = selected_on
     write_json(path, card)
     return path

@@ -10,6 +10,14 @@ interval resamples the evaluation items (the same resample scores every checkpoi
 ``sd`` is the spread over seeds. Every other group is compared with the first (or
 ``--baseline``) by a paired bootstrap of the seed-averaged metric. A run folder may be given
 for a checkpoint: its ``final/`` model is used.
+
+Honest headline numbers: choices (model, budget, prompt set) are made on ``validate`` or, for
+the shipped pair, were made on ``--data``'s test split, so that split's numbers are
+optimistic. ``--fresh-data`` scores every group again on the test split of a corpus built with
+another seed (``python -m eclip.data build-demo --n 2000 --seed 1 --out data/demo-fresh``:
+reports drawn the same way, new renderings and gaze), which no choice has seen, and
+``--update-card`` (one checkpoint per group) writes both into each card, marks the fresh
+numbers as the headline and records what the model was selected on (``--selected-on``).
 """
 
 from __future__ import annotations
@@ -85,6 +93,48 @@ def run_experiment(groups: dict[str, list[str]], data: str | Path, opts: Options
     return result
 
 
+def run_with_fresh(groups: dict[str, list[str]], data: str | Path, opts: Options,
+                   baseline: str | None = None, fresh: str | Path | None = None) -> dict:
+    """``run_experiment`` on ``data``, and under ``"fresh"`` the same on the fresh corpus."""
+    if fresh is not None and Path(fresh).resolve() == Path(data).resolve():
+        raise EvaluationError(f"--fresh-data {fresh} is the --data corpus itself; build another "
+                              "seed: python -m eclip.data build-demo --n 2000 --seed 1 --out data/demo-fresh")
+    result = run_experiment(groups, data, opts, baseline)
+    if fresh is not None:
+        result["fresh"] = run_experiment(groups, fresh, opts, baseline)
+    return result
+
+
+def check_one_per_group(groups: dict[str, list[str]]) -> None:
+    """A card takes one model's numbers: checked before anything is evaluated."""
+    many = [g for g, ckpts in groups.items() if len(ckpts) != 1]
+    if many:
+        raise EvaluationError(f"--update-card: group(s) {many} have several checkpoints; a card takes "
+                              "one model's numbers, so give one checkpoint per group")
+
+
+def member_result(result: dict, group: str) -> dict:
+    """A one-checkpoint group's numbers shaped like ``evaluate()``'s result (for its card)."""
+    g = result["groups"][group]
+    return {**{k: result[k] for k in ("data", "split", "created_at")}, "subsets": g["subsets"]}
+
+
+def update_cards(result: dict, selected_on: str) -> list[Path]:
+    """Write each group's numbers (and the fresh corpus's, as the headline) into its card."""
+    from eclip.evaluate.card import update_card
+
+    written = []
+    for gname, g in result["groups"].items():
+        ckpt = g["checkpoints"][0]["path"]
+        update_card(ckpt, member_result(result, gname), selected_on=selected_on)
+        if "fresh" in result:
+            written.append(update_card(ckpt, member_result(result["fresh"], gname), fresh=True,
+                                       selected_on=selected_on))
+        else:
+            written.append(Path(ckpt) / "card.json")
+    return written
+
+
 HEADLINE = ("zs/findings/accuracy", "zs/chexpert5/accuracy", "zs/binary/macro_auroc", "retrieval/i2t/R@10",
             "geometry/uniformity_image", "probe/10%/macro_auroc", "probe/100%/macro_auroc")
 
@@ -109,6 +159,17 @@ def headline_table(result: dict, subset: str = "all") -> str:
 
 
 def experiment_table(result: dict) -> str:
+    """The tables of ``--data``, then (with ``--fresh-data``) the same for the fresh corpus."""
+    text = corpus_table(result)
+    if "fresh" in result:
+        fresh = result["fresh"]
+        text = (f"## {result['data']['path']} ({result['split']} split; choices may have seen it)\n\n{text}\n"
+                f"## fresh corpus {fresh['data']['path']} ({fresh['split']} split; no choice saw it)\n\n"
+                + corpus_table(fresh))
+    return text
+
+
+def corpus_table(result: dict) -> str:
     """A headline table, then per subset: each group's mean [95% CI] (sd over seeds), and the
     difference to the baseline."""
     base = result["baseline"]
@@ -148,8 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--cache", default=None)
+    p.add_argument("--fresh-data", default=None, metavar="DIR",
+                   help="also score every group on this corpus (another build seed), which no choice saw")
+    p.add_argument("--update-card", action="store_true",
+                   help="write the numbers into each checkpoint's card.json (one checkpoint per group); "
+                        "with --fresh-data the fresh corpus's numbers become the card's headline")
+    p.add_argument("--selected-on", default="",
+                   help="with --update-card: what the model was chosen on, recorded in its card")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if args.update_card and not args.selected_on:
+        p.error("--update-card needs --selected-on TEXT (what the model was chosen on, e.g. "
+                "'validate split, zero-shot 9-finding accuracy')")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     groups = {}
@@ -161,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
                    seed=args.seed, probe_seeds=tuple(args.probe_seeds), batch_size=args.batch_size,
                    device=args.device, cache=args.cache, progress=not args.quiet)
     try:
-        result = run_experiment(groups, args.data, opts, args.baseline)
+        if args.update_card:
+            check_one_per_group(groups)
+        result = run_with_fresh(groups, args.data, opts, args.baseline, args.fresh_data)
+        if args.update_card:
+            update_cards(result, args.selected_on)
     except EclipError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -37,6 +37,7 @@ class Options:
     device: str = "cpu"
     cache: str | None = None
     progress: bool = True
+    precision: str | None = None  # of the index embeddings: auto | fp32 | bf16 (None = default)
 
 
 def load_prompt_sets(names: tuple[str, ...]) -> list[PromptSet]:
@@ -54,7 +55,8 @@ def model_embeddings(checkpoint: str | Path, data: str | Path, prompt_sets: list
 
     lm = load_model(checkpoint, device=opts.device)
     idx = build_index(checkpoint, data, cache_root=opts.cache, batch_size=opts.batch_size,
-                      with_umap=False, device=opts.device, lm=lm, progress=opts.progress)
+                      with_umap=False, device=opts.device, lm=lm, progress=opts.progress,
+                      precision=opts.precision)
     emb = suite.ModelEmbeddings(
         image_emb=np.asarray(idx.image_emb), text_emb=np.asarray(idx.text_emb),
         text_index=np.asarray(idx.text_index),
@@ -62,6 +64,7 @@ def model_embeddings(checkpoint: str | Path, data: str | Path, prompt_sets: list
     ckpt = Path(checkpoint).resolve()
     info = {"path": str(ckpt), "name": checkpoint_name(ckpt),
             "weights_sha256": lm.weights_sha256, "index": str(idx.path),
+            "precision": idx.meta.get("precision", "fp32"),
             "card": {k: lm.card.get(k) for k in ("arch", "expert", "steps", "seed", "created_at")
                      if k in lm.card}}
     return emb, info

@@ -146,6 +146,9 @@ def _retrieval(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[st
         return {}
     own = emb.text_index[items.rows]
     gallery_ids, local = np.unique(own, return_inverse=True)
+    if len(gallery_ids) < 2:  # e.g. an evaluation set without reports: R@1 would be 1.0
+        details.setdefault("skipped", []).append("retrieval: fewer than 2 distinct report texts")
+        return {}
     i2t, t2i = M.image_text_ranks(emb.image_emb[items.rows], emb.text_emb[gallery_ids], local)
     details["retrieval"] = {"n_images": int(len(i2t)), "n_unique_texts": int(len(t2i))}
     out = {}

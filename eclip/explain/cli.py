@@ -1,6 +1,8 @@
-"""``python -m eclip.explain``: ``agreement`` averages CC / NSS / KL / AUC-Judd of model maps
-against gaze over a split, for one or several checkpoints and methods; ``map`` writes one
-map as a PNG overlay (+ .npz)."""
+"""``python -m eclip.explain``: ``agreement`` averages CC / NSS / KL / AUC-Judd, shuffled AUC,
+the pointing game and thresholded IoU of model maps against gaze (and ground-truth regions)
+over a split, for one or several checkpoints and methods, beside the floors (uniform and
+centre-bias maps) and the ceiling (another reader), all with 95 % bootstrap intervals;
+``map`` writes one map as a PNG overlay (+ .npz)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from eclip.errors import EclipError
+from eclip.model.precision import PRECISIONS
 
-from .agreement import gaze_agreement
+from .agreement import (REFERENCE_NAMES, SCORE_COLUMNS, ci_text, gaze_agreement, headline, reference_agreement,
+                        reference_summaries, with_intervals)
 from .maps import attribution_map
 from .methods import FAST_METHODS, METHODS, supported_methods
+
+PRECISION_HELP = ("arithmetic of the model passes: auto (default, or $ECLIP_PRECISION) uses bf16 "
+                  "where the CPU has bf16 units and the image tower is large; maps stay float32")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,12 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--limit", type=int, help="first N gaze images only")
     a.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
     a.add_argument("--csv", help="write per-image metrics of every checkpoint/method to this CSV")
+    a.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
+    a.add_argument("--no-floors", action="store_true",
+                   help="skip the floors (uniform, centre bias) and the ceiling (another reader)")
+    a.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     m = sub.add_parser("map", help="one attribution map, saved as a PNG overlay (+ .npz with the map)")
     m.add_argument("--checkpoint", required=True)
     m.add_argument("--image", required=True, help="DICOM, PNG or JPEG file")
     m.add_argument("--prompt", required=True, help='text to explain, e.g. "small left pleural effusion"')
     m.add_argument("--method", choices=METHODS, default="gradcam")
     m.add_argument("--out", required=True, help="output PNG path")
+    m.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
     return p
 
 
@@ -59,7 +71,7 @@ def _map_cli(args) -> int:
 
     lm = load_model(args.checkpoint)
     pixels = to_working(load_image(args.image).pixels)
-    heat = attribution_map(lm, pixels, args.prompt, args.method)
+    heat = attribution_map(lm, pixels, args.prompt, args.method, precision=args.precision)
     out = Path(args.out)
     Image.fromarray(overlay_rgb(pixels, heat)).save(out)
     save_array_npz(out.with_suffix(".npz"), heatmap=heat.astype(np.float16))
@@ -77,11 +89,14 @@ def _agreement_cli(args) -> int:
         lm = load_model(ckpt)
         methods = args.method or [m for m in FAST_METHODS if m in supported_methods(lm)]
         for method in methods:
-            means, table = gaze_agreement(lm, args.data, args.split, method, args.limit, progress=True)
+            means, table = gaze_agreement(lm, args.data, args.split, method, args.limit, progress=True,
+                                          precision=args.precision)
             rows.append({"checkpoint": checkpoint_name(ckpt), "method": method, **means})
             per_image.append(table.assign(checkpoint=str(ckpt), method=method))
+    references = None if args.no_floors else reference_agreement(args.data, args.split, args.limit, progress=True)[0]
     if args.csv:
-        pd.concat(per_image).to_csv(args.csv, index=False)
+        extra = [] if references is None else [references.rename(columns={"reference": "method"})]
+        pd.concat(per_image + extra).to_csv(args.csv, index=False)
     header = ["checkpoint", "method", "n", "n_flat", "cc", "nss", "kl", "auc_judd", "border_mass",
               "outside_lungs", "n_outside"]
     counts = ("checkpoint", "method", "n", "n_flat", "n_outside")
@@ -97,7 +112,38 @@ def _agreement_cli(args) -> int:
         print("\t".join(header))
         for r in rows:
             print("\t".join(str(r[h]) if h in counts else f"{r[h]:.4f}" for h in header))
+    print()
+    _print_intervals(rows, per_image, references, args)
     return 0
+
+
+def _print_intervals(rows: list[dict], per_image: list, references, args) -> None:
+    """Every score with its 95 % bootstrap interval, models first, then floors and ceiling,
+    and one headline per model ("CC model - floor - ceiling")."""
+    refs = {} if references is None else reference_summaries(references, args.n_boot)
+    table = [(r["checkpoint"], r["method"], with_intervals(t, n_boot=args.n_boot)) for r, t in zip(rows, per_image)]
+    table += [(REFERENCE_NAMES[name], "", summary) for name, summary in refs.items()]
+    names = ["CC ↑", "NSS ↑", "KL ↓", "AUC-Judd ↑", "shuffled AUC ↑", "pointing game ↑", "mIoU @ 0.5 ↑"]
+    if args.markdown:
+        print("| model / reference | method | n | " + " | ".join(names) + " |")
+        print("|---|---|---|" + "---|" * len(names))
+    else:
+        print("\t".join(["model_or_reference", "method", "n", *SCORE_COLUMNS]))
+    for who, method, summary in table:
+        n = summary["cc"]["n"]
+        cells = [_ci_cell(summary[c], n) for c in SCORE_COLUMNS]
+        print(f"| {who} | {method} | {n} | " + " | ".join(cells) + " |" if args.markdown
+              else "\t".join([who, method, str(n), *cells]))
+    print()
+    for who, method, summary in table[:len(rows)]:
+        print(headline(f"{who} {method}", {"model": summary, **refs}))
+
+
+def _ci_cell(ci: dict, n: int) -> str:
+    """'0.108 [0.081, 0.135]', with the image count when the metric was defined on fewer
+    images than the row (the localisation pair needs a ground-truth region)."""
+    text = ci_text(ci, digits=3)
+    return f"{text} (n={ci['n']})" if ci["n"] != n and text != "n/a" else text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from eclip.errors import EvaluationError
 from eclip.io import sha256_text
 from eclip.memo import BoundedCache
 from eclip.model.encode import encode_prompts
+from eclip.model.precision import autocast, model_precision
 
 from . import methods
 from .geometry import to_image_grid, unit_max
@@ -57,30 +58,35 @@ def _check(pixels, prompt: str, method: str) -> np.ndarray:
 
 
 def attribution_map(lm, pixels: np.ndarray, prompt: str, method: str = "gradcam", *,
-                    image_id: str | None = None, use_cache: bool = True, n_steps: int = 32) -> np.ndarray:
+                    image_id: str | None = None, use_cache: bool = True, n_steps: int = 32,
+                    precision: str | None = None) -> np.ndarray:
     """Where the image supports its similarity to ``prompt``: float32 HxW in [0, 1],
-    aligned with ``pixels`` (a stored grey image, float32 HxW in [0, 1]).
+    aligned with ``pixels`` (a stored grey image, float32 HxW in [0, 1]). ``precision``:
+    auto | fp32 | bf16 (None = the default; ``eclip.model.precision``).
 
-    Cached per (weights sha256, image id, prompt, method); the returned array is read-only
-    because it is shared with later callers."""
+    Cached per (weights sha256, image id, prompt, method, precision); the returned array is
+    read-only because it is shared with later callers."""
     pixels = _check(pixels, prompt, method)
-    key = _cache_key(lm, pixels, prompt, method, image_id, n_steps)
+    precision = model_precision(lm, precision)
+    key = _cache_key(lm, pixels, prompt, method, image_id, n_steps, precision)
     if not use_cache:
-        return _frozen(_compute(lm, pixels, prompt, method, n_steps))
-    return MAP_CACHE.get_or_compute(key, lambda: _frozen(_compute(lm, pixels, prompt, method, n_steps)))
+        return _frozen(_compute(lm, pixels, prompt, method, n_steps, precision))
+    return MAP_CACHE.get_or_compute(
+        key, lambda: _frozen(_compute(lm, pixels, prompt, method, n_steps, precision)))
 
 
 def _cache_key(lm, pixels: np.ndarray, prompt: str, method: str, image_id: str | None,
-               n_steps: int) -> tuple:
+               n_steps: int, precision: str) -> tuple:
     return (lm.weights_sha256, image_id or image_key(pixels), prompt if methods.uses_prompt(method) else "",
-            method, n_steps if method == "integrated_gradients" else 0)
+            method, n_steps if method == "integrated_gradients" else 0, precision)
 
 
 def is_cached(lm, pixels: np.ndarray, prompt: str, method: str = "gradcam", *,
-              image_id: str | None = None, n_steps: int = 32) -> bool:
+              image_id: str | None = None, n_steps: int = 32, precision: str | None = None) -> bool:
     """Whether ``attribution_map`` with these arguments answers from its cache at once: the
     app's shared server queues a slow method's map (app/heavy.py), never a cached one."""
-    return _cache_key(lm, pixels, prompt, method, image_id, n_steps) in MAP_CACHE
+    key = _cache_key(lm, pixels, prompt, method, image_id, n_steps, model_precision(lm, precision))
+    return key in MAP_CACHE
 
 
 def _frozen(arr: np.ndarray) -> np.ndarray:
@@ -88,23 +94,29 @@ def _frozen(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def raw_map(lm, pixels: np.ndarray, prompt: str, method: str, n_steps: int = 32) -> np.ndarray:
-    """The method's map over the model input, before it is brought to the stored grid."""
+def raw_map(lm, pixels: np.ndarray, prompt: str, method: str, n_steps: int = 32,
+            precision: str = "fp32") -> np.ndarray:
+    """The method's map over the model input, before it is brought to the stored grid, as
+    float32 whatever the (resolved) ``precision`` of the passes."""
     # Grad mode and inference mode are thread-local: set them here whatever the caller uses.
     with torch.inference_mode(False), torch.enable_grad():
+        text = text_embedding(lm, prompt) if methods.uses_prompt(method) else None  # fp32, cached
         x = lm.preprocess(pixels)[None].float()
-        if method == "rollout":
-            return methods.rollout(lm, x)
-        text = text_embedding(lm, prompt)
-        if method == "integrated_gradients":
-            base = lm.preprocess(np.zeros_like(pixels))[None].float()  # a black image
-            return methods.integrated_gradients(lm, x, text, n_steps, base)
-        return getattr(methods, method)(lm, x, text)
+        with autocast(lm, precision):
+            if method == "rollout":
+                raw = methods.rollout(lm, x)
+            elif method == "integrated_gradients":
+                base = lm.preprocess(np.zeros_like(pixels))[None].float()  # a black image
+                raw = methods.integrated_gradients(lm, x, text, n_steps, base)
+            else:
+                raw = getattr(methods, method)(lm, x, text)
+    return np.asarray(raw, dtype=np.float32)
 
 
-def _compute(lm, pixels: np.ndarray, prompt: str, method: str, n_steps: int) -> np.ndarray:
+def _compute(lm, pixels: np.ndarray, prompt: str, method: str, n_steps: int,
+             precision: str = "fp32") -> np.ndarray:
     h, w = pixels.shape
-    raw = raw_map(lm, pixels, prompt, method, n_steps)
+    raw = raw_map(lm, pixels, prompt, method, n_steps, precision)
     return unit_max(to_image_grid(unit_max(raw), h, w, lm.image_size))
 
 

@@ -80,7 +80,7 @@ def gradcam(lm, x: torch.Tensor, text: torch.Tensor) -> np.ndarray:
     else:
         weights = grad.mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * act).sum(dim=1))[0]
-    return cam.detach().numpy()
+    return cam.detach().float().numpy()  # float(): a bf16 autocast leaves conv outputs in bf16
 
 
 def rollout(lm, x: torch.Tensor, text: torch.Tensor | None = None) -> np.ndarray:
@@ -95,7 +95,7 @@ def rollout(lm, x: torch.Tensor, text: torch.Tensor | None = None) -> np.ndarray
             a = 0.5 * a + 0.5 * torch.eye(a.shape[0])  # the residual path
             a = a / a.sum(dim=-1, keepdim=True)
             relevance = a if relevance is None else a @ relevance
-    return pooled_rows_to_grid(relevance, visual).numpy()
+    return pooled_rows_to_grid(relevance, visual).float().numpy()
 
 
 def grad_rollout(lm, x: torch.Tensor, text: torch.Tensor) -> np.ndarray:
@@ -108,7 +108,7 @@ def grad_rollout(lm, x: torch.Tensor, text: torch.Tensor) -> np.ndarray:
     for probs, grad in zip(tap.outputs, grads):
         weighted = torch.relu(grad * probs).mean(dim=1)[0]  # [L, L], heads averaged
         relevance = relevance + weighted @ relevance
-    return pooled_rows_to_grid(relevance.detach(), visual).numpy()
+    return pooled_rows_to_grid(relevance.detach(), visual).float().numpy()
 
 
 def integrated_gradients(lm, x: torch.Tensor, text: torch.Tensor, n_steps: int = 32,
@@ -118,4 +118,4 @@ def integrated_gradients(lm, x: torch.Tensor, text: torch.Tensor, n_steps: int =
     ig = IntegratedGradients(lambda inp: similarity(lm, inp, text))
     base = baseline if baseline is not None else torch.zeros_like(x)
     attr = ig.attribute(x, baselines=base, n_steps=n_steps, internal_batch_size=min(n_steps, 16))
-    return attr.detach()[0].sum(0).abs().numpy()
+    return attr.detach()[0].sum(0).abs().float().numpy()

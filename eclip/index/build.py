@@ -20,7 +20,7 @@ import numpy as np
 from eclip.data.manifest import read_manifest
 from eclip.data.reports import report_text
 from eclip.errors import EvaluationError
-from eclip.index.keys import expected_identity, index_dir
+from eclip.index.keys import checkpoint_identity, expected_identity, index_dir
 from eclip.index.projection import compute_umap
 from eclip.index.store import (INDEX_VERSION, META, EmbeddingIndex, StaleIndex, open_index,
                                save_npy, write_list, write_meta)
@@ -35,18 +35,24 @@ def build_index(checkpoint: str | Path, data: str | Path, *, cache_root: str | P
                 batch_size: int = 32, with_umap: bool = True, force: bool = False,
                 device: str = "auto", workers: int = 0, seed: int = 0, lm=None,
                 progress: bool = True, umap_neighbors: int = 15,
-                chunk_rows: int | None = None) -> EmbeddingIndex | None:
+                chunk_rows: int | None = None, precision: str | None = None) -> EmbeddingIndex | None:
     """Embed every image and unique report of ``data`` and store the index.
 
+    ``precision``: ``auto`` (None = ``$ECLIP_PRECISION`` or auto), ``fp32`` or ``bf16``
+    (``eclip.model.precision``); a bf16 index is stored apart from the fp32 one, in float32.
     Reuses a complete index (computing UMAP if asked and missing), resumes an interrupted
     one. Returns the index (None on torchrun ranks other than 0)."""
+    from eclip.model.precision import autocast, checkpoint_precision
     from eclip.train import distributed as D
 
     ctx = D.env_context()
     rank, world = ctx.rank, ctx.world_size
     chunk_rows = int(chunk_rows or CHUNK_ROWS)
-    path = index_dir(checkpoint, data, cache_root)
-    expect = expected_identity(checkpoint, data)
+    device = str(ctx.device) if device == "auto" else device
+    checkpoint_identity(checkpoint)  # a folder without weights is reported as such, first
+    precision = checkpoint_precision(checkpoint, precision, device)
+    path = index_dir(checkpoint, data, cache_root, precision)
+    expect = expected_identity(checkpoint, data, precision)
     if force and rank == 0 and path.exists():
         shutil.rmtree(path)
     if rank == 0 and (path / META).is_file():
@@ -67,7 +73,6 @@ def build_index(checkpoint: str | Path, data: str | Path, *, cache_root: str | P
 
     from eclip.model.encode import encode_images, encode_texts
 
-    device = str(ctx.device) if device == "auto" else device
     if lm is None:
         from eclip.model.checkpoint import load_model
 
@@ -82,14 +87,16 @@ def build_index(checkpoint: str | Path, data: str | Path, *, cache_root: str | P
         _check_build_state(parts, expect, chunk_rows)
     D.barrier(ctx)
     t0 = time.perf_counter()
-    _embed_chunks(parts, "img", list(df["image_path"]), chunk_rows, rank, world, progress,
-                  lambda rows: encode_images(lm, Path(data), rows, batch_size, device, workers))
-    _embed_chunks(parts, "txt", texts, chunk_rows, rank, world, progress,
-                  lambda rows: encode_texts(lm, rows, max(batch_size, 64), device))
+    log.info("embedding in %s on %s", precision, device)
+    with autocast(lm, precision, device):  # encode_* return float32 whatever the precision
+        _embed_chunks(parts, "img", list(df["image_path"]), chunk_rows, rank, world, progress,
+                      lambda rows: encode_images(lm, Path(data), rows, batch_size, device, workers))
+        _embed_chunks(parts, "txt", texts, chunk_rows, rank, world, progress,
+                      lambda rows: encode_texts(lm, rows, max(batch_size, 64), device))
     D.barrier(ctx)
     if rank != 0:
         return None
-    meta = {**expect, "version": INDEX_VERSION, "checkpoint": str(Path(checkpoint).resolve()),
+    meta = {**expect, "precision": precision, "version": INDEX_VERSION, "checkpoint": str(Path(checkpoint).resolve()),
             "data": str(Path(data).resolve()), "n_images": len(df), "n_texts": len(texts),
             "embed_seconds": round(time.perf_counter() - t0, 3), "world_size": world,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -16,6 +16,7 @@ from eclip.errors import EclipError
 from eclip.index.build import CHUNK_ROWS, build_index
 from eclip.index.keys import CACHE_ENV, default_cache_root
 from eclip.index.store import META, load_index, read_meta
+from eclip.model.precision import PRECISION_ENV, PRECISIONS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, default=32)
     b.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     b.add_argument("--workers", type=int, default=0, help="image-loading worker processes")
+    b.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help=f"CPU arithmetic: auto (default, or ${PRECISION_ENV}) uses bf16 where the "
+                   "processor has bf16 units and the image tower is large enough to gain; "
+                   "a bf16 index is cached apart from the fp32 one")
     b.add_argument("--umap", action=argparse.BooleanOptionalAction, default=True,
                    help="compute the 2-D UMAP map (default on)")
     b.add_argument("--umap-neighbors", type=int, default=15)
@@ -40,12 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--checkpoint")
     i.add_argument("--data")
     i.add_argument("--cache", default=None)
+    i.add_argument("--precision", choices=PRECISIONS, default=None, help="which index: auto | fp32 | bf16")
     return p
 
 
 def _info(args) -> int:
     if args.checkpoint and args.data:
-        idx = load_index(args.checkpoint, args.data, args.cache)
+        idx = load_index(args.checkpoint, args.data, args.cache, precision=args.precision)
         print(json.dumps({**idx.meta, "path": str(idx.path), "umap": idx.umap_image is not None,
                           "dim": int(idx.image_emb.shape[1])}, indent=1))
         return 0
@@ -57,6 +63,7 @@ def _info(args) -> int:
         if (d / META).is_file():
             m = read_meta(d)
             print(f"{d.name}  images={m['n_images']} texts={m['n_texts']} dim={m.get('dim')} "
+                  f"precision={m.get('precision', 'fp32')} "
                   f"umap={'umap' in m}  checkpoint={m['checkpoint']}  data={m['data']}")
         else:
             print(f"{d.name}  (incomplete: resume with build)")
@@ -70,7 +77,8 @@ def _build(args) -> int:
         idx = build_index(args.checkpoint, args.data, cache_root=args.cache,
                           batch_size=args.batch_size, with_umap=args.umap, force=args.force,
                           device=args.device, workers=args.workers, seed=args.seed,
-                          umap_neighbors=args.umap_neighbors, chunk_rows=args.chunk_rows)
+                          umap_neighbors=args.umap_neighbors, chunk_rows=args.chunk_rows,
+                          precision=args.precision)
         if idx is not None:
             print(f"index ready: {idx.path} ({len(idx)} images, {len(idx.texts)} unique reports, "
                   f"umap={'yes' if idx.umap_image is not None else 'no'})")

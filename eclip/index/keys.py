@@ -1,8 +1,9 @@
 """Where an index lives: the cache root and the key of a checkpoint + dataset pair.
 
-The key is ``<weights_sha256[:12]>-<data fingerprint>``, so an index is found again by
-content, not by path: moving a checkpoint keeps its index, retraining it does not. The
-hashes here must stay stable, or every index already on disk would be orphaned.
+The key is ``<weights_sha256[:12]>-<data fingerprint>`` (plus ``-bf16`` for an index embedded
+in bf16), so an index is found again by content, not by path: moving a checkpoint keeps its
+index, retraining it does not. The hashes here must stay stable, or every index already on
+disk would be orphaned.
 """
 
 from __future__ import annotations
@@ -54,13 +55,29 @@ def data_fingerprint(data: str | Path) -> str:
         raise EvaluationError(f"{data}: no readable manifest.csv ({exc}); is this a dataset folder?") from exc
 
 
-def expected_identity(checkpoint: str | Path, data: str | Path) -> dict:
-    """What a current index's meta.json must record: weights, config and data hashes."""
-    return {**checkpoint_identity(checkpoint), "data_fingerprint": data_fingerprint(data)}
+def index_precision(checkpoint: str | Path, precision: str | None = None) -> str:
+    """The precision (``fp32`` / ``bf16``) an index of ``checkpoint`` is built in, for the
+    setting ``precision`` (None or ``auto``: decided by ``eclip.model.precision``)."""
+    from eclip.model.precision import checkpoint_precision
+
+    return checkpoint_precision(checkpoint, precision)
 
 
-def index_dir(checkpoint: str | Path, data: str | Path, cache_root: str | Path | None = None) -> Path:
-    """The folder of the index of ``checkpoint`` over ``data`` (whether built or not)."""
+def expected_identity(checkpoint: str | Path, data: str | Path, precision: str | None = None) -> dict:
+    """What a current index's meta.json must record: weights, config and data hashes, and,
+    for a bf16 index, its precision (fp32 indexes built before precisions existed stay valid)."""
+    ident = {**checkpoint_identity(checkpoint), "data_fingerprint": data_fingerprint(data)}
+    resolved = index_precision(checkpoint, precision)
+    return ident if resolved == "fp32" else {**ident, "precision": resolved}
+
+
+def index_dir(checkpoint: str | Path, data: str | Path, cache_root: str | Path | None = None,
+              precision: str | None = None) -> Path:
+    """The folder of the index of ``checkpoint`` over ``data`` (whether built or not); a
+    bf16 index gets its own folder (key suffix ``-bf16``), so the two never overwrite or
+    answer for each other."""
     ident = checkpoint_identity(checkpoint)
-    key = f"{ident['weights_sha256'][:12]}-{data_fingerprint(data)}"
+    resolved = index_precision(checkpoint, precision)
+    suffix = "" if resolved == "fp32" else f"-{resolved}"
+    key = f"{ident['weights_sha256'][:12]}-{data_fingerprint(data)}{suffix}"
     return Path(cache_root or default_cache_root()) / key

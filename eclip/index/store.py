@@ -30,6 +30,7 @@ from eclip.io import atomic_write_bytes, atomic_write_text, write_json
 
 INDEX_VERSION = 1
 META = "meta.json"
+GATHER_SHARE = 4  # selections up to 1/4 of the rows are gathered first, larger ones scored whole
 
 
 class IndexMissing(EvaluationError):
@@ -63,21 +64,44 @@ class EmbeddingIndex:
         return self._row[item_id]
 
     def image_text_scores(self, query_emb: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Cosine similarity of every (selected) image with each query vector: [N, Q]."""
-        emb = self.image_emb if rows is None else self.image_emb[rows]
+        """Cosine similarity of every (selected) image with each query vector: [N, Q].
+
+        A large selection is scored over the whole contiguous matrix and then picked out:
+        gathering 97 % of 200,000 memory-mapped rows first copied 200 MB per query."""
         q = np.atleast_2d(np.asarray(query_emb, dtype=np.float32))
         q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        return np.asarray(emb) @ q.T
+        if rows is not None and len(rows) <= len(self) // GATHER_SHARE:
+            return np.asarray(self.image_emb[rows]) @ q.T
+        scores = np.asarray(self.image_emb) @ q.T
+        return scores if rows is None else scores[rows]
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest ``scores``, best first, ties in position order: the
+    same as ``np.argsort(-scores, kind="stable")[:k]`` without sorting everything
+    (``argpartition`` is O(N); a full sort of 200,000 scores is ~15 ms a query)."""
+    scores = np.asarray(scores).ravel()
+    k = max(0, min(int(k), len(scores)))
+    if k == 0:
+        return np.empty(0, np.int64)
+    if k == len(scores):
+        return np.argsort(-scores, kind="stable")
+    cut = scores[np.argpartition(-scores, k - 1)[k - 1]]  # the k-th largest value
+    above = np.flatnonzero(scores > cut)
+    tied = np.flatnonzero(scores == cut)[:k - len(above)]  # the earliest of the ties
+    top = np.concatenate([above, tied])
+    return top[np.lexsort((top, -scores[top]))]
 
 
 def load_index(checkpoint: str | Path, data: str | Path, cache_root: str | Path | None = None,
-               mmap: bool = True) -> EmbeddingIndex:
-    """Open the index of ``checkpoint`` over ``data``; memory-maps the arrays.
+               mmap: bool = True, precision: str | None = None) -> EmbeddingIndex:
+    """Open the index of ``checkpoint`` over ``data``; memory-maps the arrays. ``precision``
+    (None = the default, ``auto``) picks the fp32 or the bf16 index, as ``build_index`` does.
 
     Raises ``IndexMissing`` when none is built and ``StaleIndex`` when the one on disk does
     not match the current weights, config or data."""
-    path = index_dir(checkpoint, data, cache_root)
-    expect = expected_identity(checkpoint, data)
+    path = index_dir(checkpoint, data, cache_root, precision)
+    expect = expected_identity(checkpoint, data, precision)
     if not (path / META).is_file():
         _refuse_stale_neighbours(path.parent, checkpoint, data)
     return open_index(path, expect, mmap=mmap)

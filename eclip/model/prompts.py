@@ -7,6 +7,11 @@ Two kinds of file:
   entry of the file's ``templates``) and/or verbatim ``prompts``.
 * ``"task": "binary"`` - ``labels``: each with ``name``, ``labels``, and ``positive`` /
   ``negative`` prompt lists (CheXzero-style pairs).
+
+A class may say ``"negated": true`` (positive where none of its labels is positive or
+uncertain: RSNA's "No Pneumonia"), and may name the extra columns an evaluation set carries
+(``eclip.data.evalsets.labels.EXTRA_LABELS``: CXR14's Mass, Nodule ...). The paper's prompt
+sets live in ``assets/prompts/paper/``: found by name, but not in the default "every set".
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from eclip.data.evalsets.labels import EXTRA_LABELS
 from eclip.data.manifest import LABELS
 from eclip.errors import PromptSetError
 
 PROMPT_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
+# The paper's sets (hundreds of prompts each, for build-eval's datasets): by name only.
+PAPER_DIR = PROMPT_DIR / "paper"
 
 
 @dataclass(frozen=True)
@@ -59,10 +67,13 @@ def list_prompt_sets(directory: str | Path = PROMPT_DIR) -> list[Path]:
 def load_prompt_set(path_or_name: str | Path, directory: str | Path = PROMPT_DIR) -> PromptSet:
     """Load a prompt file by path, or by bare name (``findings``) from ``directory``."""
     path = Path(path_or_name)
+    extra = [PAPER_DIR] if Path(directory) == PROMPT_DIR else []  # the shipped paper sets
     if not path.suffix and not path.exists():
         path = Path(directory) / f"{path_or_name}.json"
+        if not path.is_file():
+            path = next((d / path.name for d in extra if (d / path.name).is_file()), path)
     if not path.is_file():
-        known = [p.stem for p in list_prompt_sets(directory)]
+        known = [p.stem for d in [directory, *extra] for p in list_prompt_sets(d)]
         raise PromptSetError(f"prompt set {path_or_name!r} not found ({path}); known: {known}")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -93,10 +104,10 @@ def _nonempty(raw: dict, key: str, where: str) -> list:
 
 def _labels(entry: dict, where: str) -> tuple[str, ...]:
     labels = tuple(entry.get("labels") or [entry.get("name", "")])
-    unknown = [lab for lab in labels if lab not in LABELS]
+    unknown = [lab for lab in labels if lab not in LABELS and lab not in EXTRA_LABELS]
     if unknown:
         raise PromptSetError(f"{where}: {entry.get('name')!r} names unknown label(s) {unknown}; "
-                              f"use manifest label columns {list(LABELS)}")
+                              f"use manifest label columns {list(LABELS) + list(EXTRA_LABELS)}")
     return labels
 
 
@@ -106,7 +117,8 @@ def _parse_class(entry: dict, templates: list[str], where: str) -> PromptClass:
     if not prompts:
         raise PromptSetError(f"{where}: class {entry.get('name')!r} has no prompts "
                               "(give 'phrases' with file 'templates', or 'prompts')")
-    return PromptClass(str(entry["name"]), _labels(entry, where), tuple(dict.fromkeys(prompts)))
+    return PromptClass(str(entry["name"]), _labels(entry, where), tuple(dict.fromkeys(prompts)),
+                       negated=bool(entry.get("negated", False)))
 
 
 def _parse_binary(entry: dict, where: str) -> BinaryLabel:

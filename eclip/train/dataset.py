@@ -79,6 +79,19 @@ def random_heatmap(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarr
     return F.interpolate(coarse, size=shape, mode="bicubic", align_corners=False)[0, 0].clamp_min(0).numpy()
 
 
+def gaze_subset(rows: list[int], fraction: float, seed: int) -> list[int]:
+    """The gaze rows kept for the expert stream: the first round(fraction * n) of a seeded
+    permutation, so a smaller fraction's subset lies inside a larger one's and the curve's
+    points differ only in how much gaze they see. Returned in row order."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"data.gaze_fraction must be in [0, 1], got {fraction}; "
+                          "e.g. --set data.gaze_fraction=0.25")
+    if fraction == 1.0:
+        return list(rows)
+    keep = np.random.default_rng([seed, 29]).permutation(len(rows))[:round(fraction * len(rows))]
+    return sorted(rows[i] for i in keep)
+
+
 class DecodedCache:
     """Decoded arrays kept in memory up to a byte budget, filled as rows are first read.
 
@@ -118,7 +131,7 @@ class TrainDataset(torch.utils.data.Dataset):
         self.images = df["image_path"].tolist()
         self.gaze = df["gaze_path"].tolist()
         self.texts = [report_text(f, i) for f, i in zip(df["findings"], df["impression"])]
-        self.expert_rows = [i for i, g in enumerate(self.gaze) if g]
+        self.expert_rows = gaze_subset([i for i, g in enumerate(self.gaze) if g], cfg.gaze_fraction, cfg.gaze_seed)
         self.cache = DecodedCache(int(cfg.cache_mb * 2 ** 20))
 
     def __len__(self) -> int:

@@ -25,8 +25,8 @@ from eclip.io import write_json
 from eclip.errors import TrainingError
 from eclip.model import build_model, get_tokenizer, save_model
 from eclip.model.curriculum import expert_probability, in_cold_start
-from eclip.model.loss import clamp_logit_scale
 from eclip.model.mixup import mixup_lambda, step_rng
+from eclip.model.precision import autocast, model_precision
 from eclip.train import distributed as D
 from eclip.train import runfolder as RF
 from eclip.train.checkpoints import load_train_checkpoint, save_train_checkpoint
@@ -47,21 +47,37 @@ class RunResult:
 
 
 # -- optimisation ---------------------------------------------------------------------------
-def decays(p: torch.nn.Parameter) -> bool:
-    """Matrices and kernels decay; biases, norm gains, embeddings' 1-d vectors and the
-    temperature (ndim <= 1) do not. By shape, as open_clip's optimiser decides: a name rule
-    misses tensors whose module naming differs between towers."""
+REFERENCE_NO_DECAY = ("bias", "LayerNorm.weight", "BatchNorm")  # the reference's name match
+NO_DECAY_RULES = ("shape", "reference")
+
+
+def decays(p: torch.nn.Parameter, name: str = "", rule: str = "shape") -> bool:
+    """"shape" (default): matrices and kernels decay; biases, norm gains, embeddings' 1-d
+    vectors and the temperature (ndim <= 1) do not, as open_clip's optimiser decides: a name
+    rule misses tensors whose module naming differs between towers. "reference": the
+    reference's substring match, which decays open_clip/timm norm gains (ln_1.weight, norm1.weight)
+    but not HF BERT's LayerNorm.weight; the temperature never decays (its own group there)."""
+    if rule == "reference":
+        return not any(s in name for s in REFERENCE_NO_DECAY) and name not in ("logit_scale", "tau")
     return p.ndim > 1
+
+
+def _named_trainable(model, part: str):
+    module = model.clip if part == "clip" else model.processor
+    yield from ((n, p) for n, p in module.named_parameters() if p.requires_grad)
+    if part == "clip" and getattr(model, "tau", None) is not None:  # temperature_param = "tau"
+        yield "tau", model.tau
 
 
 def _param_groups(model, t: TrainConfig) -> list[dict]:
     """Four groups, sorted by name (clip, clip_no_decay, processor, processor_no_decay): a
     checkpoint's optimizer state is matched to them by position."""
+    if t.no_decay not in NO_DECAY_RULES:
+        raise TrainingError(f"train.no_decay={t.no_decay!r}: use one of {list(NO_DECAY_RULES)}")
     groups: dict[tuple[str, bool], list] = {}
-    for part, module in (("clip", model.clip), ("processor", model.processor)):
-        for p in module.parameters():
-            if p.requires_grad:
-                groups.setdefault((part, not decays(p)), []).append(p)
+    for part in ("clip", "processor"):
+        for name, p in _named_trainable(model, part):
+            groups.setdefault((part, not decays(p, name, t.no_decay)), []).append(p)
     param_groups = []
     for (part, no_wd), params in sorted(groups.items()):
         mult = t.processor_lr_mult if part == "processor" else 1.0
@@ -110,6 +126,14 @@ def p_expert(method: MethodConfig, step: int, total: int) -> float:
     if not method.expert:
         return 0.0
     return 1.0 if method.naive else expert_probability(step, total, method.curriculum)
+
+
+def priming_on(method: MethodConfig, step: int, total: int) -> bool:
+    """Does ``step`` add the priming loss? In the cold start, with the expert path on; the naive
+    ablation drops it unless method.naive_priming (the reference keeps it there)."""
+    if not (method.expert and method.priming) or (method.naive and not method.naive_priming):
+        return False
+    return in_cold_start(step, total, method.curriculum)
 
 
 def expert_decider(cfg: Config):
@@ -204,8 +228,18 @@ class Trainer:
         self.card = {"data_fingerprint": fingerprint(cfg.data.root), "dataset": str(cfg.data.root),
                      "mode": "eclip" if cfg.method.expert else "clip", "total_steps": t.steps,
                      "world_size": ctx.world_size, "metrics": {}}
-        on_gpu = ctx.device.type == "cuda" and t.amp == "bf16"
-        self.amp = lambda: torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else contextlib.nullcontext()
+        self.amp = self._autocast()
+
+    def _autocast(self):
+        """() -> the context of a step's forward: bf16 autocast on CUDA with ``train.amp``;
+        on CPU whatever ``train.precision`` resolves to for this image tower."""
+        if self.ctx.device.type == "cuda":
+            on = self.t.amp == "bf16"
+            return lambda: torch.autocast("cuda", dtype=torch.bfloat16) if on else contextlib.nullcontext()
+        precision = model_precision(self.model, self.t.precision, self.ctx.device)
+        self.card["precision"] = precision
+        log.info("CPU training in %s (train.precision=%s)", precision, self.t.precision)
+        return lambda: autocast(self.model, precision, self.ctx.device)
 
     def _make_data(self) -> None:
         cfg, t, ctx = self.cfg, self.t, self.ctx
@@ -223,7 +257,7 @@ class Trainer:
     def step(self, step: int, batch: dict, stop_requested: bool) -> dict:
         t, m = self.t, self.method
         info = {"lr": set_lr(self.opt, step, t), "expert": "expert_images" in batch,
-                "priming": m.expert and m.priming and not m.naive and in_cold_start(step, t.steps, m.curriculum)}
+                "priming": priming_on(m, step, t.steps)}
         info["lam"] = mixup_lambda(m, step_rng(t.seed, 2, step)) if info["expert"] else 1.0
         self.opt.zero_grad(set_to_none=True)
         with self.amp():
@@ -244,7 +278,7 @@ class Trainer:
         if not torch.isfinite(grad_norm):
             raise self._non_finite(step, "gradient norm", reduced)
         self.opt.step()
-        clamp_logit_scale(self.model.clip.logit_scale, m.temperature_min, m.temperature_max)
+        self.model.clamp_temperature()
         info.update(loss=reduced["loss"], loss_clip=reduced["loss_clip"], loss_mse=reduced["loss_mse"],
                     stop=reduced["stop"] > 0)
         return info

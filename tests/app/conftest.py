@@ -23,7 +23,7 @@ def app_env(tiny_dataset, tmp_path, monkeypatch):
     return {"data": Path(tiny_dataset), "runs": tmp_path / "runs"}
 
 
-def _save_micro_checkpoint(out: Path) -> Path:
+def _save_micro_checkpoint(out: Path, seed: int = 0) -> Path:
     """A random-init micro ViT saved through eclip's own save_model (the real format)."""
     import torch
 
@@ -32,9 +32,9 @@ def _save_micro_checkpoint(out: Path) -> Path:
 
     cfg = Config()
     cfg.model.arch = "eclip-vit-micro"
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = build_model(cfg.model, cfg.method)
-    return save_model(out, model, to_dict(cfg), {"steps": 0, "seed": 0}, dtype="float32")
+    return save_model(out, model, to_dict(cfg), {"steps": 0, "seed": seed}, dtype="float32")
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +56,27 @@ def micro_model(tiny_dataset, tmp_path_factory):
     np.save(idx.path / "umap_image.npy", xy[:len(idx.image_emb)])
     np.save(idx.path / "umap_text.npy", xy[len(idx.image_emb):])
     return {"checkpoint": Path(ckpt), "index_root": base / "index"}
+
+
+@pytest.fixture(scope="session")
+def compare_model(micro_model, tiny_dataset, tmp_path_factory):
+    """A second micro checkpoint (other seed, so other weights) for the 'compare with'
+    model, and an index folder holding both models' indexes (random 2-D maps will do)."""
+    import shutil
+
+    import numpy as np
+
+    from eclip.index import build_index
+
+    base = tmp_path_factory.mktemp("compare_model")
+    ckpt = _save_micro_checkpoint(base / "final", seed=1)
+    cache = Path(shutil.copytree(micro_model["index_root"], base / "index"))
+    idx = build_index(ckpt, tiny_dataset, cache_root=cache, with_umap=False, progress=False,
+                      device="cpu")
+    rng = np.random.default_rng(1)
+    np.save(idx.path / "umap_image.npy", rng.normal(size=(len(idx.ids), 2)).astype(np.float32))
+    np.save(idx.path / "umap_text.npy", rng.normal(size=(len(idx.texts), 2)).astype(np.float32))
+    return {"checkpoint": Path(ckpt), "index_root": cache}
 
 
 @pytest.fixture

@@ -11,44 +11,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from app import serve
+from app.serve import CHROME_ARGS, CHROMIUM
+
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 SHOT_DIR = REPO / ".cache" / "e2e"  # ignored by git
 README_SHOT = REPO / "assets" / "screenshot_explore.png"
-CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError("streamlit did not become healthy")
 
 
 @pytest.fixture
@@ -59,33 +34,15 @@ def streamlit_server(tiny_dataset, tmp_path):
         demo = Path(os.environ.get("ECLIP_SCREENSHOT_DATA") or REPO / "data" / "demo")
         if (demo / "manifest.csv").is_file():
             data, showcase = demo, True
-    port = _free_port()
-    env = {**os.environ, "ECLIP_DATA": str(data), "ECLIP_RUNS": str(tmp_path / "runs"),
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    env.pop("ECLIP_CHECKPOINT", None)
-    if data == REPO / "data" / "demo":
-        env.pop("ECLIP_DATA")  # the app's own default, shown as data/demo in the sidebar
-    if not showcase:
-        env["ECLIP_CHECKPOINT"] = "none"  # the case browser needs no model
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"),
-         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-         "--theme.base", "light", "--client.toolbarMode", "viewer"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # data/demo as the app's own default names it (relative), so the sidebar shows no server path
+    shown = "data/demo" if data == REPO / "data" / "demo" else str(data)
+    port, log = serve.free_port(), tmp_path / "streamlit.log"
+    proc = serve.start_server(shown, checkpoint=None if showcase else "none", port=port, log_path=log)
     try:
-        _wait_healthy(port, proc)
-        yield {"url": f"http://127.0.0.1:{port}", "showcase": showcase, "data": data,
-               "log": tmp_path / "streamlit.log"}
+        serve.wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=60)
+        yield {"url": f"http://127.0.0.1:{port}", "showcase": showcase, "data": data, "log": log}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        serve.stop_server(proc)
 
 
 def _pick_case(page, case_id: str) -> None:

@@ -299,6 +299,28 @@ def write_reflacx(folder: Path, readings: list[ReflacxReading], n_fix: int = 10,
     return Path(folder)
 
 
+REFLACX_ELLIPSE_COORDS = ("xmin", "ymin", "xmax", "ymax", "certainty")  # then one column per label
+EGD_BOX_COLUMNS = ("dicom_id", "bbox_name", "x1", "x2", "y1", "y2")
+
+
+def write_reflacx_ellipses(folder: Path, reading_id: str, ellipses: list[dict],
+                           labels=("Atelectasis", "Consolidation", "Pleural abnormality")) -> Path:
+    """main_data/<id>/anomaly_location_ellipses.csv as REFLACX's create_main_table.py writes
+    it: xmin, ymin, xmax, ymax (native px, rounded), certainty (1-5), then a True/False column
+    per label. Each dict: the four corners, ``certainty`` and ``labels`` (a list)."""
+    rows = [{**{k: e[k] for k in REFLACX_ELLIPSE_COORDS}, **{lab: lab in e["labels"] for lab in labels}}
+            for e in ellipses]
+    return _write_csv(Path(folder) / "main_data" / reading_id / "anomaly_location_ellipses.csv",
+                      rows, (*REFLACX_ELLIPSE_COORDS, *labels))
+
+
+def write_egd_boxes(folder: Path, boxes: dict[str, list[tuple]]) -> Path:
+    """EGD-CXR bounding_boxes.csv: dicom_id -> [(bbox_name, x1, x2, y1, y2)] (native px)."""
+    rows = [{"dicom_id": did, "bbox_name": b[0], "x1": b[1], "x2": b[2], "y1": b[3], "y2": b[4]}
+            for did, bs in boxes.items() for b in bs]
+    return _write_csv(Path(folder) / "bounding_boxes.csv", rows, EGD_BOX_COLUMNS)
+
+
 # ---------------------------------------------------------------------------- Open-I
 
 @dataclass

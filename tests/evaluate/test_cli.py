@@ -149,9 +149,11 @@ def test_mimic_format_fixture_end_to_end(micro_checkpoint, mimic_dataset, tmp_pa
     result = json.loads(out.read_text())
     metrics = result["subsets"]["all"]["metrics"]
     assert result["subsets"]["all"]["n_images"] == 2
-    # two test images of one study share one report: each finds it at rank 1
-    assert metrics["retrieval/i2t/R@1"]["value"] == 1.0
-    assert result["subsets"]["all"]["details"]["retrieval"]["n_unique_texts"] == 1
+    # two test images of one study share one report: a gallery of one text ranks it first
+    # whatever the model, so retrieval is skipped and says why rather than report R@1 = 1.0
+    assert not any(k.startswith("retrieval/") for k in metrics)
+    assert "fewer than 2 distinct report texts" in " ".join(
+        result["subsets"]["all"]["details"]["skipped"])
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ from eclip import explain
 def test_gaze_agreement_over_the_test_split(vit_lm, tiny_dataset):
     means, per_image = explain.gaze_agreement(vit_lm, tiny_dataset, "test", "gradcam")
     assert means["n"] == len(per_image) == 2  # tiny_dataset: test rows 4, 14 carry gaze
-    assert set(per_image.columns) == {"id", "cc", "nss", "kl", "auc_judd", "flat", "border_mass",
-                                      "outside_lungs", "flagged_outside"}
+    assert set(per_image.columns) == {"id", "cc", "nss", "kl", "auc_judd", "sauc", "pointing", "miou", "flat",
+                                      "border_mass", "outside_lungs", "flagged_outside"}
     assert means["n_flat"] == int(per_image["flat"].sum())
     assert means["n_outside"] == int(per_image["flagged_outside"].sum())
     assert -1 <= means["cc"] <= 1 and 0 <= means["auc_judd"] <= 1 and means["kl"] >= 0
@@ -26,7 +26,8 @@ def test_agreement_cli_markdown(vit_lm, tiny_dataset, tmp_path, capsys):
     assert rc == 0 and "| model | method | n | flat maps (score chance) | CC" in out
     assert "| mass in border band ↓ | mass outside lungs ↓ | flagged outside |" in out
     assert "| gradcam | 2 |" in out and "| rollout | 2 |" in out and "| grad_rollout | 2 |" in out
-    assert out_csv.read_text().count("\n") == 7  # header + 2 images x 3 methods
+    # header + 2 images x 3 methods + 2 images x 2 floors (the fixture has no second reader)
+    assert out_csv.read_text().count("\n") == 11
 
 
 def test_agreement_cli_errors_exit_2(vit_lm, tiny_dataset, capsys):

@@ -5,17 +5,25 @@ label values must be 1 / 0 / -1 / blank, split values train / validate / test (c
 spellings such as 'val' or 'valid' are accepted), ids unique. Image paths are relative to
 ``--images`` (or absolute). Without ``--split-col`` the split is a deterministic hash of the
 patient key (80/10/10). Patient ids from ``--patient-col`` are stored salted and hashed.
+
+``--labels-from-text`` fills the CheXpert label columns the CSV does not give (every one of
+them without ``--label-cols``) from the findings + impression with the report labeller; a
+label a ``--label-cols`` column gives is kept as given. A table that lists the same image
+twice (same id or same image path) stops the import, naming both rows; ``--on-duplicate
+first`` keeps the first row of each image instead and reports how many were dropped (they
+are also listed in import_problems.csv).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from eclip.data.importers.cli import add_common_args, report
 from eclip.data.importers.engine import run_import
-from eclip.data.importers.jobs import Job, safe_id
+from eclip.data.importers.jobs import Job, Problem, safe_id
 from eclip.data.importers.patients import PatientHasher, hashed_split
 from eclip.data.importers.tables import parse_label, read_table
 from eclip.data.manifest import LABELS
@@ -23,6 +31,7 @@ from eclip.errors import ImportFailed
 
 log = logging.getLogger(__name__)
 
+DUPLICATE_POLICIES = ("error", "first")
 SPLIT_ALIASES = {
     "train": "train", "training": "train",
     "validate": "validate", "validation": "validate", "val": "validate", "valid": "validate",
@@ -51,6 +60,12 @@ def register(subparsers) -> None:
     p.add_argument("--id-col", default=None, help="column holding a unique id (default: file name)")
     p.add_argument("--id-prefix", default="", help="prefix for every id (avoid clashes)")
     p.add_argument("--seed", type=int, default=0, help="salt of the hashed split")
+    p.add_argument("--labels-from-text", action="store_true",
+                   help="fill the label columns not given by --label-cols from the report text "
+                        "(findings + impression) with the report labeller")
+    p.add_argument("--on-duplicate", choices=DUPLICATE_POLICIES, default="error",
+                   help="a table row repeating an image (same id or path): 'error' stops before "
+                        "anything is written (default), 'first' keeps the first row and counts the rest")
     add_common_args(p)
     p.set_defaults(func=_run)
 
@@ -70,6 +85,17 @@ class Columns:
     labels: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Options:
+    """How rows become jobs, besides which columns hold what."""
+
+    id_prefix: str = ""
+    seed: int = 0
+    limit: int | None = None
+    labels_from_text: bool = False
+    on_duplicate: str = "error"  # see DUPLICATE_POLICIES
+
+
 def _run(args) -> int:
     hasher = PatientHasher(args.out)
     columns = Columns(
@@ -77,11 +103,45 @@ def _run(args) -> int:
         split=args.split_col, patient=args.patient_col, view=args.view_col, id=args.id_col,
         labels=tuple(args.label_cols or ()),
     )
-    jobs = build_jobs(args.images, args.csv, hasher, columns, id_prefix=args.id_prefix,
-                      seed=args.seed, limit=args.limit)
+    opts = Options(id_prefix=args.id_prefix, seed=args.seed, limit=args.limit,
+                   labels_from_text=args.labels_from_text, on_duplicate=args.on_duplicate)
+    jobs, dropped = build_jobs_checked(args.images, args.csv, hasher, columns, opts)
+    if dropped:
+        print(f"skipped {len(dropped)} duplicate row(s) (--on-duplicate first kept the first "
+              "row of each image); listed in import_problems.csv")
     summary = run_import(jobs, args.out, "folder", workers=args.workers, hasher=hasher,
-                         progress=not args.no_progress)
+                         pre_problems=dropped, progress=not args.no_progress)
     return report(summary)
+
+
+def build_jobs_checked(images, csv, hasher, cols: Columns, opts: Options) -> tuple[list[Job], list[Problem]]:
+    """``build_jobs`` with the duplicate policy applied: the jobs to run and the rows dropped
+    as duplicates (empty under 'error', which raises instead)."""
+    jobs = build_jobs(images, csv, hasher, cols, id_prefix=opts.id_prefix, seed=opts.seed,
+                      limit=None, labels_from_text=opts.labels_from_text)
+    jobs, dropped = drop_duplicates(jobs, opts.on_duplicate, csv)
+    return (jobs if opts.limit is None else jobs[:opts.limit]), dropped
+
+
+def drop_duplicates(jobs: list[Job], policy: str, csv) -> tuple[list[Job], list[Problem]]:
+    """Rows repeating an earlier row's id or image path: an error naming both table rows, or
+    (policy 'first') dropped and returned as problems."""
+    first_row: dict[str, int] = {}
+    kept, dropped = [], []
+    for n, job in enumerate(jobs, start=2):  # table row numbers (row 1 is the header)
+        seen = first_row.get(job.id, first_row.get(job.source))
+        if seen is None:
+            first_row[job.id] = first_row[job.source] = n
+            kept.append(job)
+        elif policy == "first":
+            dropped.append(Problem(job.id, job.source, f"row {n} repeats row {seen}: skipped "
+                                                       "(--on-duplicate first)"))
+        else:
+            raise ImportFailed(
+                f"{csv} rows {seen} and {n} name the same image ({job.id!r}, {job.source}). "
+                "Remove the repeat, or pass --on-duplicate first to keep the first row of "
+                "each image (the rest are counted and listed in import_problems.csv).")
+    return kept, dropped
 
 
 def label_mapping(specs) -> dict[str, str]:
@@ -107,7 +167,7 @@ def _norm(name: str) -> str:
 
 
 def build_jobs(images, csv, hasher, cols: Columns, *, id_prefix="", seed=0,
-               limit=None) -> list[Job]:
+               limit=None, labels_from_text=False) -> list[Job]:
     images, csv = Path(images), Path(csv)
     if not images.is_dir():
         raise ImportFailed(f"--images {images} is not a folder.")
@@ -135,12 +195,22 @@ def build_jobs(images, csv, hasher, cols: Columns, *, id_prefix="", seed=0,
             "patient_key": patient,
             "source": "folder",
         }
+        if labels_from_text:
+            row.update(labels_from_text_row(row["findings"], row["impression"]))
         for col, lab in labels.items():
             row[lab] = parse_label(rec[col], f"{where}, column {col!r}")
         jobs.append(Job(rid, str(path), row))
     if not cols.patient:
         log.info("no --patient-col: every image is its own patient (splits are per image)")
     return jobs
+
+
+def labels_from_text_row(findings: str, impression: str) -> dict:
+    from eclip.data.labeller import labels_from_text
+
+    labels = labels_from_text(findings, impression)
+    known = any(not math.isnan(v) for v in labels.values())  # all NaN: the row had no text
+    return {**labels, "label_source": "report-text"} if known else labels
 
 
 def _split(value: str, where: str) -> str:

@@ -5,7 +5,11 @@ tables ``mimic-cxr-2.0.0-{chexpert,split,metadata}.csv[.gz]``; report texts
 ``files/pXX/pNNNNNNNN/sNNNNNNNN.txt`` (from MIMIC-CXR, ``--reports`` if kept elsewhere).
 One manifest row per image (id = dicom_id); labels come from the CheXpert table of the
 image's study, the split from the official split table ('validate' stays 'validate').
-Gaze is attached by dicom_id. ``patient_key`` is a salted hash of subject_id (see
+Gaze is attached by dicom_id; each reading's own heatmap is kept too
+(``gaze/<id>/readings/<reading>.npz``, the gaze-agreement ceiling's input). Annotations become
+regions (``eclip.data.gaze.regions``): REFLACX's abnormality ellipses -> ``masks/<id>.npz``
+(``mask_path``, the pointing game's truth), EGD-CXR's anatomy boxes -> ``lungs/<id>.npz``
+(lung fields). ``patient_key`` is a salted hash of subject_id (see
 ``PatientHasher``): raw MIMIC ids never enter the manifest.
 """
 
@@ -23,8 +27,9 @@ from eclip.data.importers.layout import staging_dir
 from eclip.data.importers.patients import PatientHasher
 from eclip.data.importers.tables import find_table, parse_label, read_table
 from eclip.data.gaze import EGD_PAD_COLUMNS, EGD_REQUIRED
+from eclip.data.gaze.regions import read_egd_boxes, read_reflacx_ellipses
 from eclip.data.manifest import LABELS
-from eclip.errors import ImportFailed, ReportFormatError
+from eclip.errors import GazeFormatError, ImportFailed, ReportFormatError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,8 @@ FRONTAL = ("PA", "AP")
 
 EGD_MASTER_COLS = ("dicom_id", *EGD_PAD_COLUMNS)
 REFLACX_META_COLS = ("id", "eye_tracking_data_discarded", "dicom_id")
+REFLACX_ELLIPSES = "anomaly_location_ellipses.csv"
+EGD_BOXES = "bounding_boxes.csv"
 
 
 def register(subparsers) -> None:
@@ -96,6 +103,7 @@ def build_jobs(root, out, hasher, *, reports=None, egd=None, reflacx=None, views
     chex = read_table(find_table(root, CHEXPERT), CHEXPERT_COLS, "MIMIC CheXpert table")
     egd_master, egd_fix = _read_egd(Path(egd)) if egd else (None, None)
     reflacx_readings = _read_reflacx(Path(reflacx)) if reflacx else {}
+    regions = _read_regions(Path(egd) if egd else None, reflacx_readings)
 
     wanted = parse_views(views)
     if wanted is not None:
@@ -128,7 +136,7 @@ def build_jobs(root, out, hasher, *, reports=None, egd=None, reflacx=None, views
         if did in egd_ids:
             gaze.append(_egd_source(out, did, egd_master.loc[did], egd_fix.get_group(did)))
         gaze += [GazeSource("reflacx", str(p)) for p in reflacx_readings.get(did, [])]
-        jobs.append(Job(did, str(image), row, tuple(gaze), _native_shape(rec)))
+        jobs.append(Job(did, str(image), row, tuple(gaze), _native_shape(rec), tuple(regions.get(did, ()))))
     log.info("MIMIC: %d image(s) selected, %d with gaze", len(jobs), sum(1 for j in jobs if j.gaze))
     return jobs, problems
 
@@ -205,3 +213,18 @@ def _read_reflacx(folder: Path) -> dict[str, list[Path]]:
             else:
                 log.warning("REFLACX reading %s has no %s: skipped", rec["id"], fix)
     return readings
+
+
+def _read_regions(egd: Path | None, reflacx_readings: dict[str, list[Path]]) -> dict[str, list]:
+    """dicom_id -> annotated Shapes: the ellipses of every kept REFLACX reading (next to its
+    fixations.csv) and the EGD-CXR anatomy boxes (bounding_boxes.csv, when the folder has it).
+    A malformed file stops the import before anything is written."""
+    try:
+        out = read_egd_boxes(egd / EGD_BOXES) if egd and (egd / EGD_BOXES).is_file() else {}
+        for did, fixations in reflacx_readings.items():
+            for fix in fixations:
+                if (fix.parent / REFLACX_ELLIPSES).is_file():
+                    out.setdefault(did, []).extend(read_reflacx_ellipses(fix.parent / REFLACX_ELLIPSES))
+    except GazeFormatError as exc:
+        raise ImportFailed(f"{exc} Nothing was written.") from exc
+    return out

@@ -43,22 +43,29 @@ def process_job(job: Job, out: str, size: int = WORKING_SIZE) -> dict:
     if job.gaze:
         native = tuple(job.native_shape) if job.native_shape else (h, w)
         try:
-            hm, n, warnings = _gaze_heatmap(job, native, work.shape[:2])
+            hm, readings, warnings = _gaze_heatmap(job, native, work.shape[:2])
         except Exception as exc:  # keep the image; say why it has no gaze
-            hm, n, warnings = None, 0, [f"gaze not attached: {type(exc).__name__}: {exc}"]
+            hm, readings, warnings = None, {}, [f"gaze not attached: {type(exc).__name__}: {exc}"]
         if hm is not None:
             gaze_rel = f"gaze/{job.id}.npz"
             _save_heatmap_atomic(out / gaze_rel, hm)
-            row.update(gaze_path=gaze_rel, n_readings=n)
+            _save_readings(out / "gaze" / job.id / "readings", readings)
+            row.update(gaze_path=gaze_rel, n_readings=len(readings))
+    if job.regions:
+        from eclip.data.gaze.regions import save_regions
+
+        native = tuple(job.native_shape) if job.native_shape else (h, w)
+        row.update(save_regions(out, job.id, job.regions, native, work.shape[:2]))
     return {"id": job.id, "row": clean_row(row), "error": None, "warnings": warnings}
 
 
 def _gaze_heatmap(job: Job, native: tuple[int, int], shape: tuple[int, int]):
     """Average of the image's readings, each normalised to sum 1 so that a long reading
-    does not outweigh a short one. A bad reading is dropped with a warning."""
+    does not outweigh a short one, and each reading's own map by name (the gaze-agreement
+    ceiling scores one reader against the others). A bad reading is dropped with a warning."""
     from eclip.data import gaze
 
-    maps, warnings = [], []
+    maps, names, warnings = [], [], []
     for src in job.gaze:
         try:
             if src.kind == "egd":
@@ -77,12 +84,26 @@ def _gaze_heatmap(job: Job, native: tuple[int, int], shape: tuple[int, int]):
             warnings.append(f"gaze reading {src.path} skipped: empty heatmap")
             continue
         maps.append(hm / total)
+        names.append(_reading_name(src))
     if not maps:
-        return None, 0, warnings
+        return None, {}, warnings
     avg = maps[0] if len(maps) == 1 else np.asarray(gaze.average_heatmaps(maps), np.float32)
     if avg.shape != tuple(shape):
         avg = gaze.resize_heatmap(avg, shape)
-    return avg, len(maps), warnings
+    return avg, dict(zip(names, maps)), warnings
+
+
+def _reading_name(src) -> str:
+    """REFLACX: the reading id (its main_data/<id>/ folder); EGD-CXR: one reading per image."""
+    return Path(src.path).parent.name if src.kind == "reflacx" else src.kind
+
+
+def _save_readings(folder: Path, readings: dict[str, np.ndarray]) -> None:
+    """gaze/<id>/readings/<reading>.npz, replacing what an earlier import of the image left."""
+    for old in folder.glob("*.npz") if folder.is_dir() else ():
+        old.unlink()
+    for name, hm in readings.items():
+        _save_heatmap_atomic(folder / f"{name}.npz", hm)
 
 
 def _save_heatmap_atomic(path: Path, hm: np.ndarray) -> None:

@@ -1,0 +1,254 @@
+"""The case a page shows: a dataset row or this session's uploaded image, chosen once and
+followed by every page, and linked from the address bar (``?case=ID``).
+
+A page lists its ids through ``select`` (the upload, when there is one, comes first), then
+``load``s a ``Case``: pixels at working size, an image id for caches, and the manifest row
+(None for an upload: no labels, no report, no gaze). Whatever is computed from an upload
+goes through ``session_memo``, never a cache other sessions share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from eclip.errors import EclipError
+from eclip.io import sha256_text
+
+from app import cases, loaders, paths, state, upload
+
+UPLOAD_ID = "uploaded image"
+CURRENT = "current_case"  # survives page switches (widget keys are dropped off-page)
+QUERY = "case"  # ?case=ID
+_URL_SEEN = "_url_case"  # the last ?case= this session followed or wrote
+_JUMP = "_case_jump"  # set: the next case selectbox opens on the current case (a new upload)
+_MEMO, MEMO_ITEMS = "_upload_memo", 16  # a handful of maps and one embedding per upload
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    pixels: np.ndarray  # float32 HxW [0, 1], working size (the model's input)
+    image_id: str  # cache key: dataset and case, or the upload's content
+    row: pd.Series | None = None  # None: the session's upload
+
+    @property
+    def is_upload(self) -> bool:
+        return self.row is None
+
+    @property
+    def simulated(self) -> bool:
+        return self.row is not None and bool(cases.is_simulated(self.row.to_frame().T).iloc[0])
+
+
+# --------------------------------------------------------------------------- choosing
+def current_id() -> str | None:
+    return st.session_state.get(CURRENT)
+
+
+def set_current(case_id: str) -> None:
+    """Make ``case_id`` the case every page opens on, and put it in the address bar."""
+    st.session_state[CURRENT] = case_id
+    if case_id == UPLOAD_ID:  # an upload cannot be linked: it lives in this session only
+        st.query_params.pop(QUERY, None)
+        st.session_state[_URL_SEEN] = None
+        return
+    if st.query_params.get(QUERY) != case_id:
+        st.query_params[QUERY] = case_id
+    st.session_state[_URL_SEEN] = case_id
+
+
+def follow_url(widget_key: str | None = None) -> str | None:
+    """A ``?case=`` this session has not followed yet becomes the current case (and resets
+    the page's case widget ``widget_key`` so it shows that case); returns it, else None."""
+    wanted = st.query_params.get(QUERY)
+    if not wanted or wanted == st.session_state.get(_URL_SEEN):
+        return None
+    st.session_state[_URL_SEEN] = wanted
+    st.session_state[CURRENT] = wanted
+    if widget_key:
+        st.session_state.pop(widget_key, None)
+    return wanted
+
+
+def options(ids: list[str]) -> list[str]:
+    return ([UPLOAD_ID] if upload.current() is not None else []) + list(ids)
+
+
+def select(container, ids: list[str], key: str, label: str = "Case") -> str:
+    """A case selectbox over ``ids`` (+ the upload) that opens on the current case and
+    makes its choice the current one."""
+    linked = follow_url(key)
+    if st.session_state.pop(_JUMP, False):
+        st.session_state.pop(key, None)
+    choices = options(ids)
+    if linked and linked not in choices:
+        st.warning(f"The link asks for case `{cases.md_escape(linked)}`, which is not in this "
+                   f"list; showing `{choices[0]}`. Check the id, the dataset in the sidebar "
+                   "and this page's filters.", icon=":material/link_off:")
+    if st.session_state.get(key) not in choices:
+        wanted = current_id()
+        st.session_state[key] = wanted if wanted in choices else choices[0]
+    chosen = container.selectbox(label, choices, key=key)
+    set_current(chosen)
+    return chosen
+
+
+def take_upload() -> None:
+    """The upload box; a new image becomes the current case at once."""
+    if upload.uploader():
+        _memo().clear()
+        st.session_state.pop("rep_last", None)  # a draft of the previous upload
+        set_current(UPLOAD_ID)
+        st.session_state[_JUMP] = True
+        st.rerun()
+
+
+# --------------------------------------------------------------------------- loading
+def load(root: str, manifest: pd.DataFrame, case_id: str) -> Case:
+    """The case ``case_id``: the upload as shown, or the dataset row and its stored image.
+    Raises EclipError when the image cannot be read."""
+    if case_id == UPLOAD_ID:
+        pixels = upload.pixels()
+        if pixels is None:
+            raise EclipError("The uploaded image is gone (a new session, or it was removed): "
+                             "upload it again on the Case browser.")
+        return Case(UPLOAD_ID, pixels, f"upload:{sha256_text(pixels.tobytes(), 16)}")
+    row = manifest.loc[manifest["id"] == case_id].iloc[0]
+    return Case(case_id, loaders.load_image(root, row["image_path"]), f"{root}:{case_id}", row)
+
+
+def _memo() -> dict:
+    return st.session_state.setdefault(_MEMO, {})
+
+
+def session_memo(key: tuple, compute):
+    """``compute()`` once per key in this session (an upload's embedding and maps)."""
+    memo = _memo()
+    if key not in memo:
+        while len(memo) >= MEMO_ITEMS:
+            memo.pop(next(iter(memo)))
+        memo[key] = compute()
+    return memo[key]
+
+
+def embedding(lm, index, case: Case) -> np.ndarray:
+    """L2-normalised image embedding: the index's row, or the upload through the model."""
+    from eclip.model.encode import encode_pixels  # torch: only when a model is used
+
+    if not case.is_upload:
+        return np.asarray(index.image_emb[index.row_of(case.id)])
+    return session_memo(("emb", lm.weights_sha256, case.image_id), lambda: encode_pixels(lm, case.pixels))
+
+
+def attribution(lm, case: Case, prompt: str, method: str) -> np.ndarray:
+    """``attribution_map`` for the case: a dataset image through the shared map cache, an
+    upload computed for this session only."""
+    from eclip.explain import attribution_map
+
+    if not case.is_upload:
+        return attribution_map(lm, case.pixels, prompt, method, image_id=case.image_id)
+    return session_memo(("map", lm.weights_sha256, case.image_id, prompt, method),
+                        lambda: attribution_map(lm, case.pixels, prompt, method, use_cache=False))
+
+
+# --------------------------------------------------------------------------- typicality
+def typicality(lm, index, manifest: pd.DataFrame, case: Case):
+    """eclip.index.typicality's score of the case against the index's `train` rows."""
+    from eclip.index.typicality import reference_for
+
+    train = np.flatnonzero(manifest["split"].to_numpy() == "train")
+    ref = reference_for(index, train)
+    row = None if case.is_upload else index.row_of(case.id)
+    return ref.score(embedding(lm, index, case), row)
+
+
+def show_typicality(checkpoint: str, root: str, manifest: pd.DataFrame, lm, case: Case) -> None:
+    """The typicality line (or why there is none): needs the model's index of this data."""
+    from eclip.index import IndexMissing
+
+    try:
+        index = loaders.load_index(checkpoint, root)
+        typ = typicality(lm, index, manifest, case)
+    except IndexMissing:
+        st.caption("Typicality needs this model's embedding index of the dataset: open "
+                   "Zero-shot or Retrieval to see how to build it.")
+        return
+    except EclipError as exc:
+        st.caption(f"Typicality unavailable: {exc}")
+        return
+    colour = {"typical": "green", "unusual": "orange"}.get(typ.verdict, "red")
+    st.markdown(f"**Typicality** :{colour}-badge[{typ.verdict}] percentile **{typ.percentile:.0f}**")
+    st.caption(f"Mean cosine distance to its {typ.k} nearest training images: "
+               f"{typ.distance:.3f}, farther than {typ.percentile:.0f}% of the `train` split's "
+               f"images are from theirs ({typ.n_reference:,} measured). Above 99: the model "
+               "has seen nothing like it. This is distance as the model itself sees images, so "
+               "it need not tell a real film from a simulated one.")
+
+
+def trained_on_simulated(checkpoint: str | None) -> bool:
+    """The model card's data fingerprint is a dataset found here whose every row is
+    simulated (the card's own dataset folder, or the one in the sidebar)."""
+    card = loaders.load_card(paths.resolve(checkpoint)) if checkpoint else {}
+    fp = card.get("data_fingerprint")
+    for folder in filter(None, (card.get("dataset"), state.current_dataset())):
+        root = paths.resolve(folder)
+        with contextlib.suppress(EclipError, OSError):
+            info = loaders.dataset_info(root) if (root / "manifest.csv").is_file() else None
+            if info is not None and info.fingerprint == fp:
+                return info.rows > 0 and info.simulated == info.rows
+    return False
+
+
+SIMULATED_BANNER = (
+    "**This model was trained on simulated radiographs only, and this image is not one of "
+    "them.** The shipped demo model learned from rendered phantom films; on real chest films "
+    "it has not been shown to do better than chance. Read its findings, maps and drafts here "
+    "as a demonstration of the method, not as a reading of this image.")
+
+
+def simulated_banner(checkpoint: str | None, case: Case) -> None:
+    """The warning a clinician must see before reading the model's output on this image."""
+    if not case.simulated and trained_on_simulated(checkpoint):
+        st.error(SIMULATED_BANNER, icon=":material/science:")
+
+
+def model_notes(root: str, manifest: pd.DataFrame, case_id: str, banner_at) -> None:
+    """For a page that needs no model (the Case browser): the banner (drawn in the
+    container ``banner_at``) and the typicality under the sidebar's model, when one is
+    chosen."""
+    checkpoint = state.current_checkpoint()
+    if checkpoint is None:
+        st.caption("Choose a model in the sidebar to see how typical this image is for it.")
+        return
+    path = str(paths.resolve(checkpoint))
+    try:
+        lm = loaders.load_model(path)
+        case = load(root, manifest, case_id)
+    except EclipError as exc:
+        st.caption(f"Typicality unavailable: {exc}")
+        return
+    with banner_at:
+        simulated_banner(path, case)
+    show_typicality(path, root, manifest, lm, case)
+
+
+def map_is_cached(lm, case: Case, prompt: str, method: str) -> bool:
+    """Whether ``attribution`` answers at once (a slow map waits for the heavy-job slot)."""
+    from eclip.explain.maps import is_cached
+
+    if case.is_upload:
+        return ("map", lm.weights_sha256, case.image_id, prompt, method) in _memo()
+    return is_cached(lm, case.pixels, prompt, method, image_id=case.image_id)
+
+
+def gaze_first(manifest: pd.DataFrame) -> bool:
+    """Default of a page's "only cases with gaze" switch: on when the data has gaze, unless
+    the case to open (a link, or the current case) has none."""
+    follow_url()
+    wanted = manifest.loc[manifest["id"] == current_id()]
+    return bool(cases.has_gaze(manifest).any()) and (wanted.empty or bool(cases.has_gaze(wanted).all()))

@@ -1,0 +1,64 @@
+"""The presenter's tour: a TOML file of stops, each a case with a one-line talking point.
+
+    [[stop]]
+    case = "demo00601"
+    title = "eCLIP looks where the radiologist looked"
+    point = "Same image, same prompt: eCLIP's Grad-CAM follows the gaze, CLIP's does not."
+    prompt = "Cardiomegaly."   # optional: the model maps' prompt (default: the first finding)
+
+The shipped tour is assets/tour.toml (chosen by ``python -m eclip.explain.tour``); $ECLIP_TOUR
+points at another, e.g. one for your own dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from eclip.errors import ConfigError
+
+TOUR_ENV = "ECLIP_TOUR"
+DEFAULT = Path(__file__).resolve().parents[1] / "assets" / "tour.toml"
+
+
+@dataclass(frozen=True)
+class Stop:
+    case: str
+    title: str
+    point: str
+    prompt: str = ""
+
+
+def tour_file() -> Path:
+    return Path(os.environ.get(TOUR_ENV) or DEFAULT)
+
+
+def load(path: Path | None = None) -> list[Stop]:
+    """The stops of the tour file, in order. Raises ConfigError naming the file and stop
+    that is wrong."""
+    path = path or tour_file()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Tour file {path}: {exc}. Fix it, or point ${TOUR_ENV} at another.") from exc
+    stops = [_stop(path, i, s) for i, s in enumerate(raw.get("stop") or [])]
+    if not stops:
+        raise ConfigError(f"Tour file {path} has no [[stop]] entries: add one per case "
+                          '(case = "ID", title = "...", point = "...").')
+    return stops
+
+
+def _stop(path: Path, i: int, raw: dict) -> Stop:
+    missing = [k for k in ("case", "title", "point") if not str(raw.get(k, "")).strip()]
+    if missing:
+        raise ConfigError(f"Tour file {path}, stop {i + 1}: missing {', '.join(missing)} "
+                          "(each [[stop]] needs case, title and point).")
+    return Stop(str(raw["case"]), str(raw["title"]), str(raw["point"]), str(raw.get("prompt", "")))
+
+
+def in_dataset(stops: list[Stop], ids) -> tuple[list[Stop], list[str]]:
+    """(the stops whose case is in ``ids``, the case ids that are not)."""
+    known = set(ids)
+    return [s for s in stops if s.case in known], [s.case for s in stops if s.case not in known]

@@ -1,0 +1,225 @@
+"""Presenter: a curated tour for demo sessions (assets/tour.toml, or $ECLIP_TOUR). One case
+at a time, large: the radiograph with overlay toggles (gaze, each model's map), the
+talking point, findings and a draft beside it, the technical panels folded away. A
+visitor's own image can join the tour; the full pages open on the same case."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from eclip.errors import EclipError
+from eclip.evaluate.saliency import agreement_metrics
+from eclip.explain import TITLES, case_report, resolve_prompt, supported_methods
+from eclip.explain.tour import default_prompt
+from eclip.report import DISCLAIMER, build_context, check_draft, draft_for_pixels
+
+from app import case_source, cases, compare, loaders, paths, report_export, state, tour, upload
+from app.case_report import Draft
+from app.overlay import overlay_figure
+
+# Type for a projector: ~1.3x Streamlit's body text in the page (not the sidebar).
+PROJECTOR_CSS = """<style>
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] li {font-size: 1.3rem; line-height: 1.45}
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p {font-size: 1.05rem}
+[data-testid="stMain"] button p {font-size: 1.15rem}
+[data-testid="stMain"] [data-testid="stWidgetLabel"] p {font-size: 1.1rem}
+</style>"""
+_STOP = "pr_stop"  # the tour position, kept across page switches
+METHOD = "gradcam"  # the paper's map; fast on both towers
+FULL_PAGES = (("views/explore.py", "Case browser", ":material/radiology:"),
+              ("views/explain.py", "Model vs gaze", ":material/visibility:"),
+              ("views/report.py", "Draft report", ":material/description:"))
+
+
+def _position(stops: list[tour.Stop]) -> int | None:
+    """The stop to show (None: the visitor's upload): the current case when it is on the
+    tour (a link, the full pages), else the kept position."""
+    case_source.follow_url()
+    current = case_source.current_id()
+    if current == case_source.UPLOAD_ID and upload.current() is not None:
+        return None
+    ids = [s.case for s in stops]
+    i = ids.index(current) if current in ids else min(st.session_state.get(_STOP, 0), len(ids) - 1)
+    st.session_state[_STOP] = i
+    case_source.set_current(ids[i])
+    return i
+
+
+def _go(stops: list[tour.Stop], i: int) -> None:
+    st.session_state[_STOP] = i % len(stops)
+    case_source.set_current(stops[i % len(stops)].case)
+
+
+def _nav(stops: list[tour.Stop], i: int | None) -> None:
+    c1, c2, c3 = st.columns([1, 3, 1], vertical_alignment="center")
+    at = -1 if i is None else i
+    c1.button("Previous", icon=":material/arrow_back:", key="pr_prev", on_click=_go,
+              args=(stops, at - 1 if i is not None else len(stops) - 1), width="stretch")
+    c3.button("Next", icon=":material/arrow_forward:", key="pr_next", on_click=_go,
+              args=(stops, at + 1), width="stretch")
+    c2.markdown("**Your image** (off the tour)" if i is None
+                else f"**Stop {i + 1} of {len(stops)}: {cases.md_escape(stops[i].title)}**")
+
+
+def _overlays(case, gaze, names: list[str]) -> list[str]:
+    """The overlay toggles; returns the names switched on."""
+    cols = st.columns(len(names) + 1)
+    on = []
+    for col, name in zip(cols, ["gaze", *names]):
+        disabled = name == "gaze" and gaze is None
+        help_ = ("No radiologist gaze for this image." if disabled else
+                 "Where the radiologist looked" if name == "gaze" else f"{name}'s Grad-CAM for the prompt")
+        if col.toggle(f"{name} map" if name != "gaze" else "Gaze", value=not disabled,
+                      disabled=disabled, key=f"pr_show_{name}" + ("_na" if disabled else ""), help=help_):
+            on.append(name)
+    return on
+
+
+def _panels(image, gaze, maps: dict, shown: list[str]) -> list:
+    """(title, heatmap, label, colour scale, scores) per overlay switched on; the bare film
+    when none is."""
+    out = [("Radiologist gaze", gaze, "gaze", "Inferno", None)] if "gaze" in shown else []
+    for name, m in maps.items():
+        if name in shown and m is not None:
+            scores = agreement_metrics(m, gaze) if gaze is not None else None
+            out.append((f"{name}: {TITLES[METHOD]}", m, f"{name} map", "Jet", scores))
+    return out or [("Radiograph", None, "", "Inferno", None)]
+
+
+COLOURS = {"Inferno": "dark purple (low) to yellow (high)", "Jet": "blue (low) to red (high)"}
+
+
+def _draw(image, panels: list) -> None:
+    """Side by side, square-ish, without colour bars (they took a third of a narrow panel's
+    width at 1280 px); each panel's caption says what its colours mean."""
+    height = {1: 620, 2: 440}.get(len(panels), 300)
+    for col, (title, heat, label, scale, scores) in zip(st.columns(len(panels)), panels):
+        col.markdown(f"**{cases.md_escape({'gaze': 'Radiologist gaze', '': title}.get(label, label))}**")
+        fig = overlay_figure(image, heat, opacity=0.6, colour_scale=scale, height=height, label=label or "gaze")
+        fig.update_traces(showscale=False, selector={"type": "heatmap"})
+        col.plotly_chart(fig, key=f"pr_fig_{title}", theme=None, config={"displaylogo": False})
+        if heat is not None:
+            col.caption(f"{COLOURS.get(scale, scale)}" + (
+                f" · CC with the gaze **{scores['cc']:.2f}**, AUC-Judd {scores['auc_judd']:.2f}" if scores else ""))
+
+
+def _draft(lm, index, manifest, case) -> Draft | None:
+    """A retrieval draft (no language model: instant, reproducible), once per case and session."""
+    if index is None:
+        return None
+
+    def make():
+        context = build_context(lm, index, manifest, case.pixels)
+        stream = draft_for_pixels(lm, index, manifest, case.pixels, backend="retrieval", context=context)
+        for _ in stream:  # header, body, footer: the body is stream.text
+            pass
+        return Draft(stream.text.strip(), check_draft(stream.text, context.zero_shot).as_dict(),
+                     stream.provenance.as_dict())
+    return case_source.session_memo(("pr_draft", lm.weights_sha256, case.image_id), make)
+
+
+def _beside(stop: tour.Stop | None, case, draft) -> None:
+    if stop is not None:
+        st.markdown(f"### {cases.md_escape(stop.title)}")
+        st.markdown(cases.md_escape(stop.point))
+    st.markdown(f"#### {cases.md_escape(case.id)}")
+    if case.simulated:
+        st.badge("SIMULATED case", icon=":material/science:", color="orange")
+    if case.row is not None:
+        found = cases.positive_labels(case.row)
+        st.markdown(" ".join(f":red-badge[{cases.md_escape(f)}]" for f in found) or ":gray-badge[no labels]")
+        report = case_report(case.row)
+        st.markdown("**Report**  \n" + (cases.md_escape(report) or "_none recorded_"))
+    if draft is not None:
+        st.markdown("**Draft** (retrieved findings, no language model)")
+        st.badge(DISCLAIMER, icon=":material/warning:", color="red")
+        with st.container(height=220):
+            st.markdown(cases.md_escape(draft.text).replace("\n", "  \n"))
+
+
+def _technical(checkpoint, root, manifest, lm, case, panels, draft) -> None:
+    scored = {title: s for title, _, _, _, s in panels if s}
+    if scored:
+        with st.expander("Agreement with the gaze (every metric)"):
+            st.dataframe({t: {k.upper().replace("_", "-"): round(v, 3) for k, v in s.items()}
+                          for t, s in scored.items()})
+    with st.expander("Typicality and model card"):
+        case_source.show_typicality(checkpoint, root, manifest, lm, case)
+        card = loaders.load_card(paths.resolve(checkpoint))
+        st.caption(" · ".join(f"{k} `{card[k]}`" for k in ("arch", "steps", "data_fingerprint") if k in card))
+    if draft is not None:
+        with st.expander("Draft provenance"):
+            st.json(draft.provenance)
+    if case.is_upload:
+        with st.expander("Window / level of your image"):
+            upload.window_controls(upload.current())
+
+
+def _links() -> None:
+    st.caption("Open this case on a full page (the sidebar's **Presenter** brings you back to this stop):")
+    for col, (page, title, icon) in zip(st.columns(len(FULL_PAGES)), FULL_PAGES):
+        col.page_link(page, label=title, icon=icon)
+
+
+def _export(case, panels, checkpoint, lm, other, draft, prompt: str) -> None:
+    def make():
+        figures = [report_export.figure(t, case.pixels, h, label=lab or "gaze", colour_scale=sc,
+                                        opacity=0.6, scores=s) for t, h, lab, sc, s in panels]
+        return report_export.build(case, "Presenter", figures, checkpoint=checkpoint, lm=lm,
+                                   other=other, draft=draft)
+    token = f"{case.image_id}|{prompt}|{[p[0] for p in panels]}"
+    report_export.export_control("pr", token, make)
+
+
+st.markdown(PROJECTOR_CSS, unsafe_allow_html=True)
+st.title("Presenter")
+root, manifest = state.require_dataset()
+checkpoint, lm = state.require_model()
+with state.eclip_errors(f"Fix the tour file, or point ${tour.TOUR_ENV} at another."):
+    stops, absent = tour.in_dataset(tour.load(), manifest["id"])
+if not stops:
+    st.info(f"None of the tour's cases ({', '.join(absent)}) is in this dataset: the tour in "
+            f"`{paths.display(tour.tour_file())}` was chosen on data/demo. Pick that dataset in the "
+            f"sidebar, or point ${tour.TOUR_ENV} at a tour of your own.", icon=":material/tour:")
+    st.stop()
+i = _position(stops)
+_nav(stops, i)
+with state.eclip_errors("Upload the image again, or go on with the tour."):
+    case = case_source.load(root, manifest, stops[i].case if i is not None else case_source.UPLOAD_ID)
+stop = stops[i] if i is not None else None
+case_source.simulated_banner(checkpoint, case)
+row = case.row
+with state.eclip_errors("Check the dataset's gaze files."):
+    gaze = (loaders.load_heatmap(root, row["gaze_path"], case.pixels.shape)
+            if row is not None and row["gaze_path"] else None)
+prompt, _ = resolve_prompt((stop.prompt if stop else "") or (default_prompt(row) if row is not None else ""),
+                           case_report(row) if row is not None else "")
+other = compare.other_model()
+models = [(checkpoint, lm)] + ([other] if other and METHOD in supported_methods(other[1]) else [])
+with state.eclip_errors("Try another case."), st.spinner("Computing the model maps…"):
+    maps = {compare.label(ck): case_source.attribution(m, case, prompt, METHOD) for ck, m in models}
+index = None
+try:
+    index = loaders.load_index(checkpoint, root)
+except EclipError:  # IndexMissing, StaleIndex: the presenter goes on without a draft
+    st.caption("No embedding index for this model and dataset yet, so no draft here: the Draft "
+               "report page says how to build it.")
+with state.eclip_errors("The draft needs the model's index of this dataset."):
+    draft = _draft(lm, index, manifest, case)
+left, right = st.columns([3, 1], gap="medium")
+with left:
+    shown = _overlays(case, gaze, list(maps))
+    panels = _panels(case.pixels, gaze, maps, shown)
+    _draw(case.pixels, panels)
+    st.caption(f"Maps explain the prompt “{cases.md_escape(prompt)}” (Grad-CAM).")
+    _export(case, panels, checkpoint, lm, other[0] if other else None, draft, prompt)
+with right:
+    _beside(stop, case, draft)
+_technical(checkpoint, root, manifest, lm, case, panels, draft)
+with st.expander("Your own image"):
+    case_source.take_upload()
+    if case.is_upload and st.button("Back to the tour", icon=":material/tour:", key="pr_back"):
+        _go(stops, st.session_state.get(_STOP, 0))
+        st.rerun()
+_links()

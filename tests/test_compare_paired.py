@@ -1,0 +1,102 @@
+"""eclip.evaluate.paired: two models on the same zero-shot prompts and images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eclip.evaluate.paired import agreement, binary_comparison, multiclass_comparison
+from eclip.model.prompts import BinaryLabel, PromptClass, PromptSet
+
+CLASSES = PromptSet("toy", "multiclass", classes=(
+    PromptClass("effusion", ("Pleural Effusion",), ("p",)),
+    PromptClass("cardiomegaly", ("Cardiomegaly",), ("p",))))
+PAIRS = PromptSet("toy", "binary", binary=(
+    BinaryLabel("effusion", ("Pleural Effusion",), ("p",), ("n",)),
+    BinaryLabel("free text", (), ("p",), ("n",))))
+
+
+def _labels(effusion: list) -> pd.DataFrame:
+    eff = np.asarray(effusion, float)
+    return pd.DataFrame({"Pleural Effusion": eff, "Cardiomegaly": 1.0 - np.nan_to_num(eff)})
+
+
+def test_multiclass_difference_is_active_minus_compare_with_an_interval_around_it():
+    df = _labels([1, 0] * 50)
+    truth = np.array([0, 1] * 50)
+    active = truth.copy()                      # right on every image
+    compare = truth.copy()
+    compare[:40] = 1 - compare[:40]            # wrong on 40 of 100
+    table = multiclass_comparison(df, CLASSES, active, compare, n_boot=300).set_index("name")
+    acc = table.loc["accuracy"]
+    assert (acc["active"], acc["compare"]) == (1.0, 0.6)
+    assert acc["difference"] == pytest.approx(0.4)
+    assert 0.25 < acc["ci_low"] < 0.4 < acc["ci_high"] < 0.55
+    assert acc["n"] == 100
+
+
+def test_multiclass_comparison_of_a_model_with_itself_is_zero():
+    df = _labels([1, 0, 1, 1, 0, 0])
+    pred = np.array([0, 0, 1, 0, 1, 0])
+    table = multiclass_comparison(df, CLASSES, pred, pred, n_boot=100)
+    assert np.all(table[["difference", "ci_low", "ci_high"]].to_numpy() == 0)
+
+
+def test_multiclass_comparison_without_targets_is_empty():
+    df = pd.DataFrame({"Pleural Effusion": [np.nan] * 4, "Cardiomegaly": [np.nan] * 4})
+    assert multiclass_comparison(df, CLASSES, np.zeros(4, int), np.ones(4, int)).empty
+
+
+def test_binary_comparison_pairs_the_aurocs_and_skips_what_has_no_label():
+    y = [1, 0] * 30 + [np.nan] * 4             # uncertain rows (-1 in a manifest) left out
+    df = _labels(y).fillna(-1.0)
+    rng = np.random.default_rng(0)
+    truth = np.nan_to_num(np.asarray(y, float))
+    active = np.stack([truth * 0.8 + 0.1, rng.random(64)], axis=1)       # separates perfectly
+    compare = np.stack([rng.random(64), rng.random(64)], axis=1)         # chance
+    table = binary_comparison(df, PAIRS, active, compare, n_boot=300).set_index("name")
+    eff = table.loc["effusion"]
+    assert eff["active"] == 1.0 and eff["n"] == 60
+    assert eff["difference"] == pytest.approx(1.0 - eff["compare"])
+    assert eff["ci_low"] > 0.2  # a real difference: the interval stays clear of 0
+    free = table.loc["free text"]
+    assert np.isnan(free["active"]) and np.isnan(free["ci_low"])
+
+
+def test_agreement_without_labels():
+    out = agreement(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]),
+                    np.array([[0.9, 0.1]] * 4), np.array([[0.7, 0.3]] * 4))
+    assert out["same prediction"] == 0.75
+    assert out["mean |Δ probability|"] == pytest.approx(0.2)
+
+
+def test_binary_comparison_adds_a_macro_row_over_the_scored_pairs():
+    pairs = PromptSet("toy", "binary", binary=(
+        BinaryLabel("effusion", ("Pleural Effusion",), ("p",), ("n",)),
+        BinaryLabel("cardiomegaly", ("Cardiomegaly",), ("p",), ("n",)),
+        BinaryLabel("free text", (), ("p",), ("n",))))
+    df = _labels([1, 0, 1, 0, 0, 1, 1, 0] * 5)
+    rng = np.random.default_rng(2)
+    active, compare = rng.random((40, 3)), rng.random((40, 3))
+    table = binary_comparison(df, pairs, active, compare, n_boot=200).set_index("name")
+    assert list(table.index) == ["effusion", "cardiomegaly", "free text", "macro AUROC"]
+    macro = table.loc["macro AUROC"]
+    assert macro["active"] == pytest.approx(table.loc[["effusion", "cardiomegaly"], "active"].mean())
+    assert macro["compare"] == pytest.approx(table.loc[["effusion", "cardiomegaly"], "compare"].mean())
+    assert macro["ci_low"] <= macro["difference"] <= macro["ci_high"]
+
+
+def test_weighted_auroc_equals_auroc_on_ones_and_on_expanded_resamples():
+    from eclip.evaluate.metrics import auroc
+    from eclip.evaluate.paired import weighted_auroc
+
+    rng = np.random.default_rng(3)
+    y = rng.random(60) < 0.4
+    s = np.round(rng.random(60), 1)  # many ties
+    assert weighted_auroc(y, s, np.ones((1, 60)))[0] == pytest.approx(auroc(y, s))
+    idx = rng.integers(0, 60, size=(5, 60))  # resamples as indices, and as counts
+    counts = np.stack([np.bincount(i, minlength=60) for i in idx])
+    expected = [auroc(y[i], s[i]) for i in idx]
+    np.testing.assert_allclose(weighted_auroc(y, s, counts), expected)
+    assert np.isnan(weighted_auroc(np.zeros(4, bool), np.arange(4.0), np.ones((1, 4)))[0])

@@ -1,0 +1,87 @@
+"""Honest headline numbers (issue 14): ``python -m eclip.evaluate.experiment --fresh-data``
+scores every group again on a corpus no choice saw, and ``--update-card`` makes those the
+card's headline and records what the model was selected on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evaluate.conftest import save_micro_checkpoint
+from tiny_data import make_tiny_dataset
+from eclip.evaluate.experiment import main as experiment_main
+
+FAST = ["--n-boot", "20", "--prompts", "findings", "--probe-seeds", "0", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def fresh_corpus(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("fresh"), n=30, seed=1)
+
+
+def _run(tmp_path, tiny_dataset, fresh, *groups, extra=()):
+    out = tmp_path / "exp.json"
+    args = ["--data", str(tiny_dataset), "--fresh-data", str(fresh), "--out", str(out),
+            "--cache", str(tmp_path / "c"), *FAST, *extra]
+    for name, *ckpts in groups:
+        args += ["--group", name, *map(str, ckpts)]
+    return experiment_main(args), out
+
+
+def test_fresh_corpus_scored_and_card_headline(tiny_dataset, fresh_corpus, tmp_path):
+    a = save_micro_checkpoint(tmp_path / "a", seed=0)
+    b = save_micro_checkpoint(tmp_path / "b", seed=1)
+    rc, out = _run(tmp_path, tiny_dataset, fresh_corpus, ("clip", a), ("eclip", b),
+                   extra=["--update-card", "--selected-on", "validate split, 9-finding accuracy"])
+    assert rc == 0
+    result = json.loads(out.read_text())
+    fresh = result["fresh"]
+    assert fresh["data"]["path"] == str(fresh_corpus.resolve())
+    assert fresh["data"]["fingerprint"] != result["data"]["fingerprint"]
+    assert fresh["groups"]["clip"]["subsets"]["all"]["n_images"] == 6  # the fresh corpus's test rows
+    assert "eclip" in fresh["diff"]
+    md = out.with_suffix(".md").read_text()
+    assert "no choice saw it" in md and "choices may have seen it" in md
+
+    card = json.loads((b / "card.json").read_text())
+    assert card["headline"]["metrics"] == "eval/fresh-test"
+    assert card["selected_on"] == "validate split, 9-finding accuracy"
+    assert card["metrics"]["eval/test"]["data"] == str(tiny_dataset.resolve())
+    got = card["metrics"]["eval/fresh-test"]["values"]["geometry/alignment"][0]
+    want = fresh["groups"]["eclip"]["subsets"]["all"]["metrics"]["geometry/alignment"]["value"]
+    assert got == pytest.approx(round(want, 4))
+
+
+def test_card_update_needs_one_checkpoint_per_group(tiny_dataset, fresh_corpus, tmp_path, capsys):
+    a = save_micro_checkpoint(tmp_path / "a", seed=0)
+    rc, _ = _run(tmp_path, tiny_dataset, fresh_corpus, ("clip", a, a),
+                 extra=["--update-card", "--selected-on", "validate"])
+    assert rc == 2 and "one checkpoint per group" in capsys.readouterr().err
+    assert "headline" not in json.loads((a / "card.json").read_text())
+
+
+def test_fresh_must_be_another_corpus(tiny_dataset, tmp_path, capsys):
+    a = save_micro_checkpoint(tmp_path / "a", seed=0)
+    rc, _ = _run(tmp_path, tiny_dataset, tiny_dataset, ("clip", a))
+    assert rc == 2 and "another seed" in capsys.readouterr().err
+
+
+def test_card_update_asks_what_the_model_was_selected_on(tiny_dataset, fresh_corpus, tmp_path, capsys):
+    a = save_micro_checkpoint(tmp_path / "a", seed=0)
+    with pytest.raises(SystemExit):
+        _run(tmp_path, tiny_dataset, fresh_corpus, ("clip", a), extra=["--update-card"])
+    assert "--update-card needs --selected-on" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["demo-eclip", "demo-clip"])
+def test_shipped_cards_headline_comes_from_a_corpus_no_choice_saw(name):
+    from pathlib import Path
+
+    card = json.loads((Path(__file__).resolve().parents[1] / "checkpoints" / name / "card.json").read_text())
+    head = card["metrics"][card["headline"]["metrics"]]
+    assert card["headline"]["metrics"] == "eval/fresh-test"
+    assert head["data_fingerprint"] not in (card["data_fingerprint"], card["metrics"]["eval/test"]["data_fingerprint"])
+    assert head["data"] == "data/demo-fresh" and head["n_images"] >= 150
+    assert {"zs/findings/accuracy", "zs/binary/macro_auroc"} <= set(head["values"])
+    assert "test split" in card["selected_on"]

@@ -1,0 +1,223 @@
+"""What keeps the app fast at MIMIC scale (benchmarks/app_scale.py measures it): top-k search
+without a full sort, a thinned map whose selections still cover every point, the manifest
+shared by all sessions. No timings here: each test checks the result the fast path must give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eclip.index import projection, store
+
+
+# --------------------------------------------------------------------------- top-k search
+@pytest.mark.parametrize("k", [1, 5, 37, 499, 500])
+def test_top_k_equals_a_stable_full_sort_ties_included(k):
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 40, 500).astype(np.float32)  # many ties, also at the cut
+    np.testing.assert_array_equal(store.top_k(scores, k), np.argsort(-scores, kind="stable")[:k])
+
+
+def test_top_k_of_more_than_there_is_and_of_none():
+    scores = np.array([0.1, 0.3, 0.2], np.float32)
+    np.testing.assert_array_equal(store.top_k(scores, 10), [1, 2, 0])
+    assert store.top_k(scores, 0).size == 0
+
+
+def _index(n=400, d=16, seed=0) -> store.EmbeddingIndex:
+    rng = np.random.default_rng(seed)
+    emb = rng.standard_normal((n, d)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    return store.EmbeddingIndex(path=None, meta={}, ids=[f"c{i}" for i in range(n)], texts=["t"],
+                          image_emb=emb, text_emb=emb[:1], text_index=np.zeros(n, np.int64))
+
+
+@pytest.mark.parametrize("share", [0.05, 0.9])  # gathered first / scored whole, then picked
+def test_scores_of_selected_rows_match_whatever_the_path(share):
+    idx = _index()
+    rows = np.sort(np.random.default_rng(1).choice(len(idx), int(share * len(idx)), replace=False))
+    q = np.random.default_rng(2).standard_normal((2, 16))
+    expect = idx.image_emb[rows] @ (q / np.linalg.norm(q, axis=1, keepdims=True)).T.astype(np.float32)
+    np.testing.assert_allclose(idx.image_text_scores(q, rows), expect, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- the thinned map
+def test_thin_rows_keeps_small_maps_whole():
+    np.testing.assert_array_equal(projection.thin_rows(["a", "b"] * 50, 1000), np.arange(100))
+
+
+def test_thin_rows_is_seeded_proportional_and_keeps_rare_groups():
+    groups = np.array(["common"] * 190_000 + ["rare"] * 400 + ["mid"] * 9_600)
+    rows = projection.thin_rows(groups, 20_000)
+    assert np.array_equal(rows, np.unique(rows))  # sorted, no repeats
+    kept = dict(zip(*np.unique(groups[rows], return_counts=True)))
+    assert kept["common"] == 190_000 * 20_000 // 200_000
+    assert kept["rare"] == projection.MIN_PER_GROUP  # 40 by proportion: raised to the floor
+    assert kept["mid"] == 9_600 * 20_000 // 200_000
+    np.testing.assert_array_equal(rows, projection.thin_rows(groups, 20_000))
+    assert not np.array_equal(rows, projection.thin_rows(groups, 20_000, seed=1))
+
+
+def test_box_and_lasso_select_every_point_inside_drawn_or_not():
+    grid = np.stack(np.meshgrid(np.arange(10.0), np.arange(10.0)), -1).reshape(-1, 2)
+    box = projection.rows_in_regions(grid, boxes=[([5.5, 2.5], [1.5, 3.5])])
+    assert set(map(tuple, grid[box])) == {(x, y) for x in (3, 4, 5) for y in (2, 3)}
+    # a triangle (lasso): x >= 1, y >= 1, x + y <= 7 (its long side is x + y = 7.1)
+    tri = projection.rows_in_regions(grid, lassos=[([0.9, 6.2, 0.9], [0.9, 0.9, 6.2])])
+    assert set(map(tuple, grid[tri])) == {(x, y) for x in range(10) for y in range(10)
+                                          if x >= 1 and y >= 1 and x + y <= 7}
+    both = projection.rows_in_regions(grid, boxes=[([5.5, 2.5], [1.5, 3.5])],
+                                      lassos=[([0.9, 6.2, 0.9], [0.9, 0.9, 6.2])])
+    np.testing.assert_array_equal(both, np.union1d(box, tri))
+    assert projection.rows_in_regions(grid).size == 0
+
+
+# --------------------------------------------------------------------------- the app's loaders
+def _counting(monkeypatch, module, name: str) -> list:
+    """Count the calls of ``module.name`` (the real function still runs)."""
+    real, calls = getattr(module, name), []
+    monkeypatch.setattr(module, name, lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    return calls
+
+
+def test_manifest_is_read_once_and_shared_by_every_caller(tiny_dataset, monkeypatch):
+    from app import loaders
+
+    reads = _counting(monkeypatch, loaders, "read_manifest")
+    loaders._manifest.clear()
+    first, again = loaders.load_manifest(tiny_dataset), loaders.load_manifest(tiny_dataset)
+    assert first is again and len(reads) == 1  # one object, not a copy per call
+
+
+def _fake_index(tmp_path, data):
+    """A checkpoint folder (the files an index's identity hashes) and a complete index of
+    it over ``data`` in the on-disk format; no model is needed to open an index."""
+    from safetensors.numpy import save_file
+
+    from eclip.data.manifest import read_manifest
+    from eclip.index.keys import expected_identity, index_dir
+    from eclip.index.store import INDEX_VERSION, save_npy, write_list, write_meta
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    save_file({"visual.w": np.zeros((2, 2), np.float32)}, str(ckpt / "model.safetensors"))
+    (ckpt / "config.json").write_text("{}")
+    ids = list(read_manifest(data)["id"])
+    path = index_dir(ckpt, data, tmp_path / "index")
+    path.mkdir(parents=True)
+    emb = np.eye(len(ids), 4, dtype=np.float32)
+    save_npy(path / "image_emb.npy", emb)
+    save_npy(path / "text_emb.npy", emb[:1])
+    save_npy(path / "text_index.npy", np.zeros(len(ids), np.int64))
+    write_list(path / "ids.json", ids)
+    write_list(path / "texts.json", ["t"])
+    write_meta(path, {**expected_identity(ckpt, data), "version": INDEX_VERSION})
+    return ckpt
+
+
+def test_manifest_hashed_once_per_version_not_per_page_run(tiny_dataset, tmp_path, monkeypatch):
+    """The sidebar's counts and the index's folder both hash the manifest: at 200,000 cases
+    that was ~0.3 s each, several times per page run."""
+    import streamlit as st
+
+    from app import loaders
+    from eclip.index import keys
+
+    ckpt = _fake_index(tmp_path, tiny_dataset)
+    monkeypatch.setenv("ECLIP_INDEX_DIR", str(tmp_path / "index"))
+    st.cache_data.clear(), st.cache_resource.clear()
+    in_keys, in_loaders = (_counting(monkeypatch, keys, "fingerprint"),
+                           _counting(monkeypatch, loaders, "fingerprint"))
+    idx, info = loaders.load_index(ckpt, tiny_dataset), loaders.dataset_info(tiny_dataset)
+    assert len(idx) == info.rows and in_keys and in_loaders  # the first run hashes
+    in_keys.clear(), in_loaders.clear()
+    assert loaders.load_index(ckpt, tiny_dataset) is idx
+    assert loaders.dataset_info(tiny_dataset) == info
+    assert in_keys == in_loaders == []  # later runs do not
+
+
+def _selection(points=(), box=(), lasso=()):
+    """A selection event exactly as Streamlit hands it to a page (its own deserialiser)."""
+    import json
+
+    from streamlit.elements.plotly_chart import PlotlyChartSelectionSerde
+
+    return PlotlyChartSelectionSerde().deserialize(json.dumps({"selection": {
+        "points": list(points), "point_indices": [], "box": list(box), "lasso": list(lasso)}}))
+
+
+def test_a_region_on_a_thinned_map_selects_every_case_inside():
+    import pandas as pd
+
+    from app import map_view
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 10, (50_000, 2)).astype(np.float32)
+    ids = np.array([f"c{i}" for i in range(len(xy))])
+    drawn = map_view.drawn_images(np.zeros(len(xy), np.int8))
+    assert len(drawn) == map_view.MAX_IMAGES < len(xy)  # the map is thinned
+    region = {"xref": "x", "yref": "y", "x": [2.0, 4.0], "y": [1.0, 6.0]}
+    inside = (xy[:, 0] >= 2) & (xy[:, 0] <= 4) & (xy[:, 1] >= 1) & (xy[:, 1] <= 6)
+    shown_inside = [{"customdata": ids[r]} for r in drawn if inside[r]]  # what plotly reports
+    picked = map_view.picked_ids(_selection(shown_inside, box=[region]), ids, xy)
+    assert sorted(picked) == sorted(ids[inside]) and len(picked) > len(shown_inside)
+    lasso = dict(region, x=[2.0, 4.0, 4.0, 2.0], y=[1.0, 1.0, 6.0, 6.0])
+    as_column = pd.Series(ids, index=np.arange(len(ids)) + 7)  # the page passes manifest["id"]
+    assert sorted(map_view.picked_ids(_selection(lasso=[lasso]), as_column, xy)) == sorted(ids[inside])
+    click = [{"customdata": "c7"}, {"x": 1.0}]  # a report point carries no id
+    assert map_view.picked_ids(_selection(click), ids, xy) == ["c7"]
+    assert map_view.picked_ids(None, ids, xy) == []
+
+
+def test_report_search_joins_the_text_once_per_manifest():
+    import pandas as pd
+
+    from app import cases
+
+    df = pd.DataFrame({"id": ["a", "b", "c"], "split": "train", "gaze_path": "",
+                       "findings": ["Small left pleural Effusion.", "Clear lungs.", ""],
+                       "impression": ["", "No effusion.", "Normal."]})
+    body = cases.report_body(df)
+    assert cases.report_body(df) is body  # joined once, reused by every later search
+    hits = cases.filter_cases(df, cases.CaseFilter(text="EFFUSION"))
+    assert hits["id"].tolist() == ["a", "b"]
+    other = df.assign(findings=["Pneumothorax.", "", ""])  # another frame: its own text
+    assert cases.filter_cases(other, cases.CaseFilter(text="effusion"))["id"].tolist() == ["b"]
+
+
+def test_index_rows_are_checked_against_the_manifest(tiny_dataset, tmp_path, monkeypatch):
+    import dataclasses
+
+    import streamlit as st
+
+    from app import loaders
+
+    ckpt = _fake_index(tmp_path, tiny_dataset)
+    monkeypatch.setenv("ECLIP_INDEX_DIR", str(tmp_path / "index"))
+    st.cache_data.clear(), st.cache_resource.clear()
+    idx = loaders.load_index(ckpt, tiny_dataset)
+    assert loaders.index_matches(idx, tiny_dataset)
+    other = dataclasses.replace(idx, ids=idx.ids[::-1], path=tmp_path / "other")
+    assert not loaders.index_matches(other, tiny_dataset)
+    short = dataclasses.replace(idx, ids=idx.ids[:-1], path=tmp_path / "short")
+    assert not loaders.index_matches(short, tiny_dataset)
+
+
+def test_nearest_report_is_found_without_a_float64_copy_of_the_reports():
+    """A typed retrieval query is checked against every report of the index: at 200,000
+    reports a float64 copy of them cost 0.3 s per query (float32 in place: 0.05 s)."""
+    import tracemalloc
+
+    from eclip.index.calibration import nearest_similarity
+
+    rng = np.random.default_rng(0)
+    texts = rng.standard_normal((20_000, 256)).astype(np.float32)
+    texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+    query = texts[[123]] + 0.01
+    tracemalloc.start()
+    best = nearest_similarity(query, texts)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    expect = (texts @ (query[0] / np.linalg.norm(query[0]))).max()
+    assert best[0] == pytest.approx(expect, abs=1e-6)
+    assert peak < texts.nbytes / 4  # old: a float64 copy, twice the matrix itself
