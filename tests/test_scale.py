@@ -221,3 +221,179 @@ def test_nearest_report_is_found_without_a_float64_copy_of_the_reports():
     expect = (texts @ (query[0] / np.linalg.norm(query[0]))).max()
     assert best[0] == pytest.approx(expect, abs=1e-6)
     assert peak < texts.nbytes / 4  # old: a float64 copy, twice the matrix itself
+
+
+# --------------------------------------------------------------------------- retrieval calibration
+def _index_on_disk(path, seed: int = 0):
+    """A small complete index in the on-disk format (random unit rows), opened memory-mapped."""
+    from eclip.index.store import (
+        INDEX_VERSION,
+        open_index,
+        save_npy,
+        write_list,
+        write_meta,
+    )
+
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    save_npy(path / "image_emb.npy", _unit_rows(rng.standard_normal((40, 8))))
+    save_npy(path / "text_emb.npy", _unit_rows(rng.standard_normal((30, 8))))
+    save_npy(path / "text_index.npy", rng.integers(0, 30, 40))
+    write_list(path / "ids.json", [f"c{i}" for i in range(40)])
+    write_list(path / "texts.json", [f"t{i}" for i in range(30)])
+    write_meta(path, {"weights_sha256": "w", "config_sha256": "c", "data_fingerprint": "d",
+                      "version": INDEX_VERSION})
+    return open_index(path)
+
+
+def _unit_rows(a: np.ndarray) -> np.ndarray:
+    return (a / np.linalg.norm(a, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _no_recompute(monkeypatch, cal):
+    def refuse(*_a, **_k):
+        raise AssertionError("the calibration was computed again")
+    monkeypatch.setattr(cal, "report_neighbours", refuse)
+
+
+def test_retrieval_calibration_is_kept_with_the_index_for_the_next_process(tmp_path, monkeypatch):
+    """At 200,000 cases a server's first retrieval spent ~30 s calibrating; a new process
+    (an empty memory cache) reads what the first one kept in the index folder."""
+    from eclip.index import calibration as cal
+    from eclip.index.store import open_index
+
+    first = cal.pair_calibration(_index_on_disk(tmp_path / "idx"))
+    assert (tmp_path / "idx" / cal.SAVED).is_file()
+    cal._CACHE.clear()
+    _no_recompute(monkeypatch, cal)
+    monkeypatch.chdir(tmp_path)  # the same build reopened, its folder named another way
+    again = cal.pair_calibration(open_index("idx"))
+    np.testing.assert_array_equal(again.matched, first.matched)
+    np.testing.assert_array_equal(again.neighbours, first.neighbours)
+
+
+def test_a_kept_calibration_is_not_used_for_another_build_in_the_same_folder(tmp_path):
+    from eclip.index import calibration as cal
+
+    old = cal.pair_calibration(_index_on_disk(tmp_path / "idx", seed=0))
+    cal._CACHE.clear()
+    rebuilt = _index_on_disk(tmp_path / "idx", seed=1)  # same meta, new embedding files
+    fresh = cal.pair_calibration(rebuilt)
+    expect = np.sort(cal.matched_pair_scores(rebuilt.image_emb, rebuilt.text_emb, rebuilt.text_index))
+    np.testing.assert_allclose(fresh.matched, expect)
+    assert not np.array_equal(fresh.matched, old.matched)
+
+
+# --------------------------------------------------------------------------- the current case
+def _case_page():
+    """A page's case selectbox: ``_ids`` its list, ``_key`` its widget key (a page's widget
+    keys are dropped when the visitor leaves it, so each visit gets a new one here)."""
+    import streamlit as st
+
+    from app import case_source
+
+    st.text(case_source.select(st, st.session_state["_ids"], st.session_state["_key"]))
+
+
+def _visit(at, ids, key):
+    at.session_state["_ids"], at.session_state["_key"] = ids, key
+    return at.run()
+
+
+def test_a_page_without_the_current_case_does_not_replace_it():
+    """The Draft report lists only the `test` split: opening it used to make its first case
+    the current one, so Model vs gaze opened next on another case and computed two models'
+    maps again (15-17 s in the browser under load) instead of showing the cached ones."""
+    from streamlit.testing.v1 import AppTest
+
+    from app import case_source
+
+    every, test_split = [f"c{i}" for i in range(8)], ["c6", "c7"]
+    at = AppTest.from_function(_case_page)
+    _visit(at, every, "explain")
+    at.selectbox(key="explain").set_value("c3").run()
+    assert _visit(at, test_split, "report").text[0].value == "c6"  # its own stand-in
+    assert at.session_state[case_source.CURRENT] == "c3"
+    assert _visit(at, every, "explain again").text[0].value == "c3"
+    _visit(at, test_split, "report again")
+    at.selectbox(key="report again").set_value("c7").run()  # a pick there is the visitor's
+    assert _visit(at, every, "explain once more").text[0].value == "c7"
+
+
+def test_the_first_page_still_makes_its_first_case_the_current_one():
+    from streamlit.testing.v1 import AppTest
+
+    from app import case_source
+
+    at = AppTest.from_function(_case_page)
+    _visit(at, ["c4", "c5"], "browser")
+    assert at.session_state[case_source.CURRENT] == "c4"
+    assert _visit(at, ["c0", "c4", "c5"], "explain").text[0].value == "c4"
+
+
+# --------------------------------------------------------------------------- draft report context
+def _report_index(n_reports: int, dim: int = 64):
+    """An index-like object of ``n_reports`` unique reports, one case each, in three splits,
+    with exact ties (repeated report embeddings) so the order of equal scores is tested."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((n_reports // 4, dim)).astype(np.float32)
+    emb = np.repeat(base / np.linalg.norm(base, axis=1, keepdims=True), 4, axis=0)
+    ids = [f"c{i}" for i in range(n_reports)]
+    index = SimpleNamespace(path="mem", ids=ids, texts=[f"report {i}" for i in range(n_reports)],
+                            text_emb=emb, text_index=np.arange(n_reports))
+    manifest = pd.DataFrame({"id": ids, "split": rng.choice(["train", "train", "test"], n_reports)})
+    return index, manifest, emb[7] + 0.05 * rng.standard_normal(dim).astype(np.float32)
+
+
+def test_draft_context_takes_the_nearest_reports_without_copying_the_pool():
+    """The Draft report's 100 nearest training reports: the same cases, ties included, as a
+    stable full sort of the pool, without a copy of the pool's embeddings (~200 MB at
+    200,000 reports) or a sort of all of them."""
+    import tracemalloc
+
+    import sklearn.cluster  # noqa: F401  (its first import allocates ~60 MB: not the draft's)
+
+    from eclip.report.context import retrieve_terms, text_pool
+
+    index, manifest, query = _report_index(40_000)
+    pool = text_pool(index, manifest)
+    train = np.flatnonzero(manifest["split"].to_numpy() == "train")
+    assert list(pool.text_rows) == list(train) and pool.case_ids == tuple(index.ids[r] for r in train)
+    sims = (index.text_emb @ query)[pool.text_rows]
+    expect = [pool.case_ids[i] for i in np.argsort(-sims, kind="stable")[:100]]
+    tracemalloc.start()
+    terms, neighbours = retrieve_terms(query, index, pool, k=100, n_clusters=5)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert neighbours == expect
+    assert sum(t.cluster_size for t in terms) == 100 and {t.case_id for t in terms} <= set(expect)
+    assert peak < index.text_emb.nbytes / 4  # old: the pool's rows copied, ~2/3 of the matrix
+
+
+def _listed_page():
+    import streamlit as st
+
+    from app import case_source
+
+    st.text(case_source.select(st, case_source.listed(st.session_state["_ids"]), "xp_case"))
+
+
+def test_a_long_case_list_is_cut_but_keeps_the_current_case():
+    """50,000 gaze cases at 200,000 were a 2.4 MB selectbox the browser took ~3.7 s to draw."""
+    from streamlit.testing.v1 import AppTest
+
+    from app import case_source, cases
+
+    ids = [f"c{i}" for i in range(cases.LIST_LIMIT * 3)]
+    at = AppTest.from_function(_listed_page)
+    at.session_state["_ids"], at.session_state[case_source.CURRENT] = ids, ids[-1]
+    at.run()
+    options = at.selectbox(key="xp_case").options
+    assert len(options) == cases.LIST_LIMIT + 1 and options[-1] == ids[-1]
+    assert at.text[0].value == ids[-1] and options[:-1] == ids[:cases.LIST_LIMIT]
+    at.session_state["_ids"] = ids[:5]
+    assert at.run().selectbox(key="xp_case").options == ids[:5]  # a short list is whole

@@ -56,6 +56,21 @@ def _export(case, image, gaze, maps: dict, method: str, prompt: str, opacity: fl
     report_export.export_control("xp", f"{case.image_id}|{prompt}|{method}|{opacity}|{other_ck}", make)
 
 
+def _restore(key: str, allowed=None) -> None:
+    """Put back the value widget ``key`` had when the visitor left this page: Streamlit drops
+    the state of widgets a run does not draw, so a return visit found an empty prompt box,
+    explained the whole report instead and computed both models' maps again (5.7 s in-process
+    at 20,000 cases under load, 15-17 s in the browser) instead of showing the cached ones."""
+    kept = st.session_state.get(f"_{key}_kept")
+    if key not in st.session_state and kept is not None and (allowed is None or kept in allowed):
+        st.session_state[key] = kept
+
+
+def _keep(key: str, value):
+    st.session_state[f"_{key}_kept"] = value
+    return value
+
+
 st.title("Model vs gaze")
 root, manifest = state.require_dataset()
 checkpoint, lm = state.require_model()
@@ -67,7 +82,10 @@ ids = pool["id"].tolist()
 if not ids:
     st.info("No case to explain with these settings.")
     st.stop()
-case_id = case_source.select(c1, ids, "xp_case")
+case_id = case_source.select(c1, case_source.listed(ids), "xp_case")
+if len(ids) > cases.LIST_LIMIT:
+    c1.caption(f"The first {cases.LIST_LIMIT:,} of {len(ids):,} cases are listed; a case chosen on "
+               "the Case browser (its filters reach every case) opens here.")
 with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
     case = case_source.load(root, manifest, case_id)
 row = case.row  # None for an uploaded image: no report, labels or gaze
@@ -75,10 +93,13 @@ if st.session_state.get("xp_prompt_for") != case_id:  # a new case gets its own 
     st.session_state["xp_prompt"] = _default_prompt(row) if row is not None else ""
     st.session_state["xp_prompt_for"] = case_id
 methods = supported_methods(lm)
-method = c3.selectbox("Method", methods, format_func=lambda m: METHOD_NAMES.get(m, m), key="xp_method")
+_restore("xp_method", methods)
+method = _keep("xp_method", c3.selectbox("Method", methods, format_func=lambda m: METHOD_NAMES.get(m, m),
+                                         key="xp_method"))
 prompt_free = not uses_prompt(method)
-typed = c2.text_input("Text prompt (the map explains image ↔ prompt similarity)", key="xp_prompt",
-                      disabled=prompt_free)
+_restore("xp_prompt")
+typed = _keep("xp_prompt", c2.text_input("Text prompt (the map explains image ↔ prompt similarity)",
+                                         key="xp_prompt", disabled=prompt_free))
 if prompt_free:
     c2.caption(f"{TITLES[method]} reads only the image's attention, never the text: this map and "
                "its scores are the same for every prompt. For a prompt-conditioned map of a ViT "
