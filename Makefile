@@ -52,7 +52,7 @@ $(COMPARE_STAMP): $(DEMO_DIR)/manifest.csv $(COMPARE_CKPT)/model.safetensors | $
 index: $(INDEX_STAMP) $(COMPARE_STAMP)
 
 run: $(STAMP) demo index
-	$(VPY) -m streamlit run app/main.py --server.headless true
+	$(VPY) -m app --server.headless true
 
 test: $(STAMP) browser
 	$(VPY) -m pytest -q

@@ -67,7 +67,8 @@ def other_index(checkpoint: str, root: str, need_umap: bool = False):
     try:
         index = loaders.load_index(paths.resolve(checkpoint), root)
     except (IndexMissing, StaleIndex) as exc:
-        st.warning(f"The comparison with **{name}** needs its own embedding index. {exc}",
+        st.warning(f"The comparison with **{name}** needs its own embedding index. "
+                   f"{index_job.index_problem(exc)}",
                    icon=":material/database:")
         _offer_build(checkpoint, root, need_umap, force=isinstance(exc, StaleIndex))
         return None
@@ -275,7 +276,7 @@ def neighbours_side_by_side(models_: list[tuple], root: str, manifest: pd.DataFr
 
 def highlight(fig: go.Figure, xy: np.ndarray, ids: np.ndarray, top: np.ndarray) -> go.Figure:
     """Ring the most changed cases (selectable like every other point)."""
-    fig.add_trace(go.Scattergl(
+    fig.add_trace(go.Scatter(
         x=xy[top, 0], y=xy[top, 1], mode="markers", customdata=ids[top], marker=HIGHLIGHT,
         name=f"most changed neighbourhoods ({len(top)})",
         hovertemplate="%{customdata}<extra>neighbourhood changed</extra>"))

@@ -1,8 +1,9 @@
 """The embedding index a model page needs, and the job that builds it.
 
-A page calls ``require_index``; when the index is missing or stale the page shows the
-command that builds it and, for the signed-in admin, a button that runs it as a separate
-process (``python -m eclip.index build``) and polls its log until it is done. A build is
+A page calls ``require_index``; when the index is missing or stale the signed-in admin sees
+what is wrong (with the server's folder), the command that builds it and a button that runs
+it as a separate process (``python -m eclip.index build``) and polls its log until it is
+done. A visitor sees that the index is missing and who can build it, never a server folder. A build is
 heavy work: it waits for the server's heavy-job slot (app/heavy.py) before it starts, and
 holds it while its process lives.
 """
@@ -27,7 +28,7 @@ def require_index(checkpoint: str, root: str, need_umap: bool = False):
     try:
         index = loaders.load_index(checkpoint, root)
     except (IndexMissing, StaleIndex) as exc:
-        st.warning(str(exc), icon=":material/database:")
+        st.warning(index_problem(exc), icon=":material/database:")
         _offer_index_build(checkpoint, root, umap=need_umap, force=isinstance(exc, StaleIndex))
         st.stop()
     except EclipError as exc:
@@ -41,11 +42,21 @@ def require_index(checkpoint: str, root: str, need_umap: bool = False):
     return index
 
 
+def index_problem(exc: EclipError) -> str:
+    """What is wrong with the index: in full (its folder) for the admin; for a visitor
+    without the server's folders (shared server: folders are for the admin only)."""
+    if state.is_admin():
+        return str(exc)
+    what = "is out of date" if isinstance(exc, StaleIndex) else "has not been built yet"
+    return f"The embedding index of this model over this dataset {what}."
+
+
 def _offer_index_build(checkpoint: str, root: str, umap: bool, force: bool) -> None:
     argv = [sys.executable, "-m", "eclip.index", "build", "--checkpoint", str(checkpoint),
             "--data", str(root), "--cache", str(loaders.index_cache_root())]
     argv += ([] if umap else ["--no-umap"]) + (["--force"] if force else [])
-    st.code("python " + " ".join(argv[1:]), language="bash")
+    if state.is_admin():  # the command names the server's folders
+        st.code("python " + " ".join(argv[1:]), language="bash")
     _index_job(checkpoint, root, argv)
 
 
@@ -61,14 +72,14 @@ def _index_job(checkpoint: str, root: str, argv: list[str]) -> None:
     if rec is not None and runs.is_alive(rec):
         _index_job_progress(str(jobs), name)
         return
-    if rec is not None and rec.argv == argv:
+    if rec is not None and rec.argv == argv and state.is_admin():
         log_tail = runs.tail(rec.log, 1500)
         if log_tail.strip():
             with st.expander("Log of the last build attempt"):
                 st.code(log_tail, language="text")
     if not state.is_admin():
-        st.caption("Building the index is a long job on this server: sign in on the **Admin** "
-                   "page to start it from here, or run the command above in a terminal.")
+        st.caption("Building the index is a long job on this server: an admin can start it "
+                   "from here after signing in on the **Admin** page.")
         return
     if st.button("Build the index now", icon=":material/play_arrow:", key="build_index",
                  help="Runs the command above as a separate process; this page reloads when "

@@ -26,7 +26,8 @@ def free_port() -> int:
 
 def start_server(data: Path | str, checkpoint: Path | str | None, port: int, log_path: Path,
                  cpus: set[int] | None = None, env: dict | None = None) -> subprocess.Popen:
-    """``streamlit run app/main.py`` headless on 127.0.0.1:``port``, its output in
+    """The app's server (``python -m app``: ``streamlit run app/main.py`` after loading the
+    default dataset and models) headless on 127.0.0.1:``port``, its output in
     ``log_path``; runs launched from it go next to the log, never into the repo's runs/.
     ``checkpoint`` None: the app's own default (the shipped demo model); "none": no model."""
     full_env = {**os.environ, "ECLIP_DATA": str(data),
@@ -38,7 +39,7 @@ def start_server(data: Path | str, checkpoint: Path | str | None, port: int, log
     full_env.update(env or {})
     pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
     return subprocess.Popen(
-        pin + [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"),
+        pin + [sys.executable, "-m", "app",  # loads the default model etc. before it listens
                "--server.headless", "true", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
                "--browser.gatherUsageStats", "false", "--theme.base", "light",

@@ -18,7 +18,7 @@ def case_gallery(root: str, rows: pd.DataFrame, *, columns: int = 4, captions: l
     for i, (_, row) in enumerate(shown.iterrows()):
         with grid[i % columns]:
             try:
-                st.image(loaders.load_image(root, row["image_path"]), width="stretch", clamp=True)
+                st.image(loaders.load_thumbnail(root, row["image_path"]), width="stretch")
             except EclipError as exc:
                 st.caption(f":red[{exc}]")
             found = ", ".join(cases.positive_labels(row)) or "no positive finding"

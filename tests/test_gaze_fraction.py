@@ -66,6 +66,25 @@ def test_training_commands_start_then_resume(tmp_path):
     assert gf.train_command(folder, arms["eclip-10"], "data/demo-gaze100", 0)[-2:] == ["--resume", str(folder)]
 
 
+def test_minilm_tower_trains_the_same_arms_with_the_shipped_configs_at_600_steps(tmp_path):
+    gf = _script()
+    arms = gf.arms(seed=0, tower="minilm")
+    assert list(arms) == list(gf.arms(seed=0))
+    assert "configs/demo-clip.toml" in arms["clip"] and "configs/demo-eclip.toml" in arms["eclip-25"]
+    assert all("train.steps=600" in a for a in arms.values())
+    assert arms["eclip-25"][-1] == "data.gaze_fraction=0.25"
+    assert gf.run_dir(tmp_path, 1, "clip", "minilm").name == "gf-minilm-s1-clip"
+    assert gf.run_dir(tmp_path, 1, "clip").name == "gf-s1-clip"
+
+
+def test_each_arm_is_paired_with_clip_on_the_seeds_both_finished():
+    gf = _script()
+    done = {"clip": {0: "c0", 1: "c1", 2: "c2"}, "eclip-25": {0: "a", 1: "b", 2: "c"},
+            "eclip-100": {0: "d", 2: "e"}, "eclip-10": {0: "f"}, "eclip-50": {3: "g"}}
+    assert gf.seed_sets(done) == {(0, 1, 2): ["eclip-25"], (0, 2): ["eclip-100"], (0,): ["eclip-10"]}
+    assert gf.seed_sets({"eclip-25": {0: "a"}}) == {}
+
+
 @pytest.mark.slow  # two evaluations and Grad-CAM of three models: ~1 min alone, 5 under load
 def test_evaluate_and_plot_the_finished_arms(tiny_dataset, tmp_path):
     """Real checkpoints (untrained micro models) stand in for the runs: every finished arm is
@@ -77,21 +96,29 @@ def test_evaluate_and_plot_the_finished_arms(tiny_dataset, tmp_path):
 
     gf = _script()
     runs = tmp_path / "runs"
-    for arm, seed in (("clip", 0), ("eclip-25", 1), ("eclip-100", 2)):
-        save_micro_checkpoint(runs / f"gf-s0-{arm}" / "final", seed=seed)
+    for arm, seed, init in (("clip", 0, 0), ("clip", 1, 3), ("eclip-25", 0, 1), ("eclip-25", 1, 4),
+                            ("eclip-100", 0, 2)):
+        save_micro_checkpoint(runs / f"gf-s{seed}-{arm}" / "final", seed=init)
     shutil.copytree(runs / "gf-s0-clip", runs / "gf-s0-eclip-50")  # started, not finished
     shutil.rmtree(runs / "gf-s0-eclip-50" / "final")
     out = tmp_path / "res" / "gf.json"
     args = ["--runs", str(runs), "--eval-data", str(tiny_dataset), "--out", str(out), "--n-boot", "50"]
-    gf.main(["evaluate", *args])
+    gf.main(["evaluate", "--seeds", "0", "1", *args])
     gf.main(["plot", *args])
     result = json.loads(out.read_text())
     assert result["not_finished"] == ["eclip-10", "eclip-50"]
     points = gf.curve_points(result)
-    assert [p["fraction"] for p in points] == [0.25, 1.0]
-    cc = result["gradcam"]
-    assert cc["diff"]["eclip-25"]["value"] == pytest.approx(
-        cc["groups"]["eclip-25"]["value"] - cc["groups"]["clip"]["value"], abs=1e-9)
+    assert [(p["fraction"], p["seeds"]) for p in points] == [(0.25, [0, 1]), (1.0, [0])]
+    two, one = result["experiments"]
+    assert [len(g["checkpoints"]) for g in two["groups"].values()] == [2, 2]
+    assert [len(g["checkpoints"]) for g in one["groups"].values()] == [1, 1]
+    for exp, arm in ((two, "eclip-25"), (one, "eclip-100")):
+        cc = exp["gradcam"]
+        assert cc["diff"][arm]["value"] == pytest.approx(
+            cc["groups"][arm]["value"] - cc["groups"]["clip"]["value"], abs=1e-9)
+    # CLIP over seeds 0 and 1 is not CLIP at seed 0: each arm meets its own seeds' baseline
+    assert two["gradcam"]["groups"]["clip"]["value"] != pytest.approx(one["gradcam"]["groups"]["clip"]["value"])
     table = out.with_suffix(".md").read_text()
-    assert "| 25% |" in table and "Not finished (left out): eclip-10, eclip-50" in table
+    assert "| 25% | 2 |" in table and "| 100% | 1 |" in table
+    assert "Not finished (left out): eclip-10, eclip-50" in table
     assert out.with_suffix(".png").stat().st_size > 10_000

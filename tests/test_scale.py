@@ -155,7 +155,7 @@ def test_a_region_on_a_thinned_map_selects_every_case_inside():
     xy = rng.uniform(0, 10, (50_000, 2)).astype(np.float32)
     ids = np.array([f"c{i}" for i in range(len(xy))])
     drawn = map_view.drawn_images(np.zeros(len(xy), np.int8))
-    assert len(drawn) == map_view.MAX_IMAGES < len(xy)  # the map is thinned
+    assert len(drawn) == map_view.SAMPLE_IMAGES < len(xy)  # the map is thinned
     region = {"xref": "x", "yref": "y", "x": [2.0, 4.0], "y": [1.0, 6.0]}
     inside = (xy[:, 0] >= 2) & (xy[:, 0] <= 4) & (xy[:, 1] >= 1) & (xy[:, 1] <= 6)
     shown_inside = [{"customdata": ids[r]} for r in drawn if inside[r]]  # what plotly reports
@@ -397,3 +397,41 @@ def test_a_long_case_list_is_cut_but_keeps_the_current_case():
     assert at.text[0].value == ids[-1] and options[:-1] == ids[:cases.LIST_LIMIT]
     at.session_state["_ids"] = ids[:5]
     assert at.run().selectbox(key="xp_case").options == ids[:5]  # a short list is whole
+
+
+def test_a_dense_map_is_a_density_picture_of_every_point_under_a_sample_of_markers():
+    """Beyond DRAW_ALL_MAX points the markers are a per-colour sample (rare colours kept) and
+    a PNG under them shows every point, in its colour, where it lies on the axes."""
+    import base64
+    import io
+
+    import plotly.graph_objects as go
+    from PIL import Image
+
+    from app import map_view
+
+    assert not map_view.dense(2000, 1900) and map_view.dense(5000, 1500)
+    assert len(map_view.drawn_images(np.zeros(2000, np.int8), 1900)) == 2000  # demo size: all
+    groups = np.array(["a"] * 19_900 + ["rare"] * 100)
+    drawn = map_view.drawn_images(groups, 0)
+    assert len(drawn) < 3_500 and (groups[drawn] == "rare").sum() == 100
+
+    rng = np.random.default_rng(0)
+    left = rng.normal((0, 0), 0.3, (20_000, 2))  # a red cloud on the left, blue on the right
+    right = rng.normal((10, 0), 0.05, (500, 2))
+    fig = go.Figure(go.Scatter(x=[0, 10], y=[0, 0], mode="markers"))
+    map_view.add_density(fig, [(left, "#ff0000"), (right, "rgba(0, 0, 255, 0.5)")])
+    image = fig.layout.images[0]
+    x0, x1 = fig.layout.xaxis.range
+    y0, y1 = fig.layout.yaxis.range
+    assert (image.x, image.y, image.sizex, image.sizey) == pytest.approx((x0, y1, x1 - x0, y1 - y0))
+    assert x0 < left[:, 0].min() and x1 > right[:, 0].max()  # every point inside the picture
+    png = Image.open(io.BytesIO(base64.b64decode(image.source.split(",", 1)[1])))
+    rgba = np.asarray(png, dtype=np.float32)
+    h, w = rgba.shape[:2]
+    col = lambda x: int(round((x - x0) / (x1 - x0) * (w - 1)))  # noqa: E731
+    mid = int(round((y1 - 0) / (y1 - y0) * (h - 1)))
+    red, blue, empty = rgba[mid, col(0)], rgba[mid, col(10)], rgba[mid, col(5)]
+    assert red[0] > 200 and red[2] < 30 and blue[2] > 200 and blue[0] < 30
+    assert empty[3] == 0 and red[3] > blue[3] > 0  # denser is more opaque; nothing is clear
+    assert fig.layout.legend.itemclick is False  # a colour key: hiding would not hide the picture

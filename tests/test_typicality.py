@@ -78,3 +78,32 @@ def test_reference_for_an_index_is_cached_per_index_and_split(tmp_path):
     assert typ.reference_for(index, np.arange(50), k=3) is not ref  # another training split
     index.meta["created_at"] = "t1"  # a rebuilt index
     assert typ.reference_for(index, np.arange(40), k=3) is not ref
+
+
+def test_reference_is_kept_in_the_index_folder_until_the_index_is_rebuilt(tmp_path, monkeypatch):
+    """A new server process reads the reference from typicality.npz instead of refitting it
+    (~3.3 s at 200,000 cases); embedding files written anew make the kept one stale."""
+    from eclip.index import EmbeddingIndex
+
+    emb = _sphere(np.random.default_rng(4), 60)
+    for name, arr in (("image_emb.npy", emb), ("text_emb.npy", emb[:1]), ("text_index.npy", np.zeros(60, int))):
+        np.save(tmp_path / name, arr)
+    index = EmbeddingIndex(path=tmp_path, meta={"created_at": "t0"}, ids=[str(i) for i in range(60)],
+                           texts=["r"], image_emb=emb, text_emb=emb[:1], text_index=np.zeros(60, int))
+    typ.TYPICALITY_CACHE.clear()
+    first = typ.reference_for(index, np.arange(40), k=3)
+    assert (tmp_path / typ.SAVED).is_file()
+    typ.TYPICALITY_CACHE.clear()  # a new process: memory is empty, the folder is not
+    fits = []
+    real_fit = typ.fit_reference
+    monkeypatch.setattr(typ, "fit_reference", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    again = typ.reference_for(index, np.arange(40), k=3)
+    assert not fits and np.array_equal(again.scores, first.scores)
+    assert np.array_equal(again.bank, first.bank) and again.score(emb[0], 0) == first.score(emb[0], 0)
+    typ.TYPICALITY_CACHE.clear()
+    typ.reference_for(index, np.arange(30), k=3)  # another training split: its own reference
+    assert fits == [1]
+    typ.TYPICALITY_CACHE.clear()
+    np.save(tmp_path / "image_emb.npy", np.concatenate([emb, emb[:1]]))  # rebuilt in place
+    typ.reference_for(index, np.arange(40), k=3)
+    assert fits == [1, 1]

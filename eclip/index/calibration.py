@@ -23,8 +23,6 @@ the maximum over thousands of images, so it tops that distribution whatever the 
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from eclip.errors import EvaluationError
-from eclip.io import atomic_write_bytes
+from eclip.index import kept
 from eclip.memo import BoundedCache
 
 log = logging.getLogger(__name__)
@@ -167,62 +165,21 @@ def pair_calibration(index) -> PairCalibration:
     """The calibration of an ``EmbeddingIndex``, cached per index build (its folder and the
     weights, config and data hashes its meta.json records) in memory and in the index folder
     (``calibration.npz``), so it is computed once per index, not once per server process."""
-    key = _identity(index)
+    key = kept.identity(index)
     return _CACHE.get_or_compute(key, lambda: _load_or_compute(index, key))
 
 
-def _identity(index) -> tuple:
-    """What the calibration depends on: the index build, and its embedding files as written
-    (a rebuild in place gives them a new modification time)."""
-    meta, path = index.meta, Path(index.path).resolve()  # one folder however it was named
-    files = tuple(_stamp(path / name) for name in ("image_emb.npy", "text_emb.npy", "text_index.npy"))
-    return (str(path), meta.get("weights_sha256"), meta.get("config_sha256"),
-            meta.get("data_fingerprint"), len(index), files)
-
-
-def _stamp(path: Path):
-    try:
-        st = path.stat()
-    except OSError:
-        return None  # an in-memory index in a test: the memory cache alone
-    return (st.st_size, st.st_mtime_ns)
-
-
 def _load_or_compute(index, key: tuple) -> PairCalibration:
-    on_disk = None not in key[-1]  # an index held in memory only has no folder to keep it in
     saved = Path(index.path) / SAVED
-    cal = _read_saved(saved, key) if on_disk else None
-    if cal is None:
-        cal = PairCalibration(
-            matched=np.sort(matched_pair_scores(index.image_emb, index.text_emb, index.text_index)),
-            neighbours=np.sort(report_neighbours(index.text_emb)))
-        if on_disk:
-            _write_saved(saved, key, cal)
+    got = kept.read(saved, key, ("matched", "neighbours")) if kept.on_disk(key) else None
+    if got is not None:
+        return PairCalibration(**got)
+    cal = PairCalibration(
+        matched=np.sort(matched_pair_scores(index.image_emb, index.text_emb, index.text_index)),
+        neighbours=np.sort(report_neighbours(index.text_emb)))
+    if kept.on_disk(key):
+        kept.write(saved, key, {"matched": cal.matched, "neighbours": cal.neighbours})
     return cal
-
-
-def _read_saved(path: Path, key: tuple) -> PairCalibration | None:
-    """The saved calibration when it was computed for this very index build, else None."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if str(f["key"]) != _key_text(key):
-                return None
-            return PairCalibration(matched=f["matched"], neighbours=f["neighbours"])
-    except (OSError, KeyError, ValueError, EvaluationError):
-        return None  # absent, from another build, or unreadable: computed afresh
-
-
-def _write_saved(path: Path, key: tuple, cal: PairCalibration) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, key=np.array(_key_text(key)), matched=cal.matched, neighbours=cal.neighbours)
-    try:
-        atomic_write_bytes(path, buf.getvalue())
-    except OSError as exc:  # a read-only index folder: the memory cache still serves
-        log.warning("could not keep the retrieval calibration in %s (%s)", path, exc)
-
-
-def _key_text(key: tuple) -> str:
-    return json.dumps(key, default=list)
 
 
 def judge_hits(index, scores, query_emb: np.ndarray | None = None) -> Verdict:

@@ -73,10 +73,10 @@ def _fit_umap(reducer, points: np.ndarray, seed: int, fit_max: int) -> np.ndarra
 MIN_PER_GROUP = 300  # a rare finding keeps this many points (or all it has) on a thinned map
 
 
-def thin_rows(groups, max_points: int, seed: int = 0) -> np.ndarray:
+def thin_rows(groups, max_points: int, seed: int = 0, min_per_group: int = MIN_PER_GROUP) -> np.ndarray:
     """Sorted rows to draw when a map of ``len(groups)`` points is thinned to about
     ``max_points``: all of them when they fit, else a seeded sample of each group in
-    proportion to its size, and at least ``MIN_PER_GROUP`` of every group so that rare
+    proportion to its size, and at least ``min_per_group`` of every group so that rare
     findings stay visible (so the total can pass ``max_points`` by a little).
 
     A browser draws 200,000 WebGL points, but the figure's JSON (coordinates, ids, hover
@@ -87,7 +87,7 @@ def thin_rows(groups, max_points: int, seed: int = 0) -> np.ndarray:
         return np.arange(n)
     rng = np.random.default_rng(seed)
     names, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
-    quota = np.minimum(counts, np.maximum(MIN_PER_GROUP, counts * max_points // n))
+    quota = np.minimum(counts, np.maximum(min_per_group, counts * max_points // n))
     keep = [np.sort(rng.choice(np.flatnonzero(inverse == g), size=int(q), replace=False))
             for g, q in enumerate(quota)]
     return np.sort(np.concatenate(keep))

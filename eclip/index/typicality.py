@@ -14,10 +14,12 @@ images, D = 256) that is ~0.1 s, and scoring one image afterwards ~1 ms.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from eclip.errors import EvaluationError
+from eclip.index import kept
 from eclip.io import sha256_text
 from eclip.memo import BoundedCache
 
@@ -106,8 +108,25 @@ def _sample(rng: np.random.Generator, items: np.ndarray, limit: int) -> np.ndarr
     return items if len(items) <= limit else rng.choice(items, size=limit, replace=False)
 
 
+SAVED = "typicality.npz"
+
+
 def reference_for(index, train_rows: np.ndarray, k: int = K) -> TypicalityReference:
-    """``fit_reference`` of an EmbeddingIndex, computed once per index and training split."""
+    """``fit_reference`` of an EmbeddingIndex, computed once per index build and training
+    split: kept in memory and in the index folder (``typicality.npz``: at 200,000 cases the
+    reference took ~3.3 s of every server process's first page)."""
     rows = np.asarray(train_rows, dtype=np.int64)
-    key = (str(index.path), index.meta.get("created_at"), sha256_text(rows.tobytes(), 16), k)
-    return TYPICALITY_CACHE.get_or_compute(key, lambda: fit_reference(index.image_emb, rows, k))
+    key = kept.identity(index, sha256_text(rows.tobytes(), 16), k, BANK_MAX, REFERENCE_MAX)
+    return TYPICALITY_CACHE.get_or_compute(key, lambda: _load_or_fit(index, rows, k, key))
+
+
+def _load_or_fit(index, rows: np.ndarray, k: int, key: tuple) -> TypicalityReference:
+    saved = Path(index.path) / SAVED
+    got = kept.read(saved, key, ("bank_rows", "scores")) if kept.on_disk(key) else None
+    if got is not None:
+        bank = np.asarray(index.image_emb[got["bank_rows"]], dtype=np.float32)
+        return TypicalityReference(bank, got["bank_rows"], got["scores"], k)
+    ref = fit_reference(index.image_emb, rows, k)
+    if kept.on_disk(key):
+        kept.write(saved, key, {"bank_rows": ref.bank_rows, "scores": ref.scores})
+    return ref

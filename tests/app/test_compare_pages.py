@@ -180,6 +180,8 @@ def test_a_compare_model_without_index_says_so_and_only_an_admin_may_build_it(
     assert any("needs its own embedding index" in w.value for w in at.warning)
     assert len(_specs(at)) == 1  # the active model's map is still there
     assert not [b for b in at.button if b.label == "Build the index now"]
-    assert any("sign in on the **Admin**" in c.value for c in at.caption)
+    assert any("signing in on the **Admin**" in c.value for c in at.caption)
+    assert not at.code and not any(str(micro_model["index_root"]) in w.value for w in at.warning)
     at = _page("embeddings.py", compare=compare_env["compare"], **{ADMIN_KEY: True})
     assert [b for b in at.button if b.label == "Build the index now"]
+    assert any(str(micro_model["index_root"]) in w.value for w in at.warning)  # the admin's detail

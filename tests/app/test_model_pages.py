@@ -31,12 +31,13 @@ def test_embeddings_map_and_geometry(model_env):
     assert at.title[0].value == "Embeddings"
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = [t["name"] for t in spec["data"]]
-    assert "reports (text)" in names
+    assert "reports (text) (3)" in names
+    assert not spec["layout"].get("images")  # 27 points: every one a marker, no density picture
     ids = [i for t in spec["data"] if "customdata" in t for i in t["customdata"]]
     assert sorted(ids) == [f"case{i:03d}" for i in range(24)]
     assert {"Cardiomegaly (8)", "Pleural Effusion (8)", "No Finding (8)"} <= set(names)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["images / unique reports"] == "24 / 3"
+    assert (metrics["images"], metrics["unique reports"]) == ("24", "3")
     at.radio(key="emb_colour").set_value("gaze").run()
     names = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
     assert names[:2] == ["with gaze (12)", "without gaze (12)"]
@@ -102,15 +103,19 @@ def test_missing_index_offers_the_build_command(model_env, tmp_path, monkeypatch
     assert "Build the index now" in [b.label for b in at.button]
 
 
-def test_visitors_get_the_command_but_no_build_button_or_folder_box(model_env, tmp_path, monkeypatch):
+def test_visitors_get_no_build_button_command_or_server_folder(model_env, tmp_path, monkeypatch):
     """A long job on the shared server, and reading any server folder, need the admin sign-in."""
     monkeypatch.setenv("ECLIP_INDEX_DIR", str(tmp_path / "empty-cache"))
     at = _page("embeddings.py", dataset_other=str(tmp_path / "elsewhere"))
-    assert "eclip.index build" in at.code[0].value
+    assert any("has not been built yet" in w.value for w in at.warning)
     assert "Build the index now" not in [b.label for b in at.button]
-    assert any("sign in on the **Admin**" in c.value for c in at.caption)
+    # no server folder for a visitor: not the index cache, the dataset or the checkpoint
+    shown = " ".join(str(e.value) for kind in ("warning", "code", "caption", "markdown", "info")
+                     for e in getattr(at, kind))
+    assert str(tmp_path) not in shown and "/checkpoints/" not in shown and not at.code
+    assert any("signing in on the **Admin**" in c.value for c in at.caption)
     assert "…or another folder" not in [t.label for t in at.text_input]
-    assert "elsewhere" not in at.code[0].value  # a stale folder box value is ignored
+    assert "elsewhere" not in shown  # a stale folder box value is ignored
     at.session_state["admin_ok"] = True
     at.run()
     assert "…or another folder" in [t.label for t in at.text_input]
