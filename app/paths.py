@@ -38,6 +38,16 @@ def display(path: str | os.PathLike) -> str:
         return str(p)
 
 
+def visitor_label(path: str | os.PathLike) -> str:
+    """What a visitor may see of a folder: its path inside the repository (``data/demo``),
+    else only its name; a folder elsewhere on the server is for the admin to see."""
+    label = display(path)
+    if not Path(label).is_absolute():
+        return label
+    p = resolve(path)
+    return f"{p.parent.name}/{p.name}" if p.name == FINAL else p.name  # a run's RUN/final
+
+
 def default_dataset() -> str:
     return os.environ.get(DATA_ENV) or DEFAULT_DATA
 

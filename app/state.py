@@ -89,7 +89,7 @@ def require_dataset() -> tuple[str, pd.DataFrame]:
     """The chosen dataset folder and its manifest, or an explanation and st.stop()."""
     root = paths.resolve(current_dataset())
     if not (root / "manifest.csv").is_file():
-        st.error(f"No dataset at `{paths.display(root)}` (no manifest.csv there).",
+        st.error(f"No dataset at `{_folder_label(str(root))}` (no manifest.csv there).",
                  icon=":material/folder_off:")
         st.markdown(paths.BUILD_DEMO_HINT)
         st.code("make run\n# or\npython -m eclip.data build-demo --n 2000 --out data/demo",
@@ -108,15 +108,16 @@ def render_sidebar() -> None:
         st.subheader("Dataset")
         options = paths.dataset_candidates()
         st.selectbox("Dataset folder", options, index=_index_of(options, paths.default_dataset()),
-                     key=_DATA_KEY, help=f"Folders under data/ with a manifest.csv; "
+                     key=_DATA_KEY, format_func=_folder_label, help=f"Folders under data/ with a manifest.csv; "
                      f"the default comes from ${paths.DATA_ENV}.")
         if is_admin():
+            st.caption(f"`{paths.resolve(current_dataset())}`")
             st.text_input("…or another folder", key=_DATA_OTHER_KEY, placeholder="/path/to/dataset")
         _render_provenance()
         st.divider()
         st.subheader("Model")
         models = paths.checkpoint_candidates()
-        st.selectbox("Active checkpoint", models, key=_MODEL_KEY,
+        st.selectbox("Active checkpoint", models, key=_MODEL_KEY, format_func=_folder_label,
                      index=_index_of(models, paths.default_checkpoint()),
                      help=f"Folders under checkpoints/; the default comes from "
                      f"${paths.CHECKPOINT_ENV}. 'none' browses data only.")
@@ -124,10 +125,17 @@ def render_sidebar() -> None:
         _render_compare_choice()
 
 
+def _folder_label(path: str) -> str:
+    """A folder as the lists show it: never a server folder outside the repository
+    (``$ECLIP_DATA=/mnt/...`` shows as its name; the admin sees the whole path under the
+    list). The same for everyone: a label that changed at sign-in would reset the choice."""
+    return path if path == paths.NO_MODEL else paths.visitor_label(path)
+
+
 def _render_provenance() -> None:
     root = paths.resolve(current_dataset())
     if not (root / "manifest.csv").is_file():
-        st.warning(f"No dataset at `{paths.display(root)}`.", icon=":material/folder_off:")
+        st.warning(f"No dataset at `{_folder_label(str(root))}`.", icon=":material/folder_off:")
         return
     try:
         info = loaders.dataset_info(root)
@@ -150,7 +158,7 @@ def _render_model_card() -> None:
         return
     path = paths.resolve(ck)
     if not paths.is_checkpoint(path):
-        st.warning(f"`{paths.display(path)}` is not a checkpoint folder "
+        st.warning(f"`{_folder_label(str(path))}` is not a checkpoint folder "
                    "(needs config.json and model.safetensors).")
         return
     card = loaders.load_card(path)

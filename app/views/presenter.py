@@ -180,7 +180,7 @@ with state.eclip_errors(f"Fix the tour file, or point ${tour.TOUR_ENV} at anothe
     stops, absent = tour.in_dataset(tour.load(), manifest["id"])
 if not stops:
     st.info(f"None of the tour's cases ({', '.join(absent)}) is in this dataset: the tour in "
-            f"`{paths.display(tour.tour_file())}` was chosen on data/demo. Pick that dataset in the "
+            f"`{paths.visitor_label(tour.tour_file())}` was chosen on data/demo. Pick that dataset in the "
             f"sidebar, or point ${tour.TOUR_ENV} at a tour of your own.", icon=":material/tour:")
     st.stop()
 i = _position(stops)

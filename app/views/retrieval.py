@@ -160,4 +160,4 @@ else:
     for pane, (ck, model, idx) in zip(compare.panes(models), models):
         with pane:
             _image_to_reports(root, model, idx, manifest, rows, k, case, show_query=alone)
-st.caption(f"Model `{paths.display(checkpoint)}` · index `{index.path.name}`")
+st.caption(f"Model `{paths.visitor_label(checkpoint)}` · index `{index.path.name}`")
