@@ -23,7 +23,7 @@ from eclip.explain import supported_methods
 from eclip.index import IndexMissing, StaleIndex
 from eclip.index.compare import most_changed, neighbourhood_change, neighbours_of, procrustes_fit
 from eclip.memo import BoundedCache
-from eclip.model.encode import encode_prompt_sets
+from eclip.model.encode import encode_prompt_sets, probability_scale
 
 from app import case_source, cases, heavy, index_job, loaders, map_view, paths, state, widgets
 from app.overlay import overlay_figure
@@ -151,9 +151,10 @@ def agreement_table(gaze: np.ndarray, maps: dict[str, np.ndarray | None], help_:
 
 # --------------------------------------------------------------------------- Zero-shot
 def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, prompt_file,
-              emb: np.ndarray, class_emb: np.ndarray, index) -> None:
+              emb: np.ndarray, class_emb: np.ndarray, index, scale: float) -> None:
     """Both models on the same prompts and images: scores, the paired difference and, where
-    labels exist, its paired bootstrap interval."""
+    labels exist, its paired bootstrap interval. ``scale``: the active model's logit scale
+    (each model's pair probabilities are read at its own temperature)."""
     ck, lm = other
     idx_b = other_index(ck, root)
     if idx_b is None:
@@ -162,18 +163,20 @@ def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, pr
         class_b = (encode_prompt_sets(lm, [ps])[ps.name] if prompt_file is None
                    else loaders.prompt_set_embeddings(paths.resolve(ck), prompt_file)[1])
     df = manifest.iloc[rows].reset_index(drop=True)
-    a, b = _zero_shot_scores(ps, emb, class_emb), _zero_shot_scores(ps, np.asarray(idx_b.image_emb[rows]), class_b)
+    a = _zero_shot_scores(ps, emb, class_emb, scale)
+    b = _zero_shot_scores(ps, np.asarray(idx_b.image_emb[rows]), class_b, probability_scale(lm))
     key = (str(index.path), str(idx_b.path), ps, rows.tobytes())
     table = PAIRED.get_or_compute(key, lambda: _paired_table(df, ps, a, b))
     _show_paired(table, label(state.current_checkpoint()), label(ck), agreement(a[0], b[0], a[1], b[1]),
                  ps.task == "binary")
 
 
-def _zero_shot_scores(ps, emb: np.ndarray, class_emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _zero_shot_scores(ps, emb: np.ndarray, class_emb: np.ndarray,
+                      scale: float) -> tuple[np.ndarray, np.ndarray]:
     """(predictions, probabilities): argmax classes, or P(positive) > 0.5 per pair."""
     if ps.task == "multiclass":
         return multiclass_scores(emb, class_emb)
-    probs = binary_scores(emb, class_emb)
+    probs = binary_scores(emb, class_emb, scale)
     return probs > 0.5, probs
 
 

@@ -15,7 +15,7 @@ from eclip.evaluate.metrics import accuracy, confusion_matrix, macro_f1
 from eclip.evaluate.targets import multiclass_targets
 from eclip.evaluate.typed_prompts import TypedPrompts, parse_classes, parse_pairs
 from eclip.evaluate.zeroshot import binary_results, binary_scores, mean_auroc, multiclass_scores
-from eclip.model.encode import encode_prompt_sets
+from eclip.model.encode import encode_prompt_sets, probability_scale
 from eclip.model.prompts import PromptSet, list_prompt_sets
 
 from app import case_source, compare, index_job, loaders, state, upload, widgets
@@ -88,14 +88,19 @@ def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame) -> None:
     _case_details(root, df, table, names, probs)
 
 
-def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame) -> None:
-    probs = binary_scores(emb, pair_emb)
+PAIR_AXIS = "P(positive) at the model's temperature"
+
+
+def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float) -> None:
+    probs = binary_scores(emb, pair_emb, scale)
     table = binary_results(df, ps, probs)
     macro = mean_auroc(table)
     st.metric("macro AUROC (pairs with a label and both classes)",
               "–" if np.isnan(macro) else f"{macro:.3f}")
     st.dataframe(table.round(3), hide_index=True)
-    st.markdown("**P(positive) per image**")
+    st.markdown("**P(positive) per image**",
+                help="Each pair's softmax over (positive, negative) at the model's learned "
+                     "temperature: the probabilities the Draft report and the Presenter show.")
     per_case = pd.DataFrame(probs.round(3), columns=ps.class_names)
     st.dataframe(per_case.assign(id=df["id"].to_numpy())[["id", *per_case.columns]],
                  hide_index=True, height=260)
@@ -134,7 +139,7 @@ def _uploaded(root, manifest, checkpoint, lm, index, ps: PromptSet, class_emb) -
     if ps.task == "multiclass":
         probs, axis = multiclass_scores(emb, class_emb)[1][0], "probability (softmax, T = 0.01)"
     else:
-        probs, axis = binary_scores(emb, class_emb)[0], "P(positive) of each pair"
+        probs, axis = binary_scores(emb, class_emb, probability_scale(lm))[0], PAIR_AXIS
     right.plotly_chart(_bars(probs, ps.class_names, axis), key="zs_upload_bar")
 
 
@@ -168,11 +173,11 @@ if typed is not None:
 if ps.task == "multiclass":
     _multiclass(root, ps, class_emb, emb, df)
 else:
-    _binary(ps, class_emb, emb, df)
+    _binary(ps, class_emb, emb, df, probability_scale(lm))
 other = compare.other_model()  # the sidebar's 'compare with' model, None when off
 if other:
     compare.zero_shot(other, root, manifest, rows, ps, None if choice == CUSTOM else files[choice],
-                      emb, class_emb, index)
+                      emb, class_emb, index, probability_scale(lm))
 if upload.current() is not None:
     _uploaded(root, manifest, checkpoint, lm, index, ps, class_emb)
 kind = "classes" if ps.task == "multiclass" else "pairs"

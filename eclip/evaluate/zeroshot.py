@@ -30,9 +30,12 @@ def multiclass_scores(image_emb: np.ndarray, class_emb: np.ndarray,
     return sims.argmax(axis=1), probs
 
 
-def binary_scores(image_emb: np.ndarray, pair_emb: np.ndarray) -> np.ndarray:
-    """[N, L] CheXzero probabilities from [L, 2, D] (positive, negative) ensembles."""
-    return binary_pair_probability(_matmul(image_emb, pair_emb[:, 0].T), _matmul(image_emb, pair_emb[:, 1].T))
+def binary_scores(image_emb: np.ndarray, pair_emb: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """[N, L] CheXzero probabilities from [L, 2, D] (positive, negative) ensembles; ``scale``
+    multiplies the cosines first (the model's logit scale for probabilities a reader sees,
+    ``eclip.model.encode.probability_scale``). AUROC and the 0.5 decision do not depend on it."""
+    return binary_pair_probability(scale * _matmul(image_emb, pair_emb[:, 0].T),
+                                   scale * _matmul(image_emb, pair_emb[:, 1].T))
 
 
 

@@ -26,6 +26,14 @@ PROMPT_CACHE = BoundedCache(50_000, "prompt embeddings")
 
 
 # --------------------------------------------------------------------------- vectors
+def probability_scale(lm) -> float:
+    """The model's learned logit scale (1 / T): what turns a prompt pair's cosine difference
+    into a probability, CheXzero's pair softmax at the model's own temperature. Raw cosines
+    alone put every pair near 0.5; every page and the draft report use this one scale."""
+    model = getattr(lm, "model", lm)
+    return float(model.logit_scale().detach()) if hasattr(model, "logit_scale") else 100.0
+
+
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norm = np.linalg.norm(x, axis=axis, keepdims=True)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from eclip.errors import ReportGenerationError
 from eclip.index.store import top_k
-from eclip.model.encode import encode_pixels, encode_prompt_sets
+from eclip.model.encode import encode_pixels, encode_prompt_sets, probability_scale
 from eclip.model.prompts import load_prompt_set
 from eclip.report.evidence import ZeroShot
 
@@ -116,8 +116,7 @@ def zero_shot_evidence(lm, image_emb: np.ndarray, prompt_set: str = "binary") ->
     would put every probability near 0.5)."""
     entries, pos, neg = _binary_prompt_embeddings(lm, prompt_set)
     q = np.asarray(image_emb, dtype=np.float32).reshape(-1)
-    scale = float(lm.model.logit_scale().detach()) if hasattr(lm.model, "logit_scale") else 100.0
-    z = np.clip(scale * (pos @ q - neg @ q), -50, 50)
+    z = np.clip(probability_scale(lm) * (pos @ q - neg @ q), -50, 50)
     probs = 1.0 / (1.0 + np.exp(-z))
     order = np.argsort(-probs, kind="stable")
     return [ZeroShot(entries[i].name, tuple(entries[i].labels), float(probs[i])) for i in order]
