@@ -7,6 +7,7 @@ and the README names folders such as ``data/demo`` relative to it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from eclip.train.runfolder import FINAL
@@ -46,6 +47,23 @@ def visitor_label(path: str | os.PathLike) -> str:
         return label
     p = resolve(path)
     return f"{p.parent.name}/{p.name}" if p.name == FINAL else p.name  # a run's RUN/final
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.:/~-])/[^\s`'\"(),;]+")
+
+
+def redact_folders(text: str) -> str:
+    """``text`` (an error message) as a visitor may read it: every absolute path inside the
+    repository made relative, every other one cut to its last two parts (``…/mimic/manifest.csv``)."""
+    def short(m: re.Match) -> str:
+        path = m.group(0).rstrip(".:")
+        tail = m.group(0)[len(path):]
+        label = display(path)
+        if not Path(label).is_absolute():
+            return label + tail
+        parts = Path(path).parts[1:]
+        return "…/" + "/".join(parts[-2:]) + tail
+    return _ABSOLUTE.sub(short, text)
 
 
 def default_dataset() -> str:

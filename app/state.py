@@ -34,8 +34,9 @@ def is_admin() -> bool:
 
 
 def show_error(exc: Exception, hint: str | None = None) -> None:
-    """A library error as a message a person can act on, never a traceback."""
-    st.error(str(exc), icon=":material/error:")
+    """A library error as a message a person can act on, never a traceback; a visitor reads
+    it without the server's folders outside the repository (``paths.redact_folders``)."""
+    st.error(str(exc) if is_admin() else paths.redact_folders(str(exc)), icon=":material/error:")
     if hint:
         st.caption(hint)
 
@@ -140,7 +141,7 @@ def _render_provenance() -> None:
     try:
         info = loaders.dataset_info(root)
     except EclipError as exc:
-        st.error(str(exc))
+        show_error(exc)
         return
     if info.simulated == info.rows and info.rows:
         st.badge("SIMULATED data", icon=":material/science:", color="orange")
