@@ -124,9 +124,11 @@ def gradcam_agreement(done: dict[str, dict[int, str]], seeds: tuple[int, ...], e
             cache[ckpt] = table["cc"].to_numpy(dtype=np.float64)
         return cache[ckpt]
 
-    cc = {arm: np.mean([per_image(done[arm][s]) for s in seeds], axis=0)
-          for arm in ["clip", *eclip_arms]}
-    out = {"groups": {}, "diff": {}}
+    by_seed = {arm: [per_image(done[arm][s]) for s in seeds] for arm in ["clip", *eclip_arms]}
+    cc = {arm: np.mean(v, axis=0) for arm, v in by_seed.items()}
+    out = {"groups": {}, "diff": {},  # and each seed's own mean CC, arm - CLIP
+           "per_seed_diff": {arm: [float(np.nanmean(a - c)) for a, c in zip(by_seed[arm], by_seed["clip"])]
+                             for arm in eclip_arms}}
     for arm, v in cc.items():
         out["groups"][arm] = bootstrap_ci(lambda i, v=v: float(np.nanmean(v[i])), len(v), n_boot)
         if arm != "clip":
@@ -171,16 +173,31 @@ def curve_points(result: dict) -> list[dict]:
         for arm in exp["diff"]:
             diffs = {key: exp["diff"][arm]["all"].get(key) for key, _ in CURVE[:3]}
             diffs["gradcam/cc"] = exp["gradcam"]["diff"][arm]
+            seeds = {key: _per_seed_diff(exp, arm, key) for key, _ in CURVE[:3]}
+            seeds["gradcam/cc"] = exp["gradcam"].get("per_seed_diff", {}).get(arm)
             points.append({"arm": arm, "fraction": int(arm.split("-")[1]) / 100,
-                           "seeds": exp["seeds"], "diff": diffs})
+                           "seeds": exp["seeds"], "diff": diffs, "per_seed": seeds})
     return sorted(points, key=lambda p: p["fraction"])
 
 
-def _diff_text(d: dict | None) -> str:
+def _per_seed_diff(exp: dict, arm: str, key: str) -> list[float] | None:
+    """Each seed's own arm - CLIP (the same seed's runs), or None when not recorded."""
+    try:
+        a = exp["groups"][arm]["subsets"]["all"]["metrics"][key]["per_seed"]
+        c = exp["groups"]["clip"]["subsets"]["all"]["metrics"][key]["per_seed"]
+    except KeyError:
+        return None
+    return [x - y for x, y in zip(a, c)]
+
+
+def _diff_text(d: dict | None, per_seed: list[float] | None = None) -> str:
     if not d:
         return "n/a"
     value = d.get("diff", d.get("value"))
-    return f"{value:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+    text = f"{value:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+    if per_seed and len(per_seed) > 1:  # the interval resamples images; seeds vary on top
+        text += " (by seed " + " / ".join(f"{v:+.2f}" for v in per_seed) + ")"
+    return text
 
 
 def curve_table(result: dict) -> str:
@@ -189,7 +206,7 @@ def curve_table(result: dict) -> str:
     lines = [head, "|" + "---|" * (len(CURVE) + 2)]
     for p in curve_points(result):
         lines.append(f"| {p['fraction']:.0%} | {len(p['seeds'])} | "
-                     + " | ".join(_diff_text(p["diff"][k]) for k, _ in CURVE) + " |")
+                     + " | ".join(_diff_text(p["diff"][k], p["per_seed"].get(k)) for k, _ in CURVE) + " |")
     missing = result.get("not_finished") or []
     note = f"\nNot finished (left out): {', '.join(missing)}\n" if missing else ""
     return "\n".join(lines) + "\n" + note

@@ -92,6 +92,7 @@ def test_evaluate_and_plot_the_finished_arms(tiny_dataset, tmp_path):
     import json
     import shutil
 
+    import numpy as np
     from evaluate.conftest import save_micro_checkpoint
 
     gf = _script()
@@ -118,7 +119,9 @@ def test_evaluate_and_plot_the_finished_arms(tiny_dataset, tmp_path):
             cc["groups"][arm]["value"] - cc["groups"]["clip"]["value"], abs=1e-9)
     # CLIP over seeds 0 and 1 is not CLIP at seed 0: each arm meets its own seeds' baseline
     assert two["gradcam"]["groups"]["clip"]["value"] != pytest.approx(one["gradcam"]["groups"]["clip"]["value"])
+    per_seed = points[0]["per_seed"]["gradcam/cc"]  # each seed against the same seed's CLIP
+    assert len(per_seed) == 2 and np.mean(per_seed) == pytest.approx(two["gradcam"]["diff"]["eclip-25"]["value"])
     table = out.with_suffix(".md").read_text()
-    assert "| 25% | 2 |" in table and "| 100% | 1 |" in table
+    assert "| 25% | 2 |" in table and "| 100% | 1 |" in table and "(by seed " in table
     assert "Not finished (left out): eclip-10, eclip-50" in table
     assert out.with_suffix(".png").stat().st_size > 10_000
