@@ -235,6 +235,7 @@ def plot(a) -> None:
                         mfc="C0" if n > 1 else "white", label=f"{n} seed{'s' if n > 1 else ''}")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("log")
+        ax.minorticks_off()  # the log axis's own minor labels (3x10^1 ...) crowded the fractions
         ax.set_xticks(x, [f"{v:g} %" for v in x])
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("training cases with gaze")
@@ -242,8 +243,9 @@ def plot(a) -> None:
     axes[0].legend(fontsize=8, loc="best")
     tower = {"vit6": "ViT 6x192 + text transformer, both from scratch",
              "minilm": "ViT 6x128 from scratch + frozen MiniLM-L6"}[result.get("tower", "vit6")]
-    fig.suptitle(f"Gaze-fraction curve, demo corpus (SIMULATED), {tower}; seeds "
-                 f"{', '.join(map(str, result['seeds']))}", fontsize=10)
+    seeds = result["seeds"]
+    fig.suptitle(f"Gaze-fraction curve, demo corpus (SIMULATED), {tower}; seed{'s' if len(seeds) > 1 else ''} "
+                 f"{', '.join(map(str, seeds))}", fontsize=10)
     fig.tight_layout()
     png = a.out.with_suffix(".png")
     fig.savefig(png, dpi=110)
