@@ -233,6 +233,11 @@ def plot(a) -> None:
             ax.errorbar([x[i] for i in idx], [y[i] for i in idx], capsize=3, ls="none", color="C0",
                         yerr=[[err[0][i] for i in idx], [err[1][i] for i in idx]], marker="o",
                         mfc="C0" if n > 1 else "white", label=f"{n} seed{'s' if n > 1 else ''}")
+        for xi, p in zip(x, points):  # each seed's own difference: the spread the CI leaves out
+            seeds = p.get("per_seed", {}).get(key) or []
+            if len(seeds) > 1:
+                ax.scatter([xi * 1.04] * len(seeds), seeds, s=10, color="grey", zorder=3,
+                           label="one seed" if xi == x[0] and key == CURVE[0][0] else None)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("log")
         ax.minorticks_off()  # the log axis's own minor labels (3x10^1 ...) crowded the fractions
