@@ -31,7 +31,7 @@ def _ollama_options(settings) -> dict:
     this session), since the server connects to whatever address is given here."""
     host, model = settings.host or DEFAULT_HOST, settings.model
     if not state.is_admin():
-        st.caption(f"Ollama: `{host}`, model `{model}` (set by the server's admin)")
+        st.caption(f"Ollama model `{model}` (its server is set by the admin)")  # no host for visitors
         return {}
     with st.expander("Ollama settings (admin)"):
         host = st.text_input("Host", value=host, key="rep_host")

@@ -331,7 +331,8 @@ def test_report_ollama_host_and_model_are_admin_only(report_env, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", configured)
     at = _page("report.py")
     assert not [t for t in at.text_input if t.key in ("rep_host", "rep_model")]  # a visitor types nothing
-    assert any(configured in c.value and "admin" in c.value for c in at.caption)
+    assert any("mistral" in c.value and "admin" in c.value for c in at.caption)
+    assert not any(configured in c.value for c in at.caption)  # the host is the admin's to see
     prov = _drafted(at, "ollama").session_state["rep_last"]["provenance"]
     assert prov["backend"] == "retrieval" and configured in prov["fallback_reason"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -63,7 +64,9 @@ def test_cli_retrieval_backend(env, tmp_path, capsys):
     saved = json.loads(out.read_text())
     assert saved["text"] and "Finding number" in saved["text"]
     assert set(saved["provenance"]["retrieved_ids"]) <= _train_ids(data)
-    assert saved["provenance"]["checkpoint"] == str(ckpt)
+    # the checkpoint by name and weights hash, never the folder it sits in (drafts get exported)
+    assert saved["provenance"]["checkpoint"] == Path(ckpt).name and str(Path(ckpt).parent) not in text
+    assert len(saved["provenance"]["weights_sha256"]) == 64
 
 
 def test_cli_with_fake_ollama(env, ollama_server, capsys):
