@@ -189,14 +189,17 @@ def attribution(lm, case: Case, prompt: str, method: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- typicality
-def typicality(lm, index, manifest: pd.DataFrame, case: Case):
-    """eclip.index.typicality's score of the case against the index's `train` rows."""
+def typicality_reference(index, manifest: pd.DataFrame):
+    """eclip.index.typicality's reference of the index's `train` rows (kept per index)."""
     from eclip.index.typicality import reference_for
 
-    train = np.flatnonzero(manifest["split"].to_numpy() == "train")
-    ref = reference_for(index, train)
+    return reference_for(index, np.flatnonzero(manifest["split"].to_numpy() == "train"))
+
+
+def typicality(lm, index, manifest: pd.DataFrame, case: Case):
+    """eclip.index.typicality's score of the case against the index's `train` rows."""
     row = None if case.is_upload else index.row_of(case.id)
-    return ref.score(embedding(lm, index, case), row)
+    return typicality_reference(index, manifest).score(embedding(lm, index, case), row)
 
 
 def show_typicality(checkpoint: str, root: str, manifest: pd.DataFrame, lm, case: Case) -> None:

@@ -23,6 +23,7 @@ from eclip.explain import supported_methods
 from eclip.index import IndexMissing, StaleIndex
 from eclip.index.compare import most_changed, neighbourhood_change, neighbours_of, procrustes_fit
 from eclip.memo import BoundedCache
+from eclip.model.checkpoint import checkpoint_name
 from eclip.model.encode import encode_prompt_sets, probability_scale
 
 from app import case_source, cases, heavy, index_job, loaders, map_view, paths, state, widgets
@@ -43,8 +44,7 @@ HIGHLIGHT = dict(size=13, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#11
 def label(checkpoint: str | Path) -> str:
     """A short name for titles and colour bars: the checkpoint folder (a run's name for
     runs/NAME/final)."""
-    path = Path(paths.display(checkpoint))
-    return path.parent.name if path.name == "final" else path.name
+    return checkpoint_name(checkpoint)
 
 
 def other_model():

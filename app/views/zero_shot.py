@@ -170,14 +170,15 @@ with state.eclip_errors("Check the prompts."):
         ps, class_emb = loaders.prompt_set_embeddings(checkpoint, files[choice])
 if typed is not None:
     _mapping(typed)
+scale = probability_scale(lm)  # pair probabilities at the model's temperature, as the draft's
 if ps.task == "multiclass":
     _multiclass(root, ps, class_emb, emb, df)
 else:
-    _binary(ps, class_emb, emb, df, probability_scale(lm))
+    _binary(ps, class_emb, emb, df, scale)
 other = compare.other_model()  # the sidebar's 'compare with' model, None when off
 if other:
     compare.zero_shot(other, root, manifest, rows, ps, None if choice == CUSTOM else files[choice],
-                      emb, class_emb, index, probability_scale(lm))
+                      emb, class_emb, index, scale)
 if upload.current() is not None:
     _uploaded(root, manifest, checkpoint, lm, index, ps, class_emb)
 kind = "classes" if ps.task == "multiclass" else "pairs"

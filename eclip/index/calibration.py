@@ -23,18 +23,14 @@ the maximum over thousands of images, so it tops that distribution whatever the 
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from eclip.errors import EvaluationError
 from eclip.index import kept
 from eclip.memo import BoundedCache
-
-log = logging.getLogger(__name__)
 
 FLOOR_PERCENTILE = 5.0  # a hit below this percentile of matched pairs is not close
 NOVEL_PERCENTILE = 1.0  # a query less like any report than this: unlike the index's reports
@@ -166,20 +162,10 @@ def pair_calibration(index) -> PairCalibration:
     weights, config and data hashes its meta.json records) in memory and in the index folder
     (``calibration.npz``), so it is computed once per index, not once per server process."""
     key = kept.identity(index)
-    return _CACHE.get_or_compute(key, lambda: _load_or_compute(index, key))
-
-
-def _load_or_compute(index, key: tuple) -> PairCalibration:
-    saved = Path(index.path) / SAVED
-    got = kept.read(saved, key, ("matched", "neighbours")) if kept.on_disk(key) else None
-    if got is not None:
-        return PairCalibration(**got)
-    cal = PairCalibration(
-        matched=np.sort(matched_pair_scores(index.image_emb, index.text_emb, index.text_index)),
-        neighbours=np.sort(report_neighbours(index.text_emb)))
-    if kept.on_disk(key):
-        kept.write(saved, key, {"matched": cal.matched, "neighbours": cal.neighbours})
-    return cal
+    return _CACHE.get_or_compute(key, lambda: PairCalibration(**kept.load_or_compute(
+        index, SAVED, key, lambda: {
+            "matched": np.sort(matched_pair_scores(index.image_emb, index.text_emb, index.text_index)),
+            "neighbours": np.sort(report_neighbours(index.text_emb))})))
 
 
 def judge_hits(index, scores, query_emb: np.ndarray | None = None) -> Verdict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +46,27 @@ def _key_text(key: tuple) -> str:
     return json.dumps(key, default=list)
 
 
-def read(path: Path, key: tuple, fields: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+def load_or_compute(index, name: str, key: tuple,
+                    compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays kept as ``name`` in the index folder for this very ``key``, else
+    ``compute()``'s, kept there for the next process (an in-memory index keeps nothing)."""
+    if not on_disk(key):
+        return compute()
+    path = Path(index.path) / name
+    got = read(path, key)
+    if got is None:
+        got = compute()
+        write(path, key, got)
+    return got
+
+
+def read(path: Path, key: tuple) -> dict[str, np.ndarray] | None:
     """The kept arrays when they were computed for this very ``key``, else None."""
     try:
         with np.load(path, allow_pickle=False) as f:
             if str(f["key"]) != _key_text(key):
                 return None
-            return {name: f[name] for name in fields}
+            return {name: f[name] for name in f.files if name != "key"}
     except (OSError, KeyError, ValueError):
         return None  # absent, from another build, or unreadable: computed afresh
 

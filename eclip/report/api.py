@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eclip.model.checkpoint import checkpoint_name
 from eclip.report.backends import Selection, select_backend
 from eclip.report.context import ReportContext, build_context
 from eclip.report.draft import DraftStream
@@ -30,18 +31,9 @@ def draft_for_pixels(lm, index, manifest, pixels: np.ndarray, *, backend: str = 
         context = build_context(lm, index, manifest, pixels, k=k, n_clusters=n_clusters, seed=seed)
     prompt = render_prompt(context.texts, list(context.findings))
     selection = selection or select_backend(backend, fallback=fallback, **options)
-    return DraftStream(prompt, selection, checkpoint=checkpoint_label(getattr(lm, "path", "")),
+    return DraftStream(prompt, selection, checkpoint=checkpoint_name(getattr(lm, "path", "")),  # not the server's folder
                        weights_sha256=getattr(lm, "weights_sha256", ""),
                        retrieved_ids=context.case_ids)
-
-
-def checkpoint_label(path) -> str:
-    """The checkpoint as a draft names it: its folder's name (``RUN/final`` for a run's final
-    model), never the server's folder; the weights' sha256 beside it identifies it exactly."""
-    if not str(path):
-        return ""
-    p = Path(path)
-    return f"{p.parent.name}/{p.name}" if p.name == "final" else p.name
 
 
 def open_index(checkpoint: str | Path, data: str | Path, lm=None, progress: bool = True):
