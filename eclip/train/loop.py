@@ -187,12 +187,27 @@ class StopFlag:
 def train(cfg: Config, run_dir: str | Path, resume: bool = False) -> RunResult:
     # The stop handlers go up first: a stop while the model is built is kept for the loop
     # (one step, a checkpoint, exit 0) instead of killing the process half-way.
-    with StopFlag() as stop:
+    with StopFlag() as stop, torch_threads(cfg.train.threads):
         ctx = D.init_distributed(cfg.train.device)
         try:
             return Trainer(cfg, Path(run_dir), resume, ctx).run(stop)
         finally:
             D.cleanup(ctx)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op thread count set to ``n`` (0: left alone) while the block runs, the
+    previous count back afterwards: the count is process-wide, and a caller that trains
+    in-process (the app, a test) must not be left with the run's setting."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -205,8 +220,6 @@ class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, resume: bool, ctx: D.DistContext):
         t = cfg.train
         self.cfg, self.t, self.method, self.run_dir, self.ctx = cfg, t, cfg.method, run_dir, ctx
-        if t.threads:
-            torch.set_num_threads(t.threads)
         torch.manual_seed(t.seed)  # same seed -> same init for eCLIP and its CLIP baseline
         self.model = build_model(cfg.model, cfg.method).to(ctx.device)
         self.model.loss_fn.rank, self.model.loss_fn.world_size = ctx.rank, ctx.world_size
