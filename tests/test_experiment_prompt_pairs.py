@@ -27,7 +27,7 @@ TERMS = {
 @pytest.fixture(scope="module")
 def train_reports():
     pool = load_pool()
-    return [r for r in draw_reports(pool, 2000, 0) if split_of(r.uid) == "train"]
+    return [r for r in draw_reports(pool, 2000, 0) if split_of(r) == "train"]
 
 
 def coverage(reports, label: str, positives: tuple[str, ...]) -> float:

@@ -40,6 +40,15 @@ def normalize_ws(text: str | None) -> str:
     return re.sub(r"\s+", " ", text or "").strip()
 
 
+def normalized_report(findings: str | None, impression: str | None) -> str:
+    """A report's identity as text: findings and impression, lower case, letters and digits
+    only, single spaces. Open-I repeats the same normal report under hundreds of uids, so a
+    split or a "never seen" check keyed on the uid alone lets the same words into train and
+    test."""
+    text = f"{findings or ''} {impression or ''}".lower()
+    return re.sub(r"[^a-z0-9]+", " ", text).strip()
+
+
 # ----------------------------------------------------------------------------- MIMIC-CXR
 
 

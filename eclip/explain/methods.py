@@ -15,6 +15,9 @@ vector. ``maps.attribution_map`` brings it to the stored image's grid.
   49 %; blocks 0-2: 7-28 %), i.e. information already mixed into them. The block was picked
   on the validate split of both shipped models (border mass, block 2 / 3 / 5 of 6: eCLIP
   0.25 / 0.29 / 0.46, CLIP 0.28 / 0.45 / 0.53);
+  A ViT whose patch tokens are *average-pooled* (``pool_type = "avg"``) is explained at
+  the pooled tokens themselves (``ln_post``): its image-text similarity is a mean over them,
+  so gradient x activation there is each patch's own share of the score (CAM);
 * ``rollout`` - attention rollout (Abnar & Zuidema 2020) for ViT towers: prompt
   independent by construction (it reads attention only, never the text);
 * ``grad_rollout`` - gradient-weighted attention rollout (Chefer, Gur & Wolf, ICCV 2021,
@@ -58,6 +61,8 @@ def supported_methods(lm) -> list[str]:
 
 def _gradcam_layer(lm):
     visual, kind = lm.model.clip.visual, tower_kind(lm)
+    if kind == "vit" and getattr(visual, "pool_type", "tok") == "avg":
+        return visual.ln_post  # the pooled tokens: the similarity is a sum over them (CAM)
     if kind == "vit":  # a third of the way in: see the module docstring for why not the last
         blocks = visual.transformer.resblocks
         return blocks[len(blocks) // 3].ln_1

@@ -37,7 +37,7 @@ from .reports_pool import PoolReport, draw_reports, load_pool, split_of
 from .scanpath import NATIVE_SCALE, ReaderKnobs, native_shape, simulate_reading
 
 log = logging.getLogger(__name__)
-VERSION = "demo-1"
+VERSION = "demo-2"  # demo-2: splits keyed on the normalised report text
 
 
 def write_fast(path: Path, data: bytes) -> None:
@@ -90,7 +90,7 @@ def build_case(task: dict) -> dict:
         "image_path": f"images/{cid}.png",
         "findings": rep.findings,
         "impression": rep.impression,
-        "split": split_of(rep.uid),
+        "split": split_of(rep),
         "view": "PA",
         "gaze_path": gaze_rel,
         "patient_key": rep.uid,

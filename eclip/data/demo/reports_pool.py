@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eclip.data.reports import iter_nlmcxr_tgz, mesh_to_labels
+from eclip.data.reports import iter_nlmcxr_tgz, mesh_to_labels, normalized_report
 from eclip.errors import DataError
 
 from .mesh import plan_from_mesh
@@ -84,9 +84,12 @@ def draw_reports(pool: list[PoolReport], n: int, seed: int) -> list[PoolReport]:
     return [pool[i] for i in idx]
 
 
-def split_of(uid: str) -> str:
-    """Patient-level split from a hash of the report uid: stable across seeds and sizes."""
-    h = int(hashlib.sha256(uid.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+def split_of(report: PoolReport) -> str:
+    """The split of a report, from a hash of its normalised text: stable across seeds and
+    sizes, and report-disjoint: every copy of the same words (Open-I reuses one normal report
+    under hundreds of uids) lands in the same split, so no test text was ever trained on."""
+    key = normalized_report(report.findings, report.impression)
+    h = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
     acc = 0.0
     for name, frac in SPLIT_FRACTIONS:
         acc += frac
