@@ -70,6 +70,7 @@ class CaseReport:
     figures: tuple[Figure, ...] = ()
     facts: tuple[str, ...] = ()  # split, view, labels...; an upload's display facts
     reading: tuple[tuple[str, str], ...] = ()  # the radiologist's report: (section, text)
+    reading_credit: str = ""  # the report text's attribution (Open-I's licence), shown under it
     zero_shot: tuple[tuple[str, float], ...] = ()  # (finding, probability), most likely first
     draft: Draft | None = None
     models: tuple[ModelSummary, ...] = ()
@@ -149,8 +150,9 @@ def _figures(r: CaseReport) -> str:
 def _reading(r: CaseReport) -> str:
     if not r.reading:
         return ""
+    credit = f'<p class="muted">{_e(r.reading_credit)}</p>' if r.reading_credit else ""
     return "<h2>The radiologist's report</h2>" + "".join(
-        f"<p><b>{_e(section)}</b><br>{_e(text) or '<i>none recorded</i>'}</p>" for section, text in r.reading)
+        f"<p><b>{_e(section)}</b><br>{_e(text) or '<i>none recorded</i>'}</p>" for section, text in r.reading) + credit
 
 
 def _zero_shot(r: CaseReport) -> str:

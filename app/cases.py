@@ -40,6 +40,19 @@ def is_simulated(df: pd.DataFrame) -> pd.Series:
     return df["simulated"].astype(str).str.strip().isin({"1", "1.0", "true", "True"})
 
 
+# Rows whose report text is Open-I's (Indiana University): the demo corpus draws its reports
+# from the NLMCXR tarball, `import-openi` and the Open-I evaluation set import them.
+OPENI_SOURCES = frozenset({"demo", "openi", "openi-retrieval"})
+OPENI_CREDIT = "Report text: Open-I, Indiana University (CC BY-NC-ND 4.0)"
+
+
+def report_credit(row: pd.Series | None) -> str:
+    """The attribution line shown with a row's report text ("" when none is owed)."""
+    if row is None:
+        return ""
+    return OPENI_CREDIT if str(row.get("source", "")).strip() in OPENI_SOURCES else ""
+
+
 def filter_cases(df: pd.DataFrame, f: CaseFilter) -> pd.DataFrame:
     keep = pd.Series(True, index=df.index)
     if f.splits:

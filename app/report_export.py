@@ -89,7 +89,8 @@ def build(case: case_source.Case, page: str, figures: list[Figure], *, checkpoin
     """The report of ``case`` as ``page`` shows it; the model parts when a model is given."""
     return CaseReport(
         case=case.id, page=page, simulated=case.simulated, figures=tuple(figures), facts=facts(case),
-        reading=reading(case), zero_shot=zero_shot(lm, case) if lm is not None else (),
+        reading=reading(case), reading_credit=cases.report_credit(case.row),
+        zero_shot=zero_shot(lm, case) if lm is not None else (),
         draft=draft or last_draft(case.id), models=model_summaries(checkpoint, other),
         warnings=warnings(checkpoint, case), version=eclip.__version__)
 

@@ -63,6 +63,14 @@ def test_report_holds_every_part():
     assert Image.open(io.BytesIO(base64.b64decode(images[0]))).size[0] >= 512
 
 
+def test_report_text_credit_sits_under_the_reading():
+    credit = "Report text: Open-I, Indiana University (CC BY-NC-ND 4.0)"
+    doc = to_html(_report(reading_credit=credit))
+    assert doc.index("Heart is enlarged.") < doc.index(credit) < doc.index("Zero-shot findings")
+    assert "Open-I" not in to_html(_report())  # no credit owed, none shown
+    assert credit not in to_html(_report(reading=(), reading_credit=credit))  # no text, no credit
+
+
 def test_report_loads_nothing_from_outside():
     doc = to_html(_report())
     assert "<script" not in doc.lower() and "<link" not in doc.lower()

@@ -168,5 +168,7 @@ if gaze is not None:
                f"{checkpoint} --data {root}`")
 if row is not None:
     st.caption(f"{cases.md_escape(row['findings'])}")
-_export(case, image, gaze, {compare.label(checkpoint): model_map, **({compare.label(other[0]): other_map} if other else {})},
-        method, prompt, opacity, other[0] if other else None)
+    if credit := cases.report_credit(row):
+        st.caption(credit)
+_shown_maps = {compare.label(checkpoint): model_map, **({compare.label(other[0]): other_map} if other else {})}
+_export(case, image, gaze, _shown_maps, method, prompt, opacity, other[0] if other else None)

@@ -99,7 +99,8 @@ def _viewer(root: str, row: pd.Series) -> tuple | None:
         "Download overlay PNG", icon=":material/download:", mime="image/png",
         file_name=f"{row['id']}_overlay.png", on_click="ignore", key="download_png",
         data=overlay_png(image, shown_hm, opacity=opacity, colour_scale=scale,
-                         masks=shown_masks, caption=Caption(row["id"], bool(cases.is_simulated(row.to_frame().T).iloc[0]))))
+                         masks=shown_masks,
+                         caption=Caption(row["id"], bool(cases.is_simulated(row.to_frame().T).iloc[0]))))
     return image, shown_hm, shown_masks, opacity, scale
 
 
@@ -138,6 +139,8 @@ def _report(row: pd.Series, simulated: bool) -> None:
     st.markdown(cases.md_escape(row["findings"]) or "_none recorded_")
     st.markdown("**Impression**")
     st.markdown(cases.md_escape(row["impression"]) or "_none recorded_")
+    if credit := cases.report_credit(row):
+        st.caption(credit)
 
 
 st.title("Case browser")

@@ -131,6 +131,8 @@ def _beside(stop: tour.Stop | None, case, draft) -> None:
         st.markdown(" ".join(f":red-badge[{cases.md_escape(f)}]" for f in found) or ":gray-badge[no labels]")
         report = case_report(case.row)
         st.markdown("**Report**  \n" + (cases.md_escape(report) or "_none recorded_"))
+        if credit := cases.report_credit(case.row):
+            st.caption(credit)
     if draft is not None:
         st.markdown("**Draft** (retrieved findings, no language model)")
         st.badge(DISCLAIMER, icon=":material/warning:", color="red")

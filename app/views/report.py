@@ -158,6 +158,8 @@ with left:
         widgets.case_gallery(root, manifest.loc[[case.row.name]], columns=1)
         with st.expander("The radiologist's report"):
             st.markdown(cases.md_escape(case.row["findings"]) or "_no findings section_")
+            if credit := cases.report_credit(case.row):
+                st.caption(credit)
 with right:
     if st.button("Draft report", type="primary", icon=":material/edit_note:", key="rep_go"):
         with state.eclip_errors("Try another backend, e.g. 'retrieval', which needs no model."):

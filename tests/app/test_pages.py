@@ -73,6 +73,36 @@ def test_simulated_badge_in_sidebar_and_on_case(app_env):
     assert any(f"**{len(fp)}** cases" in c.value for c in at.sidebar.caption)
 
 
+def test_open_i_report_text_is_credited_where_shown_and_exported(app_env, tmp_path, monkeypatch):
+    """Open-I's report text (the demo corpus, Open-I imports) carries its licence line under the
+    report and in the exported case report; other sources' text carries none."""
+    root = Path(shutil.copytree(app_env["data"], tmp_path / "ds"))
+    df = read_manifest(root)
+    df["source"] = ["demo"] + ["fixture"] * (len(df) - 1)
+    write_manifest(df, root)
+    monkeypatch.setenv("ECLIP_DATA", str(root))
+    at = _run()
+    assert cases.OPENI_CREDIT == "Report text: Open-I, Indiana University (CC BY-NC-ND 4.0)"
+    assert cases.OPENI_CREDIT in [c.value for c in at.caption]
+    at.button(key="cb_export").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert cases.OPENI_CREDIT in at.session_state["_case_report:cb"]["html"]
+    at.selectbox(key="case_id").select("case001").run()  # source "fixture": no credit owed
+    assert cases.OPENI_CREDIT not in [c.value for c in at.caption]
+    at.button(key="cb_export").click().run()
+    assert "Open-I" not in at.session_state["_case_report:cb"]["html"]
+
+
+def test_report_credit_follows_the_source():
+    row = lambda source: pd.Series({"id": "x", "source": source})
+    for source in ("demo", "openi", "openi-retrieval"):
+        assert cases.report_credit(row(source)) == cases.OPENI_CREDIT
+    for source in ("mimic", "folder", "fixture", ""):
+        assert cases.report_credit(row(source)) == ""
+    assert cases.report_credit(pd.Series({"id": "x"})) == ""  # no source column
+    assert cases.report_credit(None) == ""  # an upload has no report
+
+
 def test_filters_change_the_case_list(app_env):
     at = _run()
     at.multiselect(key="f_split").set_value(["test"]).run()
