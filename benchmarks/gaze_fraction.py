@@ -1,4 +1,4 @@
-"""When does gaze help? eCLIP - CLIP at gaze fractions 10 / 25 / 50 / 100 % (issue 14).
+"""When does gaze help? eCLIP - CLIP at gaze fractions 10 / 25 / 50 / 100 %.
 
 The from-scratch setup of the 3-seed experiment (configs/scratch-*.toml: eclip-vit-tiny6,
 600 steps of batch 32, identical budget, init and data order per arm), trained on the demo

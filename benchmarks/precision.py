@@ -10,7 +10,7 @@ For the shipped model (checkpoints/demo-eclip) and a random-init open_clip ViT-B
    demo corpus: top-10 image->report and report->image neighbours over the test split, and
    every headline evaluation metric against fp32's bootstrap 95 % interval.
 
-Targets (issue #15): top-10 neighbours >= 95 % identical, maps CC >= 0.99, metrics within
+Targets: top-10 neighbours >= 95 % identical, maps CC >= 0.99, metrics within
 fp32's interval. ``auto`` is what ``eclip.model.precision`` picks for each model here.
 
     python benchmarks/precision.py --data data/demo                 # ~15-30 min on 2 busy cores
