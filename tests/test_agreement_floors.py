@@ -16,6 +16,7 @@ from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import (FixationPool, auc_judd, pearson_cc, pointing_game, shuffled_auc,
                                      threshold_iou)
 from eclip.explain import agreement, floors, regions
+from floats import assert_close
 
 
 def blob(shape, cy, cx, sigma):
@@ -176,10 +177,10 @@ def test_stored_readings_are_each_scored_against_the_mean_of_the_others(tiny_dat
     pairs = floors.ceiling_pairs(root, row, load_heatmap(root / row["gaze_path"]))
     assert len(pairs) == 3
     one, rest = pairs[0]
-    assert one.sum() == pytest.approx(1.0)
+    assert_close(one.sum(), 1.0)  # a float32 sum of 4096 pixels
     stored = [load_heatmap(root / "gaze" / row["id"] / "readings" / f"r{i}.npz") for i in (1, 2)]
     expected = (stored[0] / stored[0].sum() + stored[1] / stored[1].sum()) / 2
-    assert np.allclose(rest, expected, rtol=1e-6, atol=1e-9)
+    assert_close(rest, expected, atol=1e-5 * expected.max())  # pixels of a map of mass 1: ~1e-4 each
 
 
 def test_truth_region_is_the_union_of_the_case_masks(demo):

@@ -9,6 +9,7 @@ import pytest
 from eclip.errors import EvaluationError
 from eclip.index.compare import (most_changed, nearest_neighbours, neighbourhood_change, neighbours_of,
                                  procrustes_fit)
+from floats import assert_close
 
 
 def _rotation(deg: float) -> np.ndarray:
@@ -22,11 +23,11 @@ def test_procrustes_recovers_a_known_rotation_scale_and_shift(reflect):
     r = _rotation(37.0) @ (np.diag([1.0, -1.0]) if reflect else np.eye(2))
     source = 0.25 * target @ r + [5.0, -2.0]  # what a second UMAP run might hand back
     fit = procrustes_fit(source, target)
-    np.testing.assert_allclose(fit.apply(source), target, atol=1e-4)
+    assert_close(fit.apply(source), target, atol=1e-4)
     assert fit.scale == pytest.approx(4.0)
     assert fit.residual < 1e-6
     # the transform found is the inverse of the one applied, so it also moves new points
-    np.testing.assert_allclose(fit.apply(0.25 * np.eye(2) @ r + [5.0, -2.0]), np.eye(2), atol=1e-4)
+    assert_close(fit.apply(0.25 * np.eye(2) @ r + [5.0, -2.0]), np.eye(2), atol=1e-4)
 
 
 def test_procrustes_residual_says_how_badly_unrelated_maps_fit():

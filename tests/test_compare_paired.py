@@ -8,6 +8,7 @@ import pytest
 
 from eclip.evaluate.paired import agreement, binary_comparison, multiclass_comparison
 from eclip.model.prompts import BinaryLabel, PromptClass, PromptSet
+from floats import assert_close
 
 CLASSES = PromptSet("toy", "multiclass", classes=(
     PromptClass("effusion", ("Pleural Effusion",), ("p",)),
@@ -98,5 +99,5 @@ def test_weighted_auroc_equals_auroc_on_ones_and_on_expanded_resamples():
     idx = rng.integers(0, 60, size=(5, 60))  # resamples as indices, and as counts
     counts = np.stack([np.bincount(i, minlength=60) for i in idx])
     expected = [auroc(y[i], s[i]) for i in idx]
-    np.testing.assert_allclose(weighted_auroc(y, s, counts), expected)
+    assert_close(weighted_auroc(y, s, counts), expected)
     assert np.isnan(weighted_auroc(np.zeros(4, bool), np.arange(4.0), np.ones((1, 4)))[0])

@@ -8,6 +8,7 @@ import pytest
 
 from eclip.errors import EvaluationError
 from eclip.index import typicality as typ
+from floats import assert_close
 
 
 def _sphere(rng, n, d=16, centre=None, spread=0.3):
@@ -45,7 +46,7 @@ def test_row_outside_the_bank_is_not_excluded():
     rng = np.random.default_rng(1)
     emb = _sphere(rng, 50)
     ref = typ.fit_reference(emb, np.arange(40), k=3)
-    assert ref.score(emb[45], row=45).distance == pytest.approx(ref.score(emb[45]).distance)
+    assert_close(ref.score(emb[45], row=45).distance, ref.score(emb[45]).distance)
 
 
 def test_samples_bound_the_work(monkeypatch):
@@ -58,7 +59,8 @@ def test_samples_bound_the_work(monkeypatch):
     assert set(ref.bank_rows) <= set(range(500))
     full = typ.knn_distance(emb[:20], ref.bank, 4)
     monkeypatch.setattr(typ, "CHUNK", 512)
-    np.testing.assert_allclose(typ.knn_distance(emb[:20], ref.bank, 4), full, rtol=1e-6)
+    # 1 - cos of close unit vectors (~0.03): chunking moves each cosine by an ulp or so
+    assert_close(typ.knn_distance(emb[:20], ref.bank, 4), full)
 
 
 def test_too_few_training_images_says_what_to_do():

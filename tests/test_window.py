@@ -15,6 +15,7 @@ from eclip.data.images import load_image, load_image_bytes
 from eclip.data.window import (AS_STORED, PRESETS, Window, apply_window, preset_window,
                                windowable)
 from eclip.errors import DataError, ImageLoadError
+from floats import assert_close
 
 
 def _dicom(tmp_path, arr, photometric="MONOCHROME2", name="scan", **attrs) -> bytes:
@@ -27,7 +28,7 @@ def test_bytes_match_the_file_loader_and_keep_modality_values(tmp_path):
                   WindowWidth=2000)
     from_bytes = load_image_bytes(data, keep_values=True)
     np.testing.assert_array_equal(from_bytes.pixels, load_image(tmp_path / "scan").pixels)
-    np.testing.assert_allclose(from_bytes.values, arr * 2.0 - 100)  # before VOI, after modality LUT
+    assert_close(from_bytes.values, arr * 2.0 - 100)  # before VOI, after modality LUT
     assert load_image_bytes(data).values is None  # kept only when asked
 
 
@@ -45,7 +46,7 @@ def test_bytes_keep_monochrome1_and_voi_lut(tmp_path):
                        VOILUTSequence=Sequence([lut]))
     loaded = load_image_bytes(path.read_bytes(), keep_values=True)
     assert loaded.meta.voi_source == "voi_lut"
-    np.testing.assert_allclose(loaded.pixels, pydicom_reference(path), atol=2e-3)
+    assert_close(loaded.pixels, pydicom_reference(path), atol=2e-3)
     assert loaded.pixels.flat[arr.argmax()] == pytest.approx(0.0, abs=1e-6)  # inverted
 
 
@@ -85,7 +86,7 @@ def test_apply_window_is_the_dicom_linear_ramp_and_inverts_after():
     # PS3.3 C.11.2.1.2.1: black at <= c - 0.5 - (w-1)/2, white at > c - 0.5 + (w-1)/2
     assert out[500] == 0.0 and out[1499] == pytest.approx(1.0, abs=1e-3) and out[1500] == 1.0
     assert out[1000] == pytest.approx(0.5, abs=1e-3)
-    np.testing.assert_allclose(apply_window(values, Window(1000, 1000), invert=True), 1 - out)
+    assert_close(apply_window(values, Window(1000, 1000), invert=True), 1 - out)
     with pytest.raises(DataError, match="at least 1"):
         apply_window(values, Window(0, 0.5))
 
@@ -97,7 +98,7 @@ def test_window_matches_the_loader_for_the_file_window(tmp_path):
                                      WindowWidth=800), keep_values=True)
     shown = windowable(loaded, size=40)
     assert shown.stored_window == Window(1500, 800) and shown.invert
-    np.testing.assert_allclose(shown.render(shown.stored_window), loaded.pixels, atol=1e-5)
+    assert_close(shown.render(shown.stored_window), loaded.pixels, atol=1e-5)
     np.testing.assert_array_equal(shown.render(None), shown.stored)
 
 
@@ -129,4 +130,4 @@ def test_windowable_of_png_rewindows_grey_levels():
     Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (8, 1))).save(buf, "PNG")
     shown = windowable(load_image_bytes(buf.getvalue()), size=256)
     assert shown.values.max() == pytest.approx(255) and shown.stored_window is None
-    np.testing.assert_allclose(shown.render(Window(128, 256)), shown.stored, atol=1 / 255 + 1e-6)
+    assert_close(shown.render(Window(128, 256)), shown.stored, atol=1 / 255 + 1e-6)

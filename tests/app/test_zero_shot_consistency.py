@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from streamlit.testing.v1 import AppTest
+from floats import assert_close
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
@@ -28,4 +28,4 @@ def test_pair_probabilities_on_the_page_are_the_draft_reports(model_env):
     evidence = {z.name: z.probability for z in zero_shot_evidence(lm, index.image_emb[index.row_of(first["id"])])}
     shown = {name: float(first[name]) for name in per_image.columns if name != "id"}
     assert shown.keys() == evidence.keys()
-    np.testing.assert_allclose(list(shown.values()), [evidence[k] for k in shown], atol=1e-3)
+    assert_close(list(shown.values()), [evidence[k] for k in shown], atol=1e-3)

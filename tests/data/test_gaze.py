@@ -12,6 +12,7 @@ from scipy.ndimage import gaussian_filter
 
 from eclip.data import gaze
 from eclip.errors import GazeFormatError
+from floats import assert_close
 
 # Literal column lists of the public files (not imported from the module under test).
 REFLACX_HEADER = [
@@ -61,17 +62,17 @@ def test_read_reflacx_drops_and_counts_bad_rows(reflacx_csv, caplog):
     assert n_dropped == 3
     assert "dropped 3 of 6" in caplog.text
     assert list(fix.columns[:6]) == ["x", "y", "duration", "start", "ppd_x", "ppd_y"]
-    np.testing.assert_allclose(fix["x"], [1000, 500, 200])
-    np.testing.assert_allclose(fix["duration"], [0.25, 0.5, 0.3])
-    np.testing.assert_allclose(fix["start"], [0.1, 0.4, 1.7])
-    np.testing.assert_allclose(fix["ppd_x"], [40, 35, 40])
-    np.testing.assert_allclose(fix["shown_ymin"], [0, 0, 1250])
+    assert_close(fix["x"], [1000, 500, 200])
+    assert_close(fix["duration"], [0.25, 0.5, 0.3])
+    assert_close(fix["start"], [0.1, 0.4, 1.7])
+    assert_close(fix["ppd_x"], [40, 35, 40])
+    assert_close(fix["shown_ymin"], [0, 0, 1250])
 
 
 def test_read_reflacx_drops_outside_image_when_size_known(reflacx_csv):
     fix, n_dropped = gaze.read_reflacx_fixations(reflacx_csv, image_size=(2000, 1500))
     assert n_dropped == 4  # the y=2400 fixation lies below a 2000-row image
-    np.testing.assert_allclose(fix["x"], [1000, 500])
+    assert_close(fix["x"], [1000, 500])
 
 
 def test_write_reflacx_exact_columns_and_roundtrip(tmp_path):
@@ -188,10 +189,10 @@ def test_read_egd_maps_screen_to_image_pixels(egd_dir, caplog):
         fix, n_dropped = gaze.read_egd_fixations(egd_dir / "fixations.csv", DICOM, EGD_SIZE, EGD_PAD)
     assert n_dropped == 4 and "dropped 4 of 6" in caplog.text
     # Centre of an 800-wide image in pixel-index coordinates is 399.5.
-    np.testing.assert_allclose(fix.loc[0, ["x", "y"]].to_numpy(float), [399.5, 499.5])
+    assert_close(fix.loc[0, ["x", "y"]].to_numpy(float), [399.5, 499.5])
     # Half a screen px left of the right edge, 1 px below the top (scale 800/864 = 1000/1080).
-    np.testing.assert_allclose(fix.loc[1, ["x", "y"]].to_numpy(float),
-                               [863.5 * 800 / 864 - 0.5, 1000 / 1080 - 0.5])
+    assert_close(fix.loc[1, ["x", "y"]].to_numpy(float),
+                 [863.5 * 800 / 864 - 0.5, 1000 / 1080 - 0.5])
     assert fix["duration"].tolist() == [0.25, 0.25]
     assert fix["ppd_x"].isna().all()
 
@@ -291,7 +292,7 @@ def test_heatmap_egd_matches_native_brute_force_default_sigma():
     assert got.dtype == np.float32 and got.shape == (100, 125)
     assert np.abs(got - expected).max() < 1e-3 * expected.max()
     # Mirror boundary keeps every fixation's unit mass (as scipy's default mode does).
-    assert got.sum() * f * f == pytest.approx(len(fix), rel=1e-5)
+    assert_close(got.sum() * f * f, len(fix))  # a float32 sum
 
 
 def test_heatmap_egd_non_integer_scale_matches_area_resize():
@@ -334,7 +335,7 @@ def test_heatmap_reflacx_whole_image_when_no_shown_region():
     got = gaze.heatmap_reflacx(fix, native)
     full = fix.assign(shown_xmin=0, shown_xmax=160, shown_ymin=0, shown_ymax=120)
     # Point samples (brute force) vs pixel integrals (ours): close, not identical.
-    np.testing.assert_allclose(got, reflacx_brute_force(full, native), atol=5e-3 * got.max())
+    assert_close(got, reflacx_brute_force(full, native), atol=5e-3 * got.max())
 
 
 @pytest.mark.parametrize("recipe", ["egd", "reflacx"])
@@ -368,14 +369,14 @@ def test_centroid_follows_pixel_centre_convention_at_non_integer_scale():
 
     sx, sy = out[1] / native[1], out[0] / native[0]
     expected = np.array([(x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5])
-    np.testing.assert_allclose(centroid(small), expected, atol=0.02)
-    np.testing.assert_allclose(centroid(hm), expected, atol=0.02)
+    assert_close(centroid(small), expected, atol=0.02)
+    assert_close(centroid(hm), expected, atol=0.02)
 
 
 _NATIVE_PEAK = """
 import json, sys, time, tracemalloc
 import numpy as np
-sys.path.insert(0, sys.argv[1])
+sys.path[:0] = sys.argv[1:]  # tests/data (test_gaze) and tests/ (the helpers it imports)
 from test_gaze import fixations
 from eclip.data import gaze
 rng = np.random.default_rng(0)
@@ -400,7 +401,7 @@ def test_heatmaps_at_native_scale_never_allocate_the_native_grid():
     from pathlib import Path
 
     here = Path(__file__).resolve().parent
-    done = subprocess.run([sys.executable, "-c", _NATIVE_PEAK, str(here)], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", _NATIVE_PEAK, str(here), str(here.parent)], capture_output=True,
                           text=True, timeout=120, check=True)
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["shapes"] == [[256, 213], [256, 213]]
@@ -442,7 +443,8 @@ def test_average_heatmaps_normalises_each_reading_first():
     a = np.zeros((8, 8)); a[1, 1] = 10.0
     b = np.zeros((8, 8)); b[6, 6] = 0.5
     avg = gaze.average_heatmaps([a, b])
-    assert avg.dtype == np.float32 and avg.sum() == pytest.approx(1.0)
+    assert avg.dtype == np.float32
+    assert_close(avg.sum(), 1.0)
     assert avg[1, 1] == pytest.approx(0.5) and avg[6, 6] == pytest.approx(0.5)
 
 
@@ -462,9 +464,10 @@ def test_average_heatmaps_bad_inputs(maps, match):
 def test_resize_heatmap():
     rng = np.random.default_rng(1)
     hm = rng.random((64, 48))
-    np.testing.assert_allclose(gaze.resize_heatmap(hm, (16, 12)), block_mean(hm, 4), rtol=1e-5)
+    assert_close(gaze.resize_heatmap(hm, (16, 12)), block_mean(hm, 4))
     up = gaze.resize_heatmap(np.full((10, 10), 0.25), (37, 23))
-    assert up.shape == (37, 23) and np.allclose(up, 0.25)
+    assert up.shape == (37, 23)
+    assert_close(up, 0.25)
     assert gaze.resize_heatmap(hm, (64, 48)).dtype == np.float32
     with pytest.raises(GazeFormatError, match="out_shape"):
         gaze.resize_heatmap(hm, (0, 10))
@@ -477,7 +480,7 @@ def test_resize_heatmap_matches_direct_working_resolution():
     resized = gaze.resize_heatmap(gaze.heatmap_egd(fix, native, sigma=12.0), out)
     assert np.abs(resized - direct).max() < 2e-3 * direct.max()
     # Area averaging keeps the mass (per native pixel area).
-    assert resized.sum() * (native[0] * native[1]) / (out[0] * out[1]) == pytest.approx(3.0, rel=1e-4)
+    assert_close(resized.sum() * (native[0] * native[1]) / (out[0] * out[1]), 3.0, atol=1e-4, rtol=1e-4)
 
 
 def test_save_and_load_heatmap_roundtrip(tmp_path):
@@ -490,7 +493,7 @@ def test_save_and_load_heatmap_roundtrip(tmp_path):
     assert back.dtype == np.float32 and back.shape == hm.shape
     # stored peak-normalised: same map up to a global scale, peak exactly 1
     assert back.max() == pytest.approx(1.0)
-    np.testing.assert_allclose(back, hm / hm.max(), rtol=2e-3, atol=1e-4)
+    assert_close(back, hm / hm.max(), rtol=2e-3, atol=1e-4)
     assert not list((tmp_path / "g").glob("*.tmp"))  # atomic write left nothing behind
 
 

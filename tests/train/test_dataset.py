@@ -15,6 +15,7 @@ from eclip.data.reports import report_text
 from eclip.train.dataset import EXPERT, MAIN, Collate, StepSampler, TrainDataset, worker_init
 
 from .helpers import REPO, env
+from floats import assert_close
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_same_crop_for_image_and_heatmap(aligned_dataset):
         item = ds[(EXPERT, 0, epoch)]
         grey = item["image"][0] * 0.26 + 0.58
         assert item["image"].shape == (1, 32, 32) and item["heatmap"].shape == (1, 32, 32)
-        assert torch.allclose(grey, item["heatmap"][0], atol=2e-3)
+        assert_close(grey, item["heatmap"][0], atol=2e-3)
 
 
 def test_augmentation_is_seeded_per_epoch_and_row(aligned_dataset):
@@ -63,7 +64,7 @@ def test_eval_transform_is_resize_centre_crop(aligned_dataset):
     assert torch.equal(a["image"], ds[(EXPERT, 0, 9)]["image"])
     from eclip.model.preprocess import preprocess
     from eclip.train.dataset import load_grey
-    assert torch.allclose(a["image"].expand(3, -1, -1), preprocess(load_grey(aligned_dataset / "images/r0.png"), 32))
+    assert_close(a["image"].expand(3, -1, -1), preprocess(load_grey(aligned_dataset / "images/r0.png"), 32))
 
 
 def test_text_is_findings_with_impression_fallback(aligned_dataset):

@@ -4,11 +4,11 @@ import json
 import sys
 
 import pytest
-import torch
 
 from eclip.train.__main__ import main
 
 from .helpers import cli_args, finish, popen, state
+from floats import assert_close
 
 SETS = ("train.steps=12", "train.batch_size=8", "train.ckpt_every=12", "train.log_every=1")
 
@@ -29,5 +29,5 @@ def test_two_gloo_ranks_match_single_process(tiny_dataset, tmp_path):
     sa, sb = state(single / "checkpoints/step_000012"), state(ddp / "checkpoints/step_000012")
     for k in sa:
         if not k.startswith("rng."):
-            assert torch.allclose(sa[k], sb[k], atol=1e-5), k
+            assert_close(sa[k], sb[k], atol=1e-5, err_msg=str(k))
     assert json.loads((ddp / "checkpoints/step_000012/card.json").read_text())["world_size"] == 2
