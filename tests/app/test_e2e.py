@@ -12,16 +12,17 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
+from browser import after_run, choose, launch, leaving, needs_chromium, new_page, open_page, select_table_row
+from browser import sidebar_pages, wait_idle
 
 from app import serve
-from app.serve import CHROME_ARGS, CHROMIUM
 
 REPO = Path(__file__).resolve().parents[2]
 SHOT_DIR = REPO / ".cache" / "e2e"  # ignored by git
 README_SHOT = REPO / "assets" / "screenshot_explore.png"
+CASE_TITLE = '[data-testid="stMarkdownContainer"] h4'  # the case viewer's heading names the case
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -46,91 +47,54 @@ def streamlit_server(tiny_dataset, tmp_path):
 
 
 def _pick_case(page, case_id: str) -> None:
-    """Open the 'Case' selectbox and click the option, as a person would."""
-    box = page.get_by_role("combobox", name="Case", exact=True)
-    box.click()
-    box.fill(case_id)  # the option list is virtualised: type to bring the case into view
-    page.get_by_role("option", name=case_id, exact=True).click()
-    page.locator('[data-testid="stMarkdownContainer"] h4', has_text=case_id).wait_for(timeout=20000)
+    choose(page, "Case", case_id)
+    page.locator(CASE_TITLE, has_text=case_id).wait_for()
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium: `make browser`")
+@needs_chromium
 def test_browser_case_click_and_overlay(streamlit_server):
     from playwright.sync_api import sync_playwright
 
     SHOT_DIR.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        browser = launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000},
-                                    device_scale_factor=1)
+            page = new_page(browser)
+            page.set_default_timeout(20000)
             requests, page_errors = [], []
             page.on("request", lambda request: requests.append(request.url))
             page.on("pageerror", lambda exc: page_errors.append(str(exc)))
             page.goto(streamlit_server["url"], wait_until="domcontentloaded")
-            page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=60000)
             page.wait_for_selector(".js-plotly-plot", timeout=60000)
+            wait_idle(page)
             assert page.get_by_text("SIMULATED data").first.is_visible()
             if streamlit_server["showcase"]:
                 _pick_demo_showcase(page, streamlit_server["data"])
             else:
                 _pick_case(page, "case001")  # no gaze: the page must say so
-                page.get_by_text("No gaze for this case").wait_for(timeout=20000)
+                page.get_by_text("No gaze for this case").wait_for()
                 _pick_case(page, "case002")  # gaze: the heatmap layer is drawn
-                _click_table_row(page, 4)  # a click in the case table selects case004
-                page.locator('[data-testid="stMarkdownContainer"] h4',
-                             has_text="case004").wait_for(timeout=20000)
-            page.wait_for_selector(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm",
-                                   state="attached", timeout=20000)
-            page.mouse.move(5, 995)  # no hover toolbars in the shot
-            page.wait_for_timeout(800)  # let plotly finish its transition before the shot
+                select_table_row(page, "case004")  # a row picked in the case table selects its case
+                page.locator(CASE_TITLE, has_text="case004").wait_for()
+            page.wait_for_selector(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm", state="attached")
+            page.locator('[data-testid="stSidebar"]').hover()  # no hover toolbars in the shot
+            wait_idle(page)
             shot = SHOT_DIR / "explore.png"
             page.screenshot(path=str(shot), full_page=False)
             assert shot.stat().st_size > 10_000
             if os.environ.get("ECLIP_UPDATE_SCREENSHOT") == "1":
                 README_SHOT.parent.mkdir(exist_ok=True)
                 shutil.copyfile(shot, README_SHOT)
-            visited = _visit_every_page(page)
+            visited = sidebar_pages(page)
+            for title in visited:
+                open_page(page, title)
         finally:
             browser.close()
     assert b"Traceback" not in streamlit_server["log"].read_bytes()
     assert {"Case browser", "Model vs gaze", "Draft report"} <= set(visited), visited
     assert not page_errors, page_errors
-    assert requests and not _leaving(requests), (
-        f"the browser fetched from outside the app on {visited}: {_leaving(requests)}")
-
-
-def _leaving(urls: list[str]) -> list[str]:
-    """The requests that would leave this machine (data: and blob: URLs never do)."""
-    return sorted({u for u in urls
-                   if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != "127.0.0.1"})
-
-
-def _visit_every_page(page) -> list[str]:
-    """Open each page from the sidebar, as a visitor would, and let it finish its run."""
-    links = page.locator('[data-testid="stSidebarNav"] a')
-    titles = [t.split("\n")[-1] for t in links.all_inner_texts()]
-    for title in titles:
-        links.filter(has_text=title).click()
-        _wait_idle(page)
-    return titles
-
-
-def _wait_idle(page, timeout_ms: int = 60000) -> None:
-    """Wait for the script run a click started to end: Streamlit shows its running indicator
-    (stStatusWidget) from about 0.5 s into a run until the run ends."""
-    page.wait_for_timeout(700)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout_ms)
-    page.wait_for_timeout(500)  # late fetches of what the run drew (images, the favicon)
-
-
-def _click_table_row(page, row: int) -> None:
-    """Click the selection cell of a row of the case table (a canvas grid: by position)."""
-    grid = page.locator('[data-testid="stDataFrame"]').first
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    row_h = 35  # Streamlit's default row height; the header row has the same height
-    page.mouse.click(box["x"] + 14, box["y"] + row_h * (row + 1) + row_h / 2)
+    assert requests and not leaving(requests), (
+        f"the browser fetched from outside the app on {visited}: {leaving(requests)}")
 
 
 def _showcase_case(root: Path) -> str:
@@ -151,10 +115,8 @@ def _showcase_case(root: Path) -> str:
 
 def _pick_demo_showcase(page, root: Path) -> None:
     """For the README: a gaze case with its finding masks shown."""
-    page.get_by_text("with gaze", exact=True).click()
-    page.wait_for_timeout(1500)
+    after_run(page, page.get_by_text("with gaze", exact=True).click)
     case_id = _showcase_case(root)
     if case_id:
         _pick_case(page, case_id)
-        page.get_by_text("Masks", exact=True).first.click()
-        page.wait_for_timeout(1500)
+        after_run(page, page.get_by_text("Masks", exact=True).first.click)

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from browser import needs_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian chromium: `make browser`")
+@needs_chromium
 def test_screenshots_command_writes_every_view(model_env, tmp_path, monkeypatch):
     out = tmp_path / "shots"
     tour = tmp_path / "tour.toml"

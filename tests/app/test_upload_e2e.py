@@ -10,17 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_e2e import _leaving, _wait_idle
+from browser import after_run, choose, launch, leaving, needs_chromium, new_page, open_page, wait_idle
 from test_upload import SECRETS, dicom_bytes
 
-from app.serve import (
-    CHROME_ARGS,
-    CHROMIUM,
-    free_port,
-    start_server,
-    stop_server,
-    wait_healthy,
-)
+from app.serve import free_port, start_server, stop_server, wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 UPLOAD_NAME = "Zqxwy^Mortimer PID-99887766"  # named after the patient, no extension
@@ -50,60 +43,56 @@ def _image_href(page) -> str:
     return page.locator(".js-plotly-plot .layer-below image, .js-plotly-plot image").first.get_attribute("href") or ""
 
 
-def _choose(page, box: str, option: str) -> None:
-    page.get_by_role("combobox", name=box, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
-
-
 def _export_report(page, timings: dict) -> str:
     """Export case report -> Download report (HTML), as a person does: the downloaded file."""
     _timed("export case report", timings, lambda: (
-        page.get_by_role("button", name="Export case report").click(),
+        after_run(page, page.get_by_role("button", name="Export case report").click, 120000),
         page.get_by_role("button", name="Download report (HTML)").wait_for(timeout=120000)))
     with page.expect_download() as got:
         page.get_by_role("button", name="Download report (HTML)").click()
     return Path(got.value.path()).read_text(encoding="utf-8")
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium: `make browser`")
+@needs_chromium
 def test_uploaded_dicom_through_the_browser(model_server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     timings, html, requests = {}, [], []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        browser = launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page = new_page(browser)
             page.on("request", lambda request: requests.append(request.url))
             page.goto(model_server["url"], wait_until="domcontentloaded")
             page.wait_for_selector(".js-plotly-plot", timeout=180000)  # a cold server, busy CPUs
-            _wait_idle(page, 180000)
+            wait_idle(page, 180000)
             dropzone = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
             _timed("upload -> image shown", timings, lambda: (
-                dropzone.set_input_files(files=[{"name": UPLOAD_NAME, "mimeType": "application/dicom",
-                                                 "buffer": dicom_bytes(tmp_path)}]),
+                after_run(page, lambda: dropzone.set_input_files(files=[{
+                    "name": UPLOAD_NAME, "mimeType": "application/dicom", "buffer": dicom_bytes(tmp_path)}]),
+                    120000),
                 page.locator('[data-testid="stMarkdownContainer"] h4',
                              has_text="uploaded image").wait_for(timeout=120000)))
             page.get_by_text("Typicality").first.wait_for(timeout=60000)
             assert "case=" not in page.url  # an upload is never put in a link
-            _wait_idle(page)
             before = _image_href(page)
             _timed("window preset -> image redrawn", timings, lambda: (
-                _choose(page, "Window", "lung"),
+                choose(page, "Window", "lung"),
                 page.wait_for_function(
                     "old => [...document.querySelectorAll('.js-plotly-plot image')]"
                     ".some(i => (i.getAttribute('href') || '') !== old && i.getAttribute('href'))",
                     arg=before, timeout=60000)))
-            _wait_idle(page)
+            wait_idle(page)
             html.append(page.content())
             page.screenshot(path=str(tmp_path / "upload.png"))
 
-            page.locator('[data-testid="stSidebarNav"] a', has_text="Model vs gaze").click()
-            _timed("Model vs gaze -> Grad-CAM on the upload", timings, lambda: page.wait_for_selector(
-                ".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm", state="attached", timeout=120000))
+            _timed("Model vs gaze -> Grad-CAM on the upload", timings, lambda: (
+                open_page(page, "Model vs gaze", 120000),
+                page.wait_for_selector(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm", state="attached",
+                                       timeout=120000)))
             page.get_by_text("No gaze for an uploaded image").wait_for(timeout=60000)
             page.get_by_text("Typicality").first.wait_for(timeout=60000)
-            _wait_idle(page)
+            wait_idle(page)
             html.append(page.content())
             page.screenshot(path=str(tmp_path / "explain.png"))
             report = _export_report(page, timings)
@@ -114,7 +103,7 @@ def test_uploaded_dicom_through_the_browser(model_server, tmp_path):
             _timed("deep link -> case shown", timings, lambda: (
                 page.goto(model_server["url"] + "/explain?case=case004", wait_until="domcontentloaded"),
                 page.get_by_role("combobox", name="Case", exact=True).wait_for(timeout=120000)))
-            _wait_idle(page)
+            wait_idle(page, 120000)
             assert "case004" in page.locator('[data-testid="stSelectbox"]').filter(
                 has=page.get_by_role("combobox", name="Case", exact=True)).inner_html()
             assert "case=case004" in page.url
@@ -128,4 +117,4 @@ def test_uploaded_dicom_through_the_browser(model_server, tmp_path):
     for secret in SECRETS:
         assert not any(secret in h for h in html), f"{secret!r} in the page HTML"
         assert secret not in server_log, f"{secret!r} in the server log"
-    assert not _leaving(requests), _leaving(requests)
+    assert not leaving(requests), leaving(requests)
