@@ -11,7 +11,7 @@ export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export MPLCONFIGDIR := $(CURDIR)/.cache/mpl
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: run test test-fast setup demo index browser clean-venv bench
+.PHONY: run test test-fast lint setup demo index browser clean-venv bench
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -54,13 +54,17 @@ index: $(INDEX_STAMP) $(COMPARE_STAMP)
 run: $(STAMP) demo index
 	$(VPY) -m app --server.headless true
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(VPY) -m pytest -q
 
 # The inner loop: everything but the tests marked slow (training runs, the browser, torchrun).
 # `make test` stays the whole suite and is what .ci/run calls.
-test-fast: $(STAMP)
+test-fast: $(STAMP) lint
 	$(VPY) -m pytest -q -m "not slow"
+
+# ruff, configured in pyproject.toml; part of make test, before pytest.
+lint: $(STAMP)
+	$(VPY) -m ruff check .
 
 bench: $(STAMP)
 	$(VPY) benchmarks/data_io.py

@@ -5,7 +5,7 @@ process imports torch and loads the model, manifest and index (12-13 s at 200,00
 2 cores). This launcher loads those first, in the server's own process (app/warm.py, through
 the pages' own caches), then hands over to Streamlit with every option it was given.
 
-    python -m app                          # what `make run` runs (headless)
+    python -m app                          # what `make run` runs (headless); also `eclip app`
     python -m app --server.port 8502       # any `streamlit run` option
     python -m app --no-warm                # start at once; the first visitor waits instead
 
@@ -18,11 +18,9 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from pathlib import Path
 
-APP_DIR = Path(__file__).resolve().parent
-if str(APP_DIR.parent) not in sys.path:
-    sys.path.insert(0, str(APP_DIR.parent))
+from eclip.cli import run_command
+from eclip.locations import package_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0
+    return run_command(lambda: _serve(argv))
+
+
+def _serve(argv: list[str]) -> int:
     warm = "--no-warm" not in argv
     argv = [a for a in argv if a != "--no-warm"]
     if warm:
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
     from streamlit.web import cli
 
-    sys.argv = ["streamlit", "run", str(APP_DIR / "main.py"), *argv]
+    sys.argv = ["streamlit", "run", str(package_file("app", "main.py")), *argv]
     return cli.main()
 
 

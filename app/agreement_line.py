@@ -49,7 +49,8 @@ def show_split_line(root, checkpoint: str, lm, method: str) -> None:
     if st.button(f"Score every {SPLIT}-split case with gaze, with floor, ceiling and 95 % intervals",
                  key="xp_split_run", icon=":material/functions:"):
         with state.eclip_errors("Pick a dataset with gaze in its test split."), \
-                heavy.heavy_job("gaze-agreement scoring"), st.spinner("Scoring maps, floors and ceiling, a few seconds a case…"):
+                heavy.heavy_job("gaze-agreement scoring"), \
+                st.spinner("Scoring maps, floors and ceiling, a few seconds a case…"):
             st.session_state[key] = split_summary(lm, root, SPLIT, method)
     summary = st.session_state.get(key)
     if summary:

@@ -161,7 +161,7 @@ def _zero_shot(r: CaseReport) -> str:
     return ("<h2>Zero-shot findings (active model)</h2>"
             + _table([[name, float(p)] for name, p in r.zero_shot], ["finding", "probability"])
             + '<p class="muted">CheXzero-style positive/negative prompt pairs '
-              "(assets/prompts/binary.json).</p>")
+              "(eclip/assets/prompts/binary.json).</p>")
 
 
 def _draft(r: CaseReport) -> str:

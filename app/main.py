@@ -10,16 +10,12 @@ visit to e.g. /admin runs that file alone, without this sidebar or st.navigation
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-APP_DIR = Path(__file__).resolve().parent
-if str(APP_DIR.parent) not in sys.path:  # `streamlit run` puts app/ on the path, not the repo
-    sys.path.insert(0, str(APP_DIR.parent))
+from app import state  # the installed package (`pip install -e .`), whatever `streamlit run` put on sys.path
+from eclip.locations import package_file
 
-import streamlit as st  # noqa: E402
-
-from app import state  # noqa: E402
+VIEWS = package_file("app", "views")  # page scripts Streamlit runs by path, shipped as package data
 
 # (file in app/views/, title, icon); the first is the default page
 PAGES = (
@@ -35,7 +31,7 @@ PAGES = (
 
 
 def pages() -> list:
-    return [st.Page(str(APP_DIR / "views" / file), title=title, icon=icon, default=i == 0)
+    return [st.Page(str(VIEWS / file), title=title, icon=icon, default=i == 0)
             for i, (file, title, icon) in enumerate(PAGES)]
 
 
@@ -44,7 +40,7 @@ def pages() -> list:
 # error per page on an offline server. The pages' Material icons above are drawn from the
 # font Streamlit bundles, and never become the favicon once this one is set (it is set first
 # on every run); tests/app/test_e2e.py fails on any request that leaves 127.0.0.1.
-FAVICON = APP_DIR / "static" / "favicon.png"
+FAVICON = package_file("app", "static", "favicon.png")
 st.set_page_config(page_title="eCLIP Explorer", page_icon=str(FAVICON), layout="wide")
 page = st.navigation(pages())
 state.render_sidebar()

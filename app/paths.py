@@ -1,7 +1,8 @@
 """Where the app looks for datasets, checkpoints and runs (no Streamlit here).
 
 Relative paths are taken from the repository root, because `make run` starts the app there
-and the README names folders such as ``data/demo`` relative to it.
+and the README names folders such as ``data/demo`` relative to it (an installed wheel: from
+the working directory, eclip.locations.root).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import os
 import re
 from pathlib import Path
 
+from eclip.locations import root
 from eclip.train.runfolder import FINAL
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = root()
 DEFAULT_DATA = "data/demo"
 DATA_ENV = "ECLIP_DATA"
 CHECKPOINT_ENV = "ECLIP_CHECKPOINT"

@@ -26,11 +26,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `python app/screenshots.py` as well as `python -m app.screenshots`
-    sys.path.insert(0, str(REPO))
-
 from app import serve
+
+REPO = serve.REPO
 
 STATUS = '[data-testid="stStatusWidget"]'
 MAIN = '[data-testid="stMain"]'

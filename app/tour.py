@@ -6,7 +6,7 @@
     point = "Same image, same prompt: eCLIP's Grad-CAM follows the gaze, CLIP's does not."
     prompt = "Cardiomegaly."   # optional: the model maps' prompt (default: the first finding)
 
-The shipped tour is assets/tour.toml (chosen by ``python -m eclip.explain.tour``); $ECLIP_TOUR
+The shipped tour is app/assets/tour.toml (chosen by ``python -m eclip.explain.tour``); $ECLIP_TOUR
 points at another, e.g. one for your own dataset.
 """
 
@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eclip.errors import ConfigError
+from eclip.locations import package_file
 
 TOUR_ENV = "ECLIP_TOUR"
-DEFAULT = Path(__file__).resolve().parents[1] / "assets" / "tour.toml"
+DEFAULT = package_file("app", "assets", "tour.toml")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Load, before a server listens, what its first visitor's page needs: the default
 dataset's manifest, the default model and its compare partner, the model's index, the
-typicality reference the Case browser shows and the Embeddings page's default map. Everything goes through the pages' own cached
-loaders, so the pages find it there. A problem here never stops the server: it is reported in
-the step's line and the page that needs the missing piece says what is wrong, as it would
-without a warm-up.
+typicality reference the Case browser shows and the Embeddings page's default map. Everything
+goes through the pages' own cached loaders, so the pages find it there. A problem here never
+stops the server: it is reported in the step's line and the page that needs the missing piece
+says what is wrong, as it would without a warm-up.
 
 Measured at 200,000 cases on 2 cores: the first Case browser page took 12-13 s after a cold
 start (torch and open_clip imports and the model ~6 s, the manifest ~1-2 s, the typicality

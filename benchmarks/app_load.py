@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -41,8 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.serve import CHROME_ARGS, CHROMIUM, free_port, start_server, stop_server, wait_healthy
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -55,9 +55,6 @@ MAIN = '[data-testid="stMain"]'
 
 
 # --------------------------------------------------------------------------- the server
-from app.serve import CHROME_ARGS, CHROMIUM, free_port, start_server, stop_server, wait_healthy  # noqa: I001
-
-
 def split_cpus(server_cpus: int) -> tuple[set[int], set[int]]:
     """(the server's CPUs, the browsers'): the first ``server_cpus`` of this process's."""
     mine = sorted(os.sched_getaffinity(0))

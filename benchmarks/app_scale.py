@@ -45,11 +45,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from app.serve import CHROME_ARGS, CHROMIUM, free_port, start_server, stop_server, wait_healthy
+from app_load import MAIN, Visitor, _interrupted, zero_shot_edit  # benchmarks/app_load.py, beside this script
 
-from app.serve import CHROME_ARGS, CHROMIUM, free_port, start_server, stop_server, wait_healthy  # noqa: E402
-from benchmarks.app_load import MAIN, Visitor, _interrupted, zero_shot_edit  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TARGET_S = 2.0
 PAGES = ("Case browser", "Embeddings", "Zero-shot", "Retrieval", "Model vs gaze", "Draft report",

@@ -27,9 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from eclip.data.images import load_image, to_working  # noqa: E402
+from eclip.data.images import load_image, to_working
 
 SIZE = 224
 

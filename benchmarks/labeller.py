@@ -26,12 +26,10 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from eclip.data import labeller_eval as E  # noqa: E402
-from eclip.data.labeller import label_report  # noqa: E402
-from eclip.data.manifest import LABELS  # noqa: E402
-from eclip.data.reports import mesh_to_labels  # noqa: E402
+from eclip.data import labeller_eval as E
+from eclip.data.labeller import label_report
+from eclip.data.manifest import LABELS
+from eclip.data.reports import mesh_to_labels
 
 
 def load_reports(root: str | None) -> list:

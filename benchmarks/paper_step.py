@@ -31,14 +31,13 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from eclip.config import Config, load_config
+from eclip.model import build_model, get_tokenizer
+from eclip.model.curriculum import expert_probability, in_cold_start
+from eclip.model.factory import package_model_dir
+from eclip.train.loop import make_optimizer
 
-from eclip.config import Config, load_config  # noqa: E402
-from eclip.model import build_model, get_tokenizer  # noqa: E402
-from eclip.model.curriculum import expert_probability, in_cold_start  # noqa: E402
-from eclip.model.factory import package_model_dir  # noqa: E402
-from eclip.train.loop import make_optimizer  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 CONFIGS = ("configs/paper-vitb16.toml", "configs/paper-swint.toml")
 # A FINDINGS section of typical length (~60 words); padded to text_context_length as in training.

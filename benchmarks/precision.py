@@ -30,9 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from eclip.model import precision as P  # noqa: E402
+from eclip.model import precision as P
 
 PRECISIONS = ("fp32", "bf16")
 HEADLINE = ("zs/findings/accuracy", "zs/chexpert5/accuracy", "zs/binary/macro_auroc",
@@ -275,7 +273,8 @@ def print_eval(ckpts: list[str], data: Path, n_boot: int) -> None:
         metrics, nb = eval_agreement(ckpt, data, n_boot)
         name = Path(ckpt).name
         for metric, (ref, new, lo, hi, inside) in metrics.items():
-            print(f"| {name} | {metric} | {ref:.3f} [{lo:.3f}, {hi:.3f}] | {new:.3f} | {'yes' if inside else '**no**'} |")
+            print(f"| {name} | {metric} | {ref:.3f} [{lo:.3f}, {hi:.3f}] | {new:.3f} "
+                  f"| {'yes' if inside else '**no**'} |")
         agree.append(f"| {name} | {nb['i2t']:.3f} | {nb['t2i']:.3f} | {nb['cos_img']:.5f} | {nb['cos_txt']:.5f} |")
     print("\n| model | top-10 image->report identical | top-10 report->image identical "
           "| min cosine, images | min cosine, reports |")

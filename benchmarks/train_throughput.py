@@ -26,12 +26,11 @@ import pandas as pd
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from eclip.data.manifest import LABELS, save_array_npz, write_manifest
+from eclip.model.factory import resolve_arch
+from timing import matmul_peak_gflops  # benchmarks/timing.py, beside this script
 
-from eclip.data.manifest import LABELS, save_array_npz, write_manifest  # noqa: E402
-from eclip.model.factory import resolve_arch  # noqa: E402
-from timing import matmul_peak_gflops  # noqa: E402  (benchmarks/timing.py, beside this script)
+REPO = Path(__file__).resolve().parents[1]
 
 
 def make_dataset(root: Path, n: int, size: int = 256, seed: int = 0) -> Path:
@@ -56,7 +55,7 @@ def make_dataset(root: Path, n: int, size: int = 256, seed: int = 0) -> Path:
 
 
 def _env(threads: int) -> dict:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     return env

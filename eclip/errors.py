@@ -39,7 +39,7 @@ class ModelError(EclipError):
 
 
 class PromptSetError(ModelError):
-    """A prompt set (assets/prompts/*.json or typed prompts) is malformed or unknown."""
+    """A prompt set (eclip/assets/prompts/*.json or typed prompts) is malformed or unknown."""
 
 
 class TrainingError(EclipError):

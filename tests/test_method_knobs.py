@@ -49,7 +49,8 @@ def test_tau_is_learnt_in_the_no_decay_group_and_logit_scale_follows_it():
     model = micro("tau")
     groups = {g["name"]: {id(p) for p in g["params"]} for g in make_optimizer(model, TrainConfig()).param_groups}
     assert id(model.tau) in groups["clip_no_decay"]
-    assert not model.clip.logit_scale.requires_grad and all(id(model.clip.logit_scale) not in g for g in groups.values())
+    assert not model.clip.logit_scale.requires_grad
+    assert all(id(model.clip.logit_scale) not in g for g in groups.values())
     with torch.no_grad():
         model.tau.fill_(5.0)
     model.clamp_temperature()

@@ -168,7 +168,7 @@ def test_offline_cli_fails_within_seconds_naming_the_model_and_the_command(tmp_p
            "--set", f"data.root={tmp_path}", "--set", "model.text_model=emilyalsentzer/Bio_ClinicalBERT",
            "--out", str(tmp_path / "run")]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "'emilyalsentzer/Bio_ClinicalBERT'" in proc.stderr and "HF_HUB_OFFLINE=1" in proc.stderr
     assert "`hf download emilyalsentzer/Bio_ClinicalBERT`" in proc.stderr
     assert "snapshot_download('emilyalsentzer/Bio_ClinicalBERT')" in proc.stderr

@@ -1,4 +1,4 @@
-"""Presenter: a curated tour for demo sessions (assets/tour.toml, or $ECLIP_TOUR). One case
+"""Presenter: a curated tour for demo sessions (app/assets/tour.toml, or $ECLIP_TOUR). One case
 at a time, large: the radiograph with overlay toggles (gaze, each model's map), the
 talking point, findings and a draft beside it, the technical panels folded away. A
 visitor's own image can join the tour; the full pages open on the same case."""

@@ -157,7 +157,7 @@ else:
     if not alone:  # one query image above both models' results
         with st.columns([1, 3])[0]:
             _query_image(root, manifest, case)
-    for pane, (ck, model, idx) in zip(compare.panes(models), models):
+    for pane, (_ck, model, idx) in zip(compare.panes(models), models):
         with pane:
             _image_to_reports(root, model, idx, manifest, rows, k, case, show_query=alone)
 st.caption(f"Model `{paths.visitor_label(checkpoint)}` · index `{index.path.name}`")

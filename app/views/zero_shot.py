@@ -1,4 +1,4 @@
-"""Zero-shot classification: prompt sets (files in assets/prompts/ or typed here) scored
+"""Zero-shot classification: prompt sets (files in eclip/assets/prompts/ or typed here) scored
 against every image of a split through the cached index. Multiclass sets give accuracy,
 macro-F1 and the confusion matrix; binary (positive/negative) sets give AUROC per label.
 Typed prompts are parsed and matched to label columns by eclip.evaluate.typed_prompts;
@@ -150,7 +150,7 @@ index = index_job.require_index(checkpoint, root)
 files = {p.stem: p for p in list_prompt_sets()}
 c1, c2 = st.columns([2, 1])
 choice = c1.selectbox("Prompt set", list(files) + [CUSTOM], key="zs_set",
-                      help="Files in assets/prompts/ (classes × templates) or your own prompts.")
+                      help="Files in eclip/assets/prompts/ (classes × templates) or your own prompts.")
 splits = sorted(s for s in manifest["split"].unique() if s)
 split = c2.selectbox("Split", splits + ["all"], key="zs_split",
                      index=splits.index("test") if "test" in splits else 0)

@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import sys
 
+from eclip.cli import run_command
 from eclip.errors import EclipError
 
 log = logging.getLogger("eclip.data")
@@ -74,14 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except EclipError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    return run_command(lambda: args.func(args), interrupted="interrupted; rerun the same command to resume")
 
 
 if __name__ == "__main__":

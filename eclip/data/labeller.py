@@ -81,7 +81,8 @@ NEGATIVE_MENTIONS = {
     "Cardiomegaly": (r"heart size is (?:normal|within normal limits)", r"normal (?:heart|cardiac) size",
                      r"heart is normal in size", r"(?:heart|cardiac silhouette)(?: size)? is not enlarged"),
 }
-PRE_NEGATION = r"\b(?:no|not|without|negative for|free of|absence of|resolution of|removal of|resolved|clear of|rules? out|ruled out)\b"
+PRE_NEGATION = (r"\b(?:no|not|without|negative for|free of|absence of|resolution of|removal of|resolved|"
+                r"clear of|rules? out|ruled out)\b")
 POST_NEGATION = (r"\b(?:is|are|was|were) (?:not|no longer) (?:seen|identified|present|visualized|appreciated|evident)\b"
                  r"|\b(?:has|have) resolved\b|\bresolved\b|\babsent\b|\bnot (?:seen|identified|present)\b"
                  r"|\b(?:has|have) been removed\b")  # "tube and NG tube have been removed"
@@ -159,3 +160,31 @@ def labels_from_text(findings: str, impression: str) -> dict[str, float]:
     if not text:  # no report: nothing is known, not "No Finding"
         return {lab: math.nan for lab in LABELS}
     return label_report(text)
+
+
+def negated(clause: str, start: int, end: int) -> bool:
+    """Whether the words at ``clause[start:end]`` (a lower-cased clause of ``clauses``) lie
+    in the scope of a negation cue, as ``mention_value`` reads a finding's mention; a
+    "cannot be excluded" phrase is doubt, not negation."""
+    if _DOUBT.search(clause):
+        return False
+    return bool(_PRE.search(clause[:start]) or _POST.search(clause[end:]))
+
+
+def affirms(text: str, phrase: str) -> bool:
+    """Whether ``text`` holds ``phrase`` (literal, any case) at least once outside a
+    negation's scope: "Small left pleural effusion." affirms "effusion", "No pleural
+    effusion." and "No effusion or pneumothorax." do not. A phrase that spans clauses (it
+    holds a full stop, "but"...) has no one scope to read, so any occurrence counts."""
+    needle = (phrase or "").strip().lower()
+    if not needle or needle not in (text or "").lower():
+        return False
+    if _CLAUSE.search(needle):
+        return True
+    for clause in clauses(text):
+        start = clause.find(needle)
+        while start >= 0:
+            if not negated(clause, start, start + len(needle)):
+                return True
+            start = clause.find(needle, start + 1)
+    return False

@@ -140,7 +140,7 @@ def parse_mimic_report(text: str) -> MimicReport:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     headers = _find_headers(text)
     sections: dict[str, list[str]] = {"findings": [], "impression": []}
-    for i, (start, end, name) in enumerate(headers):
+    for i, (_start, end, name) in enumerate(headers):
         stop = headers[i + 1][0] if i + 1 < len(headers) else len(text)
         body = normalize_ws(text[end:stop].lstrip(":"))
         key = ("findings" if name in _FINDINGS_NAMES

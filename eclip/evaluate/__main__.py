@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from eclip.io import atomic_write_text
-from eclip.errors import EclipError
+from eclip.cli import run_command
 from eclip.evaluate import tables
 from eclip.evaluate.run import Options, evaluate, evaluate_pair
 
@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="split evaluated (default test); the probe trains on 'train'")
     p.add_argument("--out", required=True, help="result JSON file; the Markdown table goes next to it (.md)")
     p.add_argument("--prompts", nargs="*", default=[],
-                   help="prompt sets (names in assets/prompts or JSON paths); default: all of them")
+                   help="prompt sets (names in eclip/assets/prompts or JSON paths); default: all of them")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--probe-seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -89,28 +89,28 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    return run_command(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     opts = Options(split=args.split, prompt_sets=tuple(args.prompts), n_boot=args.n_boot,
                    seed=args.seed, probe_seeds=tuple(args.probe_seeds),
                    probe_fractions=tuple(args.probe_fractions), batch_size=args.batch_size,
                    device=args.device, cache=args.cache, progress=not args.quiet,
                    precision=args.precision)
-    try:
-        if args.compare:
-            result = evaluate_pair(args.compare[0], args.compare[1], args.data, opts)
-            table = tables.compare_table(result)
-            if args.reports:
-                for key, ckpt in zip("ab", args.compare):
-                    result[key]["report_generation"] = _reports(ckpt, args)
-                    table += tables.report_table(result[key]["report_generation"], key.upper())
-        else:
-            result = evaluate(args.checkpoint, args.data, opts)
-            table = tables.single_table(result)
-            if args.reports:
-                result["report_generation"] = _reports(args.checkpoint, args)
-                table += tables.report_table(result["report_generation"])
-    except EclipError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.compare:
+        result = evaluate_pair(args.compare[0], args.compare[1], args.data, opts)
+        table = tables.compare_table(result)
+        if args.reports:
+            for key, ckpt in zip("ab", args.compare):
+                result[key]["report_generation"] = _reports(ckpt, args)
+                table += tables.report_table(result[key]["report_generation"], key.upper())
+    else:
+        result = evaluate(args.checkpoint, args.data, opts)
+        table = tables.single_table(result)
+        if args.reports:
+            result["report_generation"] = _reports(args.checkpoint, args)
+            table += tables.report_table(result["report_generation"])
     if args.update_card:
         from eclip.evaluate.card import update_card
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eclip.errors import EclipError, EvaluationError
+from eclip.cli import run_command
+from eclip.errors import EvaluationError
 from eclip.evaluate import suite
 from eclip.evaluate.run import Options, result_header, eval_items, load_prompt_sets, model_embeddings
 from eclip.evaluate.tables import fmt, md_row, cell, diff_cell
@@ -231,15 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(split=args.split, prompt_sets=tuple(args.prompts), n_boot=args.n_boot,
                    seed=args.seed, probe_seeds=tuple(args.probe_seeds), batch_size=args.batch_size,
                    device=args.device, cache=args.cache, progress=not args.quiet)
-    try:
-        if args.update_card:
-            check_one_per_group(groups)
-        result = run_with_fresh(groups, args.data, opts, args.baseline, args.fresh_data)
-        if args.update_card:
-            update_cards(result, args.selected_on)
-    except EclipError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(lambda: _run(args, groups, opts))
+
+
+def _run(args: argparse.Namespace, groups: dict[str, list[str]], opts: Options) -> int:
+    if args.update_card:
+        check_one_per_group(groups)
+    result = run_with_fresh(groups, args.data, opts, args.baseline, args.fresh_data)
+    if args.update_card:
+        update_cards(result, args.selected_on)
     from eclip.evaluate.__main__ import write_outputs
 
     write_outputs(Path(args.out), result, experiment_table(result), args.quiet)

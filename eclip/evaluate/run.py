@@ -28,7 +28,7 @@ RESULT_VERSION = 1
 @dataclass
 class Options:
     split: str = "test"
-    prompt_sets: tuple[str, ...] = ()  # names or paths; () = every file in assets/prompts
+    prompt_sets: tuple[str, ...] = ()  # names or paths; () = every file in eclip/assets/prompts
     n_boot: int = 1000
     seed: int = 0
     probe_seeds: tuple[int, ...] = (0, 1, 2)
@@ -43,7 +43,7 @@ class Options:
 def load_prompt_sets(names: tuple[str, ...]) -> list[PromptSet]:
     paths = names or tuple(str(p) for p in list_prompt_sets())
     if not paths:
-        raise EvaluationError("no prompt sets found in assets/prompts; pass --prompts FILE")
+        raise EvaluationError("no prompt sets found in eclip/assets/prompts; pass --prompts FILE")
     return [load_prompt_set(p) for p in paths]
 
 

@@ -22,7 +22,7 @@ In a pair '|' splits the two sides, so there only ';' separates prompts.
 A class (a pair: its name) maps to a label column, tried in this order:
 
 1. the label's name, case-insensitive ("pleural effusion" -> Pleural Effusion);
-2. a phrase the shipped prompt files use for a label (assets/prompts/*.json: class names,
+2. a phrase the shipped prompt files use for a label (eclip/assets/prompts/*.json: class names,
    phrases, prompts; a binary file's negative prompts give the label negated);
 3. a negation cue in front, as the report labeller reads them ("no", "without",
    "negative for" ...), then 1, 2, 4 or 5 for the rest -> the label negated: the class is

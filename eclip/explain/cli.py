@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from eclip.errors import EclipError
+from eclip.cli import run_command
 from eclip.model.precision import PRECISIONS
 
 from .agreement import (REFERENCE_NAMES, SCORE_COLUMNS, ci_text, gaze_agreement, headline, reference_agreement,
@@ -149,8 +148,4 @@ def _ci_cell(ci: dict, n: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
-    try:
-        return _agreement_cli(args) if args.cmd == "agreement" else _map_cli(args)
-    except EclipError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_command(lambda: _agreement_cli(args) if args.cmd == "agreement" else _map_cli(args))

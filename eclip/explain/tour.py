@@ -11,7 +11,7 @@ Four roles, each the extreme of one number over the ``split`` (default test):
 * ``device``: a "Support Devices" film with gaze the model finds its device in most surely;
 * ``miss``: a positive finding the model scores lowest (zero-shot probability of its pair).
 
-The app's assets/tour.toml records the picks and these numbers beside them.
+app/assets/tour.toml records the picks and these numbers beside them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eclip.cli import run_command
 from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import agreement_metrics
 
@@ -154,8 +155,6 @@ def _miss(lm, root: Path, split: str) -> Pick:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eclip.model import load_model
-
     ap = argparse.ArgumentParser(prog="python -m eclip.explain.tour", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True)
@@ -163,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True)
     ap.add_argument("--split", default="test")
     args = ap.parse_args(argv)
+    return run_command(lambda: _print_tour(args))
+
+
+def _print_tour(args: argparse.Namespace) -> int:
+    from eclip.model import load_model
+
     other = load_model(args.compare) if args.compare else None
     for pick in pick_tour(load_model(args.checkpoint), other, args.data, args.split):
         print(f"{pick.role:7s} {pick.case}  prompt {pick.prompt!r}\n        {pick.why}")

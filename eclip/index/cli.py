@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-from eclip.errors import EclipError
+from eclip.cli import run_command
 from eclip.index.build import CHUNK_ROWS, build_index
 from eclip.index.keys import CACHE_ENV, default_cache_root
 from eclip.index.store import META, load_index, read_meta
@@ -90,8 +89,4 @@ def _build(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
-    try:
-        return _info(args) if args.cmd == "info" else _build(args)
-    except EclipError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(lambda: _info(args) if args.cmd == "info" else _build(args))

@@ -20,10 +20,11 @@ import torch
 from torch import nn
 
 from eclip.errors import ModelError
+from eclip.locations import package_file
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).with_name("configs")
+CONFIG_DIR = package_file("eclip", "model", "configs")
 _REGISTRY: dict[str, Callable[[], dict]] = {}
 
 

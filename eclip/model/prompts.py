@@ -1,4 +1,4 @@
-"""Prompt sets: the text fed to the text tower for zero-shot scoring, from ``assets/prompts/*.json``.
+"""Prompt sets: the text fed to the text tower for zero-shot scoring, from ``eclip/assets/prompts/*.json``.
 
 Two kinds of file:
 
@@ -11,7 +11,7 @@ Two kinds of file:
 A class may say ``"negated": true`` (positive where none of its labels is positive or
 uncertain: RSNA's "No Pneumonia"), and may name the extra columns an evaluation set carries
 (``eclip.data.evalsets.labels.EXTRA_LABELS``: CXR14's Mass, Nodule ...). The paper's prompt
-sets live in ``assets/prompts/paper/``: found by name, but not in the default "every set".
+sets live in ``eclip/assets/prompts/paper/``: found by name, but not in the default "every set".
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from pathlib import Path
 from eclip.data.evalsets.labels import EXTRA_LABELS
 from eclip.data.manifest import LABELS
 from eclip.errors import PromptSetError
+from eclip.locations import package_file
 
-PROMPT_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
+PROMPT_DIR = package_file("eclip", "assets", "prompts")
 # The paper's sets (hundreds of prompts each, for build-eval's datasets): by name only.
 PAPER_DIR = PROMPT_DIR / "paper"
 

@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from eclip.cli import run_command
 from eclip.errors import EclipError, ReportGenerationError
 from eclip.report.backends import CHOICES
 
@@ -76,9 +77,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {stream.selection.reason}", file=sys.stderr)
     if args.show_prompt:
         print(json.dumps(stream.prompt.messages(), indent=1), file=sys.stderr)
-    for piece in stream:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
+    try:
+        for piece in stream:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    except EclipError:
+        print()  # end the half-written draft's line: the error goes on a line of its own
+        raise
     if args.json_out:
         out = {"text": stream.text, "provenance": stream.provenance.as_dict(),
                "terms": list(stream.prompt.terms), "findings": [list(f) for f in stream.prompt.findings]}
@@ -90,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args)
-    except EclipError as e:
-        print(f"\nerror: {e}", file=sys.stderr)
-        return 2
+    return run_command(lambda: run(args))
 
 
 if __name__ == "__main__":

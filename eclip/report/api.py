@@ -31,7 +31,8 @@ def draft_for_pixels(lm, index, manifest, pixels: np.ndarray, *, backend: str = 
         context = build_context(lm, index, manifest, pixels, k=k, n_clusters=n_clusters, seed=seed)
     prompt = render_prompt(context.texts, list(context.findings))
     selection = selection or select_backend(backend, fallback=fallback, **options)
-    return DraftStream(prompt, selection, checkpoint=checkpoint_name(getattr(lm, "path", "")),  # not the server's folder
+    # checkpoint: its name, not the server's folder
+    return DraftStream(prompt, selection, checkpoint=checkpoint_name(getattr(lm, "path", "")),
                        weights_sha256=getattr(lm, "weights_sha256", ""),
                        retrieved_ids=context.case_ids)
 

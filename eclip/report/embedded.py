@@ -242,7 +242,8 @@ class EmbeddedBackend(Backend):
             return Health(False, f"GGUF file {path} does not exist.")
         for mod in ("transformers", "gguf", "torch"):
             if importlib.util.find_spec(mod) is None:
-                return Health(False, f"The embedded backend needs the '{mod}' package: pip install -r requirements.txt.")
+                return Health(False, f"The embedded backend needs the '{mod}' package: "
+                                     "pip install -r requirements.txt.")
         state = "loaded" if is_loaded(path) else f"loads on first use (~{self.spec.load_seconds} s)"
         return Health(True, f"Embedded {self.model} {state}.")
 

@@ -1,5 +1,5 @@
 """The prompt sent to a report backend: a system line, fixed in-context examples and the
-case's retrieval context rendered from ``assets/report_prompt.toml``.
+case's retrieval context rendered from ``eclip/assets/report_prompt.toml``.
 
 The template lives outside the code so it can be edited without touching Python; the
 rendered :class:`Prompt` keeps the structured pieces (terms, findings) as well, because the
@@ -14,9 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from eclip.errors import ReportGenerationError
+from eclip.locations import package_file
 
-# assets/ sits at the repository root, two levels above this package.
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "assets" / "report_prompt.toml"
+DEFAULT_TEMPLATE = package_file("eclip", "assets", "report_prompt.toml")
 DISCLAIMER = "draft — not a diagnosis"
 
 
@@ -66,7 +66,7 @@ def load_template(path: str | Path = DEFAULT_TEMPLATE) -> Template:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ReportGenerationError(
-            f"Prompt template {path} is missing; restore assets/report_prompt.toml "
+            f"Prompt template {path} is missing; restore eclip/assets/report_prompt.toml "
             "from the repository.") from None
     except tomllib.TOMLDecodeError as e:
         raise ReportGenerationError(f"Prompt template {path} is not valid TOML: {e}") from None

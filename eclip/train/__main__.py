@@ -1,9 +1,10 @@
 """CLI: python -m eclip.train --config FILE [--set key=value ...] [--resume RUN_DIR] [--out RUN_DIR]
 
 Also runs unchanged under `torchrun --nproc_per_node N -m eclip.train ...` (DDP).
-Exit codes: 0 done, or stopped by SIGTERM / Ctrl-C (checkpoint saved); 1 an error with a
-message; 130 aborted by a second Ctrl-C (nothing saved; the last checkpoint stays). Rank 0
-records how it ended in RUN/exit.json, which the app shows.
+Exit codes (those of every eclip command, eclip.cli): 0 done, or stopped by SIGTERM / Ctrl-C
+(checkpoint saved); 2 an error with a message; 130 aborted by a second Ctrl-C (nothing saved;
+the last checkpoint stays); 1 a bug (traceback). Rank 0 records how it ended in
+RUN/exit.json, which the app shows.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(level=args.log_level.upper() if rank == 0 else "WARNING",
                         format=f"%(asctime)s %(levelname)s [rank {rank}] %(name)s: %(message)s")
+    from eclip.cli import run_command
+
+    return run_command(lambda: _train(args, rank))
+
+
+def _train(args: argparse.Namespace, rank: int) -> int:
+    """Train, recording in RUN/exit.json how it ended; eclip.cli prints the error itself."""
     from eclip.errors import EclipError
 
     run_dir = None
@@ -93,9 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         result = train(cfg, run_dir, resume=resume)
     except EclipError as exc:
         log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
         record_exit(run_dir, rank, RunStatus.FAILED, str(exc))
-        return 1
+        raise
     except KeyboardInterrupt:
         message = ("aborted by Ctrl-C before a checkpoint of the current step was saved; the last "
                    f"checkpoint, if any, is kept: python -m eclip.train --resume {run_dir}")

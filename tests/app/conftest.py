@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # `import app.…` from the tests, however pytest was started
-    sys.path.insert(0, str(REPO))
 MAIN = REPO / "app" / "main.py"
 
 

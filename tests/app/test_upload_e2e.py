@@ -1,8 +1,8 @@
 """Your own image in a real browser: `streamlit run` with a (micro) model, Debian chromium via
 Playwright. Upload a DICOM whose header names a patient, a hospital and an ID, change its
 window, see its Grad-CAM map on Model vs gaze, export the case report, follow a deep link,
-and find none of the identifiers in any page's HTML, the exported report or the server's log. Each interaction's time is printed
-(`pytest -s`) as measured in the browser."""
+and find none of the identifiers in any page's HTML, the exported report or the server's log.
+Each interaction's time is printed (`pytest -s`) as measured in the browser."""
 
 from __future__ import annotations
 

@@ -440,8 +440,10 @@ def test_heatmap_reflacx_all_mass_outside_shown_region():
 
 
 def test_average_heatmaps_normalises_each_reading_first():
-    a = np.zeros((8, 8)); a[1, 1] = 10.0
-    b = np.zeros((8, 8)); b[6, 6] = 0.5
+    a = np.zeros((8, 8))
+    a[1, 1] = 10.0
+    b = np.zeros((8, 8))
+    b[6, 6] = 0.5
     avg = gaze.average_heatmaps([a, b])
     assert avg.dtype == np.float32
     assert_close(avg.sum(), 1.0)

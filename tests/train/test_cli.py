@@ -50,12 +50,12 @@ def test_clip_baseline_never_uses_the_processor(tiny_dataset, tmp_path):
     assert load_model(run / "final").card["mode"] == "clip"
 
 
-def test_config_errors_exit_1_with_message(tiny_dataset, tmp_path, capsys):
-    assert main(cli_args(tiny_dataset, tmp_path / "x", "train.stepz=3")) == 1
+def test_config_errors_exit_2_with_message(tiny_dataset, tmp_path, capsys):
+    assert main(cli_args(tiny_dataset, tmp_path / "x", "train.stepz=3")) == 2
     assert "unknown key 'stepz'" in capsys.readouterr().err
-    assert main(["--set", "train.steps=3"]) == 1
+    assert main(["--set", "train.steps=3"]) == 2
     assert "data.root is empty" in capsys.readouterr().err
-    assert main(["--resume", str(tmp_path / "nothing")]) == 1
+    assert main(["--resume", str(tmp_path / "nothing")]) == 2
     assert "no config.json" in capsys.readouterr().err
 
 

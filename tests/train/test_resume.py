@@ -60,9 +60,9 @@ def test_half_then_resume_equals_straight(tiny_dataset, tmp_path):
 def test_resume_refuses_existing_out_and_missing_checkpoints(tiny_dataset, tmp_path):
     run = tmp_path / "r"
     assert main(cli_args(tiny_dataset, run, "train.steps=2")) == 0
-    assert main(cli_args(tiny_dataset, run, "train.steps=2")) == 1  # would clobber checkpoints
+    assert main(cli_args(tiny_dataset, run, "train.steps=2")) == 2  # would clobber checkpoints
     shutil.rmtree(run / "checkpoints")
-    assert main(["--resume", str(run)]) == 1
+    assert main(["--resume", str(run)]) == 2
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_dataset, tmp_path, capsys):
@@ -70,7 +70,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_dataset, tmp_path, c
     assert main(cli_args(tiny_dataset, run, "train.steps=12", "train.ckpt_every=6")) == 0
     _simulate_kill_after(run, 6)
     good = (run / "checkpoints/step_000006/model.safetensors").read_bytes()
-    assert main(["--resume", str(run), "--set", "train.lr=1e30"]) == 1
+    assert main(["--resume", str(run), "--set", "train.lr=1e30"]) == 2
     err = capsys.readouterr().err
     assert "not finite" in err and "step_000006" in err and "Lower train.lr" in err
     assert json.loads((run / "checkpoints/latest.json").read_text())["step"] == 6

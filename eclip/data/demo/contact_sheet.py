@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from eclip.cli import run_command
 from eclip.data.manifest import read_manifest
 
 
@@ -139,8 +140,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("assets/demo_contact_sheet.png"))
     p.add_argument("--n", type=int, default=8)
     args = p.parse_args(argv)
-    print(make_contact_sheet(args.dataset, args.out, n=args.n))
-    return 0
+    return run_command(lambda: print(make_contact_sheet(args.dataset, args.out, n=args.n)))
 
 
 if __name__ == "__main__":

@@ -102,7 +102,8 @@ def _kind_and_subtype(name: str, mods: list[str], rng) -> tuple[str, str] | None
         "sutures": ("device", "sternotomy"),
     }
     if name in table:
-        if name in ("nodule", "mass") and any(s in joined for s in ("breast", "mediastinum", "abdomen", "neck", "shoulder")):
+        outside_lungs = ("breast", "mediastinum", "abdomen", "neck", "shoulder")
+        if name in ("nodule", "mass") and any(s in joined for s in outside_lungs):
             return None
         if name == "opacity" and mods and "lung" not in joined and _zone(mods) == "":
             return None  # opacities of other sites (e.g. "Opacity/spine") are not lung findings

@@ -245,7 +245,6 @@ def lung_chord(grid: Grid, a: Anatomy, side: str):
 
 def build_scene(a: Anatomy, size: int, rng: np.random.Generator) -> Scene:
     grid = Grid(size, a.fov, a.angle, a.shift_x, a.shift_y)
-    X, Y = grid.X, grid.Y
     L = body_tissue(grid, a)
     heart = heart_chord(grid, a)
     med = mediastinum_chord(grid, a)
@@ -547,15 +546,15 @@ def make_film(sc: Scene, rng: np.random.Generator) -> np.ndarray:
     if sc.metal is not None:
         L = L + sc.metal
     L = np.maximum(L, 0.0)
-    I = np.exp(-L)
+    beam = np.exp(-L)  # transmitted intensity
     # Scatter: a blurred copy of the primary beam adds a haze that lifts dense regions.
-    scat = blur_large(I, 24.0 * sc.grid.size / 256)
-    I = I + np.float32(0.12 * a.scatter) * scat
+    scat = blur_large(beam, 24.0 * sc.grid.size / 256)
+    beam = beam + np.float32(0.12 * a.scatter) * scat
     # Quantum noise: variance ~ 1/photons, so relative noise is largest behind dense tissue.
     photons = np.float32(4.0e4 / max(a.noise, 1e-3) ** 2)
-    noise = rng.standard_normal(I.shape, dtype=np.float32)
-    I = np.maximum(I + noise * np.sqrt(I / photons), 1e-5)
-    D = -np.log(I)
+    noise = rng.standard_normal(beam.shape, dtype=np.float32)
+    beam = np.maximum(beam + noise * np.sqrt(beam / photons), 1e-5)
+    D = -np.log(beam)
     # Detector blur, then the vendor-style processing: compress large-scale density
     # differences, boost detail, window, S-curve.
     D = ndimage.gaussian_filter(D, 0.5)

@@ -48,8 +48,8 @@ def search_targets(sc: Scene, rng: np.random.Generator) -> list[tuple[str, float
     if rng.random() < 0.5:  # one lung then the other
         t += lungs[0] + lungs[1]
     else:  # compare side to side, zone by zone
-        for r, l in zip(*lungs):
-            t += [r, l]
+        for right, left in zip(*lungs):
+            t += [right, left]
     hr, hl = sc.hilum("right"), sc.hilum("left")
     cy = a.dome_r - 3.0
     t += [("mediastinum", 0.5, a.carina_y - 2.0), ("hilum", *hr), ("hilum", *hl),
@@ -129,7 +129,7 @@ def simulate_reading(sc: Scene, finding_masks: list[tuple[Finding, np.ndarray]],
             n = int(max(2, round((6 + rng.poisson(4 + 5 * min(f.severity, 1.4))) * k.dwell)))
             for r, c in _mask_points(m, n, rng):
                 add(c, r, 1.35)
-    for f, m in noticed:  # some findings are looked at again before reporting
+    for _finding, m in noticed:  # some findings are looked at again before reporting
         if rng.random() < 0.6:
             for r, c in _mask_points(m, int(rng.integers(2, 5)), rng):
                 add(c, r, 1.2)
