@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app import serve
+from eclip.cli import run_command
+from eclip.errors import ConfigError
 
 REPO = serve.REPO
 
@@ -324,14 +326,16 @@ def capture(args) -> list[Shot]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    return run_command(lambda: shoot_all(args))
+
+
+def shoot_all(args: argparse.Namespace) -> int:
     if not (args.data / "manifest.csv").is_file():
-        print(f"No dataset at {args.data} (no manifest.csv). Build the demo first: "
-              "python -m eclip.data build-demo --n 2000 --out data/demo", file=sys.stderr)
-        return 2
+        raise ConfigError(f"No dataset at {args.data} (no manifest.csv). Build the demo first: "
+                          "python -m eclip.data build-demo --n 2000 --out data/demo")
     if not Path(args.chromium).exists():
-        print(f"No Chromium at {args.chromium}: install it with `make browser` "
-              "(apt-get install chromium).", file=sys.stderr)
-        return 2
+        raise ConfigError(f"No Chromium at {args.chromium}: install it with `make browser` "
+                          "(apt-get install chromium).")
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"screenshots of {args.data} with {args.checkpoint} into {args.out}", flush=True)
     shots = capture(args)
