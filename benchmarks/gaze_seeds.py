@@ -1,0 +1,297 @@
+"""Does gaze help on this corpus? CLIP, eCLIP and eCLIP with random heatmaps, paired by seed.
+
+The design is fixed before any run (results/gaze-seeds-plan.md): three arms trained from one
+config pair (the shipped demo pair's), identical but for the gaze: ``clip`` (no expert pairs),
+``eclip`` (gaze heatmaps) and ``random`` (eCLIP fed random smooth heatmaps: what the expert
+pairs do without any expert). Each arm at the same seeds; every metric on the report-disjoint
+fresh corpus (cases whose report text the training never saw).
+
+    python benchmarks/gaze_seeds.py train --seed 0 [--lane 0/2]   # resumable; finished runs skip
+    python benchmarks/gaze_seeds.py evaluate                        # per-run scores, cached
+    python benchmarks/gaze_seeds.py report                          # results/gaze-seeds.{json,md}
+
+``--steps N`` trains a cheaper version of every arm (state it with the result). Runs go to
+``runs/gs-s<seed>-<arm>``; per-run scores to ``runs/gs-s<seed>-<arm>/scores.npz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ARMS = {"clip": ["--config", "configs/demo20k-clip.toml"],
+        "eclip": ["--config", "configs/demo20k-eclip.toml"],
+        "random": ["--config", "configs/demo20k-eclip.toml", "--set", "method.random_heatmaps=true"]}
+CONTRASTS = (("eclip", "clip"), ("eclip", "random"))
+MIN_POSITIVES = 20  # a label joins the macro AUROC only with this many positives (and negatives)
+PROBE_FRACTION = 0.10
+PROBE_SEEDS = (0, 1, 2)
+PRIMARY = ("probe_auroc", "pointing")
+SECONDARY = ("zeroshot_auroc", "pointing_report", "miou")
+
+
+# --------------------------------------------------------------------------- training
+def run_dir(runs: Path, seed: int, arm: str) -> Path:
+    return runs / f"gs-s{seed}-{arm}"
+
+
+def train_command(folder: Path, arm: str, seed: int, steps: int | None, threads: int) -> list[str]:
+    """Resume a started run (it has a config.json), else start it."""
+    cmd = [sys.executable, "-m", "eclip.train"]
+    if (folder / "config.json").is_file():
+        return cmd + ["--resume", str(folder)]
+    extra = ["--set", f"train.steps={steps}"] if steps else []
+    return cmd + ARMS[arm] + extra + ["--set", f"train.seed={seed}", "--set", f"train.threads={threads}",
+                                      "--out", str(folder)]
+
+
+def train(a) -> None:
+    lane, lanes = (int(x) for x in a.lane.split("/"))
+    for arm in list(ARMS)[lane::lanes]:
+        folder = run_dir(a.runs, a.seed, arm)
+        if (folder / "final" / "model.safetensors").is_file():
+            print(f"{arm}: finished, skipped ({folder})", flush=True)
+            continue
+        print(f"{arm}: training into {folder}", flush=True)
+        subprocess.run(train_command(folder, arm, a.seed, a.steps, a.threads), cwd=ROOT, check=True)
+
+
+# --------------------------------------------------------------------------- scoring one run
+def label_targets(df, labels: list[str]) -> np.ndarray:
+    """1 positive, 0 negative, NaN uncertain or not mentioned (left out of that label)."""
+    v = df[labels].to_numpy(dtype=np.float64)
+    out = np.where(v == 1.0, 1.0, np.where(v == 0.0, 0.0, np.nan))
+    return out
+
+
+def qualifying(y: np.ndarray, min_count: int = MIN_POSITIVES) -> np.ndarray:
+    """Label columns with at least ``min_count`` positives and as many negatives."""
+    pos, neg = np.nansum(y == 1, axis=0), np.nansum(y == 0, axis=0)
+    return (pos >= min_count) & (neg >= min_count)
+
+
+def probe_scores(emb: np.ndarray, y: np.ndarray, train_rows: np.ndarray, test_rows: np.ndarray) -> np.ndarray:
+    """P(positive) per test row and label: logistic probes fitted on ``PROBE_FRACTION`` of the
+    train rows, averaged over ``PROBE_SEEDS`` subsamples."""
+    from eclip.evaluate.metrics import linear_probe_scores, probe_subsample
+
+    runs = []
+    for seed in PROBE_SEEDS:
+        sel = train_rows[probe_subsample(len(train_rows), PROBE_FRACTION, seed)]
+        runs.append(linear_probe_scores(emb[sel], y[sel], emb[test_rows], seed=seed))
+    return np.mean(runs, axis=0)
+
+
+def zeroshot_scores(lm, emb: np.ndarray, labels: list[str]) -> np.ndarray:
+    """s(positive) - s(negative) of the binary prompt pairs, per row and label column (NaN
+    for a label no pair names)."""
+    from eclip.model.encode import encode_prompt_sets
+    from eclip.model.prompts import load_prompt_set
+
+    ps = load_prompt_set("binary")
+    pairs = encode_prompt_sets(lm, [ps])[ps.name]  # [L, 2, D]
+    out = np.full((len(emb), len(labels)), np.nan)
+    for pair, vec in zip(ps.binary, pairs):
+        for lab in pair.labels:
+            if lab in labels and np.isnan(out[0, labels.index(lab)]):
+                out[:, labels.index(lab)] = emb @ vec[0] - emb @ vec[1]
+    return out
+
+
+def score_run(final: Path, data: Path) -> dict[str, np.ndarray]:
+    """Everything the report needs from one run, per item, so intervals can resample."""
+    from eclip.data.manifest import label_columns, read_manifest
+    from eclip.data.reports import normalized_report
+    from eclip.explain.localisation import REPORT_ROW, localisation
+    from eclip.index import build_index
+    from eclip.model.checkpoint import load_model
+
+    lm = load_model(final)
+    df = read_manifest(data)
+    idx = build_index(final, data, with_umap=False, lm=lm, progress=False)
+    emb = np.asarray(idx.image_emb)[[idx.row_of(str(i)) for i in df["id"]]]
+    labels = label_columns(df)
+    y = label_targets(df, labels)
+    split = df["split"].astype(str).to_numpy()
+    train_rows, test_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+    loc = localisation(lm, data, "test")
+    model = loc[loc["who"] == "model"]
+    finding, report = model[model["finding"] != REPORT_ROW], model[model["finding"] == REPORT_ROW]
+    clusters = [normalized_report(f, i) for f, i in zip(df["findings"].astype(str), df["impression"].astype(str))]
+    return {"labels": np.array(labels), "y": y[test_rows], "clusters": np.array(clusters)[test_rows],
+            "probe": probe_scores(emb, y, train_rows, test_rows),
+            "zeroshot": zeroshot_scores(lm, emb, labels)[test_rows],
+            "loc_pointing": finding["pointing"].to_numpy(float), "loc_miou": finding["miou"].to_numpy(float),
+            "loc_clusters": finding["cluster"].to_numpy(str),
+            "report_pointing": report["pointing"].to_numpy(float), "report_clusters": report["cluster"].to_numpy(str)}
+
+
+def evaluate(a) -> None:
+    for seed in a.seeds:
+        for arm in ARMS:
+            folder = run_dir(a.runs, seed, arm)
+            out = folder / "scores.npz"
+            if out.is_file() or not (folder / "final" / "model.safetensors").is_file():
+                continue
+            print(f"scoring {folder.name}", flush=True)
+            np.savez(out, **score_run(folder / "final", Path(a.data)))
+
+
+# --------------------------------------------------------------------------- statistics
+def macro_auroc(y: np.ndarray, s: np.ndarray, keep: np.ndarray) -> float:
+    from eclip.evaluate.metrics import auroc
+
+    values = []
+    for j in np.flatnonzero(keep):
+        known = ~np.isnan(y[:, j]) & ~np.isnan(s[:, j])
+        values.append(auroc(y[known, j], s[known, j]))
+    return float(np.nanmean(values)) if values else float("nan")
+
+
+def metric(run: dict, name: str, rows: np.ndarray | None = None) -> float:
+    """One run's metric over all its items, or over ``rows`` (a resample: indices into the
+    metric's own items)."""
+    if name in ("probe_auroc", "zeroshot_auroc"):
+        y, s = run["y"], run["probe" if name == "probe_auroc" else "zeroshot"]
+        keep = qualifying(run["y"])
+        return macro_auroc(y if rows is None else y[rows], s if rows is None else s[rows], keep)
+    values = {"pointing": run["loc_pointing"], "miou": run["loc_miou"], "pointing_report": run["report_pointing"]}[name]
+    return float(np.nanmean(values if rows is None else values[rows]))
+
+
+def cluster_ids(run: dict, name: str) -> np.ndarray:
+    keys = {"pointing": "loc_clusters", "miou": "loc_clusters", "pointing_report": "report_clusters"}
+    return run[keys.get(name, "clusters")]
+
+
+def t_interval(diffs: list[float]) -> tuple[float, float]:
+    from scipy import stats
+
+    d = np.asarray(diffs, float)
+    if d.size < 2:
+        return float("nan"), float("nan")
+    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+    return float(d.mean() - half), float(d.mean() + half)
+
+
+def two_level_bootstrap(runs_a: list[dict], runs_b: list[dict], name: str, n_boot: int, seed: int = 0):
+    """95 % interval of mean(a - b) resampling seeds, then report clusters within the
+    resampled data (the same clusters for both arms of a seed: the items are shared)."""
+    rng = np.random.default_rng(seed)
+    groups = _cluster_rows(cluster_ids(runs_a[0], name))
+    out = []
+    for _ in range(n_boot):
+        seeds = rng.integers(0, len(runs_a), len(runs_a))
+        picked = rng.integers(0, len(groups), len(groups))
+        rows = np.concatenate([groups[g] for g in picked])
+        out.append(np.mean([metric(runs_a[s], name, rows) - metric(runs_b[s], name, rows) for s in seeds]))
+    lo, hi = np.nanpercentile(out, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _cluster_rows(clusters: np.ndarray) -> list[np.ndarray]:
+    _, ids = np.unique(clusters, return_inverse=True)
+    return [np.flatnonzero(ids == k) for k in range(ids.max() + 1)]
+
+
+def verdict(t_ci, boot_ci) -> str:
+    """Benefit / harm only when both intervals sit on one side of 0."""
+    lows, highs = (t_ci[0], boot_ci[0]), (t_ci[1], boot_ci[1])
+    if min(lows) > 0:
+        return "better"
+    if max(highs) < 0:
+        return "worse"
+    return "no detectable difference"
+
+
+# --------------------------------------------------------------------------- the report
+def load_scores(runs: Path, seeds: list[int]) -> dict[str, list[dict]]:
+    """Arm -> per-seed scores, for the seeds every arm has scored (so all is paired)."""
+    paired = [s for s in seeds if all((run_dir(runs, s, arm) / "scores.npz").is_file() for arm in ARMS)]
+    out: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+    for s in paired:
+        for arm in ARMS:
+            with np.load(run_dir(runs, s, arm) / "scores.npz", allow_pickle=False) as z:
+                out[arm].append({k: z[k] for k in z.files})
+    return out, paired
+
+
+def contrast(scores: dict[str, list[dict]], a: str, b: str, name: str, n_boot: int) -> dict:
+    per_seed = [metric(x, name) - metric(y, name) for x, y in zip(scores[a], scores[b])]
+    t_ci = t_interval(per_seed)
+    boot = two_level_bootstrap(scores[a], scores[b], name, n_boot)
+    return {"per_seed": per_seed, "mean": float(np.mean(per_seed)), "t_ci": t_ci, "bootstrap_ci": boot,
+            "verdict": verdict(t_ci, boot)}
+
+
+def build_report(scores: dict[str, list[dict]], seeds: list[int], n_boot: int) -> dict:
+    metrics = PRIMARY + SECONDARY
+    arms = {arm: {m: [metric(r, m) for r in runs] for m in metrics} for arm, runs in scores.items()}
+    contrasts = {f"{a} - {b}": {m: contrast(scores, a, b, m, n_boot) for m in metrics} for a, b in CONTRASTS}
+    helps = {m: all(contrasts[f"{a} - {b}"][m]["verdict"] == "better" for a, b in CONTRASTS) for m in metrics}
+    return {"seeds": seeds, "arms": arms, "contrasts": contrasts, "gaze_helps": helps,
+            "primary": list(PRIMARY), "secondary": list(SECONDARY)}
+
+
+def markdown(report: dict) -> str:
+    lines = [f"Seeds (paired): {', '.join(map(str, report['seeds']))}\n",
+             "| metric | " + " | ".join(f"{arm} (mean over seeds)" for arm in report["arms"]) + " |",
+             "|---|" + "---|" * len(report["arms"])]
+    for m in (*report["primary"], *report["secondary"]):
+        cells = [f"{np.nanmean(v[m]):.3f}" for v in report["arms"].values()]
+        lines.append(f"| {m}{' (primary)' if m in report['primary'] else ''} | " + " | ".join(cells) + " |")
+    lines += ["", "| contrast | metric | per seed | mean | t 95 % CI | two-level bootstrap 95 % CI | verdict |",
+              "|---|---|---|---|---|---|---|"]
+    for name, by_metric in report["contrasts"].items():
+        for m, c in by_metric.items():
+            seeds = " / ".join(f"{d:+.3f}" for d in c["per_seed"])
+            lines.append(f"| {name} | {m} | {seeds} | {c['mean']:+.3f} | [{c['t_ci'][0]:+.3f}, {c['t_ci'][1]:+.3f}] "
+                         f"| [{c['bootstrap_ci'][0]:+.3f}, {c['bootstrap_ci'][1]:+.3f}] | {c['verdict']} |")
+    helps = [m for m, v in report["gaze_helps"].items() if v]
+    lines += ["", "Gaze helps (eCLIP better than both CLIP and the random-heatmap control): "
+              + (", ".join(helps) if helps else "on no metric")]
+    return "\n".join(lines) + "\n"
+
+
+def report(a) -> None:
+    scores, seeds = load_scores(a.runs, a.seeds)
+    if len(seeds) < 2:
+        raise SystemExit(f"report: need at least 2 seeds scored for every arm under {a.runs} "
+                         f"(scored: {seeds}); run `train` and `evaluate` first")
+    result = build_report(scores, seeds, a.n_boot)
+    out = Path(a.out)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train the three arms at one seed (resumable)")
+    t.add_argument("--seed", type=int, required=True)
+    t.add_argument("--lane", default="0/1", help="i/n: train every n-th arm from the i-th (parallel lanes)")
+    t.add_argument("--steps", type=int, help="train every arm for this many steps instead of the config's")
+    t.add_argument("--threads", type=int, default=1)
+    for name, hlp in (("evaluate", "score every finished run on the fresh corpus (cached)"),
+                      ("report", "paired contrasts over seeds -> results/gaze-seeds.{json,md}")):
+        s = sub.add_parser(name, help=hlp)
+        s.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
+        s.add_argument("--data", default="data/demo-fresh", help="the report-disjoint evaluation corpus")
+        s.add_argument("--n-boot", type=int, default=1000)
+        s.add_argument("--out", default=str(ROOT / "results" / "gaze-seeds"))
+    for s in sub.choices.values():
+        s.add_argument("--runs", type=Path, default=ROOT / "runs")
+    a = p.parse_args(argv)
+    {"train": train, "evaluate": evaluate, "report": report}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()

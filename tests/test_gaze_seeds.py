@@ -1,0 +1,82 @@
+"""The seeds experiment's statistics (benchmarks/gaze_seeds.py): paired contrasts, the t
+interval over seeds, the two-level bootstrap and the claim rule, on synthetic runs."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def gs():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gaze_seeds.py"
+    spec = importlib.util.spec_from_file_location("gaze_seeds_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_run(rng, signal: float, hit_rate: float, n: int = 160) -> dict:
+    """One run's scores: labels for 3 findings (one too rare to count), probe and zero-shot
+    scores that separate positives by ``signal``, pointing hits at ``hit_rate``."""
+    y = (rng.random((n, 3)) < [0.3, 0.3, 0.02]).astype(float)
+    clusters = np.array([f"r{i // 2}" for i in range(n)])  # two cases per report
+    score = y * signal + rng.normal(size=y.shape)
+    hits = (rng.random(n) < hit_rate).astype(float)
+    return {"y": y, "clusters": clusters, "probe": score, "zeroshot": score,
+            "loc_pointing": hits, "loc_miou": hits * 0.5, "loc_clusters": clusters,
+            "report_pointing": hits, "report_clusters": clusters}
+
+
+def scores_for(gs, effects: dict[str, tuple[float, float]], seeds: int = 6) -> dict:
+    rng = np.random.default_rng(0)
+    return {arm: [fake_run(rng, *effects[arm]) for _ in range(seeds)] for arm in gs.ARMS}
+
+
+def test_rare_labels_stay_out_of_the_macro_auroc(gs):
+    y = np.array([[1, 0]] * 25 + [[0, 1]] * 1 + [[0, 0]] * 30, float)
+    assert gs.qualifying(y).tolist() == [True, False]
+
+
+def test_a_clear_gain_over_both_controls_is_claimed(gs):
+    report = gs.build_report(scores_for(gs, {"clip": (0.2, 0.2), "eclip": (1.5, 0.6), "random": (0.2, 0.2)}),
+                             list(range(6)), n_boot=30)
+    assert report["gaze_helps"]["probe_auroc"] and report["gaze_helps"]["pointing"]
+    c = report["contrasts"]["eclip - clip"]["pointing"]
+    assert c["t_ci"][0] > 0 and c["bootstrap_ci"][0] > 0 and len(c["per_seed"]) == 6
+    assert "Gaze helps" in gs.markdown(report)
+
+
+def test_beating_clip_but_not_random_heatmaps_is_no_claim(gs):
+    report = gs.build_report(scores_for(gs, {"clip": (0.2, 0.2), "eclip": (1.5, 0.6), "random": (1.5, 0.6)}),
+                             list(range(6)), n_boot=30)
+    assert report["contrasts"]["eclip - clip"]["pointing"]["verdict"] == "better"
+    assert report["contrasts"]["eclip - random"]["pointing"]["verdict"] == "no detectable difference"
+    assert not any(report["gaze_helps"].values())
+    assert "on no metric" in gs.markdown(report)
+
+
+def test_t_interval_matches_the_formula(gs):
+    lo, hi = gs.t_interval([0.1, 0.2, 0.3])
+    # mean 0.2, sd 0.1, t(0.975, 2) = 4.303
+    assert lo == pytest.approx(0.2 - 4.3027 * 0.1 / np.sqrt(3), abs=1e-3)
+    assert hi == pytest.approx(0.2 + 4.3027 * 0.1 / np.sqrt(3), abs=1e-3)
+    assert np.isnan(gs.t_interval([0.1])[0])
+
+
+def test_verdict_needs_both_intervals(gs):
+    assert gs.verdict((0.01, 0.2), (0.02, 0.3)) == "better"
+    assert gs.verdict((-0.01, 0.2), (0.02, 0.3)) == "no detectable difference"
+    assert gs.verdict((-0.3, -0.01), (-0.2, -0.02)) == "worse"
+
+
+def test_train_command_starts_then_resumes(gs, tmp_path):
+    folder = tmp_path / "gs-s3-random"
+    cmd = gs.train_command(folder, "random", 3, 500, 1)
+    assert "method.random_heatmaps=true" in cmd and "train.seed=3" in cmd and "train.steps=500" in cmd
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    assert gs.train_command(folder, "random", 3, 500, 1)[-2:] == ["--resume", str(folder)]
