@@ -43,6 +43,17 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--no-floors", action="store_true",
                    help="skip the floors (uniform, centre bias) and the ceiling (another reader)")
     a.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    loc = sub.add_parser("localise", help="pointing game and mIoU of model maps against the ground-truth "
+                         "finding masks on every abnormal case of a split, per finding, beside the "
+                         "centre-bias floor and the grid-limited ceiling")
+    loc.add_argument("--checkpoint", action="append", required=True, help="checkpoint folder; repeatable")
+    loc.add_argument("--data", required=True, help="dataset folder with manifest.csv and finding masks")
+    loc.add_argument("--split", default="test")
+    loc.add_argument("--method", choices=METHODS, default="gradcam")
+    loc.add_argument("--limit", type=int, help="first N abnormal cases only")
+    loc.add_argument("--json", help="write every summary row (with intervals) to this JSON file")
+    loc.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
+    loc.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (report clusters)")
     m = sub.add_parser("map", help="one attribution map, saved as a PNG overlay (+ .npz with the map)")
     m.add_argument("--checkpoint", required=True)
     m.add_argument("--image", required=True, help="DICOM, PNG or JPEG file")
@@ -116,6 +127,27 @@ def _agreement_cli(args) -> int:
     return 0
 
 
+def _localise_cli(args) -> int:
+    import json
+
+    from eclip.model.checkpoint import checkpoint_name, load_model
+
+    from .localisation import localisation, markdown_table, summarise
+
+    out = {}
+    for ckpt in args.checkpoint:
+        name = checkpoint_name(ckpt)
+        per_target = localisation(load_model(ckpt), args.data, args.split, args.method, args.limit,
+                                  progress=True, precision=args.precision)
+        out[name] = summarise(per_target, args.n_boot)
+        print(f"## {name}: {args.method}, {args.split} split, every case with a finding mask\n")
+        print(markdown_table(out[name], name) + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"data": str(args.data), "split": args.split,
+                                               "method": args.method, "models": out}, indent=1))
+    return 0
+
+
 def _print_intervals(rows: list[dict], per_image: list, references, args) -> None:
     """Every score with its 95 % bootstrap interval, models first, then floors and ceiling,
     and one headline per model ("CC model - floor - ceiling")."""
@@ -148,4 +180,5 @@ def _ci_cell(ci: dict, n: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
-    return run_command(lambda: _agreement_cli(args) if args.cmd == "agreement" else _map_cli(args))
+    commands = {"agreement": _agreement_cli, "localise": _localise_cli, "map": _map_cli}
+    return run_command(lambda: commands[args.cmd](args))
