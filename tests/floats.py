@@ -26,8 +26,8 @@ def as_array(x) -> np.ndarray:
 
 
 def assert_close(actual, expected, atol: float = ATOL, rtol: float = RTOL, err_msg: str = "") -> None:
-    """|actual - expected| <= atol + rtol * |expected| everywhere, shapes broadcast (so a
-    scalar ``expected`` checks every element); NaNs must sit in the same places."""
+    """|actual - expected| <= atol + rtol * |expected| everywhere; the shapes must match,
+    but a scalar ``expected`` checks every element; NaNs must sit in the same places."""
     if atol <= 0:
         raise ValueError("assert_close needs atol > 0: a relative tolerance alone fails near 0")
     np.testing.assert_allclose(as_array(actual), as_array(expected), atol=atol, rtol=rtol,

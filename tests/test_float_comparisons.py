@@ -7,7 +7,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+
+from floats import assert_close
 
 TESTS = Path(__file__).resolve().parent
 HELPER = TESTS / "floats.py"  # the one place that calls numpy's comparison itself
@@ -94,3 +98,15 @@ def test_the_scan_catches(snippet):
 ])
 def test_the_scan_lets_pass(snippet):
     assert problems(snippet) == []
+
+
+def test_the_helper_takes_tensors_and_keeps_an_absolute_floor():
+    one_ulp_off = np.nextafter(np.float32(0.03), np.float32(1))  # what chunked float32 sums do
+    assert_close(one_ulp_off, 0.03)
+    assert_close(torch.tensor([1.0, 0.5], dtype=torch.bfloat16, requires_grad=True), [1.0, 0.5])
+    assert_close(np.zeros(3), 0.0)
+    with pytest.raises(AssertionError):
+        assert_close([0.03, 0.0], [0.03, 1e-3])
+    no_floor = 0.0  # a name, not a literal: the scan above would stop a literal 0 first
+    with pytest.raises(ValueError, match="atol > 0"):
+        assert_close(1.0, 1.0, atol=no_floor)
