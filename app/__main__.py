@@ -8,6 +8,7 @@ the pages' own caches), then hands over to Streamlit with every option it was gi
     python -m app                          # what `make run` runs (headless); also `eclip app`
     python -m app --server.port 8502       # any `streamlit run` option
     python -m app --no-warm                # start at once; the first visitor waits instead
+    python -m app --print-settings         # every setting's value and source, then exit
 
 The dataset and model are the app's defaults: $ECLIP_DATA (data/demo) and
 $ECLIP_CHECKPOINT (the shipped demo model).
@@ -28,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0
+    if argv and argv[0] == "--print-settings":
+        from app.settings import print_settings
+
+        return print_settings()
     return run_command(lambda: _serve(argv))
 
 

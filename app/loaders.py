@@ -162,12 +162,10 @@ def load_model(checkpoint: str | Path):
 
 def index_cache_root() -> Path:
     """Where embedding indexes live: $ECLIP_INDEX_DIR, else .cache/index in the repository
-    (passed explicitly, so the app and the CLI agree whatever the working directory)."""
-    import os
+    (eclip.settings; passed explicitly to the index jobs the app starts)."""
+    from eclip.settings import settings
 
-    from app.paths import ROOT
-
-    return Path(os.environ.get("ECLIP_INDEX_DIR") or ROOT / ".cache" / "index")
+    return settings().index_dir
 
 
 @st.cache_resource(show_spinner="Opening embedding index…", max_entries=4)

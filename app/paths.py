@@ -11,11 +11,12 @@ import os
 import re
 from pathlib import Path
 
+from app.settings import AppSettings, settings
 from eclip.locations import root
 from eclip.train.runfolder import FINAL
 
 ROOT = root()
-DEFAULT_DATA = "data/demo"
+DEFAULT_DATA = AppSettings.data
 DATA_ENV = "ECLIP_DATA"
 CHECKPOINT_ENV = "ECLIP_CHECKPOINT"
 RUNS_ENV = "ECLIP_RUNS"
@@ -69,7 +70,7 @@ def redact_folders(text: str) -> str:
 
 
 def default_dataset() -> str:
-    return os.environ.get(DATA_ENV) or DEFAULT_DATA
+    return settings().data
 
 
 def dataset_candidates() -> list[str]:
@@ -92,7 +93,7 @@ def checkpoint_candidates() -> list[str]:
     """``none``, the env checkpoint when set, the folders under ``checkpoints/``, then the
     exported models of finished training runs (``runs/*/final``)."""
     found = [NO_MODEL]
-    env = os.environ.get(CHECKPOINT_ENV)
+    env = settings().checkpoint
     if env and env != NO_MODEL:
         found.append(env)
     ck_dir = ROOT / "checkpoints"
@@ -110,7 +111,7 @@ PREFERRED_CHECKPOINT = "checkpoints/demo-eclip"
 def default_checkpoint() -> str:
     """$ECLIP_CHECKPOINT ('none' allowed), else the shipped demo eCLIP model, else the
     first shipped checkpoint, else none."""
-    env = os.environ.get(CHECKPOINT_ENV)
+    env = settings().checkpoint
     if env:
         return env
     shipped = [c for c in checkpoint_candidates() if c.startswith("checkpoints/")]
@@ -120,7 +121,7 @@ def default_checkpoint() -> str:
 
 
 def runs_root() -> Path:
-    return resolve(os.environ.get(RUNS_ENV) or "runs")
+    return resolve(settings().runs)
 
 
 def _unique(items: list[str]) -> list[str]:

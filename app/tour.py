@@ -12,16 +12,15 @@ points at another, e.g. one for your own dataset.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.settings import AppSettings, settings
 from eclip.errors import ConfigError
-from eclip.locations import package_file
 
 TOUR_ENV = "ECLIP_TOUR"
-DEFAULT = package_file("app", "assets", "tour.toml")
+DEFAULT = AppSettings.tour
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class Stop:
 
 
 def tour_file() -> Path:
-    return Path(os.environ.get(TOUR_ENV) or DEFAULT)
+    return settings().tour
 
 
 def load(path: Path | None = None) -> list[Stop]:

@@ -138,7 +138,8 @@ def bench_embedded(max_new_tokens: int) -> dict:
             "total_s": end - t0, "text": "".join(pieces)}
 
 
-def bench_drafts(ckpt: Path, data: Path, repeats: int, max_new_tokens: int) -> dict:
+def bench_drafts(ckpt: Path, data: Path, repeats: int, max_new_tokens: int,
+                 cache_root: Path | None = None) -> dict:
     from eclip.data.images import load_working
     from eclip.data.manifest import read_manifest
     from eclip.model import load_model
@@ -147,7 +148,7 @@ def bench_drafts(ckpt: Path, data: Path, repeats: int, max_new_tokens: int) -> d
     lm = load_model(ckpt)
     df = read_manifest(data)
     t0 = time.perf_counter()
-    index = open_index(ckpt, data, lm=lm, progress=False)
+    index = open_index(ckpt, data, lm=lm, progress=False, cache_root=cache_root)
     index_s = time.perf_counter() - t0
     pixels = load_working(data / df.loc[df["split"] == "test", "image_path"].iloc[0])
     out = {"index_build_or_load_s": round(index_s, 3), "n_images": len(df)}
@@ -193,7 +194,10 @@ def main(argv=None) -> int:
     from eclip.model import load_model
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_explain_"))
-    os.environ.setdefault("ECLIP_INDEX_DIR", str(tmp / "index"))
+    from eclip.settings import settings
+
+    # the index of this run's temporary checkpoints goes with them, unless $ECLIP_INDEX_DIR says
+    cache_root = None if "index_dir" in settings().origins else tmp / "index"
     ckpts = [Path(c) for c in args.checkpoint or []] or \
         [random_checkpoint(a, tmp) for a in (args.arch or ["eclip-vit-tiny", "eclip-rn-tiny"])]
     data = Path(args.data) if args.data else demo_data(tmp, args.n_demo)
@@ -217,7 +221,7 @@ def main(argv=None) -> int:
         results["embedded"] = bench_embedded(args.max_new_tokens)
         print("embedded", {k: (round(v, 3) if isinstance(v, float) else v)
                            for k, v in results["embedded"].items() if k != "text"}, flush=True)
-        results["drafts"] = bench_drafts(ckpts[0], data, args.repeats, args.max_new_tokens)
+        results["drafts"] = bench_drafts(ckpts[0], data, args.repeats, args.max_new_tokens, cache_root)
         print("drafts", {k: v for k, v in results["drafts"].items() if k != "draft_embedded_text"}, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

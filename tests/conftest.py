@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,26 @@ from tiny_data import make_tiny_dataset  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny_ds"))
+
+
+def clear_settings() -> None:
+    """Forget the settings read so far (eclip.settings, app.settings: read once per process)."""
+    for name in ("eclip.settings", "app.settings"):
+        module = sys.modules.get(name)
+        if module is not None:
+            module.settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def settings_follow_the_environment(monkeypatch):
+    """The process reads its settings once; a test sets its own with monkeypatch.setenv /
+    delenv, in the test or in its fixtures, before or after something read them. So the
+    settings are cleared before each test, and again after each setenv / delenv."""
+    clear_settings()
+    for name in ("setenv", "delenv"):
+        def changed(*args, _change=getattr(monkeypatch, name), **kwargs):  # noqa: B008 (this name's method)
+            _change(*args, **kwargs)
+            clear_settings()
+        setattr(monkeypatch, name, changed)
+    yield
+    clear_settings()

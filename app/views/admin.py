@@ -7,7 +7,6 @@ neither configured the page explains how to set one and stays locked.
 from __future__ import annotations
 
 import hmac
-import os
 import time
 from pathlib import Path
 
@@ -17,11 +16,11 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app import paths, runs, state
+from app.settings import SECRET_KEY, admin_password
 from eclip.train.runfolder import (CHECKPOINTS, PROGRESS, TOTAL_LOSS, ProgressRow, RunState, RunStatus,
                                    loss_names)
 
 PASSWORD_ENV = "ECLIP_ADMIN_PASSWORD"
-SECRET_KEY = "admin_password"
 POLL_S = 2.0
 STATUS_TEXT = {RunStatus.EXTERNAL: "running (external)"}  # a trainer not started from this page
 LIVE = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.EXTERNAL)
@@ -31,17 +30,6 @@ RESUMABLE = (RunStatus.STOPPED, RunStatus.FAILED)  # from their last checkpoint,
 LOSS_LINES = {TOTAL_LOSS: ("total loss", "#1f77b4", "solid", 3.0),
               "loss_clip": ("CLIP (InfoNCE) part", "#d62728", "dash", 2.0),
               "loss_mse": ("priming MSE part", "#2ca02c", "dashdot", 2.0)}
-
-
-def _configured_password() -> str | None:
-    env = os.environ.get(PASSWORD_ENV)
-    if env:
-        return env
-    try:
-        value = st.secrets.get(SECRET_KEY)
-    except Exception:  # no secrets.toml at all: Streamlit raises its own not-found error
-        return None
-    return str(value) if value else None
 
 
 def _login(expected: str) -> bool:
@@ -237,7 +225,7 @@ def _draw_runs(root: Path, found: list[runs.RunInfo]) -> None:
 
 
 st.title("Admin: training")
-expected = _configured_password()
+expected = admin_password()
 if not expected:
     st.warning("The admin page is locked: no admin password is configured.", icon=":material/lock:")
     st.markdown(f"Set one before starting the app, either in the environment "

@@ -12,7 +12,7 @@ chose is applied to the values it was chosen for.
 
 Guard against decompression bombs: every format's header dimensions are checked against a
 pixel limit before any pixel data is decoded. The limit is ``max_pixels``, else the
-environment variable ``ECLIP_MAX_PIXELS``, else ``DEFAULT_MAX_PIXELS``.
+environment variable ``ECLIP_MAX_PIXELS`` (eclip.settings), else ``DEFAULT_MAX_PIXELS``.
 """
 
 from __future__ import annotations
@@ -31,12 +31,10 @@ from PIL import Image, ImageOps
 from eclip.data.manifest import WORKING_SIZE
 from eclip.io import atomic_write_bytes
 from eclip.errors import DataError, ImageLoadError
+from eclip.settings import DEFAULT_MAX_PIXELS, settings  # noqa: F401 - DEFAULT_MAX_PIXELS re-exported
 
 log = logging.getLogger(__name__)
 
-# Largest chest radiographs are ~4300 x 4300 (18.5 Mpx); mammograms ~30 Mpx. 64 Mpx leaves
-# room for any real radiograph while refusing headers that claim absurd sizes.
-DEFAULT_MAX_PIXELS = 64_000_000
 MAX_PIXELS_ENV = "ECLIP_MAX_PIXELS"
 
 _DICOM_EXT = {".dcm", ".dicom", ".dic"}
@@ -210,19 +208,7 @@ def load_working(path: str | os.PathLike) -> np.ndarray:
 # --------------------------------------------------------------------------- shared checks
 
 def _resolve_limit(max_pixels: int | None) -> int:
-    if max_pixels is not None:
-        limit = max_pixels
-    else:
-        raw = os.environ.get(MAX_PIXELS_ENV)
-        if raw is None or raw.strip() == "":
-            return DEFAULT_MAX_PIXELS
-        try:
-            limit = int(float(raw))
-        except ValueError:
-            raise ImageLoadError(
-                f"{MAX_PIXELS_ENV}={raw!r} is not a number; set it to a pixel count such as "
-                f"{DEFAULT_MAX_PIXELS} or unset it"
-            ) from None
+    limit = settings().max_pixels if max_pixels is None else max_pixels  # the setting is checked
     if limit < 1:
         raise ImageLoadError(f"max_pixels must be a positive pixel count, got {limit}")
     return int(limit)

@@ -8,7 +8,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -41,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                    help="arithmetic of the index embeddings (default auto or $ECLIP_PRECISION; "
                         "eclip.model.precision)")
-    p.add_argument("--cache", default=None, help="index cache root (default $ECLIP_INDEX_DIR or ./.cache/index)")
+    p.add_argument("--cache", default=None,
+                   help="index cache root (default $ECLIP_INDEX_DIR or .cache/index in the repository)")
     p.add_argument("--reports", metavar="BACKEND", default=None,
                    choices=["retrieval", "embedded", "ollama", "auto"],
                    help="also draft a report per image with this backend and score it (BLEU-2, "
@@ -69,19 +69,10 @@ def to_json(obj) -> str:
 def _reports(checkpoint: str, args) -> dict:
     """Report-generation metrics (no intervals: one draft per image, scored as a corpus)."""
     from eclip.report.metrics import evaluate_reports
-    from eclip.index import CACHE_ENV
 
-    previous = os.environ.get(CACHE_ENV)
-    if args.cache:  # the drafting code opens the index from the default cache root
-        os.environ[CACHE_ENV] = args.cache
-    try:
-        metrics, _ = evaluate_reports(checkpoint, args.data, args.split, backend=args.reports,
-                                      limit=args.reports_limit, progress=not args.quiet)
-    finally:
-        if previous is None:
-            os.environ.pop(CACHE_ENV, None)
-        else:
-            os.environ[CACHE_ENV] = previous
+    metrics, _ = evaluate_reports(checkpoint, args.data, args.split, backend=args.reports,
+                                  limit=args.reports_limit, progress=not args.quiet,
+                                  cache_root=args.cache)
     return metrics
 
 

@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="embed every image and report (resumable; torchrun-able)")
     b.add_argument("--checkpoint", required=True, help="checkpoint folder (model.safetensors, config.json)")
     b.add_argument("--data", required=True, help="dataset folder with manifest.csv")
-    b.add_argument("--cache", default=None, help=f"index cache root (default ${CACHE_ENV} or ./.cache/index)")
+    b.add_argument("--cache", default=None,
+                   help=f"index cache root (default ${CACHE_ENV} or .cache/index in the repository)")
     b.add_argument("--batch-size", type=int, default=32)
     b.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     b.add_argument("--workers", type=int, default=0, help="image-loading worker processes")

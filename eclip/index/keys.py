@@ -8,13 +8,13 @@ disk would be orphaned.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from eclip.data.manifest import fingerprint
 from eclip.errors import EvaluationError
 from eclip.io import sha256_file
 from eclip.memo import BoundedCache
+from eclip.settings import settings
 
 CACHE_ENV = "ECLIP_INDEX_DIR"
 
@@ -24,8 +24,9 @@ _SHA_CACHE = BoundedCache(256, name="checkpoint file sha256")
 
 
 def default_cache_root() -> Path:
-    """``$ECLIP_INDEX_DIR`` if set, else ``./.cache/index`` (git-ignored)."""
-    return Path(os.environ.get(CACHE_ENV) or Path.cwd() / ".cache" / "index")
+    """``$ECLIP_INDEX_DIR`` if set, else ``.cache/index`` in the repository (git-ignored),
+    whatever the working directory (eclip.settings)."""
+    return settings().index_dir
 
 
 def cached_sha256(path: str | Path) -> str:

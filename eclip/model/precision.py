@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -29,10 +28,10 @@ import torch
 
 from eclip.errors import ModelError
 from eclip.memo import BoundedCache
+from eclip.settings import PRECISIONS, settings
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16")
 PRECISION_ENV = "ECLIP_PRECISION"  # the default for every path (index, evaluate, explain, app)
 BF16_UNITS = ("amx_bf16", "avx512_bf16")
 CPUINFO = Path("/proc/cpuinfo")
@@ -88,8 +87,8 @@ def check_precision(value: str) -> str:
 
 
 def default_precision() -> str:
-    """``$ECLIP_PRECISION`` when set, else ``auto``."""
-    return check_precision(os.environ.get(PRECISION_ENV) or "auto")
+    """``$ECLIP_PRECISION`` when set, else ``auto`` (eclip.settings, already checked)."""
+    return settings().precision
 
 
 def resolve(precision: str | None, tower_weights: int, device: str | torch.device = "cpu",

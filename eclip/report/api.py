@@ -37,12 +37,15 @@ def draft_for_pixels(lm, index, manifest, pixels: np.ndarray, *, backend: str = 
                        retrieved_ids=context.case_ids)
 
 
-def open_index(checkpoint: str | Path, data: str | Path, lm=None, progress: bool = True):
-    """The checkpoint's embedding index over ``data``, built (without UMAP) if missing."""
+def open_index(checkpoint: str | Path, data: str | Path, lm=None, progress: bool = True,
+               cache_root: str | Path | None = None):
+    """The checkpoint's embedding index over ``data`` under ``cache_root`` (None: the
+    settings' index folder), built (without UMAP) if missing."""
     from eclip.index import IndexMissing, build_index, load_index
 
     try:
-        return load_index(checkpoint, data)
+        return load_index(checkpoint, data, cache_root)
     except IndexMissing:
         log.info("no embedding index for this checkpoint and dataset yet: building it once")
-        return build_index(checkpoint, data, with_umap=False, device="cpu", lm=lm, progress=progress)
+        return build_index(checkpoint, data, cache_root=cache_root, with_umap=False, device="cpu",
+                           lm=lm, progress=progress)

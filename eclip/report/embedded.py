@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from eclip.memo import BoundedCache
 from eclip.report.backends import Backend, Health
 from eclip.report.filters import clean_stream
 from eclip.report.prompt import Prompt
+from eclip.settings import settings
 
 log = logging.getLogger(__name__)
 LLM_DIR_ENV = "ECLIP_LLM_DIR"  # where chunked GGUFs are assembled (default ~/.cache/eclip/llm)
@@ -70,7 +70,7 @@ def _assembled(m: EmbeddedModel) -> Path:
     import importlib
 
     pkg = importlib.import_module(m.package)
-    target = Path(os.environ.get(LLM_DIR_ENV) or Path.home() / ".cache" / "eclip" / "llm") / pkg.MODEL_NAME
+    target = settings().llm_dir / pkg.MODEL_NAME
     try:
         return Path(pkg.assemble(target))
     except (OSError, ValueError, ModuleNotFoundError) as e:  # missing chunk, bad hash, read-only folder

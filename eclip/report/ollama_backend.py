@@ -8,7 +8,6 @@ what to run: ``ollama serve``, ``ollama pull NAME``, or where to point OLLAMA_HO
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +18,7 @@ from eclip.errors import ReportGenerationError
 from eclip.report.backends import Backend, Health
 from eclip.report.filters import clean_stream
 from eclip.report.prompt import Prompt
+from eclip.settings import settings
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 DEFAULT_MODEL = "mistral:7b-instruct"  # the paper's frozen Mistral-7B-Instruct
@@ -38,7 +38,7 @@ class OllamaBackend(Backend):
                  temperature: float = 0.0):
         if api not in ("chat", "generate"):
             raise ReportGenerationError(f"Ollama api must be 'chat' or 'generate', not '{api}'.")
-        self.host = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+        self.host = host or settings().ollama_host or DEFAULT_HOST
         self.model = model
         self.api = api
         self.connect_timeout = connect_timeout

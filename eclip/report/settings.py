@@ -1,6 +1,6 @@
 """Report settings in one place: defaults < TOML ``[report]`` table < environment < CLI.
 
-Environment: ECLIP_REPORT_CONFIG (the TOML file, when no path is given),
+Environment (eclip.settings): ECLIP_REPORT_CONFIG (the TOML file, when no path is given),
 ECLIP_REPORT_BACKEND (auto|ollama|embedded|retrieval), OLLAMA_HOST, ECLIP_OLLAMA_MODEL,
 ECLIP_EMBEDDED_MODEL (a key of eclip.report.embedded.MODELS), ECLIP_REPORT_WARMUP (0 = do
 not load the embedded model in the background when the app's report page opens). The app
@@ -11,7 +11,6 @@ settings: only a signed-in admin may point a session at another Ollama host or m
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from eclip.errors import ConfigError
 from eclip.report.backends import CHOICES
 from eclip.report.embedded import MODELS
+from eclip.settings import Settings, env_fields, settings
 
 
 @dataclass
@@ -55,27 +55,32 @@ class ReportSettings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_ENV = (("ECLIP_REPORT_BACKEND", "backend"), ("OLLAMA_HOST", "host"), ("ECLIP_OLLAMA_MODEL", "model"),
-        ("ECLIP_EMBEDDED_MODEL", "embedded_model"))
-
-
 def load_settings(path: str | Path | None = None, environ: dict | None = None) -> ReportSettings:
-    env = os.environ if environ is None else environ
-    values: dict = {}
-    path = path or env.get("ECLIP_REPORT_CONFIG")
-    if path:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"Report settings {path} could not be read: {e}.") from None
-        values = dict(data.get("report", data))
-        known = {f.name for f in dataclasses.fields(ReportSettings)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"{path}: unknown report setting(s) {unknown}; known: {sorted(known)}.")
-    for var, key in _ENV:
-        if env.get(var):
-            values[key] = env[var]
-    if env.get("ECLIP_REPORT_WARMUP"):
-        values["warm_up"] = env["ECLIP_REPORT_WARMUP"].strip().lower() not in ("0", "false", "no", "off")
+    """The report settings: defaults < the TOML file (``path``, else $ECLIP_REPORT_CONFIG) <
+    the environment (eclip.settings; ``environ`` instead of the process's, for tests)."""
+    env = settings() if environ is None else Settings.from_env(environ)
+    path = path or env.report_config
+    values = read_file(path) if path else {}
+    values.update(environment_values(env))
     return ReportSettings(**values)
+
+
+def read_file(path: str | Path) -> dict:
+    """The ``[report]`` table of a TOML file (or the whole file), unknown keys refused."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"Report settings {path} could not be read: {e}.") from None
+    values = dict(data.get("report", data))
+    known = {f.name for f in dataclasses.fields(ReportSettings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown report setting(s) {unknown}; known: {sorted(known)}.")
+    return values
+
+
+def environment_values(env: Settings) -> dict:
+    """The report settings the environment sets: the eclip.settings fields that name a
+    ``report_key`` and are not None (None: not set, the file or the default applies)."""
+    return {f.metadata["report_key"]: getattr(env, f.name) for f in env_fields(Settings)
+            if "report_key" in f.metadata and getattr(env, f.name) is not None}

@@ -325,7 +325,9 @@ def test_pixel_limit_parameter_and_environment(tmp_path, monkeypatch):
     with pytest.raises(ImageLoadError, match="limit of 599"):
         load_image(path)
     monkeypatch.setenv("ECLIP_MAX_PIXELS", "lots")
-    with pytest.raises(ImageLoadError, match="ECLIP_MAX_PIXELS='lots'"):
+    from eclip.settings import SettingsError  # a wrong value fails where the settings are read
+
+    with pytest.raises(SettingsError, match="ECLIP_MAX_PIXELS='lots'"):
         load_image(path)
     assert DEFAULT_MAX_PIXELS >= 4300 * 4300  # any real radiograph fits the default
 
