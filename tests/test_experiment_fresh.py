@@ -15,9 +15,27 @@ from eclip.evaluate.experiment import main as experiment_main
 FAST = ["--n-boot", "20", "--prompts", "findings", "--probe-seeds", "0", "--quiet"]
 
 
+def make_fresh_corpus(root):
+    """A tiny corpus of other reports than ``tiny_dataset``'s, except that among its six
+    test cases (rows 4, 9, ..., 29) row 4 keeps a report text the training corpus has, row 9
+    a report uid it has, and rows 14 and 19 share one new text (one report cluster)."""
+    from eclip.data.manifest import read_manifest, write_manifest
+
+    root = make_tiny_dataset(root, n=30, seed=1)
+    df = read_manifest(root)
+    for i in range(len(df)):
+        if i != 4:
+            df.loc[i, ["findings", "impression"]] = [f"Fresh finding number {i}.", ""]
+        df.loc[i, "patient_key"] = f"fresh{i:03d}"
+    df.loc[9, "patient_key"] = "p000"  # tiny_dataset's first report uid (a train row)
+    df.loc[[14, 19], "findings"] = "A shared fresh report."
+    write_manifest(df, root)
+    return root
+
+
 @pytest.fixture(scope="module")
 def fresh_corpus(tmp_path_factory):
-    return make_tiny_dataset(tmp_path_factory.mktemp("fresh"), n=30, seed=1)
+    return make_fresh_corpus(tmp_path_factory.mktemp("fresh"))
 
 
 def _run(tmp_path, tiny_dataset, fresh, *groups, extra=()):
@@ -29,7 +47,7 @@ def _run(tmp_path, tiny_dataset, fresh, *groups, extra=()):
     return experiment_main(args), out
 
 
-def test_fresh_corpus_scored_and_card_headline(tiny_dataset, fresh_corpus, tmp_path):
+def test_fresh_corpus_scored_and_card_headline(tiny_dataset, fresh_corpus, tmp_path, capsys):
     a = save_micro_checkpoint(tmp_path / "a", seed=0)
     b = save_micro_checkpoint(tmp_path / "b", seed=1)
     rc, out = _run(tmp_path, tiny_dataset, fresh_corpus, ("clip", a), ("eclip", b),
@@ -39,10 +57,18 @@ def test_fresh_corpus_scored_and_card_headline(tiny_dataset, fresh_corpus, tmp_p
     fresh = result["fresh"]
     assert fresh["data"]["path"] == str(fresh_corpus.resolve())
     assert fresh["data"]["fingerprint"] != result["data"]["fingerprint"]
-    assert fresh["groups"]["clip"]["subsets"]["all"]["n_images"] == 6  # the fresh corpus's test rows
+    # of the fresh corpus's 6 test rows, the one with a seen report text and the one with
+    # a seen report uid are left out; the other 4 form 3 report clusters
+    assert fresh["groups"]["clip"]["subsets"]["all"]["n_images"] == 4
+    assert fresh["groups"]["clip"]["subsets"]["all"]["n_clusters"] == 3
+    assert {k: fresh["disjoint"][k] for k in ("cases", "kept", "dropped", "text_seen_under_another_uid",
+                                              "uid_seen_with_other_text")} == {
+        "cases": 6, "kept": 4, "dropped": 2, "text_seen_under_another_uid": 1, "uid_seen_with_other_text": 1}
+    assert "fresh test cases: kept 4 of 6, dropped 2" in capsys.readouterr().err  # said even with --quiet
     assert "eclip" in fresh["diff"]
     md = out.with_suffix(".md").read_text()
     assert "no choice saw it" in md and "choices may have seen it" in md
+    assert "kept 4 of 6" in md and "resample report clusters" in md
 
     card = json.loads((b / "card.json").read_text())
     assert card["headline"]["metrics"] == "eval/fresh-test"

@@ -15,6 +15,7 @@ from eclip.io import atomic_write_text
 from eclip.cli import run_command
 from eclip.evaluate import tables
 from eclip.evaluate.run import Options, evaluate, evaluate_pair
+from eclip.evaluate.suite import MIN_POSITIVES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--probe-seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--probe-fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    p.add_argument("--min-positives", type=int, default=MIN_POSITIVES, metavar="N",
+                   help="a prompt pair's AUROC is shown only with N positives and N negatives; the "
+                        "macro AUROC averages those labels (default %(default)s)")
+    p.add_argument("--missing-labels", choices=("exclude", "negative"), default="exclude",
+                   help="a blank (not mentioned) label: leave the row out of that label (default) or "
+                        "count it as a negative (eclip.evaluate.targets)")
     p.add_argument("--batch-size", type=int, default=32, help="batch size when the index must be built")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
@@ -88,7 +95,8 @@ def _run(args: argparse.Namespace) -> int:
                    seed=args.seed, probe_seeds=tuple(args.probe_seeds),
                    probe_fractions=tuple(args.probe_fractions), batch_size=args.batch_size,
                    device=args.device, cache=args.cache, progress=not args.quiet,
-                   precision=args.precision)
+                   precision=args.precision, min_positives=args.min_positives,
+                   missing=args.missing_labels)
     if args.compare:
         result = evaluate_pair(args.compare[0], args.compare[1], args.data, opts)
         table = tables.compare_table(result)

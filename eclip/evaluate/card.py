@@ -10,10 +10,12 @@ from eclip.io import write_json
 from eclip.errors import EvaluationError
 
 HEADLINE = (
-    "zs/chexpert5/accuracy",
+    "zs/chexpert5/balanced_accuracy",
     "zs/chexpert5/macro_f1",
-    "zs/findings/accuracy",
+    "zs/chexpert5/accuracy",
+    "zs/findings/balanced_accuracy",
     "zs/findings/macro_f1",
+    "zs/findings/accuracy",
     "zs/binary/macro_auroc",
     "retrieval/i2t/R@1",
     "retrieval/i2t/R@5",
@@ -32,12 +34,16 @@ HEADLINE = (
 
 def headline_metrics(result: dict) -> dict:
     """The card-sized summary of one checkpoint's result (``evaluate()`` output)."""
+    from eclip.evaluate.suite import baseline_values
+
     metrics = result["subsets"]["all"]["metrics"]
     picked = {}
     for k in HEADLINE:
         m = metrics.get(k)
         if m and all(math.isfinite(m[f]) for f in ("value", "ci_low", "ci_high")):
             picked[k] = [round(m["value"], 4), round(m["ci_low"], 4), round(m["ci_high"], 4)]
+    base = baseline_values(result["subsets"]["all"].get("zero_shot", {}))
+    baselines = {k: [round(base[k]["majority"], 4), round(base[k]["prior"], 4)] for k in picked if k in base}
     return {
         "data": _shown_path(result["data"].get("path", "")),
         "data_fingerprint": result["data"]["fingerprint"],
@@ -46,6 +52,8 @@ def headline_metrics(result: dict) -> dict:
         "created_at": result["created_at"],
         "format": "metric: [value, ci95_low, ci95_high]",
         "values": picked,
+        **({"baselines": baselines, "baselines_format": "metric: [majority class, train label prior]"}
+           if baselines else {}),
     }
 
 

@@ -18,6 +18,14 @@ another seed (``python -m eclip.data build-demo --n 2000 --seed 1 --out data/dem
 reports drawn the same way, new renderings and gaze), which no choice has seen, and
 ``--update-card`` (one checkpoint per group) writes both into each card, marks the fresh
 numbers as the headline and records what the model was selected on (``--selected-on``).
+Drawn from the same report pool, a fresh corpus repeats many training reports, so only its
+cases whose report uid and normalised text no model saw are scored, and the bootstrap
+resamples report clusters (``eclip.evaluate.disjoint``); how many were kept is printed.
+
+Every zero-shot table shows what the data alone scores beside the groups: the majority
+class and the train-split label prior (balanced accuracy is the headline: 1/K for a
+constant answer), and for prompt pairs the positives' prevalence and counts; a pair's
+AUROC needs ``--min-positives`` positives and negatives.
 """
 
 from __future__ import annotations
@@ -31,9 +39,10 @@ import numpy as np
 
 from eclip.cli import run_command
 from eclip.errors import EvaluationError
-from eclip.evaluate import suite
+from eclip.evaluate import disjoint, suite
 from eclip.evaluate.run import Options, result_header, eval_items, load_prompt_sets, model_embeddings
-from eclip.evaluate.tables import fmt, md_row, cell, diff_cell
+from eclip.evaluate.tables import (fmt, md_row, diff_cell, zero_shot_blocks, zero_shot_metrics,
+                                   metric_cells, metric_label, diff_text)
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +63,23 @@ def _mean_stat(stats: list[suite.Stat]) -> suite.Stat:
         vals = [s.fn(idx) for s in stats]
         ok = [v for v in vals if not np.isnan(v)]
         return float(np.mean(ok)) if ok else float("nan")
-    return suite.Stat(fn, stats[0].n)
+    return suite.Stat(fn, stats[0].n, stats[0].on)
 
 
 def run_experiment(groups: dict[str, list[str]], data: str | Path, opts: Options,
-                   baseline: str | None = None) -> dict:
+                   baseline: str | None = None, keep: np.ndarray | None = None,
+                   clusters: np.ndarray | None = None) -> dict:
+    """Every group on ``data``'s split; ``keep`` and ``clusters`` (over the manifest's rows,
+    see ``run.eval_items``) restrict the evaluated rows and resample clusters of them."""
     if not groups:
         raise EvaluationError("give at least one --group NAME CHECKPOINT [CHECKPOINT ...]")
     baseline = baseline or next(iter(groups))
     if baseline not in groups:
         raise EvaluationError(f"--baseline {baseline!r} is not one of the groups {list(groups)}")
     prompt_sets = load_prompt_sets(opts.prompt_sets)
-    items = eval_items(data, prompt_sets, opts)
-    result = {**result_header(data, prompt_sets, opts), "baseline": baseline, "groups": {}, "diff": {}}
+    items = eval_items(data, prompt_sets, opts, keep, clusters)
+    result = {**result_header(data, prompt_sets, opts), "baseline": baseline, "groups": {}, "diff": {},
+              "zero_shot": {s: suite.zero_shot_reference(it) for s, it in items.items()}}
     group_stats: dict[str, dict[str, dict[str, suite.Stat]]] = {}
     for gname, ckpts in groups.items():
         members, per_subset = [], {s: [] for s in items}
@@ -81,29 +94,53 @@ def run_experiment(groups: dict[str, list[str]], data: str | Path, opts: Options
             names = [n for n in stat_list[0] if all(n in st for st in stat_list)]
             mean_stats = {n: _mean_stat([st[n] for st in stat_list]) for n in names}
             group_stats[gname][sname] = mean_stats
-            summary = suite.summarise(mean_stats, opts.n_boot, opts.seed)
+            summary = suite.summarise(mean_stats, opts.n_boot, opts.seed, items[sname].clusters)
             for n in names:
                 seeds = [st[n].fn(np.arange(st[n].n)) for st in stat_list]
                 summary[n].update(per_seed=seeds, sd=float(np.std(seeds, ddof=1)) if len(seeds) > 1 else 0.0)
             result["groups"][gname]["subsets"][sname] = {"n_images": int(len(items[sname].rows)),
                                                          "metrics": summary}
+            if items[sname].clusters is not None:
+                result["groups"][gname]["subsets"][sname]["n_clusters"] = int(len(set(items[sname].clusters)))
     for gname in groups:
         if gname != baseline:
             result["diff"][gname] = {s: suite.compare(group_stats[baseline][s], group_stats[gname][s],
-                                                      opts.n_boot, opts.seed) for s in items}
+                                                      opts.n_boot, opts.seed, items[s].clusters)
+                                     for s in items}
     return result
 
 
 def run_with_fresh(groups: dict[str, list[str]], data: str | Path, opts: Options,
                    baseline: str | None = None, fresh: str | Path | None = None) -> dict:
-    """``run_experiment`` on ``data``, and under ``"fresh"`` the same on the fresh corpus."""
+    """``run_experiment`` on ``data``, and under ``"fresh"`` the same on the fresh corpus's
+    report-disjoint cases (``fresh_selection``), bootstrapped by report cluster."""
     if fresh is not None and Path(fresh).resolve() == Path(data).resolve():
         raise EvaluationError(f"--fresh-data {fresh} is the --data corpus itself; build another "
                               "seed: python -m eclip.data build-demo --n 2000 --seed 1 --out data/demo-fresh")
     result = run_experiment(groups, data, opts, baseline)
     if fresh is not None:
-        result["fresh"] = run_experiment(groups, fresh, opts, baseline)
+        keep, clusters, info = fresh_selection(groups, data, fresh, opts.split)
+        result["fresh"] = run_experiment(groups, fresh, opts, baseline, keep, clusters)
+        result["fresh"]["disjoint"] = info
     return result
+
+
+def fresh_selection(groups: dict[str, list[str]], data: str | Path, fresh: str | Path,
+                    split: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The fresh corpus's ``split`` cases whose report (uid or normalised text) is in no
+    corpus any group's model was trained or selected on (``data``'s train and validate
+    splits, each checkpoint's training corpus found here); their report clusters; and the
+    counts, also printed (to stderr, so a quiet run still says it)."""
+    ckpts = [resolve_checkpoint(c) for members in groups.values() for c in members]
+    seen = disjoint.seen_reports(data, ckpts)
+    keep, clusters, counts = disjoint.disjoint_selection(fresh, split, seen)
+    text = disjoint.describe(counts, seen, split)
+    print(text, file=sys.stderr)
+    if counts["kept"] == 0:
+        raise EvaluationError(f"--fresh-data {fresh}: {text}; nothing is left to score. Build the "
+                              "fresh corpus from reports the models never met")
+    return keep, clusters, {**counts, "seen": seen.sources, "summary": text,
+                            "bootstrap": "report clusters (cases sharing a normalised report text)"}
 
 
 def check_one_per_group(groups: dict[str, list[str]]) -> None:
@@ -117,7 +154,9 @@ def check_one_per_group(groups: dict[str, list[str]]) -> None:
 def member_result(result: dict, group: str) -> dict:
     """A one-checkpoint group's numbers shaped like ``evaluate()``'s result (for its card)."""
     g = result["groups"][group]
-    return {**{k: result[k] for k in ("data", "split", "created_at")}, "subsets": g["subsets"]}
+    zero_shot = result.get("zero_shot", {})
+    subsets = {s: {**sub, "zero_shot": zero_shot.get(s, {})} for s, sub in g["subsets"].items()}
+    return {**{k: result[k] for k in ("data", "split", "created_at")}, "subsets": subsets}
 
 
 def update_cards(result: dict, selected_on: str) -> list[Path]:
@@ -136,8 +175,10 @@ def update_cards(result: dict, selected_on: str) -> list[Path]:
     return written
 
 
-HEADLINE = ("zs/findings/accuracy", "zs/chexpert5/accuracy", "zs/binary/macro_auroc", "retrieval/i2t/R@10",
+HEADLINE = ("zs/findings/balanced_accuracy", "zs/findings/macro_f1", "zs/chexpert5/balanced_accuracy",
+            "zs/chexpert5/macro_f1", "zs/binary/macro_auroc", "retrieval/i2t/R@10",
             "geometry/uniformity_image", "probe/10%/macro_auroc", "probe/100%/macro_auroc")
+BASELINE_ROWS = (("majority", "majority class (train split)"), ("prior", "train label prior"))
 
 
 def headline_table(result: dict, subset: str = "all") -> str:
@@ -146,7 +187,9 @@ def headline_table(result: dict, subset: str = "all") -> str:
     (e.g. ablation rows), where the full table gets too wide."""
     base = result["baseline"]
     metrics = [m for m in HEADLINE if m in result["groups"][base]["subsets"][subset]["metrics"]]
-    lines = [md_row(["group", "seeds"] + metrics), md_row(["---"] * (len(metrics) + 2))]
+    reference = result.get("zero_shot", {}).get(subset, {})
+    lines = [md_row(["group", "seeds"] + [metric_label(m, reference) for m in metrics]),
+             md_row(["---"] * (len(metrics) + 2))]
     for g, data in result["groups"].items():
         cells = []
         for m in metrics:
@@ -154,9 +197,13 @@ def headline_table(result: dict, subset: str = "all") -> str:
             d = result["diff"].get(g, {}).get(subset, {}).get(m)
             cells.append(value if g == base or d is None else f"{value} ({diff_cell(d)})")
         lines.append(md_row([g if g != base else f"{g} (baseline)", str(len(data["checkpoints"]))] + cells))
+    values = suite.baseline_values(result.get("zero_shot", {}).get(subset, {}))
+    for key, label in BASELINE_ROWS:
+        lines.append(md_row([f"*{label}*", "-"] + [fmt(values[m][key]) if m in values else "" for m in metrics]))
     n = result["groups"][base]["subsets"][subset]["n_images"]
     return (f"**headline** ({subset}, n={n} images; mean over seeds, and in brackets the paired difference "
-            f"to {base} [95% CI])\n\n" + "\n".join(lines) + "\n")
+            f"to {base} [95% CI]; the last rows: what the data alone scores, from the labels)\n\n"
+            + "\n".join(lines) + "\n")
 
 
 def experiment_table(result: dict) -> str:
@@ -164,32 +211,37 @@ def experiment_table(result: dict) -> str:
     text = corpus_table(result)
     if "fresh" in result:
         fresh = result["fresh"]
+        why = fresh.get("disjoint", {})
+        kept = (f"{why['summary']}. Intervals resample report clusters.\n\n" if why else "")
         text = (f"## {result['data']['path']} ({result['split']} split; choices may have seen it)\n\n{text}\n"
                 f"## fresh corpus {fresh['data']['path']} ({fresh['split']} split; no choice saw it)\n\n"
-                + corpus_table(fresh))
+                + kept + corpus_table(fresh))
     return text
 
 
 def corpus_table(result: dict) -> str:
-    """A headline table, then per subset: each group's mean [95% CI] (sd over seeds), and the
-    difference to the baseline."""
+    """A headline table, then per subset: the zero-shot blocks with their baselines
+    (``tables.zero_shot_blocks``) and the other metrics: each group's mean [95% CI] (sd over
+    seeds), and the difference to the baseline."""
     base = result["baseline"]
     others = [g for g in result["groups"] if g != base]
     blocks = [headline_table(result)]
     for sname, sub in result["groups"][base]["subsets"].items():
         k = {g: len(result["groups"][g]["checkpoints"]) for g in result["groups"]}
-        head = ["metric"] + [f"{g} (seeds={k[g]})" for g in result["groups"]] + [f"{g} - {base}" for g in others]
+        reference = result.get("zero_shot", {}).get(sname, {})
+        columns = [(f"{g} (seeds={k[g]})", metric_cells(result["groups"][g]["subsets"][sname]["metrics"],
+                                                  lambda m: f" ({fmt(m['sd'])})")) for g in result["groups"]]
+        columns += [(f"{g} - {base}", lambda m, d=result["diff"][g][sname]: diff_text(d.get(m))) for g in others]
+        zs = zero_shot_blocks(reference, columns, sname)
+        if zs:
+            blocks.append(zs)
+        covered = zero_shot_metrics(reference)
+        head = ["metric"] + [h for h, _ in columns]
         lines = [f"**{sname}** (n={sub['n_images']} images; mean over seeds [95% CI] (sd))\n",
                  md_row(head), md_row(["---"] * len(head))]
         for metric in sub["metrics"]:
-            cells = []
-            for g in result["groups"]:
-                m = result["groups"][g]["subsets"][sname]["metrics"].get(metric)
-                cells.append(f"{cell(m)} ({fmt(m['sd'])})" if m else "")
-            for g in others:
-                d = result["diff"][g][sname].get(metric)
-                cells.append(f"{diff_cell(d)} p={d['p_value']:.3f}" if d else "")
-            lines.append(md_row([metric] + cells))
+            if metric not in covered:
+                lines.append(md_row([metric] + [fn(metric) for _, fn in columns]))
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
@@ -210,8 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--cache", default=None)
+    p.add_argument("--min-positives", type=int, default=suite.MIN_POSITIVES, metavar="N",
+                   help="a prompt pair's AUROC is shown only with N positives and N negatives (default %(default)s)")
+    p.add_argument("--missing-labels", choices=("exclude", "negative"), default="exclude",
+                   help="a blank (not mentioned) label: leave the row out of that label (default) or "
+                        "count it as a negative (eclip.evaluate.targets)")
     p.add_argument("--fresh-data", default=None, metavar="DIR",
-                   help="also score every group on this corpus (another build seed), which no choice saw")
+                   help="also score every group on this corpus (another build seed), which no choice saw: "
+                        "only its cases whose report no model met, bootstrapped by report cluster")
     p.add_argument("--update-card", action="store_true",
                    help="write the numbers into each checkpoint's card.json (one checkpoint per group); "
                         "with --fresh-data the fresh corpus's numbers become the card's headline")
@@ -231,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         groups[g[0]] = g[1:]
     opts = Options(split=args.split, prompt_sets=tuple(args.prompts), n_boot=args.n_boot,
                    seed=args.seed, probe_seeds=tuple(args.probe_seeds), batch_size=args.batch_size,
-                   device=args.device, cache=args.cache, progress=not args.quiet)
+                   device=args.device, cache=args.cache, progress=not args.quiet,
+                   min_positives=args.min_positives, missing=args.missing_labels)
     return run_command(lambda: _run(args, groups, opts))
 
 

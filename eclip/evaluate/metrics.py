@@ -58,6 +58,18 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
     return float(f1[present].mean())
 
 
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Mean per-class recall over the classes present in ``y_true``: answering one class
+    for every item scores 1/K however common that class is (plain accuracy rewards it
+    with the class's share)."""
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    support = cm.sum(axis=1)
+    present = support > 0
+    if not present.any():
+        return float("nan")
+    return float((np.diag(cm)[present] / support[present]).mean())
+
+
 # --------------------------------------------------------------------------- zero-shot, binary
 def binary_pair_probability(s_pos: np.ndarray, s_neg: np.ndarray) -> np.ndarray:
     """CheXzero's score: softmax over the (positive, negative) prompt similarities."""
@@ -145,25 +157,52 @@ def pair_sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", d, d).astype(np.float64)
 
 
-def uniformity_terms(emb: np.ndarray, t: float = 2.0) -> np.ndarray:
-    """Per-item mean of exp(-t ||x_i - x_j||^2) over the other items j != i.
-
-    ``log(mean(terms))`` is exactly Wang & Isola's uniformity over all distinct pairs;
-    resampling the terms gives a cheap bootstrap of it.
-    """
+def uniformity_kernel(emb: np.ndarray, t: float = 2.0) -> np.ndarray:
+    """[n, n] exp(-t ||x_i - x_j||^2) of L2-normalised rows, 0 on the diagonal (self-pairs)."""
     x = l2_normalize(emb).astype(np.float64)
-    n = len(x)
-    if n < 2:
-        return np.full(n, np.nan)
     sq = np.clip(2.0 - 2.0 * (x @ x.T), 0.0, None)  # unit vectors: ||a-b||^2 = 2 - 2 a.b
     k = np.exp(-t * sq)
     np.fill_diagonal(k, 0.0)
-    return k.sum(axis=1) / (n - 1)
+    return k
+
+
+def uniformity_terms(emb: np.ndarray, t: float = 2.0) -> np.ndarray:
+    """Per-item mean of exp(-t ||x_i - x_j||^2) over the other items j != i;
+    ``log(mean(terms))`` is Wang & Isola's uniformity over all distinct pairs. Not for a
+    bootstrap: resampling these means keeps every item's pairs with the whole set, which
+    leaves out the pairs' own variation (``uniformity_statistic`` resamples pairs)."""
+    n = len(emb)
+    if n < 2:
+        return np.full(n, np.nan)
+    return uniformity_kernel(emb, t).sum(axis=1) / (n - 1)
 
 
 def uniformity(emb: np.ndarray, t: float = 2.0) -> float:
     """log mean over distinct pairs of exp(-t ||x - x'||^2); lower is more uniform."""
     return float(np.log(np.mean(uniformity_terms(emb, t))))
+
+
+def uniformity_statistic(emb: np.ndarray, t: float = 2.0) -> Statistic:
+    """Uniformity as a statistic over item indices that re-forms the pairs of a resample.
+
+    A resample ``idx`` (items drawn with replacement) is scored over its pairs
+    (idx[a], idx[b]), a != b, leaving out pairs of an item with a copy of itself (a
+    self-pair, distance 0): with item counts c, sum c_i c_j K_ij / sum_{i != j} c_i c_j.
+    On ``arange(n)`` it is exactly ``uniformity``. Uniformity is a U-statistic: each item
+    enters n - 1 pairs, so its bootstrap spread is about twice that of a mean of per-item
+    terms, which is what resampling ``uniformity_terms`` reported. O(n^2) per resample
+    (a matrix-vector product); callers subsample large sets.
+    """
+    k = uniformity_kernel(emb, t)
+    n = len(k)
+
+    def fn(idx: np.ndarray) -> float:
+        c = np.bincount(np.asarray(idx, np.int64), minlength=n).astype(np.float64)
+        pairs = c.sum() ** 2 - np.dot(c, c)
+        if pairs <= 0:
+            return float("nan")
+        return float(np.log(c @ k @ c / pairs))
+    return fn
 
 
 def modality_gap(image_emb: np.ndarray, text_emb: np.ndarray) -> float:
@@ -229,30 +268,61 @@ def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     return rng.integers(0, n, size=(n_boot, n))
 
 
+def cluster_bootstrap_indices(clusters: np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
+    """``n_boot`` resamples of whole clusters: as many cluster draws (with replacement) as
+    there are clusters, each contributing all its items. ``clusters[i]`` is item i's
+    cluster (any hashable values; e.g. its normalised report text), so items that share a
+    report move together and count as one piece of evidence, not several."""
+    _, inv = np.unique(np.asarray(clusters), return_inverse=True)
+    inv = inv.ravel()
+    order = np.argsort(inv, kind="stable")
+    sizes = np.bincount(inv)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(sizes), size=len(sizes))
+        length = sizes[pick]
+        offset = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+        out.append(order[np.repeat(starts[pick], length) + offset])
+    return out
+
+
+def resamples(n: int, n_boot: int, seed: int, clusters: np.ndarray | None = None):
+    """Item resamples for a bootstrap: of items, or of ``clusters`` when given."""
+    if clusters is None:
+        return bootstrap_indices(n, n_boot, seed)
+    if len(clusters) != n:
+        raise EvaluationError(f"{len(clusters)} cluster ids for {n} items")
+    return cluster_bootstrap_indices(clusters, n_boot, seed)
+
+
 def bootstrap_ci(stat: Statistic, n: int, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> dict:
-    """Point estimate on all items plus a percentile bootstrap interval.
+                 level: float = 0.95, clusters: np.ndarray | None = None) -> dict:
+    """Point estimate on all items plus a percentile bootstrap interval (resampling items,
+    or whole ``clusters`` of items when given).
 
     Resamples whose statistic is undefined (NaN, e.g. AUROC without a positive) are
     dropped; ``n_boot_used`` says how many remained.
     """
     point = stat(np.arange(n))
-    samples = np.array([stat(idx) for idx in bootstrap_indices(n, n_boot, seed)])
+    samples = np.array([stat(idx) for idx in resamples(n, n_boot, seed, clusters)])
     lo, hi = _percentiles(samples, level)
     return {"value": point, "ci_low": lo, "ci_high": hi, "n": int(n),
             "n_boot_used": int(np.count_nonzero(~np.isnan(samples)))}
 
 
 def paired_bootstrap(stat_a: Statistic, stat_b: Statistic, n: int, n_boot: int = 1000,
-                     seed: int = 0, level: float = 0.95) -> dict:
+                     seed: int = 0, level: float = 0.95, clusters: np.ndarray | None = None) -> dict:
     """Difference ``b - a`` of two models measured on the *same* items, with an interval
-    from resampling the items once per replicate and scoring both models on that resample.
+    from resampling the items (or whole ``clusters``) once per replicate and scoring both
+    models on that resample.
 
     ``p_value`` is the two-sided bootstrap p-value of "no difference" (twice the smaller
     tail mass around 0), a rough guide next to the interval, not a substitute for it.
     """
     point = stat_b(np.arange(n)) - stat_a(np.arange(n))
-    diffs = np.array([stat_b(idx) - stat_a(idx) for idx in bootstrap_indices(n, n_boot, seed)])
+    diffs = np.array([stat_b(idx) - stat_a(idx) for idx in resamples(n, n_boot, seed, clusters)])
     lo, hi = _percentiles(diffs, level)
     ok = diffs[~np.isnan(diffs)]
     if ok.size == 0 or np.all(ok == 0):

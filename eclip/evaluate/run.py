@@ -38,6 +38,8 @@ class Options:
     cache: str | None = None
     progress: bool = True
     precision: str | None = None  # of the index embeddings: auto | fp32 | bf16 (None = default)
+    min_positives: int = suite.MIN_POSITIVES  # a pair's AUROC needs this many positives and negatives
+    missing: str = "exclude"  # a blank label (not mentioned): "exclude" the row or count a "negative"
 
 
 def load_prompt_sets(names: tuple[str, ...]) -> list[PromptSet]:
@@ -70,8 +72,14 @@ def model_embeddings(checkpoint: str | Path, data: str | Path, prompt_sets: list
     return emb, info
 
 
-def eval_items(data: str | Path, prompt_sets: list[PromptSet], opts: Options) -> dict[str, suite.EvalItems]:
-    """The item sets: 'all' rows of the split, and 'gaze' rows when the split has any."""
+def eval_items(data: str | Path, prompt_sets: list[PromptSet], opts: Options,
+               keep: np.ndarray | None = None,
+               clusters: np.ndarray | None = None) -> dict[str, suite.EvalItems]:
+    """The item sets: 'all' rows of the split, and 'gaze' rows when the split has any.
+
+    ``keep`` (a mask over the manifest's rows) leaves rows out of the evaluated ones;
+    ``clusters`` (one id per manifest row) makes the bootstrap resample clusters of rows
+    (``eclip.evaluate.disjoint``)."""
     df = read_manifest(data)
     rows = suite.select_rows(df, opts.split)
     if len(rows) == 0:
@@ -79,12 +87,32 @@ def eval_items(data: str | Path, prompt_sets: list[PromptSet], opts: Options) ->
         raise EvaluationError(f"{data}: split {opts.split!r} has no rows (splits present: {splits}); "
                               "pass --split")
     train = suite.select_rows(df, "train")
-    out = {"all": suite.EvalItems(df, rows, train, prompt_sets, opts.probe_seeds,
-                                  opts.probe_fractions, opts.seed)}
-    gaze = suite.select_rows(df, opts.split, "gaze")
-    if len(gaze) >= 2:
-        out["gaze"] = suite.EvalItems(df, gaze, train, prompt_sets, opts.probe_seeds,
-                                      opts.probe_fractions, opts.seed)
+    out = {}
+    for name in ("all", "gaze"):
+        sel = rows if name == "all" else suite.select_rows(df, opts.split, "gaze")
+        if keep is not None:
+            sel = sel[np.asarray(keep, bool)[sel]]
+        if name == "all" and len(sel) == 0:
+            raise EvaluationError(f"{data}: no row of split {opts.split!r} is left to evaluate")
+        if name == "all" or len(sel) >= 2:
+            out[name] = suite.EvalItems(df, sel, train, prompt_sets, opts.probe_seeds,
+                                        opts.probe_fractions, opts.seed, min_positives=opts.min_positives,
+                                        missing=opts.missing,
+                                        clusters=None if clusters is None else np.asarray(clusters)[sel])
+    return out
+
+
+def subset_result(items: suite.EvalItems, stats: dict[str, suite.Stat], opts: Options,
+                  details: dict | None = None) -> dict:
+    """One subset's entry of a result: its size, every metric with its interval, the
+    zero-shot reference (counts and baselines, ``suite.zero_shot_reference``)."""
+    out = {"n_images": int(len(items.rows)),
+           "metrics": suite.summarise(stats, opts.n_boot, opts.seed, items.clusters),
+           "zero_shot": suite.zero_shot_reference(items)}
+    if items.clusters is not None:
+        out["n_clusters"] = int(len(np.unique(items.clusters)))
+    if details is not None:
+        out["details"] = details
     return out
 
 
@@ -93,6 +121,7 @@ def result_header(data: str | Path, prompt_sets: list[PromptSet], opts: Options)
                                                 "fingerprint": fingerprint(data)},
             "split": opts.split, "n_boot": opts.n_boot, "seed": opts.seed,
             "probe": {"seeds": list(opts.probe_seeds), "fractions": list(opts.probe_fractions)},
+            "min_positives": opts.min_positives, "missing_labels": opts.missing,
             "prompt_sets": {ps.name: ps.path for ps in prompt_sets},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
@@ -106,9 +135,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, opts: Options | None = No
     for name, it in items.items():
         stats, details = suite.statistics(emb, it)
         log.info("bootstrapping %d metrics on %s (%d images)", len(stats), name, len(it.rows))
-        result["subsets"][name] = {"n_images": int(len(it.rows)),
-                                   "metrics": suite.summarise(stats, opts.n_boot, opts.seed),
-                                   "details": details}
+        result["subsets"][name] = subset_result(it, stats, opts, details)
     return result
 
 
@@ -127,9 +154,8 @@ def evaluate_pair(checkpoint_a: str | Path, checkpoint_b: str | Path, data: str 
         for name, it in items.items():
             st, details = suite.statistics(emb, it)
             stats[key][name] = st
-            results[key]["subsets"][name] = {"n_images": int(len(it.rows)),
-                                             "metrics": suite.summarise(st, opts.n_boot, opts.seed),
-                                             "details": details}
-    diff = {name: suite.compare(stats["a"][name], stats["b"][name], opts.n_boot, opts.seed)
+            results[key]["subsets"][name] = subset_result(it, st, opts, details)
+    diff = {name: suite.compare(stats["a"][name], stats["b"][name], opts.n_boot, opts.seed,
+                                items[name].clusters)
             for name in items}
     return {**header, "a": results["a"], "b": results["b"], "diff": diff}

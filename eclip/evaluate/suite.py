@@ -5,6 +5,10 @@ The model contributes only arrays (``ModelEmbeddings``); the dataset contributes
 function of item indices. ``summarise`` bootstraps each Stat; ``compare`` scores two models'
 Stats on the same resamples (paired bootstrap). Building the Stats of two models over one
 ``EvalItems`` is what makes their items identical.
+
+``zero_shot_reference`` gives what the data alone scores on the zero-shot tasks (the
+majority class, the train-split label prior, the positives' prevalence) and how many
+positives and negatives each prompt pair has: the numbers a model's must be read against.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from eclip.errors import EvaluationError
 PROBE_FRACTIONS = (0.01, 0.10, 1.0)
 RECALL_KS = (1, 5, 10)
 UNIFORMITY_MAX = 4000  # uniformity is O(n^2): above this, a seeded subsample of items
+MIN_POSITIVES = 10  # a prompt pair's AUROC needs at least this many positives and negatives
 
 
 @dataclass
@@ -39,8 +44,19 @@ class ModelEmbeddings:
 
 @dataclass
 class Stat:
+    """``fn`` of indices into ``n`` items; ``on``: which evaluated rows (positions in
+    ``EvalItems.rows``) those n items are, when not all of them in order (for a bootstrap
+    over clusters of rows)."""
+
     fn: Callable[[np.ndarray], float]
     n: int
+    on: np.ndarray | None = None
+
+    def clusters(self, row_clusters: np.ndarray | None) -> np.ndarray | None:
+        """The cluster of each of this statistic's items, from the evaluated rows' clusters."""
+        if row_clusters is None:
+            return None
+        return np.asarray(row_clusters)[self.on] if self.on is not None else np.asarray(row_clusters)
 
 
 @dataclass
@@ -54,6 +70,9 @@ class EvalItems:
     probe_seeds: tuple[int, ...] = (0, 1, 2)
     probe_fractions: tuple[float, ...] = PROBE_FRACTIONS
     seed: int = 0
+    min_positives: int = MIN_POSITIVES  # AUROC only for labels with this many of both classes
+    missing: str = "exclude"  # a blank (not mentioned) label: "exclude" or "negative" (targets.py)
+    clusters: np.ndarray | None = None  # per evaluated row: its cluster for the bootstrap (None: rows)
 
 
 def select_rows(df: pd.DataFrame, split: str, subset: str = "all") -> np.ndarray:
@@ -83,7 +102,7 @@ def statistics(emb: ModelEmbeddings, items: EvalItems) -> tuple[dict[str, Stat],
 # --------------------------------------------------------------------------- zero-shot
 def _zero_shot_multiclass(emb: ModelEmbeddings, items: EvalItems, ps: PromptSet,
                           details: dict) -> dict[str, Stat]:
-    target_all = multiclass_targets(items.df.iloc[items.rows], ps)
+    target_all = multiclass_targets(items.df.iloc[items.rows], ps, items.missing)
     keep = target_all >= 0
     if not keep.any():
         details.setdefault("skipped", []).append(f"zs/{ps.name}: no single-positive items")
@@ -97,29 +116,31 @@ def _zero_shot_multiclass(emb: ModelEmbeddings, items: EvalItems, ps: PromptSet,
         "support": np.bincount(y, minlength=k).tolist(),
     }
     correct = (pred == y).astype(float)
-    return {
-        f"zs/{ps.name}/accuracy": Stat(lambda i: float(correct[i].mean()), len(y)),
-        f"zs/{ps.name}/macro_f1": Stat(lambda i: M.macro_f1(y[i], pred[i], k), len(y)),
+    on = np.flatnonzero(keep)
+    return {  # headline first: balanced accuracy is 1/K for a constant answer, whatever the class mix
+        f"zs/{ps.name}/balanced_accuracy": Stat(lambda i: M.balanced_accuracy(y[i], pred[i], k), len(y), on),
+        f"zs/{ps.name}/macro_f1": Stat(lambda i: M.macro_f1(y[i], pred[i], k), len(y), on),
+        f"zs/{ps.name}/accuracy": Stat(lambda i: float(correct[i].mean()), len(y), on),
     }
 
 
 def _zero_shot_binary(emb: ModelEmbeddings, items: EvalItems, ps: PromptSet,
                       details: dict) -> dict[str, Stat]:
-    df = items.df.iloc[items.rows]
+    """AUROC of each prompt pair whose label has ``items.min_positives`` positives and
+    negatives among the evaluated rows, and the macro AUROC over those labels only."""
     pairs = emb.prompt_emb[ps.name]  # [L, 2, D]
     img = l2_normalize(emb.image_emb[items.rows])
     targets, scores, names = [], [], []
-    for j, lab in enumerate(ps.binary):
-        y = binary_targets(df, lab)
-        known = ~np.isnan(y)
-        if len(np.unique(y[known])) < 2:
-            continue  # AUROC undefined without both classes
+    for j, (lab, count) in enumerate(zip(ps.binary, binary_counts(items, ps))):
+        if not count["scored"]:
+            continue
         s_pos, s_neg = img @ pairs[j, 0], img @ pairs[j, 1]
-        targets.append(y)
+        targets.append(count["y"])
         scores.append(M.binary_pair_probability(s_pos, s_neg))
         names.append(lab.name)
     if not names:
-        details.setdefault("skipped", []).append(f"zs/{ps.name}: no label with both classes")
+        details.setdefault("skipped", []).append(
+            f"zs/{ps.name}: no label with {items.min_positives} positives and negatives")
         return {}
     y_mat, s_mat = np.stack(targets, 1), np.stack(scores, 1)
     out = {f"zs/{ps.name}/macro_auroc": Stat(lambda i: M.masked_macro_auroc(y_mat[i], s_mat[i]), len(y_mat))}
@@ -131,12 +152,124 @@ def _zero_shot_binary(emb: ModelEmbeddings, items: EvalItems, ps: PromptSet,
     return out
 
 
+def binary_counts(items: EvalItems, ps: PromptSet) -> list[dict]:
+    """Per pair of a binary set, on the evaluated rows: targets ``y`` (NaN = left out),
+    ``n_pos``, ``n_neg``, whether its AUROC is ``scored`` (both counts reach
+    ``items.min_positives``) and, when not, ``why`` as a table shows it: "n/a (3 positives)"."""
+    df = items.df.iloc[items.rows]
+    out = []
+    for lab in ps.binary:
+        y = binary_targets(df, lab, items.missing)
+        n_pos, n_neg = int(np.sum(y == 1)), int(np.sum(y == 0))
+        if not lab.labels:
+            why = "n/a (no label)"
+        elif n_pos < items.min_positives:
+            why = f"n/a ({_count(n_pos, 'positive')})"
+        elif n_neg < items.min_positives:
+            why = f"n/a ({_count(n_neg, 'negative')})"
+        else:
+            why = ""
+        out.append({"y": y, "n_pos": n_pos, "n_neg": n_neg, "scored": not why, "why": why})
+    return out
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _masked_auroc(y: np.ndarray, s: np.ndarray) -> Callable[[np.ndarray], float]:
     def fn(i: np.ndarray) -> float:
         yi, si = y[i], s[i]
         known = ~np.isnan(yi)
         return M.auroc(yi[known], si[known])
     return fn
+
+
+# --------------------------------------------------------------------------- baselines
+def zero_shot_reference(items: EvalItems) -> dict[str, dict]:
+    """What the data alone scores on each zero-shot prompt set of ``items``, and the
+    counts behind it; no model involved, so one per evaluated subset.
+
+    Multiclass: the support of each class on the evaluated rows, the label prior on the
+    ``train`` rows (the evaluated rows' own mix when there are none) and two baselines,
+    ``majority`` (the prior's most common class for every image: balanced accuracy 1/K)
+    and ``prior`` (each class drawn with its prior probability: expected accuracy
+    sum_c q_c p_c, balanced accuracy mean p_c, macro-F1 from the expected counts).
+    Binary: per pair n_pos, n_neg, the positives' prevalence, whether the AUROC is scored
+    (``min_positives``), the majority answer (from the train prevalence) and its accuracy;
+    a constant score has AUROC 0.5 for every pair. ``baselines`` maps each metric name to
+    {"majority": value, "prior": value}.
+    """
+    out = {}
+    for ps in items.prompt_sets:
+        ref = _multiclass_reference(items, ps) if ps.task == "multiclass" else _binary_reference(items, ps)
+        if ref is not None:
+            out[ps.name] = ref
+    return out
+
+
+def baseline_values(reference: dict[str, dict]) -> dict[str, dict]:
+    """``{metric name: {"majority": v, "prior": v}}`` over every prompt set of a reference."""
+    return {m: v for ref in reference.values() for m, v in ref["baselines"].items()}
+
+
+def _multiclass_reference(items: EvalItems, ps: PromptSet) -> dict | None:
+    k = len(ps.classes)
+    y = multiclass_targets(items.df.iloc[items.rows], ps, items.missing)
+    y = y[y >= 0]
+    if not len(y):
+        return None
+    y_train = multiclass_targets(items.df.iloc[items.train_rows], ps, items.missing) \
+        if len(items.train_rows) else np.empty(0, int)
+    y_train = y_train[y_train >= 0]
+    support = np.bincount(y, minlength=k)
+    prior_from = "train" if len(y_train) else "evaluated rows (no train row with one class)"
+    prior = np.bincount(y_train if len(y_train) else y, minlength=k) / max(len(y_train) or len(y), 1)
+    majority = int(np.argmax(prior))
+    constant = np.full(len(y), majority)
+    q, present = support / len(y), support > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(q + prior > 0, 2 * q * prior / (q + prior), 0.0)
+    name = f"zs/{ps.name}"
+    return {
+        "task": "multiclass", "classes": ps.class_names, "n": int(len(y)),
+        "support": support.tolist(), "prior": prior.tolist(), "prior_from": prior_from,
+        "n_prior": int(len(y_train) or len(y)), "majority_class": ps.class_names[majority],
+        "classes_present": int(present.sum()),
+        "baselines": {
+            f"{name}/balanced_accuracy": {"majority": M.balanced_accuracy(y, constant, k),
+                                          "prior": float(prior[present].mean())},
+            f"{name}/macro_f1": {"majority": M.macro_f1(y, constant, k), "prior": float(f1[present].mean())},
+            f"{name}/accuracy": {"majority": M.accuracy(y, constant), "prior": float(np.dot(q, prior))},
+        }}
+
+
+def _binary_reference(items: EvalItems, ps: PromptSet) -> dict | None:
+    if not ps.binary:
+        return None
+    train_df = items.df.iloc[items.train_rows]
+    labels, baselines = [], {}
+    for lab, count in zip(ps.binary, binary_counts(items, ps)):
+        known = count["n_pos"] + count["n_neg"]
+        prevalence = count["n_pos"] / known if known else float("nan")
+        y_train = binary_targets(train_df, lab, items.missing) if len(train_df) else np.empty(0)
+        n_train = int(np.sum(~np.isnan(y_train)))
+        train_prevalence = float(np.nansum(y_train) / n_train) if n_train else float("nan")
+        guide = train_prevalence if n_train else prevalence
+        answer = "positive" if guide > 0.5 else "negative"
+        labels.append({
+            "name": lab.name, "n_pos": count["n_pos"], "n_neg": count["n_neg"],
+            "prevalence": prevalence, "train_prevalence": train_prevalence,
+            "scored": count["scored"], "why": count["why"], "majority_answer": answer,
+            "majority_accuracy": (prevalence if answer == "positive" else 1 - prevalence) if known
+            else float("nan")})
+        if count["scored"]:
+            baselines[f"zs/{ps.name}/{lab.name.replace('/', '-')}/auroc"] = {"majority": 0.5, "prior": 0.5}
+    n_scored = sum(lab["scored"] for lab in labels)
+    if n_scored:
+        baselines[f"zs/{ps.name}/macro_auroc"] = {"majority": 0.5, "prior": 0.5}
+    return {"task": "binary", "min_positives": items.min_positives, "missing": items.missing,
+            "labels": labels, "n_scored": n_scored, "n_labels": len(labels), "baselines": baselines}
 
 
 # --------------------------------------------------------------------------- retrieval
@@ -152,10 +285,11 @@ def _retrieval(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[st
     i2t, t2i = M.image_text_ranks(emb.image_emb[items.rows], emb.text_emb[gallery_ids], local)
     details["retrieval"] = {"n_images": int(len(i2t)), "n_unique_texts": int(len(t2i))}
     out = {}
-    for name, ranks in (("i2t", i2t), ("t2i", t2i)):
+    text_row = np.unique(local, return_index=True)[1]  # t2i's items are texts: each at its first image
+    for name, ranks, on in (("i2t", i2t, None), ("t2i", t2i, text_row)):
         for k in RECALL_KS:
             hits = (ranks < k).astype(float)
-            out[f"retrieval/{name}/R@{k}"] = Stat(lambda i, h=hits: float(h[i].mean()), len(hits))
+            out[f"retrieval/{name}/R@{k}"] = Stat(lambda i, h=hits: float(h[i].mean()), len(hits), on)
     return out
 
 
@@ -169,13 +303,11 @@ def _geometry(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[str
     sub = np.arange(len(img))
     if len(sub) > UNIFORMITY_MAX:
         sub = np.sort(np.random.default_rng(items.seed).choice(len(img), UNIFORMITY_MAX, replace=False))
-    u_img, u_txt = M.uniformity_terms(img[sub]), M.uniformity_terms(txt[sub])
     return {
         "geometry/alignment": Stat(lambda i: float(sq[i].mean()), len(sq)),
-        # bootstrap resamples per-item kernel means (the pairs within a resample are not
-        # re-formed): exact point value, slightly narrow interval, far cheaper than O(n^2) x B
-        "geometry/uniformity_image": Stat(lambda i: float(np.log(u_img[i].mean())), len(sub)),
-        "geometry/uniformity_text": Stat(lambda i: float(np.log(u_txt[i].mean())), len(sub)),
+        # a resample of items is scored over the pairs it forms (metrics.uniformity_statistic)
+        "geometry/uniformity_image": Stat(M.uniformity_statistic(img[sub]), len(sub), sub),
+        "geometry/uniformity_text": Stat(M.uniformity_statistic(txt[sub]), len(sub), sub),
         "geometry/modality_gap": Stat(
             lambda i: float(np.linalg.norm(img[i].mean(0) - txt[i].mean(0))), len(img)),
     }
@@ -219,12 +351,18 @@ def _nanmean(values: list[float]) -> float:
 
 
 # --------------------------------------------------------------------------- bootstrap
-def summarise(stats: dict[str, Stat], n_boot: int, seed: int) -> dict[str, dict]:
-    return {name: M.bootstrap_ci(s.fn, s.n, n_boot, seed) for name, s in stats.items()}
+def summarise(stats: dict[str, Stat], n_boot: int, seed: int,
+              clusters: np.ndarray | None = None) -> dict[str, dict]:
+    """Bootstrap 95 % interval of every Stat; with ``clusters`` (one id per evaluated row)
+    whole clusters of rows are resampled instead of rows."""
+    return {name: M.bootstrap_ci(s.fn, s.n, n_boot, seed, clusters=s.clusters(clusters))
+            for name, s in stats.items()}
 
 
-def compare(stats_a: dict[str, Stat], stats_b: dict[str, Stat], n_boot: int, seed: int) -> dict[str, dict]:
-    """Paired bootstrap of b - a for every metric both models have."""
+def compare(stats_a: dict[str, Stat], stats_b: dict[str, Stat], n_boot: int, seed: int,
+            clusters: np.ndarray | None = None) -> dict[str, dict]:
+    """Paired bootstrap of b - a for every metric both models have (over ``clusters`` of
+    the evaluated rows when given)."""
     out = {}
     for name in stats_a:
         if name not in stats_b:
@@ -233,5 +371,5 @@ def compare(stats_a: dict[str, Stat], stats_b: dict[str, Stat], n_boot: int, see
         if a.n != b.n:
             raise EvaluationError(f"{name}: the two models were scored on different items "
                                   f"({a.n} vs {b.n}); compare needs identical data")
-        out[name] = M.paired_bootstrap(a.fn, b.fn, a.n, n_boot, seed)
+        out[name] = M.paired_bootstrap(a.fn, b.fn, a.n, n_boot, seed, clusters=a.clusters(clusters))
     return out

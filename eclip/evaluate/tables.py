@@ -1,12 +1,22 @@
-"""Markdown tables for evaluation results (one model, or a paired comparison)."""
+"""Markdown tables for evaluation results (one model, or a paired comparison).
+
+Every zero-shot prompt set gets its own block with what the data alone scores beside the
+model: the majority class and the train-split label prior for multiclass sets (balanced
+accuracy first), and for prompt pairs each label's positives, negatives and prevalence,
+the constant score's AUROC 0.5 and the majority answer's accuracy; an AUROC is shown only
+where the label has enough positives and negatives (``--min-positives``).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+
+Column = tuple[str, Callable[[str], str]]  # header, metric name -> cell text
 
 
 def fmt(x: float) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+    return "n/a" if _nan(x) else f"{x:.3f}"
 
 
 def cell(m: dict) -> str:
@@ -27,31 +37,147 @@ def _metric_names(subsets: dict) -> list[str]:
 
 
 def single_table(result: dict) -> str:
-    """Rows = metrics; one column per subset (all, gaze) with n in the header."""
+    """The zero-shot blocks of each subset with their baselines, then the other metrics:
+    rows = metrics, one column per subset (all, gaze) with n in the header."""
     subsets = result["subsets"]
+    blocks = [zero_shot_blocks(sub.get("zero_shot", {}), [("model", metric_cells(sub["metrics"]))], name)
+              for name, sub in subsets.items()]
+    covered = {m for sub in subsets.values() for m in zero_shot_metrics(sub.get("zero_shot", {}))}
     head = ["metric"] + [f"{name} (n={sub['n_images']})" for name, sub in subsets.items()]
     lines = [md_row(head), md_row(["---"] * len(head))]
     for metric in _metric_names(subsets):
+        if metric in covered:
+            continue
         cells = [cell(sub["metrics"][metric]) if metric in sub["metrics"] else "" for sub in subsets.values()]
         lines.append(md_row([metric] + cells))
-    return "\n".join(lines) + "\n"
+    return "\n".join([b for b in blocks if b] + ["\n".join(lines) + "\n"])
+
+
+def metric_cells(metrics: dict, extra: Callable[[dict], str] | None = None) -> Callable[[str], str]:
+    def fn(metric: str) -> str:
+        m = metrics.get(metric)
+        return "" if m is None else cell(m) + (extra(m) if extra else "")
+    return fn
 
 
 def compare_table(result: dict) -> str:
-    """One block per subset: A, B, B - A with its paired interval and p-value."""
+    """One block per subset: A, B, B - A with its paired interval and p-value (the
+    zero-shot metrics in their blocks with the baselines)."""
     out = []
     a_name, b_name = result["a"]["checkpoint"]["name"], result["b"]["checkpoint"]["name"]
     for subset, diffs in result["diff"].items():
         n = result["a"]["subsets"][subset]["n_images"]
+        reference = result["a"]["subsets"][subset].get("zero_shot", {})
         out.append(f"**{subset}** (n={n} images)\n")
+        columns = [(f"A: {a_name}", metric_cells(result["a"]["subsets"][subset]["metrics"])),
+                   (f"B: {b_name}", metric_cells(result["b"]["subsets"][subset]["metrics"])),
+                   ("B - A [95% CI]", lambda m, d=diffs: diff_text(d.get(m)))]
+        zs = zero_shot_blocks(reference, columns, subset)
+        if zs:
+            out.append(zs)
+        covered = zero_shot_metrics(reference)
         head = ["metric", f"A: {a_name}", f"B: {b_name}", "B - A [95% CI]", "p"]
         lines = [md_row(head), md_row(["---"] * len(head))]
         for metric, d in diffs.items():
+            if metric in covered:
+                continue
             a = result["a"]["subsets"][subset]["metrics"][metric]
             b = result["b"]["subsets"][subset]["metrics"][metric]
             lines.append(md_row([metric, cell(a), cell(b), diff_cell(d), f"{d['p_value']:.3f}"]))
         out.append("\n".join(lines) + "\n")
     return "\n".join(out)
+
+
+def diff_text(d: dict | None) -> str:
+    return f"{diff_cell(d)} p={d['p_value']:.3f}" if d else ""
+
+
+# --------------------------------------------------------------------------- zero-shot blocks
+def zero_shot_metrics(reference: dict) -> set[str]:
+    """The metric names the zero-shot blocks of ``reference`` show."""
+    names = set()
+    for ps_name, ref in reference.items():
+        base = f"zs/{ps_name}"
+        if ref["task"] == "multiclass":
+            names |= {f"{base}/{m}" for m in MULTICLASS_ROWS}
+        else:
+            names |= {f"{base}/macro_auroc"} | {f"{base}/{_key(lab['name'])}/auroc" for lab in ref["labels"]}
+    return names
+
+
+MULTICLASS_ROWS = ("balanced_accuracy", "macro_f1", "accuracy")  # headline first
+
+
+def zero_shot_blocks(reference: dict, columns: list[Column], subset: str) -> str:
+    """One Markdown block per prompt set of a subset's ``zero_shot`` reference
+    (``suite.zero_shot_reference``), with ``columns`` of model numbers beside the baselines."""
+    blocks = []
+    multiclass_first = sorted(reference.items(), key=lambda kv: kv[1]["task"] != "multiclass")
+    for ps_name, ref in multiclass_first:
+        block = _multiclass_block if ref["task"] == "multiclass" else _binary_block
+        blocks.append(block(f"zs/{ps_name}", ref, columns, subset))
+    return "\n".join(blocks)
+
+
+def _multiclass_block(name: str, ref: dict, columns: list[Column], subset: str) -> str:
+    base = ref["baselines"]
+    prior_from = "train split" if ref.get("prior_from") == "train" else ref.get("prior_from", "")
+    title = (f"**{name}** ({subset}: {ref['n']} images with exactly one of its {len(ref['classes'])} classes, "
+             f"{ref['classes_present']} present; baselines from the {prior_from}'s label prior "
+             f"(n={ref['n_prior']}): the majority class answers {ref['majority_class']!r} for every image, "
+             "the prior baseline draws each class with its prior probability (expected value); "
+             "balanced accuracy = mean recall per class, so a constant answer scores 1/K)\n")
+    head = ["metric"] + [h for h, _ in columns] + [f"majority: {ref['majority_class']}", "train label prior"]
+    lines = [md_row(head), md_row(["---"] * len(head))]
+    for m in MULTICLASS_ROWS:
+        metric = f"{name}/{m}"
+        b = base.get(metric, {})
+        lines.append(md_row([metric] + [fn(metric) for _, fn in columns]
+                            + [fmt(b.get("majority")), fmt(b.get("prior"))]))
+    return title + "\n" + "\n".join(lines) + "\n"
+
+
+def _binary_block(name: str, ref: dict, columns: list[Column], subset: str) -> str:
+    title = (f"**{name}** ({subset}: AUROC only for labels with at least {ref['min_positives']} positives "
+             f"and {ref['min_positives']} negatives: {ref['n_scored']} of {ref['n_labels']}; blank labels "
+             f"{'left out' if ref.get('missing', 'exclude') == 'exclude' else 'counted as negatives'}, "
+             "uncertain left out; a constant score has AUROC 0.500; majority answer from the train "
+             "prevalence)\n")
+    head = ["label", "n_pos", "n_neg", "prevalence"] + [h for h, _ in columns] \
+        + ["constant score", "majority answer (accuracy)"]
+    lines = [md_row(head), md_row(["---"] * len(head))]
+    for lab in ref["labels"]:
+        metric = f"{name}/{_key(lab['name'])}/auroc"
+        cells = [fn(metric) for _, fn in columns] if lab["scored"] else [lab["why"]] * len(columns)
+        answer = "n/a" if _nan(lab["majority_accuracy"]) else \
+            f"{lab['majority_answer']} ({fmt(lab['majority_accuracy'])})"
+        lines.append(md_row([lab["name"], str(lab["n_pos"]), str(lab["n_neg"]), fmt(lab["prevalence"])]
+                            + cells + ["0.500" if lab["scored"] else "", answer]))
+    metric = f"{name}/macro_auroc"
+    scored = ref["n_scored"]
+    cells = [fn(metric) for _, fn in columns] if scored else ["n/a (no label qualifies)"] * len(columns)
+    lines.append(md_row([f"macro AUROC ({scored} of {ref['n_labels']} labels)", "", "", ""] + cells
+                        + ["0.500" if scored else "", ""]))
+    return title + "\n" + "\n".join(lines) + "\n"
+
+
+def metric_label(metric: str, reference: dict) -> str:
+    """A metric's name for a column header; a prompt set's macro AUROC says over how many of
+    its labels it averages ("zs/binary/macro_auroc (7 of 9 labels)")."""
+    parts = metric.split("/")
+    ref = reference.get(parts[1]) if len(parts) == 3 and parts[0] == "zs" else None
+    if ref and ref["task"] == "binary" and parts[2] == "macro_auroc":
+        return f"{metric} ({ref['n_scored']} of {ref['n_labels']} labels)"
+    return metric
+
+
+def _nan(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _key(label_name: str) -> str:
+    """A label's name as it appears in metric names (``zs/binary/Consolidation-Opacity/auroc``)."""
+    return label_name.replace("/", "-")
 
 
 def md_row(cells: list[str]) -> str:

@@ -61,12 +61,13 @@ def test_evaluate_cli_writes_json_and_markdown(micro_checkpoint, tiny_dataset, t
     out = tmp_path / "res.json"
     rc = evaluate_main(["--checkpoint", str(micro_checkpoint), "--data", str(tiny_dataset),
                         "--out", str(out), "--cache", str(tmp_path / "cache"), "--n-boot", "50",
-                        "--split", "train", "--quiet"])
+                        "--split", "train", "--min-positives", "5", "--quiet"])
     assert rc == 0
     result = json.loads(out.read_text())
     metrics = _check_result(result, "all")
     assert result["subsets"]["all"]["n_images"] == 15  # rows i % 5 in {0, 1, 2}
-    for name in ("zs/findings/accuracy", "zs/findings/macro_f1", "zs/chexpert5/accuracy",
+    for name in ("zs/findings/balanced_accuracy", "zs/findings/accuracy", "zs/findings/macro_f1",
+                 "zs/chexpert5/balanced_accuracy", "zs/chexpert5/accuracy",
                  "zs/binary/macro_auroc", "zs/binary/Cardiomegaly/auroc",
                  "retrieval/i2t/R@1", "retrieval/t2i/R@10", "geometry/alignment",
                  "geometry/uniformity_image", "geometry/modality_gap"):
@@ -78,8 +79,16 @@ def test_evaluate_cli_writes_json_and_markdown(micro_checkpoint, tiny_dataset, t
     conf = np.array(result["subsets"]["all"]["details"]["zs/findings"]["confusion"])
     assert conf.sum() == 15 and conf.shape == (9, 9)
     table = out.with_suffix(".md").read_text()
-    assert table.startswith("| metric | all (n=15) | gaze (n=8) |")
-    assert "zs/findings/accuracy" in table
+    # zero-shot blocks first, each with the data-only baselines beside the model
+    assert table.startswith("**zs/chexpert5** (all: ")  # multiclass sets first, then the pairs
+    assert "**zs/findings** (all: 15 images with exactly one of its 9 classes, 3 present" in table
+    assert "| metric | model | majority: " in table and "| train label prior |" in table
+    assert "| label | n_pos | n_neg | prevalence | model | constant score | majority answer (accuracy) |" in table
+    assert "| Cardiomegaly | 5 | 10 | 0.333 |" in table
+    assert "| Cardiomegaly | 3 | 5 | 0.375 | n/a (3 positives) |" in table  # gaze: below --min-positives 5
+    assert "| metric | all (n=15) | gaze (n=8) |" in table and "retrieval/i2t/R@1" in table
+    ref = result["subsets"]["all"]["zero_shot"]
+    assert ref["findings"]["baselines"]["zs/findings/balanced_accuracy"]["majority"] == pytest.approx(1 / 3, abs=1e-5)
 
 
 def test_evaluate_test_split_has_probe_and_builds_the_index(micro_checkpoint, tiny_dataset, tmp_path):
@@ -201,11 +210,14 @@ def test_experiment_groups_of_seeds(micro_checkpoint, micro_checkpoint_b, tiny_d
     md = out.with_suffix(".md").read_text()
     assert "eclip - clip" in md
     head = md.split("\n\n")[1].splitlines()  # the headline table: one row per group
-    assert head[0].startswith("| group | seeds | zs/findings/accuracy")
-    acc = result["groups"]["eclip"]["subsets"]["all"]["metrics"]["zs/findings/accuracy"]["value"]
-    acc_diff = result["diff"]["eclip"]["all"]["zs/findings/accuracy"]["diff"]
+    assert head[0].startswith("| group | seeds | zs/findings/balanced_accuracy | zs/findings/macro_f1")
+    acc = result["groups"]["eclip"]["subsets"]["all"]["metrics"]["zs/findings/balanced_accuracy"]["value"]
+    acc_diff = result["diff"]["eclip"]["all"]["zs/findings/balanced_accuracy"]["diff"]
     assert head[2].startswith("| clip (baseline) | 2 |")
     assert head[3].startswith(f"| eclip | 2 | {acc:.3f} ({'+' if acc_diff >= 0 else ''}{acc_diff:.3f} [")
+    # then what the data alone scores: a constant answer has balanced accuracy 1/K (K = 3 present)
+    assert head[4].startswith("| *majority class (train split)* | - | 0.333 |")
+    assert head[5].startswith("| *train label prior* | - | 0.333 |")
 
 
 def test_evaluate_with_report_generation(micro_checkpoint, tiny_dataset, tmp_path):

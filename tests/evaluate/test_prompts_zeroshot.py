@@ -71,12 +71,19 @@ def test_multiclass_targets_keep_single_positive_rows_only():
     np.testing.assert_array_equal(T.multiclass_targets(df, ps), [1, -1, 2, -1, -1])
 
 
-def test_binary_targets_uncertain_left_out_unmentioned_negative():
+def test_binary_targets_uncertain_and_unmentioned_left_out():
     lab = P.BinaryLabel("Consolidation/Opacity", ("Consolidation", "Lung Opacity"), ("p",), ("n",))
-    df = pd.DataFrame({"Consolidation": [1.0, 0.0, -1.0, np.nan, -1.0],
-                       "Lung Opacity": [np.nan, np.nan, np.nan, np.nan, 1.0]})
+    df = pd.DataFrame({"Consolidation": [1.0, 0.0, -1.0, np.nan, -1.0, 0.0],
+                       "Lung Opacity": [np.nan, np.nan, np.nan, np.nan, 1.0, 0.0]})
     out = T.binary_targets(df, lab)
+    # a negative needs every column known 0: row 1 never said whether there is an opacity
+    assert out[0] == 1 and np.isnan(out[1]) and np.isnan(out[2]) and np.isnan(out[3])
+    assert out[4] == 1 and out[5] == 0
+    # the explicit option: blank = not seen = negative (the MIMIC habit)
+    out = T.binary_targets(df, lab, missing="negative")
     assert out[0] == 1 and out[1] == 0 and np.isnan(out[2]) and out[3] == 0 and out[4] == 1
+    with pytest.raises(ValueError, match="missing"):
+        T.binary_targets(df, lab, missing="zero")
 
 
 def test_multiclass_and_binary_scores_hand_case():

@@ -19,7 +19,7 @@ def _dataset(n_per_class: int = 6) -> pd.DataFrame:
         cls = CLASSES[i % 3]
         rows.append({"id": f"r{i}", "findings": f"report {i}", "impression": "",
                      "split": "test" if i % 2 else "train", "gaze_path": "g.npz" if i % 4 == 1 else "",
-                     **{lab: (1.0 if lab == cls else np.nan) for lab in LABELS}})
+                     **{lab: (1.0 if lab == cls else 0.0 if lab in CLASSES else np.nan) for lab in LABELS}})
     return pd.DataFrame(rows)
 
 
@@ -45,7 +45,7 @@ def setup():
     binary = parse_prompt_set({"name": "bin", "task": "binary", "labels": [
         {"name": c, "positive": [c], "negative": ["no " + c]} for c in CLASSES]})
     items = suite.EvalItems(df, suite.select_rows(df, "test"), suite.select_rows(df, "train"),
-                            [mc, binary], probe_seeds=(0, 1), seed=0)
+                            [mc, binary], probe_seeds=(0, 1), seed=0, min_positives=3)
     return df, items, _perfect_embeddings(df)
 
 

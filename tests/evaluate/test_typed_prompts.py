@@ -75,8 +75,10 @@ def test_effusion_against_its_absence_scores_every_certain_case():
     """The issue's case: on HEAD's page these two names matched no column (0 cases)."""
     ps = TP.parse_classes("pleural effusion\nno pleural effusion").prompt_set
     df = _labels_df([1.0, 0.0, np.nan, -1.0, 1.0])
-    # uncertain (row 3) is neither present nor absent, so it takes no part
-    np.testing.assert_array_equal(multiclass_targets(df, ps), [0, 1, 1, -1, 0])
+    # uncertain (row 3) is neither present nor absent, so it takes no part; nor does the
+    # blank row 2 (not mentioned is not "no effusion") unless blanks count as negatives
+    np.testing.assert_array_equal(multiclass_targets(df, ps), [0, 1, -1, -1, 0])
+    np.testing.assert_array_equal(multiclass_targets(df, ps, missing="negative"), [0, 1, 1, -1, 0])
 
 
 def test_a_class_without_label_is_never_a_target():
@@ -121,12 +123,12 @@ def test_pair_results_count_both_classes_and_reuse_auroc():
     probs = rng.random((6, 3))
     table = binary_results(df, ps, probs)
     first = table.iloc[0]
-    assert (first["positives"], first["negatives"]) == (2, 3)  # the uncertain row is left out
-    keep = [0, 1, 2, 3, 5]
-    assert first["AUROC"] == pytest.approx(auroc(np.array([1, 1, 0, 0, 0]), probs[keep, 0]))
+    assert (first["positives"], first["negatives"]) == (2, 2)  # the uncertain and blank rows are left out
+    keep = [0, 1, 2, 5]
+    assert first["AUROC"] == pytest.approx(auroc(np.array([1, 1, 0, 0]), probs[keep, 0]), abs=1e-5)
     second = table.iloc[1]
-    assert (second["positives"], second["negatives"]) == (3, 2)
-    assert second["AUROC"] == pytest.approx(auroc(np.array([0, 0, 1, 1, 1]), probs[keep, 1]))
+    assert (second["positives"], second["negatives"]) == (2, 2)
+    assert second["AUROC"] == pytest.approx(auroc(np.array([0, 0, 1, 1]), probs[keep, 1]), abs=1e-5)
     assert second["label column"] == "not Pleural Effusion"
     third = table.iloc[2]
     assert pd.isna(third["positives"]) and np.isnan(third["AUROC"])
@@ -137,6 +139,8 @@ def test_pair_results_count_both_classes_and_reuse_auroc():
 def test_negated_binary_label_flips_targets_and_keeps_uncertain_out():
     lab = TP.parse_pairs("no pleural effusion | pleural effusion").prompt_set.binary[0]
     y = binary_targets(_labels_df([1.0, 0.0, np.nan, -1.0]), lab)
+    assert y[:2].tolist() == [0.0, 1.0] and np.isnan(y[2]) and np.isnan(y[3])  # blank: not known absent
+    y = binary_targets(_labels_df([1.0, 0.0, np.nan, -1.0]), lab, missing="negative")
     assert y[:3].tolist() == [0.0, 1.0, 1.0] and np.isnan(y[3])
 
 
