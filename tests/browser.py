@@ -1,8 +1,11 @@
 """What the browser tests share: Debian's Chromium (the app's own constants, app/serve.py),
 and ways to act on a Streamlit page and wait for what the action caused, never for a fixed
 time. A fixed sleep is too short on a busy machine and wasted on an idle one; these waits
-end when the app says its script run has ended (the ``data-test-script-state`` attribute
-of the app's root element) and the element the test expects is there."""
+end when what the action's script run draws is there (a heading naming the case, a
+button) and the app says no run is going on (the ``data-test-script-state`` attribute of
+its root element). The state alone cannot tell that a run has begun: right after a click
+it still reads "notRunning", and a run the app answers from its caches can start and end
+within one frame of the browser without the attribute ever reading "running"."""
 
 from __future__ import annotations
 
@@ -18,8 +21,9 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs D
 
 APP = '[data-testid="stApp"]'
 TIMEOUT_MS = 60_000
-# Counts the script runs the page has seen start. Installed before the app's own scripts
-# on every navigation, so a run that starts and ends between two polls still counts.
+# Counts the script runs the page has seen start: installed before the app's own scripts on
+# every navigation, it sees a run that starts and ends between two polls, though not one
+# that starts and ends within one frame (see above).
 _COUNT_RUNS = """
 window.__eclipRuns = 0;
 new MutationObserver(records => {
@@ -63,25 +67,31 @@ def runs(page) -> int:
     return page.evaluate("window.__eclipRuns")
 
 
-def after_run(page, action: Callable[[], object], timeout_ms: int = TIMEOUT_MS) -> None:
-    """Do ``action`` (a click, a choice, an upload) and wait for the script run it starts
-    to end: a rerun has begun since, and none is going on now."""
+def after_run(page, action: Callable[[], object], expect: Callable[[], object] | None = None,
+              timeout_ms: int = TIMEOUT_MS) -> None:
+    """Do ``action`` (a click, a choice, an upload), wait for ``expect`` (a wait for what its
+    run draws and was not there before), then until no run is going on. Without ``expect``
+    a run must be seen to start, which only a run that outlasts a frame is (filtering a
+    demo corpus, say)."""
     before = runs(page)
     action()
-    page.wait_for_function(f"n => window.__eclipRuns > n && ({_IDLE})()", arg=before, timeout=timeout_ms)
+    if expect is None:
+        page.wait_for_function("n => window.__eclipRuns > n", arg=before, timeout=timeout_ms)
+    else:
+        expect()
     wait_idle(page, timeout_ms)
 
 
-def choose(page, box: str, option: str) -> None:
+def choose(page, box: str, option: str, expect: Callable[[], object] | None = None) -> None:
     """Open the selectbox labelled ``box``, type to bring ``option`` into view (the list is
-    virtualised) and click it, as a person would."""
+    virtualised) and click it, as a person would; then as :func:`after_run`."""
     combo = page.get_by_role("combobox", name=box, exact=True)
     combo.click()
     combo.fill(option)
-    after_run(page, page.get_by_role("option", name=option, exact=True).click)
+    after_run(page, page.get_by_role("option", name=option, exact=True).click, expect)
 
 
-def select_table_row(page, text: str) -> None:
+def select_table_row(page, text: str, expect: Callable[[], object] | None = None) -> None:
     """Select the row of the first table (a canvas grid) whose cell reads ``text`` with the
     keyboard: the grid keeps an accessible copy of its cells, focusing one makes it the
     grid's cursor, and Shift+Space selects the cursor's row."""
@@ -94,7 +104,7 @@ def select_table_row(page, text: str) -> None:
     cell = grid.get_by_role("gridcell", name=text, exact=True, include_hidden=True)
     cell.focus()
     page.wait_for_function("cell => cell.getAttribute('aria-selected') === 'true'", arg=cell.element_handle())
-    after_run(page, lambda: page.keyboard.press("Shift+Space"))
+    after_run(page, lambda: page.keyboard.press("Shift+Space"), expect)
 
 
 def sidebar_pages(page) -> list[str]:
@@ -103,9 +113,11 @@ def sidebar_pages(page) -> list[str]:
 
 
 def open_page(page, title: str, timeout_ms: int = TIMEOUT_MS) -> None:
-    """Open a page from the sidebar, as a visitor would, and let its run finish."""
+    """Open a page from the sidebar, as a visitor would, and let its run finish: every page
+    of the app starts with its title as a heading."""
     link = page.locator('[data-testid="stSidebarNav"]').get_by_role("link").filter(has_text=title)
-    after_run(page, link.click, timeout_ms)
+    heading = page.get_by_role("heading", name=title, level=1)
+    after_run(page, link.click, lambda: heading.wait_for(timeout=timeout_ms), timeout_ms)
 
 
 def leaving(urls: list[str]) -> list[str]:

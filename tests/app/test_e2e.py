@@ -47,8 +47,7 @@ def streamlit_server(tiny_dataset, tmp_path):
 
 
 def _pick_case(page, case_id: str) -> None:
-    choose(page, "Case", case_id)
-    page.locator(CASE_TITLE, has_text=case_id).wait_for()
+    choose(page, "Case", case_id, expect=page.locator(CASE_TITLE, has_text=case_id).wait_for)
 
 
 @needs_chromium
@@ -74,8 +73,8 @@ def test_browser_case_click_and_overlay(streamlit_server):
                 _pick_case(page, "case001")  # no gaze: the page must say so
                 page.get_by_text("No gaze for this case").wait_for()
                 _pick_case(page, "case002")  # gaze: the heatmap layer is drawn
-                select_table_row(page, "case004")  # a row picked in the case table selects its case
-                page.locator(CASE_TITLE, has_text="case004").wait_for()
+                # a row picked in the case table selects its case
+                select_table_row(page, "case004", expect=page.locator(CASE_TITLE, has_text="case004").wait_for)
             page.wait_for_selector(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm", state="attached")
             page.locator('[data-testid="stSidebar"]').hover()  # no hover toolbars in the shot
             wait_idle(page)

@@ -46,8 +46,9 @@ def _image_href(page) -> str:
 def _export_report(page, timings: dict) -> str:
     """Export case report -> Download report (HTML), as a person does: the downloaded file."""
     _timed("export case report", timings, lambda: (
-        after_run(page, page.get_by_role("button", name="Export case report").click, 120000),
-        page.get_by_role("button", name="Download report (HTML)").wait_for(timeout=120000)))
+        after_run(page, page.get_by_role("button", name="Export case report").click,
+                  lambda: page.get_by_role("button", name="Download report (HTML)").wait_for(timeout=120000),
+                  120000)))
     with page.expect_download() as got:
         page.get_by_role("button", name="Download report (HTML)").click()
     return Path(got.value.path()).read_text(encoding="utf-8")
@@ -70,19 +71,16 @@ def test_uploaded_dicom_through_the_browser(model_server, tmp_path):
             _timed("upload -> image shown", timings, lambda: (
                 after_run(page, lambda: dropzone.set_input_files(files=[{
                     "name": UPLOAD_NAME, "mimeType": "application/dicom", "buffer": dicom_bytes(tmp_path)}]),
-                    120000),
-                page.locator('[data-testid="stMarkdownContainer"] h4',
-                             has_text="uploaded image").wait_for(timeout=120000)))
+                    lambda: page.locator('[data-testid="stMarkdownContainer"] h4',
+                                         has_text="uploaded image").wait_for(timeout=120000), 120000)))
             page.get_by_text("Typicality").first.wait_for(timeout=60000)
             assert "case=" not in page.url  # an upload is never put in a link
             before = _image_href(page)
             _timed("window preset -> image redrawn", timings, lambda: (
-                choose(page, "Window", "lung"),
-                page.wait_for_function(
+                choose(page, "Window", "lung", expect=lambda: page.wait_for_function(
                     "old => [...document.querySelectorAll('.js-plotly-plot image')]"
                     ".some(i => (i.getAttribute('href') || '') !== old && i.getAttribute('href'))",
-                    arg=before, timeout=60000)))
-            wait_idle(page)
+                    arg=before, timeout=60000))))
             html.append(page.content())
             page.screenshot(path=str(tmp_path / "upload.png"))
 
