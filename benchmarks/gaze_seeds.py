@@ -64,10 +64,11 @@ def train(a) -> None:
 
 # --------------------------------------------------------------------------- scoring one run
 def label_targets(df, labels: list[str]) -> np.ndarray:
-    """1 positive, 0 negative, NaN uncertain or not mentioned (left out of that label)."""
-    v = df[labels].to_numpy(dtype=np.float64)
-    out = np.where(v == 1.0, 1.0, np.where(v == 0.0, 0.0, np.nan))
-    return out
+    """1 positive, 0 negative; uncertain left out (NaN); a blank is a negative on a labelled
+    row and left out on a row without any label (``eclip.evaluate.metrics.binarize_labels``)."""
+    from eclip.evaluate.metrics import binarize_labels
+
+    return binarize_labels(df[labels].to_numpy(dtype=np.float64))
 
 
 def qualifying(y: np.ndarray, min_count: int = MIN_POSITIVES) -> np.ndarray:

@@ -39,9 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--min-positives", type=int, default=MIN_POSITIVES, metavar="N",
                    help="a prompt pair's AUROC is shown only with N positives and N negatives; the "
                         "macro AUROC averages those labels (default %(default)s)")
-    p.add_argument("--missing-labels", choices=("exclude", "negative"), default="exclude",
-                   help="a blank (not mentioned) label: leave the row out of that label (default) or "
-                        "count it as a negative (eclip.evaluate.targets)")
+    p.add_argument("--missing-labels", choices=("labelled", "exclude", "negative"), default="labelled",
+                   help="a blank (not mentioned) label: a negative on a row with any label, left out on a "
+                        "row without labels (labelled, default); always left out (exclude); always a "
+                        "negative (negative). See eclip.evaluate.targets")
     p.add_argument("--batch-size", type=int, default=32, help="batch size when the index must be built")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,

@@ -264,9 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default=None)
     p.add_argument("--min-positives", type=int, default=suite.MIN_POSITIVES, metavar="N",
                    help="a prompt pair's AUROC is shown only with N positives and N negatives (default %(default)s)")
-    p.add_argument("--missing-labels", choices=("exclude", "negative"), default="exclude",
-                   help="a blank (not mentioned) label: leave the row out of that label (default) or "
-                        "count it as a negative (eclip.evaluate.targets)")
+    p.add_argument("--missing-labels", choices=("labelled", "exclude", "negative"), default="labelled",
+                   help="a blank (not mentioned) label: a negative on a row with any label, left out on a "
+                        "row without labels (labelled, default); always left out (exclude); always a "
+                        "negative (negative). See eclip.evaluate.targets")
     p.add_argument("--fresh-data", default=None, metavar="DIR",
                    help="also score every group on this corpus (another build seed), which no choice saw: "
                         "only its cases whose report no model met, bootstrapped by report cluster")

@@ -212,12 +212,15 @@ def modality_gap(image_emb: np.ndarray, text_emb: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- linear probe
 def binarize_labels(values: np.ndarray) -> np.ndarray:
-    """Manifest labels -> probe/AUROC targets: 1 -> 1, 0 or not mentioned (NaN) -> 0,
-    uncertain (-1) -> NaN (left out). Not-mentioned counts as negative, as in MIMIC
-    practice, because a report names only what it sees."""
+    """Manifest labels [N, L] -> probe/AUROC targets: 1 -> 1, 0 -> 0, uncertain (-1) -> NaN
+    (left out), blank -> 0 on a row that carries any label (a labelled report that does not
+    name a finding) and NaN on a row without any label (the "labelled" policy of
+    ``eclip.evaluate.targets``)."""
     v = np.asarray(values, dtype=np.float64)
     out = np.where(v == 1.0, 1.0, 0.0)
     out[v == -1.0] = np.nan
+    if out.ndim == 2:
+        out[np.isnan(v).all(axis=1)] = np.nan
     return out
 
 

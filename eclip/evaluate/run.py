@@ -39,7 +39,7 @@ class Options:
     progress: bool = True
     precision: str | None = None  # of the index embeddings: auto | fp32 | bf16 (None = default)
     min_positives: int = suite.MIN_POSITIVES  # a pair's AUROC needs this many positives and negatives
-    missing: str = "exclude"  # a blank label (not mentioned): "exclude" the row or count a "negative"
+    missing: str = "labelled"  # what a blank label means: labelled | exclude | negative (targets.py)
 
 
 def load_prompt_sets(names: tuple[str, ...]) -> list[PromptSet]:

@@ -71,7 +71,7 @@ class EvalItems:
     probe_fractions: tuple[float, ...] = PROBE_FRACTIONS
     seed: int = 0
     min_positives: int = MIN_POSITIVES  # AUROC only for labels with this many of both classes
-    missing: str = "exclude"  # a blank (not mentioned) label: "exclude" or "negative" (targets.py)
+    missing: str = "labelled"  # what a blank label means: labelled | exclude | negative (targets.py)
     clusters: np.ndarray | None = None  # per evaluated row: its cluster for the bootstrap (None: rows)
 
 

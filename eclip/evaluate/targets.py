@@ -1,13 +1,16 @@
 """Zero-shot targets: which rows of a manifest are positive for a prompt set's classes.
 
 Manifest labels are CheXpert's: 1 positive, 0 negative, -1 uncertain, blank (NaN) not
-mentioned. By default (``missing="exclude"``) a row takes part in a label only where the
-label is known: 0 is a negative, -1 and NaN are left out. A report names what it sees, so
-"not mentioned" is often read as negative (``missing="negative"``, the MIMIC habit); but in
-the demo corpus (labels from Open-I MeSH terms, ``eclip.data.reports.mesh_to_labels``) only
-normal reports carry 0s, and every abnormal report leaves the labels it does not index
-blank, so counting blanks as negatives would score e.g. "edema" against pneumonia films
-whose report never said whether there was edema.
+mentioned. What a blank means is the ``missing`` policy:
+
+* ``"labelled"`` (default): a blank is a negative on a row that carries at least one label
+  (its report was labelled and did not name this finding: Open-I's MeSH indexing, from which
+  the demo corpus's labels come, lists every finding it indexes), and the row is left out
+  where it carries no label at all (an unlabelled report is not evidence of absence);
+* ``"exclude"``: only an explicit 0 is a negative; every blank is left out. In the demo corpus
+  only normal reports carry 0s, so this scores each finding against normal films alone (an
+  easier question: AUROCs rise);
+* ``"negative"``: every blank is a negative, even on a row without any label (the old habit).
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import pandas as pd
 
 from eclip.model.prompts import BinaryLabel, PromptClass, PromptSet
 
-MISSING = ("exclude", "negative")  # what a row without the label (NaN) is: left out, or a negative
+MISSING = ("labelled", "exclude", "negative")  # what a blank label (NaN) is: see the module docstring
 
 
-def multiclass_targets(df: pd.DataFrame, prompt_set: PromptSet, missing: str = "exclude") -> np.ndarray:
+def multiclass_targets(df: pd.DataFrame, prompt_set: PromptSet, missing: str = "labelled") -> np.ndarray:
     """For every row, the index of its single positive class, or -1 when zero or several
     classes are positive (such rows do not take part, as in the 5x200 benchmarks).
 
@@ -34,7 +37,7 @@ def multiclass_targets(df: pd.DataFrame, prompt_set: PromptSet, missing: str = "
     return target
 
 
-def binary_targets(df: pd.DataFrame, label: BinaryLabel, missing: str = "exclude") -> np.ndarray:
+def binary_targets(df: pd.DataFrame, label: BinaryLabel, missing: str = "labelled") -> np.ndarray:
     """1 when any of the label's columns is 1; NaN when none is 1 but one is uncertain
     (-1); else 0 when the label is known negative, i.e. every one of its columns present
     in ``df`` is 0. A row where a column is blank (NaN, not mentioned) and none is 1 or -1
@@ -44,8 +47,7 @@ def binary_targets(df: pd.DataFrame, label: BinaryLabel, missing: str = "exclude
     pos = _positive(df, label.labels)
     out = pos.astype(float)
     out[~pos & _uncertain(df, label.labels)] = np.nan
-    if missing == "exclude":
-        out[~pos & ~_all_known(df, label.labels)] = np.nan
+    out[~pos & ~_known(df, label.labels, missing)] = np.nan
     return 1.0 - out if label.negated else out
 
 
@@ -63,10 +65,10 @@ def _check_missing(missing: str) -> None:
         raise ValueError(f"missing={missing!r}: one of {MISSING}")
 
 
-def _class_hit(df: pd.DataFrame, cls: PromptClass, missing: str = "exclude") -> np.ndarray:
+def _class_hit(df: pd.DataFrame, cls: PromptClass, missing: str = "labelled") -> np.ndarray:
     if cls.negated and cls.labels:
         hit = ~_positive(df, cls.labels) & ~_uncertain(df, cls.labels)
-        return hit & _all_known(df, cls.labels) if missing == "exclude" else hit
+        return hit & _known(df, cls.labels, missing)
     return _positive(df, cls.labels)
 
 
@@ -76,6 +78,25 @@ def _positive(df: pd.DataFrame, labels: tuple[str, ...]) -> np.ndarray:
 
 def _uncertain(df: pd.DataFrame, labels: tuple[str, ...]) -> np.ndarray:
     return _any_equal(df, labels, -1.0)
+
+
+def _known(df: pd.DataFrame, labels: tuple[str, ...], missing: str) -> np.ndarray:
+    """Rows where a non-positive, non-uncertain value of ``labels`` counts as a negative."""
+    if missing == "exclude":
+        return _all_known(df, labels)
+    if missing == "labelled":
+        return _row_labelled(df) & np.full(len(df), any(c in df.columns for c in labels))
+    return np.ones(len(df), dtype=bool)
+
+
+def _row_labelled(df: pd.DataFrame) -> np.ndarray:
+    """Rows that carry at least one label (1, 0 or -1) in any label column."""
+    from eclip.data.manifest import label_columns
+
+    cols = label_columns(df)
+    if not cols:
+        return np.zeros(len(df), dtype=bool)
+    return ~np.isnan(df[cols].to_numpy(dtype=float)).all(axis=1)
 
 
 def _all_known(df: pd.DataFrame, labels: tuple[str, ...]) -> np.ndarray:

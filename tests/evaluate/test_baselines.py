@@ -112,12 +112,17 @@ def test_auroc_only_for_labels_with_enough_positives_and_negatives():
     assert "zs/bin/Edema/auroc" in suite.statistics(_one_axis_embeddings(every), every)[0]
 
 
-def test_blank_labels_are_left_out_unless_asked_to_count_as_negatives():
+def test_blank_labels_count_by_the_missing_policy():
     items = _items({"No Finding": 12, "Cardiomegaly": 11, "Edema": 3}, {}, [BIN], min_positives=1)
     items.df.loc[items.rows[:5], "Edema"] = np.nan  # five No Finding films never mention edema
+    label_cols = [c for c in LABELS if c in items.df.columns]
+    items.df.loc[items.rows[5:7], label_cols] = np.nan  # two films carry no label at all
     edema = lambda it: next(lab for lab in suite.zero_shot_reference(it)["bin"]["labels"]  # noqa: E731
                             if lab["name"] == "Edema")
-    assert (edema(items)["n_pos"], edema(items)["n_neg"]) == (3, 18)
+    # default: a labelled film's silence on edema is a negative; an unlabelled film is left out
+    assert (edema(items)["n_pos"], edema(items)["n_neg"]) == (3, 21)
+    items.missing = "exclude"
+    assert (edema(items)["n_pos"], edema(items)["n_neg"]) == (3, 16)
     items.missing = "negative"
     assert (edema(items)["n_pos"], edema(items)["n_neg"]) == (3, 23)
 

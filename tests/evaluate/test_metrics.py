@@ -146,6 +146,10 @@ def test_binarize_labels():
     out = m.binarize_labels(np.array([1.0, 0.0, np.nan, -1.0]))
     np.testing.assert_array_equal(out[:3], [1.0, 0.0, 0.0])
     assert np.isnan(out[3])
+    # a row without any label is not evidence of absence: left out, not negative
+    rows = m.binarize_labels(np.array([[1.0, np.nan], [np.nan, np.nan], [0.0, np.nan]]))
+    np.testing.assert_array_equal(rows[[0, 2]], [[1.0, 0.0], [0.0, 0.0]])
+    assert np.isnan(rows[1]).all()
 
 
 def test_probe_subsample_is_seeded_and_sized():

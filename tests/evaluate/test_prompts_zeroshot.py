@@ -75,9 +75,14 @@ def test_binary_targets_uncertain_and_unmentioned_left_out():
     lab = P.BinaryLabel("Consolidation/Opacity", ("Consolidation", "Lung Opacity"), ("p",), ("n",))
     df = pd.DataFrame({"Consolidation": [1.0, 0.0, -1.0, np.nan, -1.0, 0.0],
                        "Lung Opacity": [np.nan, np.nan, np.nan, np.nan, 1.0, 0.0]})
-    out = T.binary_targets(df, lab)
+    out = T.binary_targets(df, lab, missing="exclude")
     # a negative needs every column known 0: row 1 never said whether there is an opacity
     assert out[0] == 1 and np.isnan(out[1]) and np.isnan(out[2]) and np.isnan(out[3])
+    assert out[4] == 1 and out[5] == 0
+    # the default: a labelled row's silence is a negative (row 1); a row without any label is
+    # not evidence of anything (row 3), and uncertain stays out (row 2)
+    out = T.binary_targets(df, lab)
+    assert out[0] == 1 and out[1] == 0 and np.isnan(out[2]) and np.isnan(out[3])
     assert out[4] == 1 and out[5] == 0
     # the explicit option: blank = not seen = negative (the MIMIC habit)
     out = T.binary_targets(df, lab, missing="negative")
