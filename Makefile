@@ -51,8 +51,12 @@ $(COMPARE_STAMP): $(DEMO_DIR)/manifest.csv $(COMPARE_CKPT)/model.safetensors | $
 
 index: $(INDEX_STAMP) $(COMPARE_STAMP)
 
+# Where the demo listens: this machine only (127.0.0.1). `make run HOST=0.0.0.0` serves the room
+# (every interface: the projector's machine, the visitors' laptops); docs/app.md. Set with =,
+# not ?=: a shell's own $HOST (the machine's name) never picks the interface.
+HOST = 127.0.0.1
 run: $(STAMP) demo index
-	$(VPY) -m app --server.headless true
+	$(VPY) -m app --server.headless true --server.address $(HOST)
 
 test: $(STAMP) browser lint
 	$(VPY) -m pytest -q

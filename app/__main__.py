@@ -8,19 +8,25 @@ the pages' own caches), then hands over to Streamlit with every option it was gi
     python -m app                          # what `make run` runs (headless); also `eclip app`
     python -m app --server.port 8502       # any `streamlit run` option
     python -m app --no-warm                # start at once; the first visitor waits instead
+    python -m app --room                   # serve the room: listen on every interface
     python -m app --print-settings         # every setting's value and source, then exit
 
-The dataset and model are the app's defaults: $ECLIP_DATA (data/demo) and
+The server listens on 127.0.0.1 only (this machine's browser) unless told otherwise:
+``--room`` (or ``make run HOST=0.0.0.0``) listens on every interface, so the room's
+laptops and the projector's machine can open it; ``--server.address ADDR`` picks one
+interface. The dataset and model are the app's defaults: $ECLIP_DATA (data/demo) and
 $ECLIP_CHECKPOINT (the shipped demo model).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 
 from eclip.cli import run_command
+from eclip.errors import ConfigError
 from eclip.locations import package_file
 
 
@@ -36,9 +42,30 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(lambda: _serve(argv))
 
 
+LOCAL, ROOM = "127.0.0.1", "0.0.0.0"
+ADDRESS_ENV = "STREAMLIT_SERVER_ADDRESS"
+
+
+def listen_args(argv: list[str], environ=None) -> list[str]:
+    """``argv`` for ``streamlit run`` with the address to listen on: ``--room`` becomes every
+    interface; without an address of its own (flag or $STREAMLIT_SERVER_ADDRESS) the server
+    listens on 127.0.0.1, never on every interface by accident (Streamlit's default)."""
+    environ = os.environ if environ is None else environ
+    room = "--room" in argv
+    argv = [a for a in argv if a != "--room"]
+    given = any(a == "--server.address" or a.startswith("--server.address=") for a in argv)
+    if room and given:
+        raise ConfigError("--room listens on every interface: give it or --server.address, not both.")
+    if room:
+        return [*argv, "--server.address", ROOM]
+    if given or environ.get(ADDRESS_ENV):
+        return argv
+    return [*argv, "--server.address", LOCAL]
+
+
 def _serve(argv: list[str]) -> int:
     warm = "--no-warm" not in argv
-    argv = [a for a in argv if a != "--no-warm"]
+    argv = listen_args([a for a in argv if a != "--no-warm"])
     if warm:
         from app.warm import quietly_warm
 

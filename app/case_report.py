@@ -80,8 +80,11 @@ class CaseReport:
 
     @property
     def file_stem(self) -> str:
+        """``demo00601_model-vs-gaze_case_report``: the page in the name, so exports of one case
+        from two pages do not overwrite each other in a downloads folder."""
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.case)
-        return f"{safe}_case_report"
+        page = "-".join("".join(c if c.isalnum() else " " for c in self.page.lower()).split())
+        return f"{safe}_{page}_case_report" if page else f"{safe}_case_report"
 
 
 # --------------------------------------------------------------------------- HTML
@@ -95,7 +98,8 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:20px 0 6px;border-bott
 .figs{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0;width:500px}
 figure img{width:500px;image-rendering:pixelated;border:1px solid #ccc}
 figcaption{font-size:13px}table{border-collapse:collapse;margin:4px 0}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}td.n{text-align:right}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;overflow-wrap:anywhere;word-break:break-word}
+td.n{text-align:right}
 .muted{color:#555;font-size:13px}pre{white-space:pre-wrap;background:#f6f6f6;padding:10px;
   border:1px solid #ddd}
 """
@@ -175,10 +179,18 @@ def _draft(r: CaseReport) -> str:
     check = (f"<p>Disagrees with the zero-shot findings on:</p><ul>{check}</ul>" if conflicts else
              f"<p>No disagreement with the zero-shot findings ({_e(d.evidence.get('checked', 0))} "
              "finding(s) the draft takes a position on).</p>")
-    prov = _table([[k, v if isinstance(v, str | int | float) else str(v)] for k, v in d.provenance.items()],
-                  ["provenance", "value"])
+    prov = _table([[k, _value(v)] for k, v in d.provenance.items()], ["provenance", "value"])
     return (f'<h2>Draft report <span class="mark draftmark">{_e(DISCLAIMER_TEXT)}</span></h2>'
             f"<pre>{_e(d.text)}</pre>{check}{prov}")
+
+
+def _value(v) -> str | int | float:
+    """A provenance value for a table cell: a list (the retrieved case ids) as "a, b, c"."""
+    if isinstance(v, str | int | float):
+        return v
+    if isinstance(v, list | tuple):
+        return ", ".join(map(str, v))
+    return str(v)
 
 
 def _models(r: CaseReport) -> str:

@@ -28,6 +28,7 @@ class CaseFilter:
     labels: list[str] = field(default_factory=list)  # every one must be positive (1)
     gaze: str = "all"
     text: str = ""  # case-insensitive, literal, over findings + impression
+    exclude_negated: bool = False  # the text must occur outside a negation ("No pleural effusion")
 
 
 def has_gaze(df: pd.DataFrame) -> pd.Series:
@@ -68,7 +69,53 @@ def filter_cases(df: pd.DataFrame, f: CaseFilter) -> pd.DataFrame:
         keep &= ~has_gaze(df)
     text = f.text.strip()
     if text:
-        keep &= report_body(df).str.contains(text, case=False, regex=False)
+        keep &= text_matches(df, text, f.exclude_negated)
+    return df[keep]
+
+
+def text_matches(df: pd.DataFrame, text: str, exclude_negated: bool = False) -> pd.Series:
+    """Rows whose findings or impression hold ``text`` (literal, any case); with
+    ``exclude_negated`` only where a sentence affirms it: "effusion" then finds "Small left
+    pleural effusion" but not "No pleural effusion" (eclip.data.labeller's negation cues)."""
+    hits = report_body(df).str.contains(text, case=False, regex=False)
+    if not exclude_negated or not hits.any():
+        return hits
+    return hits & _affirmed(df, hits, text)
+
+
+_AFFIRMED = BoundedCache(16, "negation-aware report searches")
+
+
+def _affirmed(df: pd.DataFrame, hits: pd.Series, text: str) -> pd.Series:
+    """Of the rows in ``hits``, those whose report affirms ``text``. Kept per manifest object
+    and text: a search is read sentence by sentence in Python (~15 µs a report), so the page's
+    reruns (any other widget) reuse it."""
+    from eclip.data.labeller import affirms
+
+    def compute() -> tuple:
+        rows = df.loc[hits, ["findings", "impression"]].astype(str)
+        found = [affirms(f, text) or affirms(i, text) for f, i in zip(rows["findings"], rows["impression"])]
+        return weakref.ref(df), pd.Series(found, index=rows.index, dtype=bool).reindex(df.index, fill_value=False)
+
+    key = (id(df), len(df), text.lower())
+    ref, mask = _AFFIRMED.get_or_compute(key, compute)
+    if ref() is not df or not mask.index.equals(df.index):  # another frame took this id since
+        ref, mask = compute()
+        _AFFIRMED.put(key, (ref, mask))
+    return mask
+
+
+def find(df: pd.DataFrame, text: str) -> pd.DataFrame:
+    """The rows a case picker's typed words find: an id holding ``text``, a positive finding
+    whose name holds it, or a report that affirms it (negated mentions left out)."""
+    needle = text.strip()
+    if not needle:
+        return df.iloc[:0]
+    keep = df["id"].astype(str).str.contains(needle, case=False, regex=False)
+    for lab in label_columns(df):
+        if needle.lower() in lab.lower():
+            keep |= df[lab] == 1.0
+    keep |= text_matches(df, needle, exclude_negated=True)
     return df[keep]
 
 

@@ -69,6 +69,35 @@ def redact_folders(text: str) -> str:
     return _ABSOLUTE.sub(short, text)
 
 
+def command_path(path: str | os.PathLike, placeholder: str, admin: bool = False) -> str:
+    """A folder as a command shown on a page names it: in full for the admin; for a visitor
+    relative to the repository (``checkpoints/demo-eclip``), else ``placeholder``."""
+    if admin:
+        return str(resolve(path))
+    label = display(path)
+    return placeholder if Path(label).is_absolute() else label
+
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s`'\"<>()]+", re.IGNORECASE)
+SERVER_WORD = "the configured server"
+
+
+def redact_hosts(text: str, hosts=()) -> str:
+    """``text`` (a draft's provenance, an error) as a visitor may read it: every URL and each
+    of ``hosts`` (an Ollama host as configured: ``gpu-box:11434``, ``http://10.0.0.7:11434``),
+    with or without its scheme, read "the configured server"."""
+    out = _URL.sub(lambda m: SERVER_WORD + m.group(0)[len(m.group(0).rstrip(".,;:")):], str(text))
+    names = set()
+    for host in filter(None, hosts):
+        host = str(host).strip().rstrip("/")
+        names.add(host)
+        names.add(host.split("://", 1)[-1])
+    for name in sorted(names, key=len, reverse=True):
+        if len(name) >= 4:  # never a word-sized fragment
+            out = out.replace(name, SERVER_WORD)
+    return out
+
+
 def default_dataset() -> str:
     return settings().data
 

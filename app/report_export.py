@@ -71,11 +71,24 @@ def reading(case: case_source.Case) -> tuple[tuple[str, str], ...]:
 
 
 def last_draft(case_id: str) -> Draft | None:
-    """The draft this session made on the Draft report page for this case, if any."""
+    """The draft this session made on the Draft report page for this case, if any: for a
+    visitor without the Ollama host its provenance may name (``for_visitor``)."""
     last = st.session_state.get("rep_last")
     if not last or last.get("case") != case_id:
         return None
-    return Draft(last["text"], last["evidence"], last["provenance"])
+    hosts = last.get("hosts", ())
+    return Draft(for_visitor(last["text"], hosts), last["evidence"], shown_provenance(last["provenance"], hosts))
+
+
+def for_visitor(text: str, hosts=()) -> str:
+    """A draft's text or provenance line as this session may read it: in full for the admin;
+    for a visitor without server addresses (the Ollama host a fallback reason names)."""
+    return text if state.is_admin() else paths.redact_hosts(text, hosts)
+
+
+def shown_provenance(provenance: dict, hosts=()) -> dict:
+    """``provenance`` with each text through ``for_visitor``."""
+    return {k: for_visitor(v, hosts) if isinstance(v, str) else v for k, v in provenance.items()}
 
 
 def warnings(checkpoint: str | None, case: case_source.Case) -> tuple[str, ...]:

@@ -33,10 +33,16 @@ def is_admin() -> bool:
     return bool(st.session_state.get(ADMIN_KEY))
 
 
+def visible(text) -> str:
+    """``text`` (an error message) as this session may read it: whole for the admin; for a
+    visitor without the server's folders outside the repository (``paths.redact_folders``)."""
+    return str(text) if is_admin() else paths.redact_folders(str(text))
+
+
 def show_error(exc: Exception, hint: str | None = None) -> None:
     """A library error as a message a person can act on, never a traceback; a visitor reads
-    it without the server's folders outside the repository (``paths.redact_folders``)."""
-    st.error(str(exc) if is_admin() else paths.redact_folders(str(exc)), icon=":material/error:")
+    it without the server's folders outside the repository (``visible``)."""
+    st.error(visible(exc), icon=":material/error:")
     if hint:
         st.caption(hint)
 

@@ -13,19 +13,21 @@ model pages read it, and so can an export.
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
-from eclip.data.images import DisplayMeta, load_image_bytes
+from eclip.data.images import DisplayMeta, ImageTooLarge, load_image_bytes
 from eclip.data.window import AS_STORED, CHOICES, Window, Windowable, value_range, windowable
 from eclip.errors import EclipError
 
 _UPLOAD = "_upload"  # the Upload of this session
 _VIEW = "_upload_view"  # {"preset", "window"}: survives page switches (widget keys do not)
 _GEN = "_upload_gen"  # bumped to replace the uploader, and the file name with it
+_FAILED = "_upload_failed"  # why the last upload was refused, said once above the fresh box
 _PRESET, _CENTER, _WIDTH = "wl_preset", "wl_center", "wl_width"
 CUSTOM = "custom"
 ACCEPTED = "DICOM (with or without .dcm), PNG or JPEG"
@@ -68,13 +70,28 @@ def _facts(meta: DisplayMeta) -> tuple[str, ...]:
             *(f"{name} `{value}`" for name, value in named if value))
 
 
+def refusal(exc: EclipError) -> str:
+    """Why an upload was refused, for whoever uploaded it: never the file's name (the decoder
+    names it "uploaded image"), never code or a server setting to change."""
+    if isinstance(exc, ImageTooLarge):
+        return (f"This image is too large to open here: {_count(exc.pixels)}, more than this server "
+                f"takes ({_count(exc.limit)} at most). Downscale it (e.g. export it at 2048 pixels "
+                "on its longer side) and upload it again.")
+    return str(exc)
+
+
+def _count(pixels: int) -> str:
+    return f"{pixels / 1e6:,.0f} megapixels" if pixels >= 10**6 else f"{pixels:,} pixels"
+
+
 def _accept(data: bytes) -> bool:
-    """Decode ``data`` into this session; False (after showing why) when it cannot be read."""
+    """Decode ``data`` into this session; False (keeping why, for the next run) when it
+    cannot be read."""
     try:
         loaded = load_image_bytes(data, keep_values=True)
         source = windowable(loaded)
     except EclipError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.session_state[_FAILED] = refusal(exc)
         return False
     st.session_state[_UPLOAD] = Upload(source, _facts(loaded.meta), secrets.token_hex(8))
     st.session_state[_VIEW] = {"preset": AS_STORED, "window": None}
@@ -85,7 +102,11 @@ def _accept(data: bytes) -> bool:
 
 def uploader() -> bool:
     """The upload box. True when a new image was just taken (the caller makes it the
-    current case and reruns, which also replaces the box and its file name)."""
+    current case and reruns, which also replaces the box and its file name). A refused file
+    is cleared the same way, at once: its chip (and name) leave the screen, the reason is
+    said above a fresh, empty box, and the next file dropped there is read."""
+    if failed := st.session_state.pop(_FAILED, None):
+        st.error(failed, icon=":material/error:")
     gen = st.session_state.get(_GEN, 0)
     file = st.file_uploader(f"Your own image: {ACCEPTED}", key=f"upload_file_{gen}",
                             help="Decoded in memory for this browser session only: never "
@@ -95,6 +116,8 @@ def uploader() -> bool:
         return False
     ok = _accept(file.getvalue())
     st.session_state[_GEN] = gen + 1
+    if not ok:
+        st.rerun()  # the refused file's box is replaced before anything else is drawn
     return ok
 
 
@@ -135,18 +158,23 @@ def _restore_widgets(up: Upload) -> None:
         st.session_state[_CENTER], st.session_state[_WIDTH] = _clamped(up, shown)
 
 
-def _ranges(up: Upload) -> tuple[tuple[float, float], tuple[float, float], float]:
-    """(level bounds, width bounds, step) for the sliders, in the image's value units."""
+def _ranges(up: Upload) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """(level bounds, width bounds, step) for the sliders: whole numbers in the image's value
+    units (stored pixel values are integers: "15000", never "15000.00"), the level never
+    below 0 for an image with no negative value (unsigned pixels)."""
     lo, hi = value_range(up.source.values)
     span = max(hi - lo, 1.0)
-    step = float(10 ** np.floor(np.log10(span / 200))) if span > 200 else 1.0
-    return (lo - span / 2, hi + span / 2), (1.0, 2 * span + 1), step
+    step = int(10 ** np.floor(np.log10(span / 200))) if span > 200 else 1
+    level_lo = math.floor(lo - span / 2)
+    if lo >= 0:
+        level_lo = max(level_lo, 0)
+    return (level_lo, math.ceil(hi + span / 2)), (1, math.ceil(2 * span + 1)), step
 
 
-def _clamped(up: Upload, shown: Window) -> tuple[float, float]:
+def _clamped(up: Upload, shown: Window) -> tuple[int, int]:
     """A file's own window may lie outside the sliders' range: show the nearest they can."""
     (c_lo, c_hi), (w_lo, w_hi), _ = _ranges(up)
-    return float(np.clip(shown.center, c_lo, c_hi)), float(np.clip(shown.width, w_lo, w_hi))
+    return int(round(np.clip(shown.center, c_lo, c_hi))), int(round(np.clip(shown.width, w_lo, w_hi)))
 
 
 def window_controls(up: Upload) -> None:

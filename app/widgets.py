@@ -7,7 +7,7 @@ import streamlit as st
 
 from eclip.errors import EclipError
 
-from app import cases, loaders
+from app import cases, loaders, state
 
 
 def case_gallery(root: str, rows: pd.DataFrame, *, columns: int = 4, captions: list[str] | None = None,
@@ -20,7 +20,7 @@ def case_gallery(root: str, rows: pd.DataFrame, *, columns: int = 4, captions: l
             try:
                 st.image(loaders.load_thumbnail(root, row["image_path"]), width="stretch")
             except EclipError as exc:
-                st.caption(f":red[{exc}]")
+                st.caption(f":red[{cases.md_escape(state.visible(exc))}]")
             found = ", ".join(cases.positive_labels(row)) or "no positive finding"
             extra = f"  \n{captions[i]}" if captions else ""
             st.caption(f"**{cases.md_escape(row['id'])}** · {cases.md_escape(found)}{extra}")

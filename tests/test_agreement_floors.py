@@ -211,11 +211,11 @@ def test_headline_puts_model_floor_and_ceiling_side_by_side():
 
     line = agreement.headline("eCLIP", {"model": ci(0.07, 0.05, 0.09), "centre": ci(0.02, 0.01, 0.03),
                                         "readers": ci(0.45, 0.4, 0.5)})
-    assert line == ("eCLIP CC 0.07 [0.05, 0.09] - floor (centre bias) 0.02 [0.01, 0.03] - "
+    assert line == ("eCLIP CC 0.07 [0.05, 0.09] · floor (centre bias) 0.02 [0.01, 0.03] · "
                     "ceiling (another reader) 0.45 [0.40, 0.50]")
     assert agreement.headline("eCLIP", {"model": ci(0.07, 0.05, 0.09)}) == "eCLIP CC 0.07 [0.05, 0.09]"
     per_case = agreement.case_line("eCLIP", {"cc": 0.071}, {"centre": {"cc": 0.4}})
-    assert per_case == "eCLIP CC 0.07 - floor (centre bias) 0.40"
+    assert per_case == "eCLIP CC 0.07 · floor (centre bias) 0.40"
 
 
 def test_case_references_score_the_floor_and_the_ceiling_like_the_model(demo):
@@ -250,7 +250,7 @@ def test_agreement_cli_prints_floors_and_intervals_on_the_tiny_fixture(micro_vit
     assert "| floor: centre bias |  | 2 |" in out
     assert "ceiling" not in out.split("| floor: centre bias")[1].split("\n")[0]  # no second reading here
     name = micro_vit.path.name
-    assert any(line.startswith(f"{name} gradcam CC ") and " - floor (centre bias) " in line
+    assert any(line.startswith(f"{name} gradcam CC ") and " · floor (centre bias) " in line
                for line in out.splitlines())
 
 

@@ -93,7 +93,20 @@ def test_simulated_mark_only_when_it_applies():
 
 
 def test_file_stem_of_an_upload_names_no_file():
-    assert _report(case="uploaded image").file_stem == "uploaded_image_case_report"
+    assert _report(case="uploaded image").file_stem == "uploaded_image_model-vs-gaze_case_report"
+
+
+def test_file_stem_names_the_page_so_two_pages_exports_of_a_case_do_not_collide():
+    stems = {_report(page=page).file_stem for page in ("Case browser", "Model vs gaze", "Draft report", "Presenter")}
+    assert stems == {"demo00601_case-browser_case_report", "demo00601_model-vs-gaze_case_report",
+                     "demo00601_draft-report_case_report", "demo00601_presenter_case_report"}
+
+
+def test_provenance_lists_retrieved_ids_as_text_and_long_values_wrap():
+    prov = {"backend": "retrieval", "retrieved_ids": ["demo00012", "demo00345"], "weights_sha256": "f" * 64}
+    doc = to_html(_report(draft=Draft("FINDINGS: x.", {"conflicts": [], "checked": 0}, prov)))
+    assert "<td>demo00012, demo00345</td>" in doc and "[&#x27;demo00012&#x27;" not in doc
+    assert "overflow-wrap:anywhere" in doc and "word-break:break-word" in doc  # the SHA-256 wraps in its cell
 
 
 @pytest.mark.skipif(not chromium_available(), reason="needs Debian chromium: `make browser`")

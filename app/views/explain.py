@@ -11,7 +11,7 @@ from eclip.evaluate.saliency import agreement_metrics, is_flat
 from eclip.explain import TITLES, case_report, resolve_prompt, supported_methods, uses_prompt
 from eclip.explain.regions import central_region, lung_region, placement
 
-from app import case_source, cases, compare, heavy, loaders, report_export, state
+from app import case_source, cases, compare, heavy, loaders, paths, report_export, state, upload
 from app.overlay import overlay_figure
 from app import agreement_line  # the floor-and-ceiling line under the scores
 
@@ -75,17 +75,21 @@ st.title("Model vs gaze")
 root, manifest = state.require_dataset()
 checkpoint, lm = state.require_model()
 c1, c2, c3 = st.columns([1.1, 2.2, 1.5])
-only_gaze = c1.toggle("Only cases with gaze", value=case_source.gaze_first(manifest),
-                      key="xp_gaze_only")
+if case_source.wanted_id() == case_source.UPLOAD_ID and upload.current() is not None:
+    only_gaze = False  # an upload has no gaze: the switch is for the dataset's cases
+else:
+    only_gaze = c1.toggle("Only cases with gaze", value=case_source.gaze_first(manifest),
+                          key="xp_gaze_only")
 pool = manifest[cases.has_gaze(manifest)] if only_gaze else manifest
 ids = pool["id"].tolist()
 if not ids:
     st.info("No case to explain with these settings.")
     st.stop()
-case_id = case_source.select(c1, case_source.listed(ids), "xp_case")
+case_id = case_source.select(c1, ids, "xp_case", manifest=manifest,
+                             scope="it has no gaze: switch off “Only cases with gaze”" if only_gaze else "")
 if len(ids) > cases.LIST_LIMIT:
-    c1.caption(f"The first {cases.LIST_LIMIT:,} of {len(ids):,} cases are listed; a case chosen on "
-               "the Case browser (its filters reach every case) opens here.")
+    c1.caption(f"{cases.LIST_LIMIT:,} of {len(ids):,} cases are listed; type an id, a finding or "
+               "report words in the box to reach any of them.")
 with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
     case = case_source.load(root, manifest, case_id)
 row = case.row  # None for an uploaded image: no report, labels or gaze
@@ -108,9 +112,16 @@ prompt, source = resolve_prompt(typed, case_report(row) if row is not None else 
 if not prompt_free and source != "typed":
     st.info(f"The prompt box is empty, so the map explains {PROMPT_SOURCES[source]}: "
             f"“{cases.md_escape(prompt)}”", icon=":material/edit_note:")
-if method == "integrated_gradients" and not st.toggle(
-        "Compute integrated gradients (32 passes, takes a while on CPU)", key="xp_ig_ok"):
-    st.stop()
+if method == "integrated_gradients":
+    _restore("xp_ig_ok")  # kept across methods and pages: switched on once, it stays on
+    if not _keep("xp_ig_ok", st.toggle("Compute integrated gradients (32 passes, takes a while on CPU)",
+                                       key="xp_ig_ok")):
+        st.info("Integrated gradients runs the model 32 times, on the image faded in from black, and "
+                "adds up its gradients: switch on **Compute integrated gradients** above to draw its "
+                "map for this case and prompt beside the radiologist's gaze. It takes a while on this "
+                "server's CPU (one such map at a time: other visitors' wait); the switch stays on for "
+                "the next cases. The other methods draw at once.", icon=":material/hourglass_empty:")
+        st.stop()
 
 case_source.simulated_banner(checkpoint, case)
 case_source.show_typicality(checkpoint, root, manifest, lm, case)
@@ -164,8 +175,10 @@ if gaze is not None:
             col.metric(metric.upper().replace("_", "-"), f"{value:.3f}", help=METRIC_HELP.get(metric))
     agreement_line.show_case_line(root, row, checkpoint, agreement_metrics(model_map, gaze), gaze)
     agreement_line.show_split_line(root, checkpoint, lm, method)
+    admin = state.is_admin()  # a visitor reads no server folder: relative ones, else placeholders
     st.caption("For the whole gaze subset: `python -m eclip.explain agreement --checkpoint "
-               f"{checkpoint} --data {root}`")
+               f"{paths.command_path(checkpoint, '<checkpoint>', admin)} "
+               f"--data {paths.command_path(root, '<dataset>', admin)}`")
 if row is not None:
     st.caption(f"{cases.md_escape(row['findings'])}")
     if credit := cases.report_credit(row):

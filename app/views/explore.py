@@ -31,7 +31,11 @@ def _filters(df: pd.DataFrame) -> cases.CaseFilter:
         gaze = c3.radio("Gaze", cases.GAZE_CHOICES, horizontal=True, key="f_gaze")
         text = c4.text_input("Search report text", key="f_text",
                              placeholder="e.g. effusion, enlarged heart")
-    return cases.CaseFilter(splits=split, labels=labels, gaze=gaze, text=text)
+        affirmed = c4.checkbox("Exclude negated mentions", value=True, key="f_affirmed",
+                               help="On: “effusion” finds “small left pleural effusion” but not "
+                                    "“no pleural effusion” (the labeller's negation cues, per "
+                                    "sentence). Off: every report holding the words.")
+    return cases.CaseFilter(splits=split, labels=labels, gaze=gaze, text=text, exclude_negated=affirmed)
 
 
 def _on_table_select() -> None:
@@ -42,19 +46,20 @@ def _on_table_select() -> None:
         st.session_state[_CASE_KEY] = ids[rows[0]]
 
 
-def _case_list(matches: pd.DataFrame) -> str:
+def _case_list(matches: pd.DataFrame, manifest: pd.DataFrame) -> str:
     table = cases.case_table(matches)
-    ids = table["id"].tolist()
-    st.session_state[_IDS_KEY] = ids
+    st.session_state[_IDS_KEY] = table["id"].tolist()
     case_source.take_upload()
-    case_id = case_source.select(st, ids, _CASE_KEY)
+    case_id = case_source.select(st, matches["id"].tolist(), _CASE_KEY, manifest=manifest,
+                                 scope="the filters above hide it")
     st.dataframe(table, key=_TABLE_KEY, on_select=_on_table_select, selection_mode="single-row",
                  hide_index=True, height=420, column_config={
                      "gaze": st.column_config.CheckboxColumn("gaze", width="small"),
                      "id": st.column_config.TextColumn("id"),
                      "findings": st.column_config.TextColumn("positive findings")})
     if len(matches) > len(table):
-        st.caption(f"Showing the first {len(table)} of {len(matches)}; narrow the filters.")
+        st.caption(f"The table shows the first {len(table):,} of {len(matches):,}; type an id, a "
+                   "finding or report words in the Case box to reach any of them, or narrow the filters.")
     return case_id
 
 
@@ -155,7 +160,7 @@ if matches.empty:
 banner = st.container()
 left, mid, right = st.columns([1.5, 2.3, 1.4], gap="medium")
 with left:
-    case_id = _case_list(matches)
+    case_id = _case_list(matches, manifest)
 if case_id == case_source.UPLOAD_ID:
     with mid:
         upload.viewer(upload.current())

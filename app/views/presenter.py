@@ -32,14 +32,20 @@ FULL_PAGES = (("views/explore.py", "Case browser", ":material/radiology:"),
               ("views/report.py", "Draft report", ":material/description:"))
 
 
-def _position(stops: list[tour.Stop]) -> int | None:
+def _position(stops: list[tour.Stop], manifest) -> int | None:
     """The stop to show (None: the visitor's upload): the current case when it is on the
-    tour (a link, the full pages), else the kept position."""
-    case_source.follow_url()
+    tour (a link, the full pages), else the kept position. A link to a case off the tour, or
+    to none of this dataset, says so instead of silently showing a stop."""
+    linked = case_source.follow_url()
     current = case_source.current_id()
     if current == case_source.UPLOAD_ID and upload.current() is not None:
         return None
     ids = [s.case for s in stops]
+    if linked and linked not in ids:
+        st.warning(case_source.why_not_here(
+            linked, manifest, f"the Presenter shows the {len(ids)} cases of its tour and your own "
+            "image; the Case browser, Model vs gaze and Draft report open any case") + " Showing the tour.",
+            icon=":material/link_off:")
     i = ids.index(current) if current in ids else min(st.session_state.get(_STOP, 0), len(ids) - 1)
     st.session_state[_STOP] = i
     case_source.set_current(ids[i])
@@ -185,7 +191,7 @@ if not stops:
             f"`{paths.visitor_label(tour.tour_file())}` was chosen on data/demo. Pick that dataset in the "
             f"sidebar, or point ${tour.TOUR_ENV} at a tour of your own.", icon=":material/tour:")
     st.stop()
-i = _position(stops)
+i = _position(stops, manifest)
 _nav(stops, i)
 with state.eclip_errors("Upload the image again, or go on with the tour."):
     case = case_source.load(root, manifest, stops[i].case if i is not None else case_source.UPLOAD_ID)

@@ -11,7 +11,8 @@ import streamlit as st
 from eclip.report import (CHOICES, DISCLAIMER, build_context, check_draft, draft_for_pixels,
                           load_settings)
 from eclip.report.embedded import find_model, warm_up
-from eclip.report.ollama_backend import DEFAULT_HOST
+from eclip.report.ollama_backend import DEFAULT_HOST, OllamaBackend
+from eclip.report.settings import ReportSettings
 
 from app import case_source, cases, heavy, index_job, report_export, state, widgets
 
@@ -30,8 +31,12 @@ def _ollama_options(settings) -> dict:
     """Host and model: the server's settings; only a signed-in admin may change them (for
     this session), since the server connects to whatever address is given here."""
     host, model = settings.host or DEFAULT_HOST, settings.model
-    if not state.is_admin():
-        st.caption(f"Ollama model `{model}` (its server is set by the admin)")  # no host for visitors
+    if not state.is_admin():  # never the host: a visitor reads no server address
+        if settings.host is None and model == ReportSettings.model:
+            st.caption("No Ollama server is configured for this app: **auto** drafts with the "
+                       "embedded model unless one answers, **ollama** falls back to the retrieved findings.")
+        else:
+            st.caption(f"Ollama model `{model}` (its server is set by the admin)")
         return {}
     with st.expander("Ollama settings (admin)"):
         host = st.text_input("Host", value=host, key="rep_host")
@@ -39,14 +44,17 @@ def _ollama_options(settings) -> dict:
     return {"host": host.strip() or None, "model": model.strip() or None}
 
 
-def _controls(ids: list[str], settings) -> dict:
+def _controls(ids: list[str], manifest: pd.DataFrame, split: str, settings) -> dict:
     c1, c2, c3 = st.columns([1.2, 2.2, 1.2])
-    case_id = case_source.select(c1, ids, "rep_case")
+    case_id = case_source.select(c1, ids, "rep_case", manifest=manifest,
+                                 scope=f"this page drafts the `{split}` split's cases, so that no "
+                                       "case retrieves its own report")
     backend = c2.radio("Backend", CHOICES, horizontal=True, key="rep_backend",
                        index=CHOICES.index(settings.backend), help=_backend_help(settings))
     k = c3.slider("Retrieved reports (k)", 10, 200, settings.k, 10, key="rep_k")
     options = {**settings.options(), **{k: v for k, v in _ollama_options(settings).items() if v}}
-    return {"case_id": case_id, "backend": backend, "k": k, "options": options}
+    return {"case_id": case_id, "backend": backend, "k": k, "options": options,
+            "hosts": (OllamaBackend(host=options.get("host")).host, DEFAULT_HOST)}
 
 
 def _context_view(context) -> None:
@@ -74,12 +82,12 @@ def _evidence_view(evidence: dict) -> None:
     st.caption("Check these against the image before using the draft.")
 
 
-def _hard_breaks(stream, raw: list[str]):
-    """Stream pieces as Markdown that keeps the draft's line breaks; ``raw`` collects the
-    original text."""
+def _hard_breaks(stream, raw: list[str], hosts: tuple):
+    """Stream pieces as Markdown that keeps the draft's line breaks (a visitor's without the
+    Ollama host its footer may name); ``raw`` collects the original text."""
     for piece in stream:
         raw.append(piece)
-        yield cases.md_escape(piece).replace("\n", "  \n")
+        yield cases.md_escape(report_export.for_visitor(piece, hosts)).replace("\n", "  \n")
 
 
 def _load_first(backend) -> None:
@@ -106,11 +114,12 @@ def _draft(sources: tuple, context, pixels, choice) -> None:
             st.badge(DISCLAIMER, icon=":material/warning:", color="red")
             raw: list[str] = []
             with st.container(border=True):
-                st.write_stream(_hard_breaks(stream, raw))
+                st.write_stream(_hard_breaks(stream, raw, choice["hosts"]))
     evidence = check_draft(stream.text, context.zero_shot).as_dict()
     with check_col:
         _evidence_view(evidence)
-    st.session_state["rep_last"] = {"case": choice["case_id"], "text": "".join(raw),
+    # as drafted (the admin's to read); pages and exports show it through report_export
+    st.session_state["rep_last"] = {"case": choice["case_id"], "text": "".join(raw), "hosts": choice["hosts"],
                                     "provenance": stream.provenance.as_dict(), "evidence": evidence}
 
 
@@ -119,7 +128,7 @@ def _last_draft(last: dict) -> None:
     with text_col:
         st.badge(DISCLAIMER, icon=":material/warning:", color="red")
         with st.container(border=True):
-            st.text(last["text"])
+            st.text(report_export.for_visitor(last["text"], last.get("hosts", ())))
     with check_col:
         _evidence_view(last["evidence"])
 
@@ -140,11 +149,14 @@ index = index_job.require_index(checkpoint, root)
 splits = sorted(s for s in manifest["split"].unique() if s)
 split = "test" if "test" in splits else (splits[0] if splits else "")
 ids = manifest.loc[manifest["split"] == split, "id"].tolist() or manifest["id"].tolist()
-st.caption(f"Cases of the `{split}` split: their own reports are never part of the "
-           "retrieved context (only training reports are).")
 with state.eclip_errors("Fix the report settings (ECLIP_REPORT_* variables) and reload."):
     settings = load_settings()
-choice = _controls(ids, settings)
+choice = _controls(ids, manifest, split, settings)
+if choice["case_id"] == case_source.UPLOAD_ID:
+    st.caption("Your uploaded image: the retrieved context comes from this dataset's training reports.")
+else:
+    st.caption(f"Cases of the `{split}` split: their own reports are never part of the "
+               "retrieved context (only training reports are).")
 if settings.warm_up and choice["backend"] in ("auto", "embedded"):
     warm_up(settings.embedded_model)  # once per server, in the background: the first draft waits less
 with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
@@ -175,5 +187,5 @@ with right:
     last = st.session_state.get("rep_last")
     if last and last["case"] == choice["case_id"]:
         with st.expander("Provenance"):
-            st.json(last["provenance"])
+            st.json(report_export.shown_provenance(last["provenance"], last.get("hosts", ())))
     _export(case, checkpoint, lm)

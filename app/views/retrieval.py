@@ -92,7 +92,8 @@ def _nearest_cases(root: str, index, manifest: pd.DataFrame, rows: np.ndarray, c
 
 def _query_case(root: str, manifest: pd.DataFrame, rows: np.ndarray):
     ids = manifest["id"].to_numpy()[rows].tolist()
-    case_id = case_source.select(st, ids, "ret_case", "Query image")
+    case_id = case_source.select(st, ids, "ret_case", "Query image", manifest=manifest,
+                                 scope="the Split box above leaves it out")
     with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
         return case_source.load(root, manifest, case_id)
 

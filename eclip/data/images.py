@@ -214,11 +214,22 @@ def _resolve_limit(max_pixels: int | None) -> int:
     return int(limit)
 
 
+class ImageTooLarge(ImageLoadError):
+    """The header claims more pixels than the limit: refused before any pixel is decoded.
+    ``pixels`` and ``limit`` let an app word it for its own readers (the message is for
+    whoever can raise the limit)."""
+
+    def __init__(self, message: str, pixels: int, limit: int):
+        super().__init__(message)
+        self.pixels = pixels
+        self.limit = limit
+
+
 def _check_pixels(path: Path, width: int, height: int, limit: int) -> None:
     if width < 1 or height < 1:
         raise ImageLoadError(f"{path}: header gives an empty image size {width}x{height}")
     if width * height > limit:
-        raise ImageLoadError(_too_big(path, width * height, f"{width}x{height}", limit))
+        raise ImageTooLarge(_too_big(path, width * height, f"{width}x{height}", limit), width * height, limit)
 
 
 def _too_big(path: Path, n: int, dims: str, limit: int) -> str:
@@ -544,10 +555,11 @@ def _load_pillow(path: Path, kind: str, limit: int, source=None) -> LoadedImage:
         found = _BOMB_RE.search(str(exc))
         n = int(found.group(1)) if found else limit + 1
         if n > limit:
-            raise ImageLoadError(_too_big(path, n, "(from header)", limit)) from None
-        raise ImageLoadError(
+            raise ImageTooLarge(_too_big(path, n, "(from header)", limit), n, limit) from None
+        raise ImageTooLarge(
             f"{path}: {n:,} pixels exceeds Pillow's own limit (2 x PIL.Image.MAX_IMAGE_PIXELS); "
-            "raise PIL.Image.MAX_IMAGE_PIXELS as well as max_pixels to load it"
+            "raise PIL.Image.MAX_IMAGE_PIXELS as well as max_pixels to load it",
+            n, 2 * int(Image.MAX_IMAGE_PIXELS or 0)
         ) from None
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad files
         raise ImageLoadError(f"{path}: not a readable {kind.upper()} file ({_reason(exc)})") from exc

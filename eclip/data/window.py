@@ -4,7 +4,10 @@ A projection radiograph has no Hounsfield units, so the CT habit of fixed lung/b
 (e.g. -600/1500) means nothing on a CR or DX file: its values depend on the detector and the
 exposure. The presets here are therefore quantiles of the image's own brightness, chosen to
 match what each CT window is for: "lung" spreads the dark (air-filled) half of the film over
-the whole grey range, "mediastinum" the brighter soft tissue, "bone" a narrow bright band.
+the whole grey range, "mediastinum" the brighter soft tissue, "bone" a wide window up to the
+very brightest values (as CT's bone window is wide), so ribs show over the lungs and dense bone
+is not clipped. It once mapped the 75th percentile to black: three quarters of a real CR chest
+film (pydicom-data's RG1_UNCR) went black, ribs over the lungs with it.
 They are computed on displayed brightness, so a MONOCHROME1 file (high values display dark)
 gets the same-looking window as a MONOCHROME2 one.
 
@@ -28,7 +31,7 @@ AS_STORED = "as stored"
 PRESETS: dict[str, tuple[float, float]] = {
     "lung": (0.01, 0.60),
     "mediastinum": (0.40, 0.98),
-    "bone": (0.75, 0.998),
+    "bone": (0.20, 0.999),
 }
 CHOICES = (AS_STORED, *PRESETS)
 

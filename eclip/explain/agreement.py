@@ -158,17 +158,21 @@ def with_intervals(per_image, columns=SCORE_COLUMNS, n_boot: int = 1000, seed: i
     return out
 
 
+SEPARATOR = " · "
+
+
 def headline(name: str, summaries: dict[str, dict], metric: str = "cc") -> str:
     """One line a reader can weigh: the model's mean ``metric`` with its interval, beside the
     stronger floor (centre bias) and the ceiling (another reader), e.g.
-    "eCLIP CC 0.11 [0.08, 0.14] - floor 0.42 [...] - ceiling 0.55 [...]". ``summaries`` maps
-    "model", "centre" and "readers" to ``with_intervals`` results; a missing one is left out."""
+    "eCLIP CC 0.11 [0.08, 0.14] · floor 0.42 [...] · ceiling 0.55 [...]" (a middle dot, never a
+    hyphen: "CC -0.09 - floor 0.53" read as minus signs). ``summaries`` maps "model", "centre"
+    and "readers" to ``with_intervals`` results; a missing one is left out."""
     label = METRIC_LABELS.get(metric, metric)
     parts = [f"{name} {label} {ci_text(summaries['model'][metric])}"]
     for key, word in (("centre", "floor (centre bias)"), ("readers", "ceiling (another reader)")):
         if key in summaries and summaries[key][metric]["n"]:
             parts.append(f"{word} {ci_text(summaries[key][metric])}")
-    return " - ".join(parts)
+    return SEPARATOR.join(parts)
 
 
 def ci_text(ci: dict, digits: int = 2) -> str:
@@ -208,6 +212,6 @@ def reference_summaries(references, n_boot: int = 1000) -> dict[str, dict]:
 
 
 def case_line(name: str, model: dict[str, float], refs: dict[str, dict[str, float]], metric: str = "cc") -> str:
-    """"demo-eclip CC 0.07 - floor (centre bias) 0.42 - ceiling (another reader) 0.55" for one case."""
+    """"demo-eclip CC 0.07 · floor (centre bias) 0.42 · ceiling (another reader) 0.55" for one case."""
     point = {key: {metric: {"value": scores[metric], "n": 1}} for key, scores in {"model": model, **refs}.items()}
     return headline(name, point, metric)

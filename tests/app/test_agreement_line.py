@@ -27,7 +27,7 @@ def test_the_case_line_puts_the_model_beside_its_centre_bias_floor(model_env):
     name = model_env["checkpoint"].name
     line = _lines(at, "**This case:**")
     assert len(line) == 1
-    assert line[0].startswith(f"**This case:** {name} CC ") and " - floor (centre bias) " in line[0]
+    assert line[0].startswith(f"**This case:** {name} CC ") and " · floor (centre bias) " in line[0]
     assert "ceiling" not in line[0]  # the tiny fixture has one reading per image
 
 
@@ -39,7 +39,7 @@ def test_scoring_the_gaze_subset_shows_intervals_for_model_and_floor(model_env):
     name = model_env["checkpoint"].name
     bullets = _lines(at, f"- {name} ")
     assert [b.split(" [")[0].split()[-2] for b in bullets] == ["CC", "AUC-Judd", "sAUC"]
-    assert all(" - floor (centre bias) " in b and b.count("[") == 2 for b in bullets)
+    assert all(" · floor (centre bias) " in b and b.count("[") == 2 for b in bullets)
     assert any("bootstrap intervals" in c.value for c in at.caption)
     at.run()  # the result stays for this checkpoint, dataset and method
     assert len(_lines(at, f"- {name} ")) == 3
