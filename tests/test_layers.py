@@ -1,7 +1,8 @@
 """The layering of DESIGN.md, checked on every import in the code (top level and inside
 functions, since a lazy import is still a dependency):
 
-    ground (io, errors, config, memo, settings, locations, cli) < data < model < train < index < {report, evaluate, explain} < app
+    ground (io, errors, config, memo, settings, locations, cli) < data < model < train < index
+        < {report, evaluate, explain} < app
 
 A part may import its own modules and parts below it; parts on one level may import each
 other only one way (no cycle). ``eclip`` never imports ``app``; nothing outside ``app``
