@@ -9,6 +9,7 @@ import streamlit as st
 
 from eclip.evaluate.saliency import agreement_metrics, is_flat
 from eclip.explain import TITLES, case_report, resolve_prompt, supported_methods, uses_prompt
+from eclip.explain.localisation import label_prompts
 from eclip.explain.regions import central_region, lung_region, placement
 
 from app import case_source, cases, compare, heavy, loaders, paths, report_export, state, upload
@@ -25,10 +26,14 @@ PROMPT_SOURCES = {"report": "the case's own report", "default": "a default promp
 
 
 def _default_prompt(row: pd.Series) -> str:
-    """The first finding, else the report's first sentence ('' for a case without text)."""
+    """The first finding in the words the localisation table scores it with (the shipped
+    prompt pairs' first positive prompt, e.g. "There is atelectasis."), else the report's first
+    sentence ('' for a case without text)."""
     found = [lab for lab in cases.positive_labels(row) if lab != "No Finding"]
     first = case_report(row).split(".")[0].strip()
-    return f"{found[0]}." if found else (f"{first}." if first else "")
+    if found:
+        return label_prompts().get(found[0], f"{found[0]}.")
+    return f"{first}." if first else ""
 
 
 def _placement_note(model_map, region) -> None:

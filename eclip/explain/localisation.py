@@ -18,6 +18,7 @@ corpus renders the same report several times and those cases are not independent
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,10 @@ class Target:
 REPORT_ROW = "any finding (report prompt)"
 
 
+@functools.lru_cache(maxsize=1)
 def label_prompts() -> dict[str, str]:
-    """CheXpert label -> the first positive prompt of the shipped binary prompt set."""
+    """CheXpert label -> the first positive prompt of the shipped binary prompt set (also the
+    Model vs gaze page's default prompt for a case with that finding)."""
     from eclip.model.prompts import load_prompt_set
 
     out: dict[str, str] = {}
