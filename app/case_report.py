@@ -54,12 +54,18 @@ class ModelSummary:
     steps: str = "?"
     data_fingerprint: str = "?"
     weights_sha256: str = "?"
+    trained_on: str = "?"  # the card's training data: "simulated films: demo (...)"
 
     @classmethod
     def from_card(cls, name: str, role: str, card: dict) -> ModelSummary:
         """The card.json facts a reader needs to know which model drew the maps."""
+        from eclip.model.card import ModelCard
+
         get = lambda key: str(card.get(key) or "?")
-        return cls(name, role, get("arch"), get("steps"), get("data_fingerprint"), get("weights_sha256"))
+        data = ModelCard.from_dict(card).training_data
+        kind = {True: "simulated films", False: "not simulated"}.get(data.simulated, "not stated")
+        return cls(name, role, get("arch"), get("steps"), get("data_fingerprint"), get("weights_sha256"),
+                   f"{kind}: {data.source}" if data.source else kind)
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class CaseReport:
     draft: Draft | None = None
     models: tuple[ModelSummary, ...] = ()
     warnings: tuple[str, ...] = ()  # e.g. the simulated-data banner
+    typicality: str = ""  # the image under the active model's own training images, or why not
     version: str = ""
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -123,6 +130,8 @@ def _header(r: CaseReport) -> str:
     marks = '<span class="mark sim">SIMULATED</span>' if r.simulated else ""
     facts = f'<p class="muted">{_e(" · ".join(r.facts))}</p>' if r.facts else ""
     warns = "".join(f'<div class="warn">{_e(w)}</div>' for w in r.warnings)
+    if r.typicality:
+        warns += f'<p class="muted">Typicality under the active model: {_e(r.typicality)}</p>'
     return (f"<h1>eCLIP case report: {_e(r.case)}</h1><p>{marks}"
             f'<span class="mark draftmark">{_e(DISCLAIMER_TEXT)}</span>'
             f'<span class="muted">from the {_e(r.page)} page</span></p>{facts}{warns}')
@@ -196,8 +205,9 @@ def _value(v) -> str | int | float:
 def _models(r: CaseReport) -> str:
     if not r.models:
         return ""
-    rows = [[m.name, m.role, m.arch, m.steps, m.data_fingerprint, m.weights_sha256] for m in r.models]
-    return "<h2>Model card</h2>" + _table(rows, ["model", "role", "architecture", "steps",
+    rows = [[m.name, m.role, m.arch, m.steps, m.trained_on, m.data_fingerprint, m.weights_sha256]
+            for m in r.models]
+    return "<h2>Model card</h2>" + _table(rows, ["model", "role", "architecture", "steps", "trained on",
                                                  "data fingerprint", "weights SHA-256"])
 
 

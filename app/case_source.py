@@ -9,7 +9,6 @@ goes through ``session_memo``, never a cache other sessions share.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -297,67 +296,106 @@ def attribution(lm, case: Case, prompt: str, method: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- typicality
-def typicality_reference(index, manifest: pd.DataFrame):
-    """eclip.index.typicality's reference of the index's `train` rows (kept per index)."""
-    from eclip.index.typicality import reference_for
+def typicality_reference(lm):
+    """The model's own training-image reference, shipped in its folder (eclip.index.typicality);
+    TypicalityUnavailable says why there is none."""
+    from eclip.index.typicality import load_reference
 
-    return reference_for(index, np.flatnonzero(manifest["split"].to_numpy() == "train"))
-
-
-def typicality(lm, index, manifest: pd.DataFrame, case: Case):
-    """eclip.index.typicality's score of the case against the index's `train` rows."""
-    row = None if case.is_upload else index.row_of(case.id)
-    return typicality_reference(index, manifest).score(embedding(lm, index, case), row)
+    return load_reference(lm.path, lm.weights_sha256)
 
 
-def show_typicality(checkpoint: str, root: str, manifest: pd.DataFrame, lm, case: Case) -> None:
-    """The typicality line (or why there is none): needs the model's index of this data."""
+def typicality(lm, case: Case, index=None):
+    """The case's typicality against the model's own training images, never against the folder
+    it is shown in: one image gets one score, whatever dataset holds it. ``index``: the model's
+    index of the case's dataset when open (its stored embedding), else the image is encoded."""
+    return typicality_reference(lm).score(case_embedding(lm, index, case))
+
+
+def case_embedding(lm, index, case: Case) -> np.ndarray:
+    """``embedding``, or without an index the image through the model (once per session)."""
+    from eclip.model.encode import encode_pixels
+
+    if index is not None or case.is_upload:
+        return embedding(lm, index, case)
+    return session_memo(("emb", lm.weights_sha256, case.image_id), lambda: encode_pixels(lm, case.pixels))
+
+
+def typicality_line(lm, case: Case, index=None) -> str:
+    """The verdict as one line of text (a case report), or why there is none."""
+    try:
+        return typicality(lm, case, index).line()
+    except EclipError as exc:
+        return f"unavailable: {state.visible(exc)}"
+
+
+def _open_index(checkpoint: str, root: str):
+    """The model's index of the dataset when built (it holds the case's embedding), else None."""
     from eclip.index import IndexMissing
 
     try:
-        index = loaders.load_index(checkpoint, root)
-        typ = typicality(lm, index, manifest, case)
+        return loaders.load_index(checkpoint, root)
     except IndexMissing:
-        st.caption("Typicality needs this model's embedding index of the dataset: open "
-                   "Zero-shot or Retrieval to see how to build it.")
-        return
+        return None
+
+
+def show_typicality(checkpoint: str, root: str, manifest: pd.DataFrame, lm, case: Case) -> None:
+    """The typicality line (or why there is none)."""
+    try:
+        typ = typicality(lm, case, None if case.is_upload else _open_index(checkpoint, root))
     except EclipError as exc:
         st.caption(f"Typicality unavailable: {state.visible(exc)}")
         return
     colour = {"typical": "green", "unusual": "orange"}.get(typ.verdict, "red")
     st.markdown(f"**Typicality** :{colour}-badge[{typ.verdict}] percentile **{typ.percentile:.0f}**")
-    st.caption(f"Mean cosine distance to its {typ.k} nearest training images: "
-               f"{typ.distance:.3f}, farther than {typ.percentile:.0f}% of the `train` split's "
-               f"images are from theirs ({typ.n_reference:,} measured). Above 99: the model "
-               "has seen nothing like it. This is distance as the model itself sees images, so "
-               "it need not tell a real film from a simulated one.")
+    st.caption(f"Mean cosine distance to its {typ.k} nearest of the model's own training images "
+               f"(a sample of {typ.n_reference:,} shipped with the model): {typ.distance:.3f}, "
+               f"farther than {typ.percentile:.0f}% of those images are from theirs. Measured "
+               "against what the model was trained on, not against this dataset, so an image "
+               "scores the same in every folder. Above 99: the model has seen nothing like it.")
+
+
+# --------------------------------------------------------------------------- training world
+def model_card(checkpoint: str | None):
+    """The checkpoint's card as typed facts (eclip.model.card); empty without a model."""
+    from eclip.model.card import ModelCard
+
+    return ModelCard.from_dict(loaders.load_card(paths.resolve(checkpoint)) if checkpoint else {})
 
 
 def trained_on_simulated(checkpoint: str | None) -> bool:
-    """The model card's data fingerprint is a dataset found here whose every row is
-    simulated (the card's own dataset folder, or the one in the sidebar)."""
-    card = loaders.load_card(paths.resolve(checkpoint)) if checkpoint else {}
-    fp = card.get("data_fingerprint")
-    for folder in filter(None, (card.get("dataset"), state.current_dataset())):
-        root = paths.resolve(folder)
-        with contextlib.suppress(EclipError, OSError):
-            info = loaders.dataset_info(root) if (root / "manifest.csv").is_file() else None
-            if info is not None and info.fingerprint == fp:
-                return info.rows > 0 and info.simulated == info.rows
-    return False
+    """What the model card says: no dataset has to be found here for the warning to show."""
+    return model_card(checkpoint).simulated_training
 
 
-SIMULATED_BANNER = (
-    "**This model was trained on simulated radiographs only, and this image is not one of "
-    "them.** The shipped demo model learned from rendered phantom films; on real chest films "
-    "it has not been shown to do better than chance. Read its findings, maps and drafts here "
-    "as a demonstration of the method, not as a reading of this image.")
+def banner_text(checkpoint: str | None) -> str:
+    """The red banner over a real film under a model trained on simulated films, with the
+    card's own measured fact."""
+    return ("**This model was trained on simulated radiographs only, and this image is not one "
+            f"of them.** {model_card(checkpoint).caveat} Read its findings, maps and drafts here "
+            "as a demonstration of the method, not as a reading of this image.")
 
 
 def simulated_banner(checkpoint: str | None, case: Case) -> None:
     """The warning a clinician must see before reading the model's output on this image."""
     if not case.simulated and trained_on_simulated(checkpoint):
-        st.error(SIMULATED_BANNER, icon=":material/science:")
+        st.error(banner_text(checkpoint), icon=":material/science:")
+
+
+def caveat_note(checkpoint: str | None, shown: pd.DataFrame) -> None:
+    """Above model output over many cases (Zero-shot): the red banner when any of them is a
+    real film, else the card's caveat in a line; nothing for a model not trained on
+    simulated films."""
+    card = model_card(checkpoint)
+    if not card.simulated_training:
+        return
+    real = int((~cases.is_simulated(shown)).sum())
+    if real:
+        st.error(f"**This model was trained on simulated radiographs only, and {real:,} of these "
+                 f"{len(shown):,} images are not simulated.** {card.caveat} Read its scores as a "
+                 "demonstration of the method, not as readings of these images.",
+                 icon=":material/science:")
+    else:
+        st.caption(f":material/science: {card.caveat}")
 
 
 def model_notes(root: str, manifest: pd.DataFrame, case_id: str, banner_at) -> None:

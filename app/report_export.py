@@ -92,9 +92,14 @@ def shown_provenance(provenance: dict, hosts=()) -> dict:
 
 
 def warnings(checkpoint: str | None, case: case_source.Case) -> tuple[str, ...]:
-    if checkpoint and not case.simulated and case_source.trained_on_simulated(checkpoint):
-        return (case_source.SIMULATED_BANNER.replace("**", ""),)
-    return ()
+    """Under a model trained on simulated films, every report says so: the page's red banner
+    over a real film, the card's caveat over a simulated one."""
+    card = case_source.model_card(checkpoint)
+    if not card.simulated_training:
+        return ()
+    if not case.simulated:
+        return (case_source.banner_text(checkpoint).replace("**", ""),)
+    return (card.caveat,)
 
 
 def build(case: case_source.Case, page: str, figures: list[Figure], *, checkpoint: str | None = None,
@@ -105,7 +110,8 @@ def build(case: case_source.Case, page: str, figures: list[Figure], *, checkpoin
         reading=reading(case), reading_credit=cases.report_credit(case.row),
         zero_shot=zero_shot(lm, case) if lm is not None else (),
         draft=draft or last_draft(case.id), models=model_summaries(checkpoint, other),
-        warnings=warnings(checkpoint, case), version=eclip.__version__)
+        warnings=warnings(checkpoint, case), version=eclip.__version__,
+        typicality=case_source.typicality_line(lm, case) if lm is not None else "")
 
 
 # --------------------------------------------------------------------------- the control

@@ -47,7 +47,8 @@ def warm() -> list[str]:
     if ck == paths.NO_MODEL or not paths.is_checkpoint(paths.resolve(ck)):
         return done
     path = str(paths.resolve(ck))
-    if _step(done, f"model {paths.display(ck)}", lambda: loaders.load_model(path)) is None:
+    lm = _step(done, f"model {paths.display(ck)}", lambda: loaders.load_model(path))
+    if lm is None:
         return done
     partner = state.default_compare(ck)
     if partner != paths.NO_MODEL:
@@ -57,7 +58,7 @@ def warm() -> list[str]:
     index = _step(done, "index", lambda: loaders.load_index(path, root))
     if index is None or not loaders.index_matches(index, root):
         return done
-    _step(done, "typicality reference", lambda: case_source.typicality_reference(index, manifest))
+    _step(done, "typicality reference", lambda: case_source.typicality_reference(lm))
     _step(done, "retrieval calibration", lambda: pair_calibration(index))
     if index.umap_image is not None:  # the Embeddings page's geometry and default map
         _step(done, "map", lambda: (loaders.index_geometry(index), map_view.figure(

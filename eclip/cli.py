@@ -61,6 +61,8 @@ COMMANDS = (
             "every metric of a checkpoint (or a pair) with 95 % intervals"),
     Command(("evaluate", "experiment"), "eclip.evaluate.experiment:main",
             "groups of runs (one per seed) compared with a baseline"),
+    Command(("evaluate", "card"), "eclip.evaluate.card:main",
+            "write a checkpoint's training world: card facts and its training-image reference"),
     Command(("explain",), "eclip.explain.cli:main", "attribution maps and their agreement with gaze"),
     Command(("explain", "tour"), "eclip.explain.tour:main", "pick the presenter's tour cases"),
     Command(("report",), "eclip.report.__main__:main", "stream a draft report for one image"),

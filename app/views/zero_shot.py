@@ -67,7 +67,7 @@ def _confusion_figure(cm: np.ndarray, names: list[str]) -> go.Figure:
     return fig
 
 
-def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame) -> None:
+def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame, notes) -> None:
     pred, probs = multiclass_scores(emb, class_emb)
     names = ps.class_names
     target = multiclass_targets(df, ps)
@@ -85,7 +85,7 @@ def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame) -> None:
     table = pd.DataFrame({"id": df["id"].to_numpy(), "predicted": [names[i] for i in pred],
                           "confidence": probs.max(axis=1).round(3),
                           "true": [names[t] if t >= 0 else "" for t in target]})
-    _case_details(root, df, table, names, probs)
+    _case_details(root, df, table, names, probs, notes)
 
 
 PAIR_AXIS = "P(positive) at the model's temperature"
@@ -106,7 +106,7 @@ def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float) -> Non
                  hide_index=True, height=260)
 
 
-def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs) -> None:
+def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs, notes) -> None:
     st.dataframe(table, hide_index=True, height=260)
     ids = table["id"].tolist()
     case_id = st.selectbox("Inspect a case", ids, key="zs_case")
@@ -115,7 +115,17 @@ def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs) -> 
     with left:
         widgets.case_gallery(root, df.iloc[[i]], columns=1)
     with right:
+        notes(case_id)
         st.plotly_chart(_bars(probs[i], names, "probability (softmax, T = 0.01)"), key="zs_case_bar")
+
+
+def _image_notes(checkpoint, root, manifest, lm, case_id: str) -> None:
+    """Beside one shown image: the banner when it is a real film under a model trained on
+    simulated films, and how typical it is of the model's own training images."""
+    with state.eclip_errors():
+        case = case_source.load(root, manifest, case_id)
+    case_source.simulated_banner(checkpoint, case)
+    case_source.show_typicality(checkpoint, root, manifest, lm, case)
 
 
 def _bars(p: np.ndarray, names, axis: str) -> go.Figure:
@@ -136,6 +146,8 @@ def _uploaded(root, manifest, checkpoint, lm, index, ps: PromptSet, class_emb) -
     case_source.simulated_banner(checkpoint, case)
     left, right = st.columns([1, 2])
     left.image(case.pixels, width="stretch", clamp=True, caption=case_source.UPLOAD_ID)
+    with right:
+        case_source.show_typicality(checkpoint, root, manifest, lm, case)
     if ps.task == "multiclass":
         probs, axis = multiclass_scores(emb, class_emb)[1][0], "probability (softmax, T = 0.01)"
     else:
@@ -159,6 +171,7 @@ if rows.size == 0:
     st.info("That split has no cases.")
     st.stop()
 df = manifest.iloc[rows].reset_index(drop=True)
+case_source.caveat_note(checkpoint, df)  # dataset cases too: a real film is not only an upload
 emb = np.asarray(index.image_emb[rows])
 typed = None
 with state.eclip_errors("Check the prompts."):
@@ -172,7 +185,8 @@ if typed is not None:
     _mapping(typed)
 scale = probability_scale(lm)  # pair probabilities at the model's temperature, as the draft's
 if ps.task == "multiclass":
-    _multiclass(root, ps, class_emb, emb, df)
+    _multiclass(root, ps, class_emb, emb, df,
+                lambda case_id: _image_notes(checkpoint, root, manifest, lm, case_id))
 else:
     _binary(ps, class_emb, emb, df, scale)
 other = compare.other_model()  # the sidebar's 'compare with' model, None when off

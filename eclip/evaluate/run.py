@@ -68,7 +68,10 @@ def model_embeddings(checkpoint: str | Path, data: str | Path, prompt_sets: list
             "weights_sha256": lm.weights_sha256, "index": str(idx.path),
             "precision": idx.meta.get("precision", "fp32"),
             "card": {k: lm.card.get(k) for k in ("arch", "expert", "steps", "seed", "created_at")
-                     if k in lm.card}}
+                     if k in lm.card},
+            # every result of a model trained on simulated films says so (eclip.model.card)
+            "model_caveat": lm.model_card.caveat,
+            "training_data": lm.model_card.training_data.as_dict()}
     return emb, info
 
 
@@ -131,7 +134,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, opts: Options | None = No
     prompt_sets = load_prompt_sets(opts.prompt_sets)
     items = eval_items(data, prompt_sets, opts)
     emb, info = model_embeddings(checkpoint, data, prompt_sets, opts)
-    result = {**result_header(data, prompt_sets, opts), "checkpoint": info, "subsets": {}}
+    result = {**result_header(data, prompt_sets, opts), "model_caveat": info["model_caveat"],
+              "checkpoint": info, "subsets": {}}
     for name, it in items.items():
         stats, details = suite.statistics(emb, it)
         log.info("bootstrapping %d metrics on %s (%d images)", len(stats), name, len(it.rows))
@@ -158,4 +162,5 @@ def evaluate_pair(checkpoint_a: str | Path, checkpoint_b: str | Path, data: str 
     diff = {name: suite.compare(stats["a"][name], stats["b"][name], opts.n_boot, opts.seed,
                                 items[name].clusters)
             for name in items}
-    return {**header, "a": results["a"], "b": results["b"], "diff": diff}
+    caveats = {key: results[key]["checkpoint"]["model_caveat"] for key in "ab"}
+    return {**header, "model_caveat": caveats, "a": results["a"], "b": results["b"], "diff": diff}

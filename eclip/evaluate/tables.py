@@ -36,6 +36,14 @@ def _metric_names(subsets: dict) -> list[str]:
     return names
 
 
+def caveat_lines(*results: dict) -> str:
+    """A header line per model trained on simulated films (its card's caveat), so that no
+    table of its numbers travels without it; "" when no model is."""
+    lines = [f"> **Model caveat ({r['checkpoint']['name']}):** {r['checkpoint']['model_caveat']}\n"
+             for r in results if r.get("checkpoint", {}).get("model_caveat")]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def single_table(result: dict) -> str:
     """The zero-shot blocks of each subset with their baselines, then the other metrics:
     rows = metrics, one column per subset (all, gaze) with n in the header."""
@@ -50,7 +58,7 @@ def single_table(result: dict) -> str:
             continue
         cells = [cell(sub["metrics"][metric]) if metric in sub["metrics"] else "" for sub in subsets.values()]
         lines.append(md_row([metric] + cells))
-    return "\n".join([b for b in blocks if b] + ["\n".join(lines) + "\n"])
+    return caveat_lines(result) + "\n".join([b for b in blocks if b] + ["\n".join(lines) + "\n"])
 
 
 def metric_cells(metrics: dict, extra: Callable[[dict], str] | None = None) -> Callable[[str], str]:
@@ -63,7 +71,8 @@ def metric_cells(metrics: dict, extra: Callable[[dict], str] | None = None) -> C
 def compare_table(result: dict) -> str:
     """One block per subset: A, B, B - A with its paired interval and p-value (the
     zero-shot metrics in their blocks with the baselines)."""
-    out = []
+    caveats = caveat_lines(result["a"], result["b"])
+    out = [caveats] if caveats else []
     a_name, b_name = result["a"]["checkpoint"]["name"], result["b"]["checkpoint"]["name"]
     for subset, diffs in result["diff"].items():
         n = result["a"]["subsets"][subset]["n_images"]

@@ -77,10 +77,15 @@ def _map_cli(args) -> int:
 
     from eclip.data.images import load_image, to_working
     from eclip.data.manifest import save_array_npz
+    from eclip.index.typicality import describe
     from eclip.model.checkpoint import load_model
+    from eclip.model.encode import encode_pixels
 
     lm = load_model(args.checkpoint)
     pixels = to_working(load_image(args.image).pixels)
+    if caveat_line(lm):
+        print(caveat_line(lm))
+    print(f"typicality of this image: {describe(lm, encode_pixels(lm, pixels))}")
     heat = attribution_map(lm, pixels, args.prompt, args.method, precision=args.precision)
     out = Path(args.out)
     Image.fromarray(overlay_rgb(pixels, heat)).save(out)
@@ -97,6 +102,8 @@ def _agreement_cli(args) -> int:
     rows, per_image = [], []
     for ckpt in args.checkpoint:
         lm = load_model(ckpt)
+        if caveat_line(lm):
+            print(caveat_line(lm, checkpoint_name(ckpt), args.markdown) + "\n")
         methods = args.method or [m for m in FAST_METHODS if m in supported_methods(lm)]
         for method in methods:
             means, table = gaze_agreement(lm, args.data, args.split, method, args.limit, progress=True,
@@ -134,18 +141,31 @@ def _localise_cli(args) -> int:
 
     from .localisation import localisation, markdown_table, summarise
 
-    out = {}
+    out, caveats = {}, {}
     for ckpt in args.checkpoint:
-        name = checkpoint_name(ckpt)
-        per_target = localisation(load_model(ckpt), args.data, args.split, args.method, args.limit,
+        name, lm = checkpoint_name(ckpt), load_model(ckpt)
+        per_target = localisation(lm, args.data, args.split, args.method, args.limit,
                                   progress=True, precision=args.precision)
-        out[name] = summarise(per_target, args.n_boot)
+        out[name], caveats[name] = summarise(per_target, args.n_boot), lm.model_card.caveat
         print(f"## {name}: {args.method}, {args.split} split, every case with a finding mask\n")
+        if caveats[name]:
+            print(caveat_line(lm, name, markdown=True) + "\n")
         print(markdown_table(out[name], name) + "\n")
     if args.json:
         Path(args.json).write_text(json.dumps({"data": str(args.data), "split": args.split,
-                                               "method": args.method, "models": out}, indent=1))
+                                               "method": args.method, "model_caveat": caveats,
+                                               "models": out}, indent=1))
     return 0
+
+
+def caveat_line(lm, name: str = "", markdown: bool = False) -> str:
+    """The header line of every output of a model trained on simulated films (its card's
+    caveat); "" for any other model."""
+    caveat = lm.model_card.caveat
+    if not caveat:
+        return ""
+    who = f" ({name})" if name else ""
+    return f"> **Model caveat{who}:** {caveat}" if markdown else f"MODEL CAVEAT{who}: {caveat}"
 
 
 def _print_intervals(rows: list[dict], per_image: list, references, args) -> None:

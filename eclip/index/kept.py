@@ -1,7 +1,7 @@
-"""Results derived from an index and kept in its folder (``calibration.npz``,
-``typicality.npz``), so that each is computed once per index build, not once per server
-process. A kept file records the identity of the build it came from; a rebuilt index (new
-meta, or embedding files rewritten in place) makes it stale and it is computed afresh.
+"""Results derived from an index and kept in its folder (``calibration.npz``), so that each
+is computed once per index build, not once per server process. A kept file records the
+identity of the build it came from; a rebuilt index (new meta, or embedding files rewritten
+in place) makes it stale and it is computed afresh.
 """
 
 from __future__ import annotations

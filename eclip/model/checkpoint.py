@@ -19,6 +19,7 @@ import torch
 
 from eclip.io import sha256_file, write_json
 from eclip.errors import ModelError
+from eclip.model.card import ModelCard
 
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "card.json"
 PROCESSOR_PREFIX = "heatmap_processor."
@@ -38,6 +39,11 @@ class LoadedModel:
     weights_sha256: str
     path: Path
     extra: dict = field(default_factory=dict)
+
+    @property
+    def model_card(self) -> ModelCard:
+        """card.json as typed facts: training data, intended use, limitations, the caveat."""
+        return ModelCard.from_dict(self.card)
 
 
 def model_state(model) -> dict[str, torch.Tensor]:

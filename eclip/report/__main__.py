@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {stream.selection.reason}", file=sys.stderr)
     if args.show_prompt:
         print(json.dumps(stream.prompt.messages(), indent=1), file=sys.stderr)
+    print(header_lines(stream.provenance), flush=True)
     try:
         for piece in stream:
             sys.stdout.write(piece)
@@ -86,9 +87,17 @@ def run(args: argparse.Namespace) -> int:
         raise
     if args.json_out:
         out = {"text": stream.text, "provenance": stream.provenance.as_dict(),
+               "model_caveat": stream.provenance.model_caveat, "typicality": stream.provenance.typicality,
                "terms": list(stream.prompt.terms), "findings": [list(f) for f in stream.prompt.findings]}
         Path(args.json_out).write_text(json.dumps(out, indent=1), encoding="utf-8")
     return 0
+
+
+def header_lines(provenance) -> str:
+    """Before the draft, what it must be read with: the model's caveat (trained on simulated
+    films) and how typical the image is of the model's training images."""
+    lines = [f"MODEL CAVEAT: {provenance.model_caveat}"] if provenance.model_caveat else []
+    return "\n".join(lines + [f"typicality of this image: {provenance.typicality or 'unavailable'}"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,26 @@ def draft_for_pixels(lm, index, manifest, pixels: np.ndarray, *, backend: str = 
     # checkpoint: its name, not the server's folder
     return DraftStream(prompt, selection, checkpoint=checkpoint_name(getattr(lm, "path", "")),
                        weights_sha256=getattr(lm, "weights_sha256", ""),
-                       retrieved_ids=context.case_ids)
+                       retrieved_ids=context.case_ids, model_caveat=model_caveat(lm),
+                       typicality=image_typicality(lm, context, pixels))
+
+
+def model_caveat(lm) -> str:
+    """The card's caveat of a model trained on simulated films ("" for any other)."""
+    from eclip.model.card import ModelCard
+
+    return ModelCard.from_dict(getattr(lm, "card", {})).caveat
+
+
+def image_typicality(lm, context: ReportContext, pixels: np.ndarray) -> str:
+    """The drafted image against the model's own training images, as one line."""
+    from eclip.index.typicality import describe
+    from eclip.model.encode import encode_pixels
+
+    if not hasattr(lm, "path"):
+        return ""  # not a loaded checkpoint (a test double): no training images to compare with
+    emb = context.image_emb if context.image_emb is not None else encode_pixels(lm, pixels)
+    return describe(lm, emb)
 
 
 def open_index(checkpoint: str | Path, data: str | Path, lm=None, progress: bool = True,

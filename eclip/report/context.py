@@ -9,7 +9,7 @@ Training reports only, so a draft for a test image never sees its own report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ class ReportContext:
     findings: tuple[tuple[str, float], ...]  # zero-shot (name, probability), most likely first
     k: int
     zero_shot: tuple[ZeroShot, ...] = ()  # every finding of the prompt set: the draft is checked against these
+    image_emb: np.ndarray | None = field(default=None, compare=False)  # the image's embedding (typicality)
 
     @property
     def texts(self) -> list[str]:
@@ -130,4 +131,5 @@ def build_context(lm, index, manifest: pd.DataFrame, pixels: np.ndarray, *, k: i
     terms, neighbours = retrieve_terms(emb, index, pool, k=k, n_clusters=n_clusters, seed=seed)
     evidence = zero_shot_evidence(lm, emb, prompt_set) if prompt_set else []
     findings = [(z.name, z.probability) for z in evidence[:top_findings]]
-    return ReportContext(tuple(terms), tuple(neighbours), tuple(findings), len(neighbours), tuple(evidence))
+    return ReportContext(tuple(terms), tuple(neighbours), tuple(findings), len(neighbours), tuple(evidence),
+                         image_emb=emb)

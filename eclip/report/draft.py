@@ -32,6 +32,10 @@ class Provenance:
     fallback_reason: str = ""  # set when the first choice failed and the fallback drafted
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc)
                             .isoformat(timespec="seconds"))
+    # What the reader must weigh the draft by: the card's caveat of a model trained on simulated
+    # films (eclip.model.card), and the image against the model's own training images.
+    model_caveat: str = ""
+    typicality: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -44,6 +48,10 @@ class Provenance:
         lines.append("retrieved cases: " + (", ".join(self.retrieved_ids) or "none"))
         if self.fallback_reason:
             lines.append(f"fallback: {self.fallback_reason}")
+        if self.model_caveat:
+            lines.append(f"MODEL CAVEAT: {self.model_caveat}")
+        if self.typicality:
+            lines.append(f"typicality of this image: {self.typicality}")
         return "\n".join(lines)
 
 
@@ -54,12 +62,14 @@ class DraftStream:
     """Iterate once for the pieces to show; ``text``/``provenance`` are complete after."""
 
     def __init__(self, prompt: Prompt, selection: Selection, *, checkpoint: str = "",
-                 weights_sha256: str = "", retrieved_ids: list[str] | tuple[str, ...] = ()):
+                 weights_sha256: str = "", retrieved_ids: list[str] | tuple[str, ...] = (),
+                 model_caveat: str = "", typicality: str = ""):
         self.prompt = prompt
         self.selection = selection
         b = selection.backend
         self.provenance = Provenance(b.name, b.model, str(checkpoint), weights_sha256,
-                                     list(retrieved_ids), selection.reason)
+                                     list(retrieved_ids), selection.reason,
+                                     model_caveat=model_caveat, typicality=typicality)
         self.pieces: list[str] = []
         self.done = False
 

@@ -52,7 +52,21 @@ def micro_model(tiny_dataset, tmp_path_factory):
     xy = (centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T).astype(np.float32)
     np.save(idx.path / "umap_image.npy", xy[:len(idx.image_emb)])
     np.save(idx.path / "umap_text.npy", xy[len(idx.image_emb):])
+    _ship_reference(ckpt, idx, tiny_dataset)
     return {"checkpoint": Path(ckpt), "index_root": base / "index"}
+
+
+def _ship_reference(ckpt: Path, idx, data: Path) -> None:
+    """The checkpoint's own training-image reference (typicality), as `eclip evaluate card`
+    ships it, without the card's training facts (this model's card names no training data)."""
+    import numpy as np
+
+    from eclip.data.manifest import read_manifest
+    from eclip.index.typicality import fit_reference, save_reference
+
+    train = np.flatnonzero(read_manifest(data)["split"].to_numpy() == "train")
+    save_reference(ckpt, fit_reference(np.asarray(idx.image_emb)[train],
+                                       meta={"weights_sha256": idx.meta["weights_sha256"]}))
 
 
 @pytest.fixture(scope="session")

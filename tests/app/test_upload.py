@@ -15,7 +15,6 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from data.test_images import IDENTIFIERS, ramp, write_dicom
-from eclip.data.manifest import fingerprint
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 TIMEOUT = 60
@@ -158,11 +157,11 @@ def test_deep_link_to_an_unknown_case_says_so(app_env):
 # --------------------------------------------------------------------------- with a model
 @pytest.fixture
 def simulated_model_env(model_env, tmp_path, monkeypatch):
-    """The micro checkpoint with a card that says it was trained on the (simulated) tiny
-    dataset, as the shipped demo checkpoints' cards do."""
+    """The micro checkpoint with a card that says it was trained on simulated films, as the
+    shipped demo checkpoints' cards do (no dataset needs to be found for that)."""
     ckpt = Path(shutil.copytree(model_env["checkpoint"], tmp_path / "sim-ckpt"))
     card = json.loads((ckpt / "card.json").read_text())
-    card.update(data_fingerprint=fingerprint(model_env["data"]), dataset=str(model_env["data"]))
+    card.update(data_fingerprint="trained-elsewhere", training_data={"simulated": True})
     (ckpt / "card.json").write_text(json.dumps(card))
     monkeypatch.setenv("ECLIP_CHECKPOINT", str(ckpt))
     return {**model_env, "checkpoint": ckpt}
@@ -176,7 +175,7 @@ def _banner(at: AppTest) -> bool:
 def test_typicality_and_banner_on_the_case_browser(simulated_model_env, tmp_path):
     at = _app()
     assert "**Typicality**" in " ".join(m.value for m in at.markdown)
-    assert "nearest training images" in " ".join(c.value for c in at.caption)
+    assert "nearest of the model's own training images" in " ".join(c.value for c in at.caption)
     assert not _banner(at)  # a simulated case under a simulated-trained model
     _upload(at, "scan", dicom_bytes(tmp_path))
     assert _banner(at)
