@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from eclip.data.images import DisplayMeta, ImageTooLarge, load_image_bytes
+from eclip.data.images import DisplayMeta, ImageTooLarge
+from eclip.data.radiograph import load_upload
 from eclip.data.window import AS_STORED, CHOICES, Window, Windowable, value_range, windowable
 from eclip.errors import EclipError
 
@@ -88,7 +89,7 @@ def _accept(data: bytes) -> bool:
     """Decode ``data`` into this session; False (keeping why, for the next run) when it
     cannot be read."""
     try:
-        loaded = load_image_bytes(data, keep_values=True)
+        loaded = load_upload(data, keep_values=True)  # a CT, an MR, a knee, a thumbnail: refused
         source = windowable(loaded)
     except EclipError as exc:
         st.session_state[_FAILED] = refusal(exc)

@@ -185,6 +185,13 @@ class Settings(EnvSettings):
     max_pixels: int = setting(
         "ECLIP_MAX_PIXELS", "Largest image (width x height) decoded; a guard against "
         "decompression bombs.", default=DEFAULT_MAX_PIXELS, parse=pixel_count, kind="integer")
+    patient_salt_file: Path = setting(
+        "ECLIP_PATIENT_SALT_FILE", "Your secret salt of the patient keys importers store (created "
+        "on first import, readable by you only). It stays outside every dataset folder, so a "
+        "copy of a folder cannot be used to recover patient ids from its keys; keep it to give "
+        "a returning patient the same key in later imports.",
+        factory=lambda: Path.home() / ".config" / "eclip" / "patient_salt", parse=folder,
+        kind="file", shown="~/.config/eclip/patient_salt")
     llm_dir: Path = setting(
         "ECLIP_LLM_DIR", "Where the chunked embedded-LLM GGUF (gemma3-270m) is assembled.",
         factory=lambda: Path.home() / ".cache" / "eclip" / "llm", parse=folder, kind="folder",

@@ -41,3 +41,10 @@ def settings_follow_the_environment(monkeypatch):
         setattr(monkeypatch, name, changed)
     yield
     clear_settings()
+
+
+@pytest.fixture(autouse=True)
+def private_patient_salt(tmp_path_factory, monkeypatch):
+    """Imports read (or create) the importing user's patient salt, ~/.config/eclip/patient_salt
+    by default: tests use one of their own, never a real user's."""
+    monkeypatch.setenv("ECLIP_PATIENT_SALT_FILE", str(tmp_path_factory.getbasetemp() / "patient_salt"))

@@ -267,7 +267,8 @@ def test_agreement_cli_on_a_demo_corpus_adds_the_ceiling_and_localisation(micro_
     assert len(ceiling) == 1
     n = int((df["split"] == split).sum())
     assert f"|  | {n} |" in ceiling[0]
-    assert " - ceiling (another reader) " in out
+    assert " · ceiling (another reader) " in out
     has_masks = int(((df["split"] == split) & (df["mask_path"].astype(str).str.len() > 0)).sum())
     cells = ceiling[0].split(" | ")
-    assert (cells[-2] == "n/a") == (has_masks == 0)  # the pointing game needs a ground-truth region
+    # the pointing game needs a ground-truth region, and its n/a says so
+    assert (cells[-2] == "n/a: no case has a finding mask (mask_path)") == (has_masks == 0)

@@ -43,7 +43,7 @@ def write_chexpert(parent: Path, rows: list[dict]) -> Path:
     table = []
     for n, spec in enumerate(rows):
         rel = f"CheXpert-v1.0-small/train/patient{n:05d}/study1/view1_{spec.get('view', 'frontal')}.jpg"
-        write_image(parent / rel, 20, 18, seed=n, fmt="JPEG")
+        write_image(parent / rel, 72, 64, seed=n, fmt="JPEG")
         labels = {lab: "" for lab in LABELS} | {k: v for k, v in spec.items() if k in LABELS}
         table.append({"Path": rel, "Sex": "Female", "Age": 60, "AP/PA": "AP",
                       "Frontal/Lateral": "Lateral" if spec.get("view") == "lateral" else "Frontal",
@@ -133,7 +133,7 @@ def write_rsna(root: Path, n: int = 20) -> pd.DataFrame:
     for k in range(n):
         pid = f"{k:04x}cfab-14fd-4e49-80ba-63a80b6bddd{k % 10}"
         write_dicom(root / "stage_2_train_images" / f"{pid}.dcm",
-                    (np.arange(16 * 16).reshape(16, 16) * (k + 1) % 4096).astype(np.uint16),
+                    (np.arange(64 * 64).reshape(64, 64) * (k + 1) % 4096).astype(np.uint16),
                     bits_stored=12)
         if k % 3 == 0:  # pneumonia: one row per box
             rows += [{"patientId": pid, "x": 264.0, "y": 152.0, "width": 213.0, "height": 379.0, "Target": 1},
@@ -173,7 +173,7 @@ def write_cxr14(root: Path) -> list[str]:
     rows, test = [], []
     for k, label in enumerate([*CLASSES, *CLASSES, *CLASSES, "Atelectasis|Effusion", "Hernia"]):
         name = f"{k:08d}_000.png"
-        write_image(root / "images_001" / "images" / name, 20, 20, seed=k)
+        write_image(root / "images_001" / "images" / name, 64, 64, seed=k)
         rows.append({"Image Index": name, "Finding Labels": label, "Follow-up #": 0,
                      "Patient ID": k, "Patient Age": 58, "Patient Gender": "M", "View Position": "PA",
                      "OriginalImage[Width": 2682, "Height]": 2749, "OriginalImagePixelSpacing[x": 0.143,

@@ -66,7 +66,7 @@ def _unlabelled_folder(tmp_path: Path) -> Path:
              "Cardiomegaly. Right PICC line.", ""]
     rows = []
     for i, text in enumerate(texts):
-        write_image(src / f"img{i}.png", 24, 20, seed=i)
+        write_image(src / f"img{i}.png", 72, 64, seed=i)
         rows.append({"file": f"img{i}.png", "text": text, "imp": "", "Edema": "1" if i == 1 else ""})
     pd.DataFrame(rows).to_csv(src / "c.csv", index=False)
     return src

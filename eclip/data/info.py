@@ -6,6 +6,11 @@ values outside 1/0/-1/blank, files named in the manifest that do not exist, and 
 or masks whose shape differs from their stored image. Exit status 1 when problems exist,
 so scripts can gate on it; ``--json`` prints the same report for machines.
 
+Warnings do not fail the check but are said beside "no problems found": a patient whose
+images sit in more than one split (a model can then be tested on a patient it trained on),
+rows without report text, images imported with ``--allow-non-chest``, the last import's
+skipped images, and a patient salt kept inside the folder (imports before it moved out).
+
 The manifest is read raw here (not through ``read_manifest``, which stops at the first
 problem) so that one run lists every problem.
 """
@@ -22,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from eclip.data.importers.layout import PROBLEMS
+from eclip.data.importers.patients import legacy_salt_file
 from eclip.data.manifest import LABELS, MANIFEST, REQUIRED_COLUMNS, SPLITS
 from eclip.errors import ManifestError
 
@@ -97,6 +103,17 @@ def inspect_dataset(root, check_shapes: bool = True) -> dict:
         add(problems, "unreadable_files", unreadable)
     no_text = df["id"][(df["findings"].str.strip() == "") & (df["impression"].str.strip() == "")]
     add(warnings, "rows_without_report_text", no_text)
+    add(warnings, "patients_in_several_splits", _patients_across_splits(df),
+        "the images of one patient should share a split: a model can be tested on a patient it "
+        "was trained on")
+    if "non_chest" in df.columns:
+        add(warnings, "non_chest_images", [f"{i}: {why}" for i, why in zip(df["id"], df["non_chest"])
+                                           if why.strip()], "imported with --allow-non-chest")
+    if legacy_salt_file(root).is_file():
+        add(warnings, "patient_salt_inside_folder", [str(legacy_salt_file(root))],
+            "whoever gets a copy of this folder with that file can recover small patient ids from "
+            "patient_key: delete the file before sharing (later imports then use your own salt, "
+            "and a returning patient gets a new key)")
     if (root / PROBLEMS).is_file():
         add(warnings, "import_problems", _import_problems(root / PROBLEMS), f"see {root / PROBLEMS}")
 
@@ -112,6 +129,17 @@ def inspect_dataset(root, check_shapes: bool = True) -> dict:
         "problems": problems,
         "warnings": warnings,
     }
+
+
+def _patients_across_splits(df: pd.DataFrame) -> list[str]:
+    """'pk…: train 2, test 1' for each patient key whose images sit in more than one split."""
+    keyed = df[(df["patient_key"].str.strip() != "") & df["split"].isin(SPLITS)]
+    out = []
+    for key, splits in keyed.groupby("patient_key", sort=True)["split"]:
+        counts = Counter(splits)
+        if len(counts) > 1:
+            out.append(f"{key}: " + ", ".join(f"{s} {counts[s]}" for s in SPLITS if s in counts))
+    return out
 
 
 def _import_problems(path: Path) -> list[str]:
@@ -215,7 +243,8 @@ def format_report(r: dict) -> str:
                 note = f" ({p['note']})" if p.get("note") else ""
                 lines.append(f"  {p['kind']}: {p['count']}{note}; e.g. " + "; ".join(p["examples"]))
     if not r["problems"]:
-        lines.append("no problems found")
+        n = len(r["warnings"])
+        lines.append("no problems found" + (f"; {n} kind(s) of warning above" if n else ""))
     return "\n".join(lines)
 
 

@@ -41,6 +41,7 @@ OPTIONAL_COLUMNS = (
     "orig_width",
     "orig_height",
     "n_readings",  # number of gaze readings averaged into the heatmap
+    "non_chest",  # why the image is no chest radiograph (imported with --allow-non-chest); else empty
 )
 
 # CheXpert's 14 observations, the label space of MIMIC-CXR and of our prompts.

@@ -28,6 +28,7 @@ from eclip.errors import EvaluationError
 PROBE_FRACTIONS = (0.01, 0.10, 1.0)
 RECALL_KS = (1, 5, 10)
 UNIFORMITY_MAX = 4000  # uniformity is O(n^2): above this, a seeded subsample of items
+SMALL_GALLERY = 100  # retrieval over fewer items than this carries a note: R@k -> 1 as k -> n
 MIN_POSITIVES = 10  # a prompt pair's AUROC needs at least this many positives and negatives
 
 
@@ -284,6 +285,8 @@ def _retrieval(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[st
         return {}
     i2t, t2i = M.image_text_ranks(emb.image_emb[items.rows], emb.text_emb[gallery_ids], local)
     details["retrieval"] = {"n_images": int(len(i2t)), "n_unique_texts": int(len(t2i))}
+    if note := small_gallery_note(len(t2i), len(i2t)):
+        details["retrieval"]["note"] = note
     out = {}
     text_row = np.unique(local, return_index=True)[1]  # t2i's items are texts: each at its first image
     for name, ranks, on in (("i2t", i2t, None), ("t2i", t2i, text_row)):
@@ -291,6 +294,19 @@ def _retrieval(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[st
             hits = (ranks < k).astype(float)
             out[f"retrieval/{name}/R@{k}"] = Stat(lambda i, h=hits: float(h[i].mean()), len(hits), on)
     return out
+
+
+def small_gallery_note(n_texts: int, n_images: int) -> str:
+    """Why R@k on a small gallery says little ('' for galleries of ``SMALL_GALLERY`` or more):
+    with k close to the gallery's size every ranking finds the match, so each R@k is given
+    beside what a random ranking scores (k / n)."""
+    n = min(n_texts, n_images)
+    if n >= SMALL_GALLERY:
+        return ""
+    chance = ", ".join(f"R@{k} {min(k, n_texts) / n_texts:.3f}" for k in RECALL_KS)
+    return (f"small gallery: image-to-text retrieval ranks {n_texts} report texts, text-to-image "
+            f"{n_images} images (fewer than {SMALL_GALLERY}), so R@k is near 1 by construction when k "
+            f"is close to that size; a random ranking scores {chance} (image to text)")
 
 
 # --------------------------------------------------------------------------- geometry

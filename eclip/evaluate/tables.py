@@ -58,6 +58,7 @@ def single_table(result: dict) -> str:
             continue
         cells = [cell(sub["metrics"][metric]) if metric in sub["metrics"] else "" for sub in subsets.values()]
         lines.append(md_row([metric] + cells))
+    lines += notes_below(subsets)
     return caveat_lines(result) + "\n".join([b for b in blocks if b] + ["\n".join(lines) + "\n"])
 
 
@@ -93,8 +94,17 @@ def compare_table(result: dict) -> str:
             a = result["a"]["subsets"][subset]["metrics"][metric]
             b = result["b"]["subsets"][subset]["metrics"][metric]
             lines.append(md_row([metric, cell(a), cell(b), diff_cell(d), f"{d['p_value']:.3f}"]))
+        lines += notes_below({subset: result["a"]["subsets"][subset]})
         out.append("\n".join(lines) + "\n")
     return "\n".join(out)
+
+
+def notes_below(subsets: dict) -> list[str]:
+    """Lines to put under a table: each subset's notes on its numbers (a small retrieval
+    gallery, ``suite.small_gallery_note``), after a blank line that ends the table."""
+    notes = [f"Note ({name}): {sub['details']['retrieval']['note']}." for name, sub in subsets.items()
+             if sub.get("details", {}).get("retrieval", {}).get("note")]
+    return ["", *notes] if notes else []
 
 
 def diff_text(d: dict | None) -> str:

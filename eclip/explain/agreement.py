@@ -107,6 +107,14 @@ METRIC_LABELS = {"cc": "CC", "nss": "NSS", "kl": "KL", "auc_judd": "AUC-Judd", "
                  "pointing": "pointing game", "miou": "mIoU"}
 REFERENCE_NAMES = {"uniform": "floor: uniform map", "centre": "floor: centre bias",
                    "readers": "ceiling: another reader"}
+# Why a score is n/a (defined on no image), said wherever it is printed.
+UNDEFINED = {
+    "cc": "every map or gaze map is flat", "nss": "every map is flat",
+    "kl": "undefined on every image", "auc_judd": "no gaze map has a fixated pixel",
+    "sauc": "needs other images' fixations: only one image has gaze",
+    "pointing": "no case has a finding mask (mask_path)", "miou": "no case has a finding mask (mask_path)",
+}
+NO_CEILING = "only one reading per image"  # no case has a second reading to score against
 
 
 def reference_agreement(data: str | Path, split: str = "test", limit: int | None = None,
@@ -168,18 +176,23 @@ def headline(name: str, summaries: dict[str, dict], metric: str = "cc") -> str:
     hyphen: "CC -0.09 - floor 0.53" read as minus signs). ``summaries`` maps "model", "centre"
     and "readers" to ``with_intervals`` results; a missing one is left out."""
     label = METRIC_LABELS.get(metric, metric)
-    parts = [f"{name} {label} {ci_text(summaries['model'][metric])}"]
+    parts = [f"{name} {label} {ci_text(summaries['model'][metric], why=UNDEFINED.get(metric, ''))}"]
     for key, word in (("centre", "floor (centre bias)"), ("readers", "ceiling (another reader)")):
         if key in summaries and summaries[key][metric]["n"]:
             parts.append(f"{word} {ci_text(summaries[key][metric])}")
     return SEPARATOR.join(parts)
 
 
-def ci_text(ci: dict, digits: int = 2) -> str:
+def ci_text(ci: dict, digits: int = 2, why: str = "") -> str:
+    """'0.11 [0.08, 0.14]'; a value alone without an interval; '0.15 (one image: no interval)'
+    for a mean over one image (its bootstrap interval would be [0.15, 0.15]); 'n/a: <why>'
+    when the score is defined on no image."""
     if not ci.get("n") or np.isnan(ci["value"]):
-        return "n/a"
+        return f"n/a: {why}" if why else "n/a"
     if np.isnan(ci.get("ci_low", float("nan"))):
         return f"{ci['value']:.{digits}f}"
+    if ci["n"] == 1:
+        return f"{ci['value']:.{digits}f} (one image: no interval)"
     return f"{ci['value']:.{digits}f} [{ci['ci_low']:.{digits}f}, {ci['ci_high']:.{digits}f}]"
 
 

@@ -15,8 +15,8 @@ import numpy as np
 from eclip.cli import run_command
 from eclip.model.precision import PRECISIONS
 
-from .agreement import (REFERENCE_NAMES, SCORE_COLUMNS, ci_text, gaze_agreement, headline, reference_agreement,
-                        reference_summaries, with_intervals)
+from .agreement import (NO_CEILING, REFERENCE_NAMES, SCORE_COLUMNS, SEPARATOR, UNDEFINED, ci_text, gaze_agreement,
+                        headline, reference_agreement, reference_summaries, with_intervals)
 from .maps import attribution_map
 from .methods import FAST_METHODS, METHODS, supported_methods
 
@@ -174,6 +174,9 @@ def _print_intervals(rows: list[dict], per_image: list, references, args) -> Non
     refs = {} if references is None else reference_summaries(references, args.n_boot)
     table = [(r["checkpoint"], r["method"], with_intervals(t, n_boot=args.n_boot)) for r, t in zip(rows, per_image)]
     table += [(REFERENCE_NAMES[name], "", summary) for name, summary in refs.items()]
+    no_ceiling = references is not None and "readers" not in refs
+    if no_ceiling:  # a row that says why, rather than no row
+        table.append((REFERENCE_NAMES["readers"], "", None))
     names = ["CC ↑", "NSS ↑", "KL ↓", "AUC-Judd ↑", "shuffled AUC ↑", "pointing game ↑", "mIoU @ 0.5 ↑"]
     if args.markdown:
         print("| model / reference | method | n | " + " | ".join(names) + " |")
@@ -181,20 +184,22 @@ def _print_intervals(rows: list[dict], per_image: list, references, args) -> Non
     else:
         print("\t".join(["model_or_reference", "method", "n", *SCORE_COLUMNS]))
     for who, method, summary in table:
-        n = summary["cc"]["n"]
-        cells = [_ci_cell(summary[c], n) for c in SCORE_COLUMNS]
+        n = summary["cc"]["n"] if summary is not None else 0
+        cells = ([_ci_cell(summary[c], n, c) for c in SCORE_COLUMNS] if summary is not None
+                 else [f"n/a: {NO_CEILING}"] * len(SCORE_COLUMNS))
         print(f"| {who} | {method} | {n} | " + " | ".join(cells) + " |" if args.markdown
               else "\t".join([who, method, str(n), *cells]))
     print()
     for who, method, summary in table[:len(rows)]:
-        print(headline(f"{who} {method}", {"model": summary, **refs}))
+        line = headline(f"{who} {method}", {"model": summary, **refs})
+        print(line + (f"{SEPARATOR}ceiling (another reader) n/a: {NO_CEILING}" if no_ceiling else ""))
 
 
-def _ci_cell(ci: dict, n: int) -> str:
+def _ci_cell(ci: dict, n: int, column: str) -> str:
     """'0.108 [0.081, 0.135]', with the image count when the metric was defined on fewer
-    images than the row (the localisation pair needs a ground-truth region)."""
-    text = ci_text(ci, digits=3)
-    return f"{text} (n={ci['n']})" if ci["n"] != n and text != "n/a" else text
+    images than the row (the localisation pair needs a ground-truth region); an n/a says why."""
+    text = ci_text(ci, digits=3, why=UNDEFINED.get(column, ""))
+    return f"{text} (n={ci['n']})" if ci["n"] != n and not text.startswith("n/a") else text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,10 @@ The image embedding fetches the ``k`` (default 100) nearest report texts among t
 training split's unique reports; KMeans (K = 5, seeded) groups those texts' embeddings and
 the text nearest each centre becomes one numbered term of the prompt, largest group first.
 Zero-shot finding probabilities (CheXzero-style positive/negative prompt pairs) are added.
-Training reports only, so a draft for a test image never sees its own report.
+Training reports only, so a draft for a test image never sees its own report. A term never
+holds a de-identification token ("XXXX"): its sentences that do are dropped, and a cluster
+whose nearest text is left empty is represented by its next nearest
+(``eclip.report.redaction``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from eclip.index.store import top_k
 from eclip.model.encode import encode_pixels, encode_prompt_sets, probability_scale
 from eclip.model.prompts import load_prompt_set
 from eclip.report.evidence import ZeroShot
+from eclip.report.redaction import clean_evidence
 
 
 @dataclass(frozen=True)
@@ -94,9 +98,13 @@ def retrieve_terms(image_emb: np.ndarray, index, pool: TextPool, k: int = 100,
         members = np.flatnonzero(labels == c)
         if members.size == 0:
             continue
-        nearest = top[members[np.argmin(((emb[members] - centres[c]) ** 2).sum(1))]]
-        terms.append(Term(index.texts[pool.text_rows[nearest]], pool.case_ids[nearest],
-                          int(members.size), float(sims[nearest])))
+        by_distance = members[np.argsort(((emb[members] - centres[c]) ** 2).sum(1), kind="stable")]
+        for member in by_distance:  # the nearest text that is more than redaction tokens
+            nearest = top[member]
+            text = clean_evidence(index.texts[pool.text_rows[nearest]])
+            if text:
+                terms.append(Term(text, pool.case_ids[nearest], int(members.size), float(sims[nearest])))
+                break
     terms.sort(key=lambda t: (-t.cluster_size, -t.similarity))
     return terms, [pool.case_ids[i] for i in top]
 

@@ -4,7 +4,8 @@
 provenance footer); afterwards ``.text`` holds the body and ``.provenance`` says which
 backend/model/checkpoint produced it from which retrieved cases. If the chosen backend fails
 before its first token and a fallback is configured, the fallback drafts instead and the
-reason is recorded.
+reason is recorded. Whatever the backend, no de-identification token ("XXXX") reaches the
+text (``eclip.report.redaction.strip_stream``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from eclip.errors import ReportGenerationError
 from eclip.report.backends import Selection
 from eclip.report.prompt import DISCLAIMER, Prompt
+from eclip.report.redaction import strip_stream
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ class DraftStream:
     def _body(self) -> Iterator[str]:
         backend = self.selection.backend
         try:
-            for piece in backend.generate(self.prompt, stream=True):
+            for piece in strip_stream(backend.generate(self.prompt, stream=True)):
                 self.pieces.append(piece)
                 yield piece
             return
@@ -91,7 +93,7 @@ class DraftStream:
             log.warning("%s failed (%s); drafting with %s", backend.name, e, fallback.name)
             self.provenance.backend, self.provenance.model = fallback.name, fallback.model
             self.provenance.fallback_reason = f"{backend.name} failed: {e}"
-        for piece in fallback.generate(self.prompt, stream=True):
+        for piece in strip_stream(fallback.generate(self.prompt, stream=True)):
             self.pieces.append(piece)
             yield piece
 

@@ -1,14 +1,17 @@
 """Filters over streamed text pieces, applied to every LLM backend's output.
 
-Both only ever *hold back* text until they know whether it will be kept, so tokens still
+They only ever *hold back* text until they know whether it will be kept, so tokens still
 stream immediately in the usual case. Closing the upstream generator when a filter ends
-lets the embedded backend stop generating.
+lets the embedded backend stop generating. De-identification tokens ("XXXX") are cut out
+too (``eclip.report.redaction.strip_stream``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+
+from eclip.report.redaction import strip_stream
 
 
 def cut_at_stops(pieces: Iterable[str], stops: tuple[str, ...]) -> Iterator[str]:
@@ -86,5 +89,6 @@ def drop_repeated_sentences(pieces: Iterable[str], max_in_a_row: int = 2) -> Ite
 
 
 def clean_stream(pieces: Iterable[str], stops: tuple[str, ...]) -> Iterator[str]:
-    """The filters every LLM backend applies: stop sequences, then repeated sentences."""
-    return drop_repeated_sentences(cut_at_stops(pieces, stops))
+    """The filters every LLM backend applies: stop sequences, redaction tokens, then
+    repeated sentences."""
+    return drop_repeated_sentences(strip_stream(cut_at_stops(pieces, stops)))

@@ -88,6 +88,12 @@ def format_findings(findings: list[tuple[str, float]] | tuple[tuple[str, float],
 
 def render_prompt(terms: list[str], findings: list[tuple[str, float]] = (),
                   template: Template | None = None) -> Prompt:
+    """The prompt for ``terms`` (retrieved report texts) and zero-shot ``findings``. Sentences
+    holding a de-identification token ("XXXX") are dropped from the terms first, so no
+    backend ever sees one (``eclip.report.redaction``)."""
+    from eclip.report.redaction import clean_evidence
+
+    terms = [t for t in (clean_evidence(x) for x in terms) if t]
     tpl = template or load_template()
     user = tpl.user.format(terms=format_terms(terms), findings=format_findings(findings))
     return Prompt(system=tpl.system, user=user, examples=tpl.examples, terms=tuple(terms),

@@ -1,6 +1,7 @@
 """The no-LLM backend: the retrieved representative findings, de-duplicated sentence by
 sentence, become the draft. Always available and instant; its text is only ever sentences
-that real reports of similar images contained."""
+that real reports of similar images contained, never one with a de-identification token
+("XXXX", ``eclip.report.redaction``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 
 from eclip.report.backends import Backend, Health
 from eclip.report.prompt import Prompt
+from eclip.report.redaction import clean_evidence
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -22,7 +24,7 @@ def assemble(terms: list[str] | tuple[str, ...], max_sentences: int = 6) -> str:
     seen: set[str] = set()
     out: list[str] = []
     for term in terms:
-        for sent in split_sentences(term):
+        for sent in split_sentences(clean_evidence(term)):
             key = re.sub(r"\W+", " ", sent.lower()).strip()
             if key and key not in seen:
                 seen.add(key)

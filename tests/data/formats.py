@@ -2,7 +2,8 @@
 
 Column names, folder layouts and file names follow the real datasets: MIMIC-CXR-JPG
 (+ MIMIC-CXR report texts), EGD-CXR, REFLACX, Open-I (NLMCXR XML and the Kaggle CSV pair).
-Pixel content is synthetic (a bright blob on a grey ramp) and sizes are tiny.
+Pixel content is synthetic (a bright blob on a grey ramp) and sizes are small, though never
+below the 64 px a side an import accepts (eclip.data.radiograph.MIN_SIDE).
 """
 
 from __future__ import annotations
@@ -100,9 +101,9 @@ class MimicImage:
     study_id: str
     view: str = "PA"
     split: str = "train"
-    size: tuple[int, int] = (48, 40)  # (h, w) of the JPEG we write
+    size: tuple[int, int] = (96, 80)  # (h, w) of the JPEG we write
     seed: int = 0
-    scale: int = 50  # DICOM grid = JPEG size x scale (a downscaled copy; gaze uses the grid)
+    scale: int = 25  # DICOM grid = JPEG size x scale (a downscaled copy; gaze uses the grid)
 
     @property
     def native(self) -> tuple[int, int]:
@@ -154,14 +155,14 @@ def default_mimic() -> tuple[list[MimicImage], list[MimicStudy]]:
                    "Pneumonia is possible.", {"Pneumonia": "-1.0", "Lung Opacity": "1.0"}),
     ]
     images = [
-        MimicImage(dicom_id(1), "10000032", "50414267", "PA", "train", (48, 40), 1),
-        MimicImage(dicom_id(2), "10000032", "50414267", "LATERAL", "train", (48, 40), 2),
-        MimicImage(dicom_id(3), "10000032", "53189527", "AP", "train", (40, 48), 3),
-        MimicImage(dicom_id(4), "10000764", "57375967", "PA", "validate", (50, 42), 4),
-        MimicImage(dicom_id(5), "10000764", "57375967", "LL", "validate", (50, 42), 5),
-        MimicImage(dicom_id(6), "10000764", "57375967", "AP", "validate", (44, 44), 6),
-        MimicImage(dicom_id(7), "11000011", "51234567", "PA", "test", (60, 50), 7),
-        MimicImage(dicom_id(8), "11000011", "51234567", "PA", "test", (36, 30), 8),
+        MimicImage(dicom_id(1), "10000032", "50414267", "PA", "train", (96, 80), 1),
+        MimicImage(dicom_id(2), "10000032", "50414267", "LATERAL", "train", (96, 80), 2),
+        MimicImage(dicom_id(3), "10000032", "53189527", "AP", "train", (80, 96), 3),
+        MimicImage(dicom_id(4), "10000764", "57375967", "PA", "validate", (100, 84), 4),
+        MimicImage(dicom_id(5), "10000764", "57375967", "LL", "validate", (100, 84), 5),
+        MimicImage(dicom_id(6), "10000764", "57375967", "AP", "validate", (88, 88), 6),
+        MimicImage(dicom_id(7), "11000011", "51234567", "PA", "test", (120, 100), 7),
+        MimicImage(dicom_id(8), "11000011", "51234567", "PA", "test", (90, 75), 8, scale=20),
     ]
     return images, studies
 
@@ -400,7 +401,7 @@ def write_openi_xml(folder: Path, reports: list[OpenIFixture], tgz: Path | None 
 
 
 def write_openi_images(folder: Path, reports: list[OpenIFixture], kaggle: bool = False,
-                       size=(40, 36)) -> dict[str, Path]:
+                       size=(80, 72)) -> dict[str, Path]:
     """NLM names (CXR1_1_IM-0001-3001.png) or Kaggle names (1_IM-0001-3001.dcm.png)."""
     out = {}
     for k, rep in enumerate(reports):
@@ -436,7 +437,7 @@ def write_folder_dataset(folder: Path, n: int = 6) -> Path:
     for i in range(n):
         ext = "png" if i % 2 == 0 else "jpg"
         rel = f"imgs/case {i}.{ext}"  # a space: ids must be sanitised
-        write_image(folder / rel, 30 + i, 28, seed=i, fmt="PNG" if ext == "png" else "JPEG")
+        write_image(folder / rel, 66 + i, 64, seed=i, fmt="PNG" if ext == "png" else "JPEG")
         rows.append({
             "file": rel, "report_findings": f"Finding text {i}.", "report_impression": f"Impression {i}.",
             "set": ["train", "val", "test"][i % 3], "patient": f"MRN{i // 2:04d}", "view": "pa",

@@ -330,8 +330,8 @@ def test_openi_kaggle_csv_pair(tmp_path, capsys):
 
 def test_openi_default_reports_from_installed_torchxrayvision(tmp_path):
     # real report ids: CXR10_IM-0002-1001 is PA, CXR1001_IM-0004-1002 lateral (LL)
-    write_image(tmp_path / "png" / "CXR10_IM-0002-1001.png", 40, 40)
-    write_image(tmp_path / "png" / "CXR1001_IM-0004-1002.png", 40, 40)
+    write_image(tmp_path / "png" / "CXR10_IM-0002-1001.png", 80, 80)
+    write_image(tmp_path / "png" / "CXR1001_IM-0004-1002.png", 80, 80)
     out = tmp_path / "ds"
     assert cli("import-openi", "--images", tmp_path / "png", "--out", out, "--workers", 1) == 0
     df = read_manifest(out)
@@ -409,7 +409,7 @@ def test_imports_merge_and_id_clash_is_refused(tmp_path, capsys):
     before = (out / "manifest.csv").read_bytes()
     # a folder whose file names equal Open-I ids would overwrite them: refused up front
     clash = tmp_path / "clash"
-    write_image(clash / "CXR1_1_IM-0001-3001.png", 20, 20)
+    write_image(clash / "CXR1_1_IM-0001-3001.png", 64, 64)
     (clash / "c.csv").write_text("file,text\nCXR1_1_IM-0001-3001.png,hello\n")
     capsys.readouterr()
     assert cli("import-folder", "--images", clash, "--csv", clash / "c.csv", "--image-col", "file",
@@ -421,7 +421,7 @@ def test_imports_merge_and_id_clash_is_refused(tmp_path, capsys):
     assert "ext-CXR1_1_IM-0001-3001" in set(read_manifest(out)["id"])
     # same id from another file of the same source: refused, earlier image kept
     other = tmp_path / "other"
-    write_image(other / "case 0.png", 20, 20)
+    write_image(other / "case 0.png", 64, 64)
     (other / "c.csv").write_text("file,text\ncase 0.png,other\n")
     before = (out / "manifest.csv").read_bytes()
     capsys.readouterr()

@@ -118,7 +118,7 @@ def test_trimmed_text_encoding_equals_the_model(lm):
 def test_prompt_sets_encode_to_ensembles(lm):
     sets = [P.load_prompt_set("chexpert5"), P.load_prompt_set("binary")]
     emb = encode_prompt_sets(lm, sets)
-    assert emb["chexpert5"].shape == (5, 64) and emb["binary"].shape == (9, 2, 64)
+    assert emb["chexpert5"].shape == (5, 64) and emb["binary"].shape == (10, 2, 64)
     edema = sets[0].classes[3].prompts
     one = encode_class_prompts(lm, {"Edema": list(edema)})[0]
     assert_close(emb["chexpert5"][3], one)

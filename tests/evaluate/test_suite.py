@@ -60,7 +60,9 @@ def test_perfect_model_scores_perfectly(setup):
     assert point["geometry/modality_gap"] == pytest.approx(0.0, abs=1e-6)
     assert point["probe/100%/macro_auroc"] == 1.0
     np.testing.assert_array_equal(details["zs/mc"]["confusion"], np.diag([3, 3, 3]))
+    note = details["retrieval"].pop("note")  # 9 items: R@10 is 1 by construction, and said so
     assert details["retrieval"] == {"n_images": 9, "n_unique_texts": 9}
+    assert "small gallery" in note and "R@10 1.000" in note
 
 
 def test_gaze_subset_and_select_rows(setup):

@@ -32,12 +32,12 @@ def build_jobs(root: Path, hasher, *, per_class: int | None = 200, seed: int = 0
     return jobs
 
 
-def pick(table: pd.DataFrame, per_class: int | None, seed: int,
-         name: str = NAME, key: str = "Path") -> dict[str, pd.DataFrame]:
-    """Class -> its drawn rows, for the five competition classes."""
+def pick(table: pd.DataFrame, per_class: int | None, seed: int, name: str = NAME, key: str = "Path",
+         hint: str = "Check the table, or pass a smaller --per-class.") -> dict[str, pd.DataFrame]:
+    """Class -> its drawn rows, for the five competition classes (``hint``: what to do when a
+    class has too few candidates)."""
     candidates = {cls: table[single_positive(table, cls)] for cls in COMPETITION}
-    check_counts({c: len(f) for c, f in candidates.items()}, per_class, name,
-                 "Check the table, or pass a smaller --per-class.")
+    check_counts({c: len(f) for c, f in candidates.items()}, per_class, name, hint)
     out = {}
     for cls, frame in candidates.items():
         keys = set(draw(frame[key].tolist(), per_class, seed, f"{name}:{cls}"))

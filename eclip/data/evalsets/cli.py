@@ -53,7 +53,8 @@ def _run(args) -> int:
     if args.limit is not None:
         jobs = jobs[:args.limit]
     summary = run_import(jobs, args.out, args.name, workers=args.workers, pre_problems=problems,
-                         hasher=hasher, progress=not args.no_progress)
+                         progress=not args.no_progress,
+                         allow_non_chest=args.allow_non_chest)
     rc = report(summary)
     prompts = PROMPTS[args.name]
     print(f"evaluate: python -m eclip.evaluate --checkpoint CKPT --data {args.out} --split test"

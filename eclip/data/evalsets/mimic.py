@@ -13,6 +13,15 @@ from eclip.data.importers.tables import find_table, read_table
 NAME = "mimic-5x200"
 
 
+def too_few_hint(source_splits) -> str:
+    """What to do when the official splits drawn from hold too few images of a class."""
+    drawn = ",".join(source_splits)
+    wider = "test,validate" if "validate" not in source_splits else "test,validate,train"
+    return (f"Only the official {drawn!r} split(s) were drawn from: widen them with --source-splits "
+            f"{wider} (a model must not have trained or selected on the images it is scored on), "
+            "or pass a smaller --per-class.")
+
+
 def build_jobs(root: Path, hasher, *, per_class: int | None = 200, seed: int = 0,
                source_splits=("test",), reports: Path | None = None) -> tuple[list[Job], list[Problem]]:
     root = Path(root)
@@ -23,7 +32,7 @@ def build_jobs(root: Path, hasher, *, per_class: int | None = 200, seed: int = 0
     wanted = split[split["split"].str.strip().isin(source_splits)]
     images = meta.merge(wanted[["dicom_id"]], on="dicom_id").merge(
         chex.drop(columns=["subject_id"]), on="study_id")
-    picked = pick(images, per_class, seed, NAME, key="dicom_id")
+    picked = pick(images, per_class, seed, NAME, key="dicom_id", hint=too_few_hint(source_splits))
     report_root = importer._report_root(Path(reports) if reports else root)
     jobs, problems = [], []
     for cls, frame in picked.items():

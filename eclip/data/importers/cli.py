@@ -23,6 +23,11 @@ def add_common_args(p) -> None:
     p.add_argument("--limit", type=int, default=None,
                    help="import at most N images (in source order; for trials)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--allow-non-chest", action="store_true",
+                   help="import DICOMs whose Modality or BodyPartExamined says they are no chest "
+                        "radiograph (CT, MR, a tibia...) instead of refusing them; each is flagged "
+                        "in the manifest's non_chest column. Images under 64 px a side are "
+                        "refused regardless")
 
 
 def report(summary: ImportSummary) -> int:

@@ -13,8 +13,10 @@ hands them to ``run_import``, which
   duplicates a row;
 * writes ``manifest.csv`` atomically at the end, merged with the manifest already in the
   folder (earlier imports stay intact; a re-imported id replaces its own row only);
-* skips images that fail to load (corrupt, truncated, over the pixel limit), counting and
-  listing them in ``import_problems.csv`` rather than stopping.
+* skips images that fail to load (corrupt, truncated, over the pixel limit) or are no chest
+  radiograph (``eclip.data.radiograph``: a CT or MR DICOM, a tibia, an image under 64 px a
+  side), counting and listing them in ``import_problems.csv`` rather than stopping;
+  ``allow_non_chest`` imports the non-chest DICOMs instead, flagged in the ``non_chest`` column.
 
 Everything that can be checked before work starts (table columns, an unreadable existing
 manifest, id collisions with another source) raises ``ImportFailed`` before any file is
@@ -32,6 +34,7 @@ import os
 import shutil
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +44,6 @@ from eclip.data.importers.jobs import ImportSummary, Job, Problem
 from eclip.data.importers.journal import ImportLock, Journal
 from eclip.data.importers.layout import PROBLEMS, staging_dir
 from eclip.data.importers.merge import check_collisions, load_existing, merge_rows, rows_by_id
-from eclip.data.importers.patients import PatientHasher
 from eclip.data.importers.worker import process_job
 from eclip.data.manifest import write_manifest
 from eclip.errors import ImportFailed
@@ -59,9 +61,9 @@ def run_import(
     *,
     workers: int | None = None,
     pre_problems: Iterable[Problem] = (),
-    hasher: PatientHasher | None = None,
     progress: bool = True,
     after_job: AfterJob | None = None,
+    allow_non_chest: bool = False,
 ) -> ImportSummary:
     """Import ``jobs`` into ``out`` (see the module docstring). Returns a summary.
 
@@ -69,6 +71,8 @@ def run_import(
     the import as a crash would (the journal keeps what finished, no manifest is written).
     """
     out = Path(out)
+    if allow_non_chest:
+        jobs = [replace(j, allow_non_chest=True) for j in jobs]
     existing = load_existing(out)
     check_collisions(jobs, existing, source)
     summary = ImportSummary(out=out, planned=len(jobs), problems=list(pre_problems))
@@ -79,7 +83,7 @@ def run_import(
         journal = Journal(out)
         done = journal.load()
         _check_same_sources(jobs, done)
-        _prepare(out, jobs, hasher)
+        _prepare(out, jobs)
         sigs = {j.id: j.signature() for j in jobs}
         rows, todo = _plan(jobs, sigs, done, existing, summary)
         results = _execute(todo, out, source, workers=workers, progress=progress)
@@ -92,11 +96,9 @@ def run_import(
         return summary
 
 
-def _prepare(out: Path, jobs: Sequence[Job], hasher: PatientHasher | None) -> None:
+def _prepare(out: Path, jobs: Sequence[Job]) -> None:
     """The folders and files workers rely on, written once the import is sure to start."""
     (out / "images").mkdir(exist_ok=True)
-    if hasher is not None:
-        hasher.save()
     _stage(jobs)
 
 

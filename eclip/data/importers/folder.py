@@ -3,8 +3,10 @@
 Every value in the CSV is checked before anything is written: named columns must exist,
 label values must be 1 / 0 / -1 / blank, split values train / validate / test (common
 spellings such as 'val' or 'valid' are accepted), ids unique. Image paths are relative to
-``--images`` (or absolute). Without ``--split-col`` the split is a deterministic hash of the
-patient key (80/10/10). Patient ids from ``--patient-col`` are stored salted and hashed.
+``--images`` (or absolute). Without ``--split-col`` the split is a seeded hash (``--seed``) of
+the source patient id (of the id, without ``--patient-col``), 80/10/10: the same CSV and seed
+give the same split in any folder. Patient ids from ``--patient-col`` are stored salted and
+hashed with your own salt, kept outside the folder (``ECLIP_PATIENT_SALT_FILE``).
 
 ``--labels-from-text`` fills the CheXpert label columns the CSV does not give (every one of
 them without ``--label-cols``) from the findings + impression with the report labeller; a
@@ -59,7 +61,8 @@ def register(subparsers) -> None:
     p.add_argument("--view-col", default=None, help="column holding the view (PA, AP, ...)")
     p.add_argument("--id-col", default=None, help="column holding a unique id (default: file name)")
     p.add_argument("--id-prefix", default="", help="prefix for every id (avoid clashes)")
-    p.add_argument("--seed", type=int, default=0, help="salt of the hashed split")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the hashed split (same CSV + same seed = same split)")
     p.add_argument("--labels-from-text", action="store_true",
                    help="fill the label columns not given by --label-cols from the report text "
                         "(findings + impression) with the report labeller")
@@ -106,11 +109,17 @@ def _run(args) -> int:
     opts = Options(id_prefix=args.id_prefix, seed=args.seed, limit=args.limit,
                    labels_from_text=args.labels_from_text, on_duplicate=args.on_duplicate)
     jobs, dropped = build_jobs_checked(args.images, args.csv, hasher, columns, opts)
+    if opts.labels_from_text:
+        from eclip.data.labeller import not_radiology_warning
+
+        if warning := not_radiology_warning(f"{j.row['findings']}\n{j.row['impression']}" for j in jobs):
+            print(f"WARNING: --labels-from-text: {warning}")
     if dropped:
         print(f"skipped {len(dropped)} duplicate row(s) (--on-duplicate first kept the first "
               "row of each image); listed in import_problems.csv")
-    summary = run_import(jobs, args.out, "folder", workers=args.workers, hasher=hasher,
-                         pre_problems=dropped, progress=not args.no_progress)
+    summary = run_import(jobs, args.out, "folder", workers=args.workers,
+                         pre_problems=dropped, progress=not args.no_progress,
+                         allow_non_chest=args.allow_non_chest)
     return report(summary)
 
 
@@ -186,11 +195,13 @@ def build_jobs(images, csv, hasher, cols: Columns, *, id_prefix="", seed=0,
             raise ImportFailed(f"{where}: empty {cols.image!r}; every row needs an image path.")
         path = Path(rel) if Path(rel).is_absolute() else images / rel
         rid = safe_id(id_prefix + (rec[cols.id] if cols.id else Path(rel).stem))
-        patient = hasher(rec[cols.patient].strip()) if cols.patient and rec[cols.patient].strip() else rid
+        source_patient = rec[cols.patient].strip() if cols.patient else ""
+        patient = hasher(source_patient) if source_patient else rid
         row = {
             "findings": rec[cols.findings].strip(),
             "impression": rec[cols.impression].strip() if cols.impression else "",
-            "split": _split(rec[cols.split], where) if cols.split else hashed_split(patient, seed),
+            # the source id, not the salted key: same table + same seed -> same split anywhere
+            "split": _split(rec[cols.split], where) if cols.split else hashed_split(source_patient or rid, seed),
             "view": rec[cols.view].strip().upper() if cols.view else "",
             "patient_key": patient,
             "source": "folder",

@@ -58,6 +58,7 @@ class Job:
     gaze: tuple[GazeSource, ...] = ()
     native_shape: tuple[int, int] | None = None  # (h, w) of the grid gaze coordinates use
     regions: tuple = ()  # eclip.data.gaze.regions.Shape: annotated findings / anatomy (native px)
+    allow_non_chest: bool = False  # --allow-non-chest: import (flagged) what eclip.data.radiograph refuses
 
     def signature(self) -> str:
         """Changes when anything that shapes this image's output changes (so a rerun with,
@@ -65,7 +66,8 @@ class Job:
         gaze_desc = [(g.kind, g.path, g.dicom_id, g.padding, g.stamp()) for g in self.gaze]
         blob = json.dumps(
             [self.source, _file_stamp(self.source), clean_row(self.row), gaze_desc,
-             self.native_shape, WORKING_SIZE, *([list(self.regions)] if self.regions else [])],
+             self.native_shape, WORKING_SIZE, *([list(self.regions)] if self.regions else []),
+             *(["allow-non-chest"] if self.allow_non_chest else [])],
             sort_keys=True, default=str,
         )
         return sha256_text(blob, 20)

@@ -9,8 +9,9 @@ Gaze is attached by dicom_id; each reading's own heatmap is kept too
 (``gaze/<id>/readings/<reading>.npz``, the gaze-agreement ceiling's input). Annotations become
 regions (``eclip.data.gaze.regions``): REFLACX's abnormality ellipses -> ``masks/<id>.npz``
 (``mask_path``, the pointing game's truth), EGD-CXR's anatomy boxes -> ``lungs/<id>.npz``
-(lung fields). ``patient_key`` is a salted hash of subject_id (see
-``PatientHasher``): raw MIMIC ids never enter the manifest.
+(lung fields). Both annotation files are optional: the import ends by naming each one that
+was absent and what is therefore off (``absent_optional``). ``patient_key`` is a salted hash of subject_id (see
+``PatientHasher``; the salt stays outside the folder): raw MIMIC ids never enter the manifest.
 """
 
 from __future__ import annotations
@@ -76,8 +77,36 @@ def _run(args) -> int:
         views=args.views, gaze_only=args.gaze_only, limit=args.limit,
     )
     summary = run_import(jobs, args.out, "mimic", workers=args.workers, pre_problems=problems,
-                         hasher=hasher, progress=not args.no_progress)
-    return report(summary)
+                         progress=not args.no_progress,
+                         allow_non_chest=args.allow_non_chest)
+    rc = report(summary)
+    notes = absent_optional(args.egd, _read_reflacx(Path(args.reflacx)) if args.reflacx else {},
+                            {j.id for j in jobs})
+    if notes:
+        print("optional files absent, so some of what the app and `python -m eclip.explain` show is off:")
+        print("\n".join(f"  - {n}" for n in notes))
+    return rc
+
+
+def absent_optional(egd, reflacx_readings: dict[str, list[Path]], imported: set[str]) -> list[str]:
+    """Each optional annotation file the import found absent, and what is off without it:
+    REFLACX's ``anomaly_location_ellipses.csv`` (finding masks: the pointing game and mIoU)
+    and EGD-CXR's ``bounding_boxes.csv`` (lung fields: the mass-outside-the-lungs check)."""
+    notes = []
+    if egd is None and not reflacx_readings:
+        notes.append("no --egd or --reflacx: no gaze heatmaps, no finding masks (mask_path) and no "
+                     "lung fields; gaze agreement, the pointing game and mIoU have nothing to score")
+    readings = [f for did, fs in reflacx_readings.items() if did in imported for f in fs]
+    missing = [f for f in readings if not (f.parent / REFLACX_ELLIPSES).is_file()]
+    if missing:
+        notes.append(f"{REFLACX_ELLIPSES} absent from {len(missing)} of {len(readings)} REFLACX "
+                     f"reading(s) (e.g. {missing[0].parent}): their images have no finding masks "
+                     "(mask_path), so the pointing game and mIoU leave them out "
+                     "(n/a when no image has a mask)")
+    if egd is not None and not (Path(egd) / EGD_BOXES).is_file():
+        notes.append(f"{EGD_BOXES} absent from {egd}: no lung fields (lungs/<id>.npz), so 'mass "
+                     "outside the lungs' falls back to a central region of the film")
+    return notes
 
 
 def parse_views(spec: str) -> set[str] | None:

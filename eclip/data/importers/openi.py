@@ -78,7 +78,8 @@ def _run(args) -> int:
         jobs, problems = build_jobs_xml(args.images, args.xml, projections=args.projections,
                                         views=args.views, seed=args.seed, limit=args.limit)
     summary = run_import(jobs, args.out, "openi", workers=args.workers, pre_problems=problems,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress,
+                         allow_non_chest=args.allow_non_chest)
     return report(summary)
 
 

@@ -14,21 +14,34 @@ import numpy as np
 
 from eclip.data.importers.jobs import Job, clean_row
 from eclip.data.manifest import WORKING_SIZE
+from eclip.data.radiograph import NotAChestRadiograph
 from eclip.errors import EclipError
+
+ALLOW_HINT = ("Import it anyway with --allow-non-chest: it is then flagged in the manifest's "
+              "non_chest column.")
 
 
 def process_job(job: Job, out: str, size: int = WORKING_SIZE) -> dict:
-    """Load, resize and store one image (+ gaze). Runs in a worker process; returns a
-    result dict (``row`` is None when the image could not be imported)."""
-    from eclip.data import images
+    """Load, check, resize and store one image (+ gaze). Runs in a worker process; returns a
+    result dict (``row`` is None when the image could not be imported). A DICOM that says it
+    is no chest radiograph is refused from its header, before its pixels are decoded."""
+    from eclip.data import images, radiograph
 
     out = Path(out)
     warnings: list[str] = []
     image_rel = f"images/{job.id}.png"
     try:
+        flag = ""
+        if radiograph.is_dicom(job.source):
+            flag = radiograph.check_facts(radiograph.dicom_facts(job.source), job.source,
+                                          allow_non_chest=job.allow_non_chest)
         loaded = images.load_image(job.source)
+        radiograph.check_size(loaded.meta.width, loaded.meta.height, job.source)
         work = images.to_working(loaded.pixels, size)
         images.save_png(work, out / image_rel)
+    except NotAChestRadiograph as exc:
+        why = str(exc) if exc.kind == "too_small" else f"{exc} ({exc.detail}) {ALLOW_HINT}"
+        return {"id": job.id, "row": None, "error": why, "warnings": warnings}
     except EclipError as exc:
         return {"id": job.id, "row": None, "error": str(exc), "warnings": warnings}
     except (OSError, MemoryError):
@@ -40,6 +53,10 @@ def process_job(job: Job, out: str, size: int = WORKING_SIZE) -> dict:
     row = dict(job.row)
     row.update(id=job.id, image_path=image_rel, orig_width=int(w), orig_height=int(h),
                gaze_path="", n_readings=0)
+    if not str(row.get("view") or "").strip() and loaded.meta.view_position:
+        row["view"] = loaded.meta.view_position.strip().upper()  # DICOM ViewPosition (PA, AP, LL...)
+    if flag:
+        row["non_chest"] = flag
     if job.gaze:
         native = tuple(job.native_shape) if job.native_shape else (h, w)
         try:
