@@ -77,6 +77,9 @@ class MethodConfig:
     priming: bool = True
     priming_weight: float = 0.3  # paper: 0.1; total = (1 - w) * clip + w * mse during cold start
     expert_batch_fraction: float = 0.5  # expert batch = B/2
+    # Beyond the paper: weight of KL(gaze || the tower's patch map for the paired report) on
+    # the expert batch's images (eclip/model/gaze_prior.py); 0 = off. Needs pool_type "avg".
+    gaze_prior_weight: float = 0.0
     temperature_init: float = 0.07
     # What the optimiser learns: "log_scale" = log(1/T) (CLIP/open_clip; ours, the default:
     # Adam then changes T by ~T*lr per step) or "tau" = T itself (the reference; ~lr per step,

@@ -17,6 +17,7 @@ from torch import nn
 
 from eclip.config import MethodConfig, ModelConfig
 from eclip.errors import ModelError
+from eclip.model.gaze_prior import check_tower, encode_with_tokens, prior_loss
 from eclip.model.loss import ClipLoss, clamp_logit_scale, logit_scale_bounds
 from eclip.model.processor import HeatmapProcessor
 
@@ -43,6 +44,8 @@ class ECLIP(nn.Module):
         with torch.no_grad():
             clip.logit_scale.fill_(math.log(1.0 / method.temperature_init))
         self.register_parameter("tau", self._tau_parameter(method))
+        if method.gaze_prior_weight > 0:
+            check_tower(clip.visual)
 
     def _tau_parameter(self, method: MethodConfig) -> nn.Parameter | None:
         """Under "tau" the reference's parametrisation: T itself is learnt, and the wrapped
@@ -94,6 +97,13 @@ class ECLIP(nn.Module):
                 self.tau.copy_(torch.exp(-self.clip.logit_scale))
 
     # -- training ------------------------------------------------------------------------
+    def _encode_images(self, images: torch.Tensor, with_tokens: bool):
+        """(normalised image embeddings, projected patch tokens or None)."""
+        if not with_tokens:
+            return self.encode_image(images, normalize=True), None
+        pooled, patch = encode_with_tokens(self.clip.visual, images)
+        return F.normalize(pooled, dim=-1), patch
+
     def expert_images(self, images: torch.Tensor, heatmaps: torch.Tensor, lam: float) -> torch.Tensor:
         return mix_images(images, self.processor(images, heatmaps), lam)
 
@@ -109,10 +119,15 @@ class ECLIP(nn.Module):
             images = torch.cat([images, mixed.to(images.dtype)])
             tokens = torch.cat([tokens, expert_tokens])
         # One encoder call for main + expert pairs: every cross pair becomes a negative.
-        img = self.encode_image(images, normalize=True)
+        prior = self.method.gaze_prior_weight > 0 and expert_heatmaps is not None
+        img, patch = self._encode_images(images, with_tokens=prior)
         txt = self.encode_text(tokens, normalize=True)
         clip_loss = self.loss_fn(img, txt, self.logit_scale())
         loss, mse = clip_loss, torch.zeros((), device=clip_loss.device)
+        if prior:  # the expert rows' own patch evidence for their report vs their gaze
+            kl = prior_loss(patch[n_main:], txt[n_main:], expert_heatmaps, self.clip.visual.grid_size,
+                            self.logit_scale())
+            loss = loss + self.method.gaze_prior_weight * kl
         if prime:
             main = images[:n_main]
             ones = torch.ones_like(main[:, :1])

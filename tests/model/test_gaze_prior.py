@@ -1,0 +1,75 @@
+"""The gaze prior (method.gaze_prior_weight): the tower's patch map, its KL to the gaze, and
+that training with it pulls the map toward the gaze."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from eclip.config import MethodConfig
+from eclip.errors import ModelError
+from eclip.model import build_model
+from eclip.model.factory import resolve_arch
+from eclip.model.gaze_prior import encode_with_tokens, gaze_grid, prior_loss
+from floats import assert_close
+
+
+def gap_arch(tmp_path) -> str:
+    import json
+
+    spec = resolve_arch("eclip-vit-micro")
+    spec["vision_cfg"]["pool_type"] = "avg"
+    path = tmp_path / "vit-micro-gap.json"
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+def test_patch_tokens_average_to_the_image_embedding(tmp_path):
+    torch.manual_seed(0)
+    model = build_model({"arch": gap_arch(tmp_path)})
+    x = torch.rand(2, 3, 64, 64)
+    pooled, tokens = encode_with_tokens(model.clip.visual, x)
+    assert tokens.shape == (2, 16, pooled.shape[-1])
+    assert_close(tokens.mean(dim=1), pooled)
+    assert_close(torch.nn.functional.normalize(pooled, dim=-1), model.encode_image(x))
+
+
+def test_gaze_grid_is_a_distribution_and_kl_is_zero_at_the_gaze():
+    hm = torch.zeros(1, 1, 8, 8)
+    hm[0, 0, :4, :4] = 1.0  # the top-left quarter of a 2 x 2 grid
+    target = gaze_grid(hm, (2, 2))
+    assert_close(target, torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+    text = torch.tensor([[1.0, 0.0]])
+    near = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]])  # only patch 0 matches
+    far = torch.tensor([[[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]])
+    scale = torch.tensor(50.0)
+    assert prior_loss(near, text, hm, (2, 2), scale) < 1e-3 < prior_loss(far, text, hm, (2, 2), scale)
+
+
+def test_prior_needs_average_pooled_tokens():
+    with pytest.raises(ModelError, match="pool_type"):
+        build_model({"arch": "eclip-vit-micro"}, MethodConfig(gaze_prior_weight=1.0))
+
+
+def test_training_on_the_prior_moves_the_map_toward_the_gaze(tmp_path):
+    torch.manual_seed(0)
+    method = MethodConfig(gaze_prior_weight=1.0)
+    model = build_model({"arch": gap_arch(tmp_path)}, method)
+    images, tokens = torch.rand(4, 3, 64, 64), torch.randint(1, 400, (4, 32))
+    hm = torch.zeros(4, 1, 64, 64)
+    hm[:, :, :16, :16] = 1.0  # every reader looked at the top-left patch
+
+    def kl() -> float:
+        with torch.no_grad():
+            _, patch = encode_with_tokens(model.clip.visual, images)
+            txt = model.encode_text(tokens)
+            return float(prior_loss(patch, txt, hm, model.clip.visual.grid_size, model.logit_scale()))
+
+    before = kl()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(15):
+        out = model(images, tokens, expert_images=images, expert_heatmaps=hm, expert_tokens=tokens, lam=1.0)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    assert kl() < 0.5 * before
