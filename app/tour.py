@@ -2,12 +2,15 @@
 
     [[stop]]
     case = "demo00601"
-    title = "eCLIP looks where the radiologist looked"
-    point = "Same image, same prompt: eCLIP's Grad-CAM follows the gaze, CLIP's does not."
+    title = "The map and the radiologist's gaze"
+    point = "Same film, same prompt: the case where eCLIP's map follows the gaze most beyond CLIP's."
+    chosen = "Chosen as the largest eCLIP − CLIP gap in CC among 27 cases."  # optional
+    typical = "Mean over the 27: eCLIP 0.11, CLIP 0.10."  # optional: the split beside the case
     prompt = "Cardiomegaly."   # optional: the model maps' prompt (default: the first finding)
+    outline = "Cardiomegaly"   # optional: a finding whose ground-truth mask is outlined
 
-The shipped tour is app/assets/tour.toml (chosen by ``python -m eclip.explain.tour``); $ECLIP_TOUR
-points at another, e.g. one for your own dataset.
+The shipped tour is app/assets/tour.toml, written whole by ``python -m eclip.explain.tour``
+(its header gives the command); $ECLIP_TOUR points at another, e.g. one for your own dataset.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from eclip.errors import ConfigError
 
 TOUR_ENV = "ECLIP_TOUR"
 DEFAULT = AppSettings.tour
+OPTIONAL = ("prompt", "chosen", "typical", "outline")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class Stop:
     title: str
     point: str
     prompt: str = ""
+    chosen: str = ""  # how the case was picked
+    typical: str = ""  # the same number over the split, beside the case's
+    outline: str = ""  # a finding whose ground-truth mask the maps outline
 
 
 def tour_file() -> Path:
@@ -55,7 +62,8 @@ def _stop(path: Path, i: int, raw: dict) -> Stop:
     if missing:
         raise ConfigError(f"Tour file {path}, stop {i + 1}: missing {', '.join(missing)} "
                           "(each [[stop]] needs case, title and point).")
-    return Stop(str(raw["case"]), str(raw["title"]), str(raw["point"]), str(raw.get("prompt", "")))
+    return Stop(str(raw["case"]), str(raw["title"]), str(raw["point"]),
+                **{k: str(raw.get(k, "")).strip() for k in OPTIONAL})
 
 
 def in_dataset(stops: list[Stop], ids) -> tuple[list[Stop], list[str]]:

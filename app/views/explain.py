@@ -4,13 +4,12 @@ the two agree (Pearson CC, NSS, KL divergence, AUC-Judd)."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from eclip.evaluate.saliency import agreement_metrics, is_flat
 from eclip.explain import TITLES, case_report, resolve_prompt, supported_methods, uses_prompt
-from eclip.explain.localisation import label_prompts
 from eclip.explain.regions import central_region, lung_region, placement
+from eclip.explain.tour import default_prompt  # the finding's prompt-pair words, as the tour's
 
 from app import case_source, cases, compare, heavy, loaders, paths, report_export, state, upload
 from app.overlay import overlay_figure
@@ -23,17 +22,6 @@ METRIC_HELP = {"cc": "Pearson correlation (1 = identical)", "nss": "normalised s
                "saliency (higher is better)", "kl": "KL divergence gaze ‖ map (lower is better)",
                "auc_judd": "AUC-Judd: the map ranks fixated pixels first (1 is perfect)"}
 PROMPT_SOURCES = {"report": "the case's own report", "default": "a default prompt"}
-
-
-def _default_prompt(row: pd.Series) -> str:
-    """The first finding in the words the localisation table scores it with (the shipped
-    prompt pairs' first positive prompt, e.g. "There is atelectasis."), else the report's first
-    sentence ('' for a case without text)."""
-    found = [lab for lab in cases.positive_labels(row) if lab != "No Finding"]
-    first = case_report(row).split(".")[0].strip()
-    if found:
-        return label_prompts().get(found[0], f"{found[0]}.")
-    return f"{first}." if first else ""
 
 
 def _placement_note(model_map, region) -> None:
@@ -99,7 +87,7 @@ with state.eclip_errors("Upload the image again on the Case browser, or pick a c
     case = case_source.load(root, manifest, case_id)
 row = case.row  # None for an uploaded image: no report, labels or gaze
 if st.session_state.get("xp_prompt_for") != case_id:  # a new case gets its own default prompt
-    st.session_state["xp_prompt"] = _default_prompt(row) if row is not None else ""
+    st.session_state["xp_prompt"] = default_prompt(row) if row is not None else ""
     st.session_state["xp_prompt_for"] = case_id
 methods = supported_methods(lm)
 _restore("xp_method", methods)

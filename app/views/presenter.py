@@ -1,7 +1,8 @@
 """Presenter: a curated tour for demo sessions (app/assets/tour.toml, or $ECLIP_TOUR). One case
 at a time, large: the radiograph with overlay toggles (gaze, each model's map), the
-talking point, findings and a draft beside it, the technical panels folded away. A
-visitor's own image can join the tour; the full pages open on the same case."""
+talking point with how the case was chosen and the same number over the split under it,
+findings and a draft beside it, the technical panels folded away. A visitor's own image can
+join the tour; the full pages open on the same case."""
 
 from __future__ import annotations
 
@@ -96,13 +97,24 @@ def _panels(image, gaze, maps: dict, shown: list[str]) -> list:
 COLOURS = {"Inferno": "dark purple (low) to yellow (high)", "Jet": "blue (low) to red (high)"}
 
 
-def _draw(image, panels: list) -> None:
+def _outline(root, row, stop: tour.Stop | None, shape) -> dict:
+    """{finding: mask} of the stop's ``outline`` finding where the case has that mask, else {}."""
+    rel = str(row.get("mask_path", "") or "") if row is not None and stop is not None and stop.outline else ""
+    if not rel or rel == "nan":
+        return {}
+    with state.eclip_errors("Check the dataset's mask files."):
+        masks = loaders.load_masks(root, rel, shape)
+    return {stop.outline: masks[stop.outline]} if stop.outline in masks else {}
+
+
+def _draw(image, panels: list, outline: dict) -> None:
     """Side by side, square-ish, without colour bars (they took a third of a narrow panel's
     width at 1280 px); each panel's caption says what its colours mean."""
     height = {1: 620, 2: 440}.get(len(panels), 300)
     for col, (title, heat, label, scale, scores) in zip(st.columns(len(panels)), panels):
         col.markdown(f"**{cases.md_escape({'gaze': 'Radiologist gaze', '': title}.get(label, label))}**")
-        fig = overlay_figure(image, heat, opacity=0.6, colour_scale=scale, height=height, label=label or "gaze")
+        fig = overlay_figure(image, heat, opacity=0.6, colour_scale=scale, height=height, label=label or "gaze",
+                             masks=outline)
         fig.update_traces(showscale=False, selector={"type": "heatmap"})
         col.plotly_chart(fig, key=f"pr_fig_{title}", theme=None, config={"displaylogo": False})
         if heat is not None:
@@ -129,6 +141,9 @@ def _beside(stop: tour.Stop | None, case, draft) -> None:
     if stop is not None:
         st.markdown(f"### {cases.md_escape(stop.title)}")
         st.markdown(cases.md_escape(stop.point))
+        if stop.chosen or stop.typical:  # an extreme case beside the split: visible, secondary
+            st.caption("  \n".join(f":material/{icon}: {cases.md_escape(text)}" for icon, text in
+                                    (("rule", stop.chosen), ("query_stats", stop.typical)) if text))
     st.markdown(f"#### {cases.md_escape(case.id)}")
     if case.simulated:
         st.badge("SIMULATED case", icon=":material/science:", color="orange")
@@ -170,10 +185,10 @@ def _links() -> None:
         col.page_link(page, label=title, icon=icon)
 
 
-def _export(case, panels, checkpoint, lm, other, draft, prompt: str) -> None:
+def _export(case, panels, checkpoint, lm, other, draft, prompt: str, outline: dict) -> None:
     def make():
         figures = [report_export.figure(t, case.pixels, h, label=lab or "gaze", colour_scale=sc,
-                                        opacity=0.6, scores=s) for t, h, lab, sc, s in panels]
+                                        opacity=0.6, masks=outline, scores=s) for t, h, lab, sc, s in panels]
         return report_export.build(case, "Presenter", figures, checkpoint=checkpoint, lm=lm,
                                    other=other, draft=draft)
     token = f"{case.image_id}|{prompt}|{[p[0] for p in panels]}"
@@ -219,9 +234,11 @@ left, right = st.columns([3, 1], gap="medium")
 with left:
     shown = _overlays(case, gaze, list(maps))
     panels = _panels(case.pixels, gaze, maps, shown)
-    _draw(case.pixels, panels)
-    st.caption(f"Maps explain the prompt “{cases.md_escape(prompt)}” (Grad-CAM).")
-    _export(case, panels, checkpoint, lm, other[0] if other else None, draft, prompt)
+    outline = _outline(root, row, stop, case.pixels.shape)
+    _draw(case.pixels, panels, outline)
+    st.caption(f"Maps explain the prompt “{cases.md_escape(prompt)}” (Grad-CAM)." + "".join(
+        f" The outline is where the {cases.md_escape(name)} is (ground truth)." for name in outline))
+    _export(case, panels, checkpoint, lm, other[0] if other else None, draft, prompt, outline)
 with right:
     _beside(stop, case, draft)
 _technical(checkpoint, root, manifest, lm, case, panels, draft)

@@ -1,23 +1,39 @@
-"""Cases that tell the method's story, chosen by measurement for a presenter's tour.
+"""The presenter's tour, chosen by measurement and written as a whole file:
 
     python -m eclip.explain.tour --checkpoint checkpoints/demo-eclip \\
-        --compare checkpoints/demo-clip --data data/demo
+        --compare checkpoints/demo-clip --data data/demo --out app/assets/tour.toml
 
-Four roles, each the extreme of one number over the ``split`` (default test):
+Five roles over the ``split`` (default test), each a case picked by one number:
 
 * ``gaze``: a case with gaze and a finding where the model's Grad-CAM agrees with the gaze
-  most beyond the compare model's (largest CC difference, model − compare);
-* ``normal``: a "No Finding" film with gaze the model calls normal most confidently;
-* ``device``: a "Support Devices" film with gaze the model finds its device in most surely;
-* ``miss``: a positive finding the model scores lowest (zero-shot probability of its pair).
+  most beyond the compare model's (largest CC difference, model - compare; without a compare
+  model, the model's highest CC);
+* ``normal``: the "No Finding" film with gaze the model calls normal most surely;
+* ``device``: the "Support Devices" film with gaze the model finds its device in most surely;
+* ``localise``: a finding with a ground-truth mask where the model's map of the finding's
+  prompt peaks inside the mask (a pointing-game hit), the hit nearest the median share of the
+  map's weight inside the mask: a typical hit, not the best;
+* ``miss``: the positive finding the model scores lowest (zero-shot probability of its pair).
 
-app/assets/tour.toml records the picks and these numbers beside them.
+A pick is an extreme, so every stop carries the same number over the split beside the case's:
+``chosen`` says how the case was picked, ``typical`` what the split looks like (mean CC of both
+models over the same cases; the share of normal / device films called so; the pointing game of
+both models beside a centre-only map; how many positive findings score below 0.5). The titles
+and talking points are templates filled with these numbers, so a re-chosen tour claims no more
+than its numbers. A role whose pool is empty (no device film with gaze, no finding masks) is
+left out, and the command says so. A case already on the tour is not picked twice.
+
+``--out`` writes the whole tour file (header comment included; app/assets/tour.toml is this
+command's output); without it the file goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import json
+import shlex
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +43,17 @@ from eclip.cli import run_command
 from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import agreement_metrics
 
-from .agreement import case_report, gaze_rows
+from .agreement import case_report
+from .localisation import REPORT_ROW, abnormal_rows, case_targets, cluster_bootstrap, label_prompts
 from .maps import attribution_map
 
-ROLES = ("gaze", "normal", "device", "miss")
+ROLES = ("gaze", "normal", "device", "localise", "miss")
+METHOD = "gradcam"  # the presenter's maps
+CALLED = 0.5  # a zero-shot probability at or above this "calls" the finding
+
+
+class EmptyPool(EvaluationError):
+    """A role the data cannot fill: the tour goes without it."""
 
 
 @dataclass(frozen=True)
@@ -38,17 +61,40 @@ class Pick:
     role: str
     case: str
     prompt: str
-    why: str  # the numbers that chose it
+    title: str
+    point: str  # the talking point, filled in from the numbers
+    chosen: str  # how the case was picked
+    typical: str  # the same number over the split, beside the case's
+    why: str  # the numbers in full, for the file's comment
+    outline: str = ""  # a finding whose ground-truth mask the presenter outlines
+
+
+@dataclass(frozen=True)
+class Tour:
+    picks: list[Pick]
+    left_out: dict[str, str] = field(default_factory=dict)  # role -> why its pool is empty
+    split: str = "test"
+    data: str = ""
+    models: tuple[tuple[str, str], ...] = ()  # (name, weights sha256) of the model, then the compare model
+
+
+@dataclass(frozen=True)
+class Names:
+    model: str
+    compare: str | None
 
 
 def default_prompt(row) -> str:
-    """The first positive finding (not "No Finding"), else the report's first sentence:
-    the prompt the Model vs gaze page opens a case with."""
+    """The first positive finding (not "No Finding") in the words the localisation table and
+    the Model vs gaze page use (the prompt pairs' first positive prompt), else the report's
+    first sentence: the prompt the Model vs gaze page opens a case with."""
     from eclip.data.manifest import LABELS
 
     labels = [c for c in LABELS if c != "No Finding" and c in row.index and _positive(row[c])]
+    if labels:
+        return label_prompts().get(labels[0], f"{labels[0]}.")
     first = case_report(row).split(".")[0].strip()
-    return f"{labels[0]}." if labels else (f"{first}." if first else "")
+    return f"{first}." if first else ""
 
 
 def _positive(value) -> bool:
@@ -56,6 +102,14 @@ def _positive(value) -> bool:
         return float(value) == 1.0
     except (TypeError, ValueError):
         return False
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _all(n: int, noun: str) -> str:
+    return f"the 1 {noun}" if n == 1 else f"all {n} {noun}s"
 
 
 def probabilities(lm, root: Path, rows: pd.DataFrame) -> tuple[list, np.ndarray]:
@@ -72,7 +126,7 @@ def probabilities(lm, root: Path, rows: pd.DataFrame) -> tuple[list, np.ndarray]
     return findings, np.asarray(probs, dtype=float)
 
 
-def gaze_cc(lm, root: Path, rows: pd.DataFrame, method: str = "gradcam") -> np.ndarray:
+def gaze_cc(lm, root: Path, rows: pd.DataFrame, method: str = METHOD) -> np.ndarray:
     """[N] Pearson CC of each row's map (its default prompt) with its gaze heatmap."""
     from eclip.data.gaze.heatmaps import load_heatmap
     from eclip.data.images import load_working
@@ -91,86 +145,354 @@ def _has_finding(row) -> bool:
     return any(_positive(row[c]) for c in LABELS if c != "No Finding" and c in row.index)
 
 
+def _has_gaze(rows: pd.DataFrame) -> np.ndarray:
+    gaze = rows["gaze_path"].fillna("").astype(str) if "gaze_path" in rows else pd.Series("", index=rows.index)
+    return ((gaze.str.len() > 0) & (gaze != "nan")).to_numpy()
+
+
+def _labelled(rows: pd.DataFrame, name: str) -> np.ndarray:
+    return (rows[name].astype(float).to_numpy() == 1.0) if name in rows else np.zeros(len(rows), bool)
+
+
 def _prob_of(labels: list, probs: np.ndarray, name: str) -> np.ndarray:
     j = next(i for i, lab in enumerate(labels) if lab.name == name)
     return probs[:, j]
 
 
-def pick_tour(lm, other, data: str | Path, split: str = "test") -> list[Pick]:
-    """The picks (see the module doc), in ROLES order; a role the data cannot fill (no
-    device film with gaze) is left out. ``other`` is the compare model, or None (then the
-    ``gaze`` pick is the case of highest CC of ``lm`` alone)."""
-    root, with_gaze = gaze_rows(data, split)
-    finding = with_gaze[[_has_finding(r) for _, r in with_gaze.iterrows()]]
-    if finding.empty:
-        raise EvaluationError(f"{root}: no '{split}' case with gaze has a positive finding.")
-    cc = gaze_cc(lm, root, finding)
-    diff = cc - (gaze_cc(other, root, finding) if other is not None else 0.0)
-    i = int(np.nanargmax(diff))
-    picks = [Pick("gaze", finding["id"].iloc[i], default_prompt(finding.iloc[i]),
-                  f"Grad-CAM CC with gaze {cc[i]:.3f}, {diff[i]:+.3f} over the compare model "
-                  f"(largest of {len(finding)} {split} cases with gaze and a finding)")]
-    labels, probs = probabilities(lm, root, with_gaze)
-    picks += [_most(with_gaze, labels, probs, "normal", "No Finding", split),
-              _most(with_gaze, labels, probs, "device", "Support Devices", split)]
-    return [p for p in picks if p is not None] + [_miss(lm, root, split)]
+def _clusters(rows: pd.DataFrame) -> np.ndarray:
+    from eclip.data.reports import normalized_report
+
+    return np.asarray([normalized_report(str(r["findings"]), str(r["impression"])) for _, r in rows.iterrows()])
 
 
-def _most(rows: pd.DataFrame, labels, probs, role: str, name: str, split: str) -> Pick | None:
-    """The ``name``-positive row the model gives the highest probability of ``name`` (None:
-    no such row, and the tour goes without this role)."""
-    mask = rows[name].astype(float).to_numpy() == 1.0 if name in rows else np.zeros(len(rows), bool)
-    if not mask.any():
+def _ahead(ci: dict) -> int | None:
+    """Which side a paired difference (first - second, 95 % interval over report clusters)
+    puts ahead: 1 the first, -1 the second, 0 neither, None too few clusters to say."""
+    if ci["clusters"] < 2:
         return None
-    p = np.where(mask, _prob_of(labels, probs, name), -1.0)
-    i = int(np.argmax(p))
-    row = rows.iloc[i]
-    return Pick(role, row["id"], default_prompt(row),
-                f"zero-shot P({name}) {p[i]:.3f}, the highest of {int(mask.sum())} {split} "
-                f"cases with gaze labelled {name}")
+    return 1 if ci["ci_low"] > 0 else -1 if ci["ci_high"] < 0 else 0
 
 
-def _miss(lm, root: Path, split: str) -> Pick:
-    """The (case, finding) among positive findings of ``split`` the model scores lowest."""
-    from eclip.data.manifest import read_manifest
+_GAP = {1: "{0} is ahead on average", -1: "{1} is ahead on average", 0: "there is no clear difference",
+        None: "too few cases to tell the two apart"}
+_BEYOND_CENTRE = {1: "{0} does better than the middle alone", -1: "the middle alone does better",
+                  0: "{0} is not clearly better than the middle alone",
+                  None: "too few findings to tell them apart"}
 
-    df = read_manifest(root)
-    rows = df[df["split"].astype(str) == split]
-    labels, probs = probabilities(lm, root, rows)
-    best = (np.inf, None, None)
+
+def _first_free(order, ids, taken: set) -> int | None:
+    return next((int(i) for i in order if ids[int(i)] not in taken), None)
+
+
+def _not_first(skipped: bool) -> str:
+    return " not already on the tour" if skipped else ""
+
+
+# --------------------------------------------------------------------------- the roles
+def gaze_pick(lm, other, root: Path, rows: pd.DataFrame, names: Names, split: str, taken: set) -> Pick:
+    """The case of the largest CC difference (model - compare) among ``rows`` with gaze and a
+    finding; without a compare model, the model's highest CC."""
+    pool = rows[_has_gaze(rows)]
+    pool = pool[[_has_finding(r) for _, r in pool.iterrows()]]
+    if pool.empty:
+        raise EmptyPool(f"no {split} case with gaze has a positive finding")
+    n, m = len(pool), names.model
+    cc = gaze_cc(lm, root, pool)
+    cc_other = gaze_cc(other, root, pool) if other is not None else None
+    score = cc - cc_other if cc_other is not None else cc
+    ids = pool["id"].to_numpy()
+    order = np.argsort(-np.nan_to_num(score, nan=-np.inf), kind="stable")
+    i = _first_free(order, ids, taken)
+    if i is None:
+        raise EmptyPool("every case with gaze and a finding is already on the tour")
+    skipped = i != int(order[0])
+    where = f"among {_count(n, f'{split} case')} with gaze and a finding"
+    if cc_other is None:
+        chosen = f"Chosen as {m}'s highest Grad-CAM vs gaze CC{_not_first(skipped)} {where}."
+        typical = f"CC with the gaze, this case: {cc[i]:.2f} · mean over the {n}: {np.nanmean(cc):.2f}."
+        point = (f"Same film, map and gaze side by side: this is the {split} case where {m}'s Grad-CAM "
+                 f"follows the radiologist's gaze most (CC {cc[i]:.2f}). The best case, not a typical "
+                 f"one: over the {_count(n, 'case')} with gaze and a finding its mean CC is {np.nanmean(cc):.2f}.")
+        why = f"Grad-CAM CC with the gaze {cc[i]:.3f}, mean {np.nanmean(cc):.3f} over the {n}"
+        return Pick("gaze", ids[i], default_prompt(pool.iloc[i]), "The map and the radiologist's gaze",
+                    point, chosen, typical, why)
+    c = names.compare
+    diff = cluster_bootstrap(cc - cc_other, _clusters(pool))
+    ma, mb = np.nanmean(cc), np.nanmean(cc_other)
+    chosen = f"Chosen as the largest {m} − {c} gap in Grad-CAM vs gaze CC{_not_first(skipped)} {where}."
+    typical = (f"CC with the gaze, this case: {m} {cc[i]:.2f}, {c} {cc_other[i]:.2f} · "
+               f"mean over the {n}: {m} {ma:.2f}, {c} {mb:.2f}.")
+    point = (f"Same film, same prompt: this is the {split} case where {m}'s Grad-CAM follows the "
+             f"radiologist's gaze most beyond {c}'s (CC {cc[i]:.2f} against {cc_other[i]:.2f}). The best "
+             f"case, not a typical one: over {_all(n, 'case')} with gaze and a finding, "
+             f"{_GAP[_ahead(diff)].format(m, c)} (mean CC {ma:.2f} against {mb:.2f}).")
+    why = (f"Grad-CAM CC with the gaze {cc[i]:.3f} under {m}, {cc_other[i]:.3f} under {c} "
+           f"({score[i]:+.3f}); over the {n}: {ma:.3f} against {mb:.3f}, difference {diff['value']:+.3f} "
+           f"[{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] (95 %, {diff['clusters']} report clusters)")
+    return Pick("gaze", ids[i], default_prompt(pool.iloc[i]), "The map and the radiologist's gaze",
+                point, chosen, typical, why)
+
+
+# role -> (label, what the films are called, title, the talking point's opening, what a call
+# is, its closing)
+SUREST = {
+    "normal": ("No Finding", "normal", "A normal film", "No finding.", "calls {} of {} normal", ""),
+    "device": ("Support Devices", "device", "A support device", "Support devices.", "finds the device in {} of {}",
+               " Where does each map put the device, and where did the reader look?"),
+}
+
+
+def surest_pick(role: str, rows: pd.DataFrame, labels: list, probs: np.ndarray, names: Names,
+                split: str, taken: set) -> Pick:
+    """The film labelled with the role's label, with gaze, that the model gives the highest
+    probability of it; beside it, that probability over every film of ``rows`` so labelled."""
+    name, kind, title, opening, calls, closing = SUREST[role]
+    labelled = _labelled(rows, name)
+    pool = labelled & _has_gaze(rows)
+    if not pool.any():
+        raise EmptyPool(f"no {split} film labelled {name} has gaze")
+    if not any(lab.name == name for lab in labels):
+        raise EmptyPool(f"the binary prompt set has no {name} pair")
+    p = _prob_of(labels, probs, name)
+    ids = rows["id"].to_numpy()
+    order = np.argsort(np.where(pool, -p, np.inf), kind="stable")[: int(pool.sum())]
+    i = _first_free(order, ids, taken)
+    if i is None:
+        raise EmptyPool(f"every {kind} film with gaze is already on the tour")
+    k, n = int(pool.sum()), int(labelled.sum())
+    called, mean = int((p[labelled] >= CALLED).sum()), float(p[labelled].mean())
+    m, skipped = names.model, _not_first(i != int(order[0]))
+    chosen = f"Chosen as {m}'s highest P({name}){skipped} among the {_count(k, f'{kind} {split} film')} with gaze."
+    typical = (f"P({name}), this film: {p[i]:.2f} · over {_all(n, f'{kind} {split} film')}: "
+               f"mean {mean:.2f}, {called} of {n} at {CALLED} or more.")
+    point = (f"{opening} Of the {_count(k, f'{kind} film')} with gaze{skipped}, this is the one {m} is "
+             f"surest of (P = {p[i]:.2f}). Over {_all(n, f'{kind} {split} film')} it {calls.format(called, n)} "
+             f"(P {CALLED} or more; mean {mean:.2f}).{closing}")
+    why = f"zero-shot P({name}) {p[i]:.3f}; over the {n} {kind} films: mean {mean:.3f}, {called} at >= {CALLED}"
+    prompt = label_prompts().get(name, "") if role != "normal" else default_prompt(rows.iloc[i])
+    return Pick(role, ids[i], prompt, title, point, chosen, typical, why)
+
+
+def localise_pick(lm, other, root: Path, names: Names, split: str, taken: set) -> Pick:
+    """A pointing-game hit of the model's map (finding prompts, ground-truth masks), the one
+    nearest the median share of the map's weight inside the mask among the hits."""
+    from .localisation import localisation, summarise
+
+    try:
+        per = localisation(lm, root, split, METHOD)
+    except EvaluationError as exc:
+        raise EmptyPool(str(exc)) from exc
+    per = per[per["finding"] != REPORT_ROW]
+    if per.empty:
+        raise EmptyPool(f"no {split} finding mask has any pixel")
+    key = ["case_id", "finding"]
+    model = per[per["who"] == "model"].reset_index(drop=True)
+    centre = model[key].merge(per[per["who"] == "centre"], on=key, how="left")
+    hits = model[model["pointing"] == 1.0]
+    m, n = names.model, len(model)
+    if hits.empty:
+        raise EmptyPool(f"{m}'s map peaks inside none of the {n} finding masks")
+    _, masked = abnormal_rows(root, split)
+    by_id = {str(r["id"]): r for _, r in masked.iterrows()}
+    inside = np.asarray([_mass_inside(lm, root, by_id[r.case_id], r.finding) for r in hits.itertuples()])
+    median = float(np.median(inside))
+    order = np.lexsort((hits["finding"].to_numpy(), hits["case_id"].to_numpy(), np.abs(inside - median)))
+    j = _first_free(order, hits["case_id"].to_numpy(), taken)
+    if j is None:
+        raise EmptyPool("every hit is already on the tour")
+    hit, share = hits.iloc[j], float(inside[j])
+    pm, pc = float(model["pointing"].mean()), float(centre["pointing"].mean())
+    vs_centre = cluster_bootstrap(model["pointing"].to_numpy() - centre["pointing"].to_numpy(),
+                                  model["cluster"].to_numpy())
+    if other is not None:
+        rows_o = localisation(other, root, split, METHOD)
+        po = float(rows_o[(rows_o["finding"] != REPORT_ROW) & (rows_o["who"] == "model")]["pointing"].mean())
+        others, in_words = f", {names.compare} {po:.2f}", f", {names.compare}'s {po:.0%}"
+    else:
+        others = in_words = ""
+    verdict = _BEYOND_CENTRE[_ahead(vs_centre)].format(m)
+    where = f"{_count(n, f'{split} finding')} with an outline"
+    chosen = (f"Chosen as a typical hit{_not_first(j != int(order[0]))}: of the {len(hits)} of {where} "
+              f"where {m}'s map peaks inside the outline, the one nearest the median share of the "
+              f"map inside it ({share:.0%}; median {median:.0%}).")
+    typical = f"Pointing game over the {where}: {m} {pm:.2f}{others}, a centre-only map {pc:.2f}."
+    point = (f"Does {m}'s map find the {hit.finding}? Here its peak falls inside the outline, with "
+             f"{share:.0%} of the map's weight inside: an ordinary hit, not the best. Over the "
+             f"{where} its peak lands inside {pm:.0%} of the time{in_words}; a map of the film's middle "
+             f"alone, {pc:.0%}: {verdict}.")
+    summary = {(r["finding"], r["who"]): r["pointing"] for r in summarise(per, n_boot=200)}
+    ci = summary.get(("all findings", "model"), {"ci_low": np.nan, "ci_high": np.nan})
+    why = (f"pointing-game hit, {share:.3f} of the map inside the {hit.finding} mask (median of the "
+           f"{len(hits)} hits {median:.3f}); pointing game over the {n}: {pm:.3f} [{ci['ci_low']:.3f}, "
+           f"{ci['ci_high']:.3f}]{others}, centre {pc:.3f}, {m} - centre {vs_centre['value']:+.3f} "
+           f"[{vs_centre['ci_low']:+.3f}, {vs_centre['ci_high']:+.3f}]")
+    return Pick("localise", str(hit.case_id), label_prompts().get(hit.finding, f"{hit.finding}."),
+                "Does the map find the finding?", point, chosen, typical, why, outline=str(hit.finding))
+
+
+def _mass_inside(lm, root: Path, row, finding: str) -> float:
+    """The share of the model's map (the finding's prompt) inside the finding's mask (the map
+    is the one ``localisation`` scored: same prompt and image id, from the map cache)."""
+    from eclip.data.images import load_working
+
+    case_id = str(row["id"])
+    pixels = load_working(root / row["image_path"])
+    target = next(t for t in case_targets(root, row, pixels.shape, label_prompts()) if t.finding == finding)
+    sal = np.asarray(attribution_map(lm, pixels, target.prompt, METHOD, image_id=case_id), np.float64)
+    total = sal.sum()
+    return float(sal[target.truth].sum() / total) if total > 0 else 0.0
+
+
+def miss_pick(rows: pd.DataFrame, labels: list, probs: np.ndarray, names: Names, split: str,
+              taken: set) -> Pick:
+    """The (case, finding) among the positive findings of ``rows`` the model scores lowest;
+    beside it, how many positive findings score below CALLED."""
+    scored = []  # (probability, row, pair, the label the row carries)
     for j, lab in enumerate(labels):
         if lab.name == "No Finding":
             continue
-        pos = rows[[c for c in lab.labels if c in rows]].astype(float).eq(1.0).any(axis=1).to_numpy()
-        p = np.where(pos, probs[:, j], np.inf)
-        i = int(np.argmin(p))
-        if p[i] < best[0]:
-            best = (float(p[i]), i, lab.name)
-    p, i, name = best
-    if i is None:
-        raise EvaluationError(f"No '{split}' case has a positive finding.")
-    return Pick("miss", rows["id"].iloc[i], f"{name}.",
-                f"labelled {name}, zero-shot P({name}) {p:.3f}: the lowest over every positive "
-                f"finding of the {len(rows)} {split} cases")
+        cols = [c for c in lab.labels if c in rows]
+        for i in np.flatnonzero(rows[cols].astype(float).eq(1.0).any(axis=1).to_numpy()) if cols else []:
+            carried = next(c for c in cols if _positive(rows[c].iloc[i]))
+            scored.append((float(probs[i, j]), int(i), lab, carried))
+    if not scored:
+        raise EmptyPool(f"no {split} case has a positive finding")
+    ids = rows["id"].to_numpy()
+    ranked = sorted(scored, key=lambda s: (s[0], str(ids[s[1]])))
+    pick = next((s for s in ranked if ids[s[1]] not in taken), None)
+    if pick is None:
+        raise EmptyPool("every case with a positive finding is already on the tour")
+    p, i, lab, finding = pick
+    n, below = len(scored), sum(s[0] < CALLED for s in scored)
+    m, skipped = names.model, _not_first(pick is not ranked[0])
+    chosen = (f"Chosen as the lowest-scored{skipped} of the {n} positive findings in the "
+              f"{_count(len(rows), f'{split} case')}.")
+    typical = (f"P({lab.name}), this film: {p:.2f} · over the {split} split: {below} of {n} positive "
+               f"findings below {CALLED}.")
+    lowest = f"the lowest score of any positive finding{skipped} in the {split} split"
+    if p >= CALLED:  # the weakest call is no miss: say so
+        title = "The weakest call"
+        point = (f"Labelled {finding}; {m} gives it P = {p:.2f}, {lowest}, and still {CALLED} or more: "
+                 f"none of the {n} positive findings scores below {CALLED}.")
+    else:
+        title = "A miss"
+        rest = (f"It is the only positive finding below {CALLED}." if below == 1 else
+                f"It is the extreme, not the only one: {below} of {n} positive findings score below {CALLED}.")
+        point = (f"Labelled {finding}, yet {m} gives it P = {p:.2f}: {lowest}. {rest} A demonstration "
+                 "model misses things: it drafts, it does not diagnose.")
+    why = (f"labelled {finding}, zero-shot P({lab.name}) {p:.3f}; {below} of the {n} positive findings "
+           f"of the {len(rows)} {split} cases score below {CALLED}")
+    return Pick("miss", ids[i], label_prompts().get(finding, f"{finding}."), title, point, chosen,
+                typical, why)
+
+
+def pick_tour(lm, other, data: str | Path, split: str = "test", roles=ROLES) -> Tour:
+    """The picks (see the module doc), in ROLES order; a role whose pool is empty is left out
+    (``Tour.left_out`` says why). ``other`` is the compare model, or None."""
+    from eclip.data.manifest import read_manifest
+    from eclip.model.checkpoint import checkpoint_name
+
+    root = Path(data)
+    df = read_manifest(root)
+    rows = df[df["split"].astype(str) == split].reset_index(drop=True)
+    if rows.empty:
+        raise EvaluationError(f"{root}: no '{split}' rows; pick another split.")
+    names = Names(checkpoint_name(lm.path), checkpoint_name(other.path) if other is not None else None)
+    labels, probs = probabilities(lm, root, rows)
+    make = {
+        "gaze": lambda taken: gaze_pick(lm, other, root, rows, names, split, taken),
+        "normal": lambda taken: surest_pick("normal", rows, labels, probs, names, split, taken),
+        "device": lambda taken: surest_pick("device", rows, labels, probs, names, split, taken),
+        "localise": lambda taken: localise_pick(lm, other, root, names, split, taken),
+        "miss": lambda taken: miss_pick(rows, labels, probs, names, split, taken),
+    }
+    picks, left_out = [], {}
+    for role in roles:
+        try:
+            picks.append(make[role]({p.case for p in picks}))
+        except EmptyPool as exc:
+            left_out[role] = str(exc)
+    if not picks:
+        raise EvaluationError(f"{root}: no role of the tour can be filled from the '{split}' split "
+                              f"({'; '.join(f'{r}: {w}' for r, w in left_out.items())}).")
+    models = tuple((checkpoint_name(x.path), x.weights_sha256) for x in (lm, other) if x is not None)
+    return Tour(picks, left_out, split, str(data), models)
+
+
+# --------------------------------------------------------------------------- the file
+def _toml(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _comment(text: str, width: int = 96) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width - 2, initial_indent="# ", subsequent_indent="# ",
+                         break_on_hyphens=False) or ["#"]
+
+
+def render(tour: Tour, command: str) -> str:
+    """The whole tour file: a header (what it is, the command that wrote it), then one
+    [[stop]] per pick with the numbers that chose it in a comment above it."""
+    models = " against ".join(f"{name} (weights {sha[:12]})" for name, sha in tour.models)
+    lines = [
+        "# The Presenter page's tour (app/views/presenter.py; format in app/tour.py), written by",
+        f"#   {command}",
+        "# Rerun that command after a new model pair or dataset instead of editing this file: it",
+        "# chooses the stops, fills in the talking points from the numbers and writes it all.",
+        *_comment(f"Cases of {tour.data}, {tour.split} split, chosen by measurement with {models}. "
+                  "Each stop's `chosen` says how it was picked and `typical` gives the same number "
+                  "over the split; maps are Grad-CAM, probabilities the zero-shot scores the app's "
+                  "draft, presenter and case report show (binary prompt set)."),
+    ]
+    lines += [line for role, reason in tour.left_out.items()
+              for line in _comment(f"No {role} stop: {reason}.")]
+    lines.append("# Point $ECLIP_TOUR at another file for your own dataset.")
+    for pick in tour.picks:
+        lines += ["", *_comment(f"{pick.role}: {pick.why}."), "[[stop]]"]
+        for key in ("case", "title", "point", "chosen", "typical", "prompt", "outline"):
+            if getattr(pick, key):
+                lines.append(f"{key} = {_toml(getattr(pick, key))}")
+    return "\n".join(lines) + "\n"
+
+
+def command_line(args: argparse.Namespace) -> str:
+    parts = ["python -m eclip.explain.tour", "--checkpoint", args.checkpoint]
+    parts += ["--compare", args.compare] if args.compare else []
+    parts += ["--data", args.data] + (["--split", args.split] if args.split != "test" else [])
+    parts += ["--out", args.out] if args.out else []
+    return " ".join(p if p.startswith("python -m") else shlex.quote(p) for p in parts)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eclip.explain.tour", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--compare", default=None)
+    ap.add_argument("--compare", default=None, help="the model to compare with (the gaze stop's other map)")
     ap.add_argument("--data", required=True)
     ap.add_argument("--split", default="test")
+    ap.add_argument("--out", default=None, help="write the tour file here (app/assets/tour.toml "
+                    "for the shipped tour); default: print it")
     args = ap.parse_args(argv)
-    return run_command(lambda: _print_tour(args))
+    return run_command(lambda: _write_tour(args))
 
 
-def _print_tour(args: argparse.Namespace) -> int:
+def _write_tour(args: argparse.Namespace) -> int:
     from eclip.model import load_model
 
     other = load_model(args.compare) if args.compare else None
-    for pick in pick_tour(load_model(args.checkpoint), other, args.data, args.split):
-        print(f"{pick.role:7s} {pick.case}  prompt {pick.prompt!r}\n        {pick.why}")
+    tour = pick_tour(load_model(args.checkpoint), other, args.data, args.split)
+    for role, reason in tour.left_out.items():
+        print(f"left out {role}: {reason}", file=sys.stderr)
+    text = render(tour, command_line(args))
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    Path(args.out).write_text(text, encoding="utf-8")
+    for pick in tour.picks:
+        print(f"{pick.role:8s} {pick.case}  {pick.chosen}\n         {pick.typical}")
+    print(f"wrote {args.out} ({len(tour.picks)} stops)")
     return 0
 
 

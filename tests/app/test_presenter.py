@@ -74,6 +74,12 @@ def _heatmap_titles(at: AppTest) -> list[str]:
     return out
 
 
+def _contours(at: AppTest) -> list[list[str]]:
+    """The mask outlines (contour traces) of each chart."""
+    return [[t["name"] for t in json.loads(chart.proto.spec)["data"] if t["type"] == "contour"]
+            for chart in at.get("plotly_chart")]
+
+
 def _exported(at: AppTest, key: str) -> str:
     at.button(key=f"{key}_export").click().run()
     _ok(at)
@@ -98,6 +104,9 @@ def test_shipped_tour_names_demo_cases():
 
     stops = tour.load(tour.DEFAULT)
     assert len(stops) >= 4 and all(s.case.startswith("demo") and s.point for s in stops)
+    assert all(s.chosen and s.typical for s in stops)  # each stop beside its split
+    head = tour.DEFAULT.read_text(encoding="utf-8").splitlines()[1]  # written by the command
+    assert head.startswith("#   python -m eclip.explain.tour ") and "--out app/assets/tour.toml" in head
 
 
 def test_presenter_walks_the_tour_with_next_and_previous(tour_env):
@@ -130,6 +139,42 @@ def test_presenter_follows_a_link_and_offers_the_full_pages(tour_env):
     assert _ok(at).selectbox(key="xp_case").value == "case002"
     at.switch_page("views/presenter.py").run()  # ...and the presenter comes back to its stop
     assert _stop_line(_ok(at)).startswith("**Stop 2 of 3")
+
+
+def test_presenter_shows_how_a_stop_was_chosen(model_env, tmp_path, monkeypatch):
+    """A stop's ``chosen`` and ``typical`` stand under its talking point (a caption, not folded
+    away), its ``outline`` draws the finding's ground-truth mask on every map; a stop without
+    them shows none of it."""
+    import shutil
+
+    import numpy as np
+
+    from app.cases import md_escape
+    from eclip.data.manifest import read_manifest, save_array_npz, write_manifest
+
+    data = Path(shutil.copytree(model_env["data"], tmp_path / "ds"))
+    df = read_manifest(data)
+    save_array_npz(data / "case000.npz", **{"Cardiomegaly": np.mgrid[0:64, 0:64][0] >= 32})
+    df["mask_path"] = np.where(df["id"] == "case000", "case000.npz", "")
+    write_manifest(df, data)
+    monkeypatch.setenv("ECLIP_DATA", str(data))
+    chosen = "Chosen as the largest gap in CC among 27 test cases."
+    typical = "CC, this case: a 0.63, b 0.10 · mean over the 27: a 0.11, b 0.10."
+    path = tmp_path / "tour.toml"
+    path.write_text(f'[[stop]]\ncase = "case000"\ntitle = "Chosen"\npoint = "A point."\nchosen = "{chosen}"\n'
+                    f'typical = "{typical}"\noutline = "Cardiomegaly"\n\n'
+                    '[[stop]]\ncase = "case004"\ntitle = "Plain"\npoint = "Another."\n', encoding="utf-8")
+    monkeypatch.setenv("ECLIP_TOUR", str(path))
+    at = _presenter()
+    under = [c.value for c in at.caption if md_escape(chosen) in c.value]
+    assert len(under) == 1 and md_escape(typical) in under[0]
+    assert not [c for e in at.expander for c in e.caption if md_escape(chosen) in c.value]
+    assert _contours(at) == [["Cardiomegaly"], ["Cardiomegaly"]]  # on the gaze and on the model's map
+    assert any("outline is where the Cardiomegaly is" in c.value for c in at.caption)
+    at.button(key="pr_next").click().run()
+    assert _stop_line(_ok(at)).startswith("**Stop 2 of 2: Plain")
+    assert not [c for c in at.caption if "Chosen as" in c.value or "outline" in c.value]
+    assert _contours(at) == [[], []]
 
 
 def test_overlay_toggles(tour_env):
@@ -221,29 +266,3 @@ def test_draft_report_export_carries_the_draft(model_env):
     at.button(key="rep_go").click().run()
     doc = _exported(_ok(at), "rep")
     assert "case004" in doc and "Draft report" in doc and "provenance" in doc and "retrieval" in doc
-
-
-# --------------------------------------------------------------------------- choosing the tour
-@pytest.mark.slow
-def test_pick_tour_chooses_by_the_numbers(micro_model, compare_model, tiny_dataset):
-    """eclip.explain.tour: the gaze stop is the case of largest CC difference, the miss the
-    positive finding scored lowest, each recomputed here from the same library parts."""
-    import numpy as np
-
-    from eclip.explain.agreement import gaze_rows
-    from eclip.explain.tour import _has_finding, gaze_cc, pick_tour, probabilities
-    from eclip.model import load_model
-
-    lm, other = load_model(micro_model["checkpoint"]), load_model(compare_model["checkpoint"])
-    picks = {p.role: p for p in pick_tour(lm, other, tiny_dataset)}
-    assert set(picks) == {"gaze", "normal", "miss"}  # the tiny data has no device film
-    root, rows = gaze_rows(tiny_dataset)
-    finding = rows[[_has_finding(r) for _, r in rows.iterrows()]]
-    diff = gaze_cc(lm, root, finding) - gaze_cc(other, root, finding)
-    assert picks["gaze"].case == finding["id"].iloc[int(np.nanargmax(diff))]
-    assert f"{np.nanmax(diff):+.3f}" in picks["gaze"].why
-    findings, probs = probabilities(lm, root, rows)
-    normal = rows["No Finding"].astype(float).to_numpy() == 1
-    j = [f.name for f in findings].index("No Finding")
-    assert picks["normal"].case == rows["id"].to_numpy()[normal][np.argmax(probs[normal, j])]
-    assert picks["miss"].prompt.rstrip(".") in picks["miss"].why

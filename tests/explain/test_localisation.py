@@ -4,41 +4,17 @@ loop over a split's abnormal cases and the ``localise`` command."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from eclip import explain
-from eclip.data.manifest import read_manifest, save_array_npz, write_manifest
+from eclip.data.manifest import read_manifest
 from eclip.explain import localisation as L
 from eclip.explain.methods import _gradcam_layer, gradcam
 
 from .conftest import make_lm
-
-
-@pytest.fixture(scope="module")
-def masked_dataset(tiny_dataset, tmp_path_factory):
-    """The tiny dataset with a finding mask on every abnormal case (effusion: the lower band,
-    cardiomegaly: the centre blob, exactly where the fixture draws them)."""
-    root = tmp_path_factory.mktemp("masked") / "ds"
-    shutil.copytree(tiny_dataset, root)
-    df = read_manifest(root)
-    yy, xx = np.mgrid[0:64, 0:64] / 64
-    shapes = {"Pleural Effusion": yy > 0.75, "Cardiomegaly": (xx - 0.5) ** 2 + (yy - 0.6) ** 2 < 0.02}
-    paths = []
-    for _, row in df.iterrows():
-        label = next((k for k in shapes if row[k] == 1.0), None)
-        if label is None:
-            paths.append("")
-            continue
-        (root / "masks").mkdir(exist_ok=True)
-        save_array_npz(root / "masks" / f"{row['id']}.npz", **{label: shapes[label]})
-        paths.append(f"masks/{row['id']}.npz")
-    df["mask_path"] = paths
-    write_manifest(df, root)
-    return root
 
 
 def test_grid_limited_keeps_a_cell_sized_finding_and_blurs_a_small_one():
