@@ -49,9 +49,12 @@ def gaze_grid(heatmaps: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
 
 def prior_loss(tokens: torch.Tensor, text: torch.Tensor, heatmaps: torch.Tensor, grid: tuple[int, int],
                scale: torch.Tensor) -> torch.Tensor:
-    """Mean over items of KL(gaze || softmax(scale * cos(token, paired text))); text is the
-    normalised embedding of each image's own report."""
-    tok = F.normalize(tokens.float(), dim=-1)
-    logits = scale.float() * torch.einsum("bpd,bd->bp", tok, text.float())
+    """Mean over items of KL(gaze || softmax(scale * share)), where a patch's share is its term
+    in the image-report cosine: token . text / |mean token| (the shares average to the cosine).
+    These are the terms Grad-CAM reads at the pooled tokens; a per-token cosine would ignore
+    token norms, and a few high-norm tokens are what pulled the maps to the film's corners."""
+    tok = tokens.float()
+    norm = tok.mean(dim=1).norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    logits = scale.float() * torch.einsum("bpd,bd->bp", tok, text.float()) / norm
     target = gaze_grid(heatmaps, grid)
     return F.kl_div(F.log_softmax(logits, dim=1), target, reduction="batchmean")

@@ -42,8 +42,11 @@ def test_gaze_grid_is_a_distribution_and_kl_is_zero_at_the_gaze():
     text = torch.tensor([[1.0, 0.0]])
     near = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]])  # only patch 0 matches
     far = torch.tensor([[[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]])
+    # a token's share counts its norm: a long token in the wrong place pulls the map away
+    loud = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [3.0, 0.0]]])
     scale = torch.tensor(50.0)
     assert prior_loss(near, text, hm, (2, 2), scale) < 1e-3 < prior_loss(far, text, hm, (2, 2), scale)
+    assert prior_loss(loud, text, hm, (2, 2), scale) > 1.0
 
 
 def test_prior_needs_average_pooled_tokens():
