@@ -223,7 +223,9 @@ def plot(a) -> None:
     x = [p["fraction"] * 100 for p in points]
     n_seeds = [len(p["seeds"]) for p in points]
     for ax, (key, name) in zip(axes, CURVE):
-        ds = [p["diff"][key] for p in points]
+        # a metric can be undefined (e.g. no prompt pair with enough positives): a gap, not a point
+        nan = {"value": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+        ds = [p["diff"].get(key) or nan for p in points]
         y = [d.get("diff", d.get("value")) for d in ds]
         err = [[v - d["ci_low"] for v, d in zip(y, ds)], [d["ci_high"] - v for v, d in zip(y, ds)]]
         ax.plot(x, y, color="C0", lw=1)

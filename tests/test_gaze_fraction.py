@@ -43,14 +43,9 @@ def test_config_knob_reaches_the_expert_stream(tiny_dataset):
 
 
 def _script():
-    import importlib.util
-    from pathlib import Path
+    from benchmark_script import load
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gaze_fraction.py"
-    spec = importlib.util.spec_from_file_location("gaze_fraction_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("gaze_fraction")
 
 
 def test_training_commands_start_then_resume(tmp_path):

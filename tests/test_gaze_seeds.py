@@ -3,20 +3,15 @@ interval over seeds, the two-level bootstrap and the claim rule, on synthetic ru
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 
 @pytest.fixture(scope="module")
 def gs():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gaze_seeds.py"
-    spec = importlib.util.spec_from_file_location("gaze_seeds_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from benchmark_script import load
+
+    return load("gaze_seeds")
 
 
 def fake_run(rng, signal: float, hit_rate: float, n: int = 160) -> dict:
