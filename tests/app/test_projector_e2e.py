@@ -28,10 +28,11 @@ def big_server(big_dataset, tmp_path):  # noqa: F811 (the fixture imported above
         stop_server(proc)
 
 
-def _drop(page, name: str, data: bytes, mime: str) -> None:
+def _drop(page, name: str, data: bytes, mime: str, shows) -> None:
+    """Drop a file on the uploader, then wait for ``shows`` (a locator its run draws)."""
     dropzone = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
     after_run(page, lambda: dropzone.set_input_files(files=[{"name": name, "mimeType": mime, "buffer": data}]),
-              120000)
+              lambda: shows.wait_for(timeout=120000), timeout_ms=120000)
 
 
 @needs_chromium
@@ -53,13 +54,12 @@ def test_typed_ids_refused_uploads_and_bad_links_in_the_browser(big_server):
             page.locator(CASE_TITLE, has_text="case1050").wait_for(timeout=60000)
             assert "case=case1050" in page.url
 
-            _drop(page, UPLOAD_NAME, b"not an image at all" * 20, "text/plain")
-            page.get_by_text("not a DICOM").first.wait_for(timeout=60000)
-            wait_idle(page)
+            _drop(page, UPLOAD_NAME, b"not an image at all" * 20, "text/plain",
+                  page.get_by_text("not a DICOM").first)
             assert "Zqxwy" not in page.content()  # no file chip left on the projector
             assert not page.locator('[data-testid="stFileUploaderFile"]').count()
-            _drop(page, "film.png", png_bytes(), "image/png")  # the box on screen takes it
-            page.locator(CASE_TITLE, has_text="uploaded image").wait_for(timeout=60000)
+            _drop(page, "film.png", png_bytes(), "image/png",  # the box on screen takes it
+                  page.locator(CASE_TITLE, has_text="uploaded image"))
             assert "Zqxwy" not in page.content() and "film.png" not in page.content()
 
             page.goto(big_server["url"] + "/?case=nosuch042", wait_until="domcontentloaded")

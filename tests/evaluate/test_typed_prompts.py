@@ -52,7 +52,7 @@ def test_named_templates_semicolon_and_the_old_bar_form_alike():
     ("pulmonary congestion", ("Edema",), False, "MeSH"),
     ("effusion", ("Pleural Effusion",), False, "report labeller"),
     ("enlarged heart", ("Cardiomegaly",), False, "report labeller"),
-    ("no evidence of pneumonia", ("Pneumonia",), True, "negation 'no' + report labeller"),
+    ("no evidence of pneumonia", ("Pneumonia",), True, "prompt file binary.json"),  # the Pneumonia pair
 ])
 def test_class_names_reach_label_columns(name, labels, negated, via):
     m = TP.match_label(name)
