@@ -151,6 +151,9 @@ def sign_in(page, password: str, timeout_s: float) -> None:
 def draft(page, backend: str | None, timeout_s: float) -> None:
     """Draft report: press the button so the shot holds a draft with its evidence."""
     if backend:
+        if page.get_by_text("has not been built yet").count():  # the page stops before its controls
+            raise RuntimeError("the Draft report page needs the model's embedding index over this "
+                               "dataset; build it first (make index, or python -m eclip.index build)")
         page.locator(f"{MAIN} [data-testid='stRadio'] label", has_text=backend).first.click()
         wait_idle(page, timeout_s)
     button = page.get_by_role("button", name="Draft report")
