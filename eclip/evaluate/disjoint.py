@@ -90,9 +90,12 @@ def training_corpus(checkpoint: str | Path) -> Path | None:
 
 
 def seen_reports(data: str | Path, checkpoints: list[str | Path] = ()) -> SeenReports:
-    """What the models were trained or selected on: ``data``'s train and validate rows,
-    and every row of each checkpoint's training corpus found here (its test split too:
-    a choice may have been made on it)."""
+    """What the models were trained or selected on: ``data``'s train and validate rows, and
+    each checkpoint's training corpus found here: its train and validate rows, and its test
+    rows too when the card says a choice was made on a test split (``selected_on``). A test
+    split nobody chose on stays fresh: demo splits are keyed on the report text, so every demo
+    corpus's test split holds the same report texts, and counting them all as seen would leave
+    nothing to score."""
     seen = SeenReports()
     seen.add(read_manifest(data), str(data), SELECTION_SPLITS)
     done = set()
@@ -101,10 +104,22 @@ def seen_reports(data: str | Path, checkpoints: list[str | Path] = ()) -> SeenRe
         if root is None:
             log.info("%s: its training corpus is not here (config.json data.root)", ckpt)
             continue
-        if root not in done:
-            done.add(root)
-            seen.add(read_manifest(root), f"{root} (training corpus of {Path(ckpt).name})")
+        splits = None if selected_on_test(ckpt) else SELECTION_SPLITS
+        if (root, splits) not in done:
+            done.add((root, splits))
+            seen.add(read_manifest(root), f"{root} (training corpus of {Path(ckpt).name})", splits)
     return seen
+
+
+def selected_on_test(checkpoint: str | Path) -> bool:
+    """Does the card say the model was chosen on a test split (its ``selected_on``, written by
+    ``experiment --update-card --selected-on``)? A card that cannot be read: yes."""
+    try:
+        card = json.loads((Path(checkpoint) / "card.json").read_text())
+    except (OSError, ValueError):
+        return True
+    selected = str(card.get("selected_on") or "")
+    return "test" in selected.lower()
 
 
 def disjoint_rows(df: pd.DataFrame, rows: np.ndarray, seen: SeenReports) -> tuple[np.ndarray, dict]:

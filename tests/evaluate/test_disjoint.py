@@ -63,15 +63,19 @@ def test_blank_reports_never_match_and_are_their_own_clusters():
     assert len({clusters[0], clusters[1], clusters[2]}) == 3 and clusters[2] == clusters[3]
 
 
-def test_the_checkpoints_training_corpus_counts_whole(tmp_path):
-    """The corpus in a checkpoint's config.json (data.root) is seen in every split: a
-    choice may have been made on its test split."""
+def test_the_checkpoints_training_corpus_counts_its_test_split_when_chosen_on_it(tmp_path):
+    """The corpus in a checkpoint's config.json (data.root) is seen in its train and validate
+    splits, and in its test split too when the card says a choice was made on a test split."""
     data = _corpus(tmp_path / "data", [("train", "u1", "One.", ""), ("test", "u9", "Nine.", "")])
     trained = _corpus(tmp_path / "trained", [("train", "t1", "Other.", ""), ("test", "t2", "Its test.", "")])
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
     (ckpt / "config.json").write_text(json.dumps({"data": {"root": str(trained)}}))
     assert disjoint.training_corpus(ckpt) == trained.resolve()
+    (ckpt / "card.json").write_text(json.dumps({"arch": "x"}))  # no choice recorded
+    seen = disjoint.seen_reports(data, [ckpt])
+    assert seen.texts == {"one", "other"} and seen.uids == {"u1", "t1"}
+    (ckpt / "card.json").write_text(json.dumps({"selected_on": "data/demo test split: best accuracy"}))
     seen = disjoint.seen_reports(data, [ckpt])
     assert seen.texts == {"one", "other", "its test"} and seen.uids == {"u1", "t1", "t2"}
     # no config, no root, or a root that is not here: nothing more is seen
