@@ -115,10 +115,9 @@ def model_grid(lm) -> tuple[int, int]:
     from .towers import tower_kind
 
     visual = lm.model.clip.visual
-    size = visual.image_size if isinstance(visual.image_size, (tuple, list)) else (visual.image_size,) * 2
     if tower_kind(lm) == "vit":
-        patch = visual.patch_size if isinstance(visual.patch_size, (tuple, list)) else (visual.patch_size,) * 2
-        return size[0] // patch[0], size[1] // patch[1]
+        return tuple(visual.grid_size)
+    size = visual.image_size if isinstance(visual.image_size, (tuple, list)) else (visual.image_size,) * 2
     return size[0] // 32, size[1] // 32
 
 
