@@ -80,6 +80,10 @@ class MethodConfig:
     # Beyond the paper: weight of KL(gaze || the tower's patch map for the paired report) on
     # the expert batch's images (eclip/model/gaze_prior.py); 0 = off. Needs pool_type "avg".
     gaze_prior_weight: float = 0.0
+    # Which images the prior sees: "expert" = the expert batch's (mixed) images, only on the
+    # curriculum's expert steps; "all" = also every main image that has gaze, on every step
+    # (a much denser signal: the curriculum keeps expert steps at 5-50 %).
+    gaze_prior_on: str = "expert"
     temperature_init: float = 0.07
     # What the optimiser learns: "log_scale" = log(1/T) (CLIP/open_clip; ours, the default:
     # Adam then changes T by ~T*lr per step) or "tau" = T itself (the reference; ~lr per step,

@@ -17,7 +17,7 @@ from torch import nn
 
 from eclip.config import MethodConfig, ModelConfig
 from eclip.errors import ModelError
-from eclip.model.gaze_prior import check_tower, encode_with_tokens, prior_loss
+from eclip.model.gaze_prior import PRIOR_ON, check_tower, encode_with_tokens, prior_loss
 from eclip.model.loss import ClipLoss, clamp_logit_scale, logit_scale_bounds
 from eclip.model.processor import HeatmapProcessor
 
@@ -44,6 +44,8 @@ class ECLIP(nn.Module):
         with torch.no_grad():
             clip.logit_scale.fill_(math.log(1.0 / method.temperature_init))
         self.register_parameter("tau", self._tau_parameter(method))
+        if method.gaze_prior_on not in PRIOR_ON:
+            raise ModelError(f"method.gaze_prior_on={method.gaze_prior_on!r}: use one of {list(PRIOR_ON)}")
         if method.gaze_prior_weight > 0:
             check_tower(clip.visual)
 
@@ -104,6 +106,15 @@ class ECLIP(nn.Module):
         pooled, patch = encode_with_tokens(self.clip.visual, images)
         return F.normalize(pooled, dim=-1), patch
 
+    def _prior_heatmaps(self, n_main: int, heatmaps, expert_heatmaps) -> torch.Tensor | None:
+        """The gaze the prior compares with, row-aligned with the rows it covers, or None."""
+        m = self.method
+        if m.gaze_prior_weight <= 0:
+            return None
+        if m.gaze_prior_on == "all" and heatmaps is not None:
+            return heatmaps if expert_heatmaps is None else torch.cat([heatmaps, expert_heatmaps.to(heatmaps.dtype)])
+        return expert_heatmaps
+
     def expert_images(self, images: torch.Tensor, heatmaps: torch.Tensor, lam: float) -> torch.Tensor:
         return mix_images(images, self.processor(images, heatmaps), lam)
 
@@ -111,22 +122,24 @@ class ECLIP(nn.Module):
                 expert_images: torch.Tensor | None = None,
                 expert_heatmaps: torch.Tensor | None = None,
                 expert_tokens: torch.Tensor | None = None,
-                lam: float = 1.0, prime: bool = False) -> dict[str, torch.Tensor]:
-        """One training step's losses: {'loss', 'clip', 'mse'} (parts detached)."""
+                lam: float = 1.0, prime: bool = False,
+                heatmaps: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One training step's losses: {'loss', 'clip', 'mse'} (parts detached). ``heatmaps``
+        (the main images' gaze, zeros where none) feed the gaze prior under gaze_prior_on="all"."""
         n_main = images.shape[0]
         if expert_images is not None:
             mixed = self.expert_images(expert_images, expert_heatmaps, lam)
             images = torch.cat([images, mixed.to(images.dtype)])
             tokens = torch.cat([tokens, expert_tokens])
         # One encoder call for main + expert pairs: every cross pair becomes a negative.
-        prior = self.method.gaze_prior_weight > 0 and expert_heatmaps is not None
-        img, patch = self._encode_images(images, with_tokens=prior)
+        gaze = self._prior_heatmaps(n_main, heatmaps, expert_heatmaps)
+        img, patch = self._encode_images(images, with_tokens=gaze is not None)
         txt = self.encode_text(tokens, normalize=True)
         clip_loss = self.loss_fn(img, txt, self.logit_scale())
         loss, mse = clip_loss, torch.zeros((), device=clip_loss.device)
-        if prior:  # the expert rows' own patch evidence for their report vs their gaze
-            kl = prior_loss(patch[n_main:], txt[n_main:], expert_heatmaps, self.clip.visual.grid_size,
-                            self.logit_scale())
+        if gaze is not None:  # each gazed row's own patch evidence for its report vs its gaze
+            rows = slice(patch.shape[0] - gaze.shape[0], None)  # all rows, or the expert rows only
+            kl = prior_loss(patch[rows], txt[rows], gaze, self.clip.visual.grid_size, self.logit_scale())
             loss = loss + self.method.gaze_prior_weight * kl
         if prime:
             main = images[:n_main]

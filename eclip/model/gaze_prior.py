@@ -18,6 +18,9 @@ import torch.nn.functional as F
 from eclip.errors import ModelError
 
 
+PRIOR_ON = ("expert", "all")
+
+
 def check_tower(visual) -> None:
     """The prior needs a ViT whose patch tokens are average-pooled (its map is their mean)."""
     if not (hasattr(visual, "grid_size") and getattr(visual, "pool_type", "tok") == "avg"):
@@ -57,4 +60,8 @@ def prior_loss(tokens: torch.Tensor, text: torch.Tensor, heatmaps: torch.Tensor,
     norm = tok.mean(dim=1).norm(dim=-1, keepdim=True).clamp_min(1e-6)
     logits = scale.float() * torch.einsum("bpd,bd->bp", tok, text.float()) / norm
     target = gaze_grid(heatmaps, grid)
-    return F.kl_div(F.log_softmax(logits, dim=1), target, reduction="batchmean")
+    per_item = F.kl_div(F.log_softmax(logits, dim=1), target, reduction="none").sum(dim=1)
+    has_gaze = target.sum(dim=1) > 0  # an all-zero heatmap is a row without gaze
+    if not bool(has_gaze.any()):
+        return per_item.sum() * 0.0  # keeps the graph (DDP wants every rank to backprop alike)
+    return per_item[has_gaze].mean()

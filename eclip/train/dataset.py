@@ -120,9 +120,10 @@ class TrainDataset(torch.utils.data.Dataset):
     it RGB once per batch), heatmap [1,S,S] or None, text."""
 
     def __init__(self, root: str | Path, cfg: DataConfig, image_size: int, seed: int = 0,
-                 random_heatmaps: bool = False, train: bool = True):
+                 random_heatmaps: bool = False, train: bool = True, main_heatmaps: bool = False):
         self.root, self.cfg, self.size, self.seed = Path(root), cfg, image_size, seed
         self.random_heatmaps, self.train = random_heatmaps, train
+        self.main_heatmaps = main_heatmaps  # the gaze prior on every step wants main rows' gaze too
         df = read_manifest(self.root)
         df = df[df["split"] == cfg.train_split].reset_index(drop=True)
         if df.empty:
@@ -143,7 +144,7 @@ class TrainDataset(torch.utils.data.Dataset):
         grey = self.cache.get(("image", row), lambda: read_grey_u8(self.root / self.images[row]))
         img = grey.astype(np.float32) / 255.0
         hm = None
-        if stream == EXPERT:
+        if stream == EXPERT or (self.main_heatmaps and self.gaze[row]):
             hm = (random_heatmap(rng, img.shape) if self.random_heatmaps else self.cache.get(
                 ("heatmap", row), lambda: load_heatmap(self.root / self.gaze[row], img.shape)))
         image, heat = self.transform(img, hm, rng)
@@ -181,6 +182,10 @@ class Collate:
         expert = [it for it in items if it["stream"] == EXPERT]
         batch = {"images": _rgb(torch.stack([it["image"] for it in main])),
                  "tokens": self.tokens([it["text"] for it in main])}
+        heats = [it["heatmap"] for it in main]
+        some = next((h for h in heats if h is not None), None)
+        if some is not None:  # a row without gaze gets all zeros: the prior skips it
+            batch["heatmaps"] = torch.stack([torch.zeros_like(some) if h is None else h for h in heats])
         if expert:
             batch["expert_images"] = _rgb(torch.stack([it["image"] for it in expert]))
             batch["expert_heatmaps"] = torch.stack([it["heatmap"] for it in expert])

@@ -256,7 +256,9 @@ class Trainer:
 
     def _make_data(self) -> None:
         cfg, t, ctx = self.cfg, self.t, self.ctx
-        dataset = TrainDataset(cfg.data.root, cfg.data, self.model.image_size, t.seed, cfg.method.random_heatmaps)
+        m = cfg.method
+        dataset = TrainDataset(cfg.data.root, cfg.data, self.model.image_size, t.seed, m.random_heatmaps,
+                               main_heatmaps=m.gaze_prior_weight > 0 and m.gaze_prior_on == "all")
         self.expert_b = max(ctx.world_size, int(round(t.batch_size * cfg.method.expert_batch_fraction)))
         self.sampler = StepSampler(
             n_rows=len(dataset), expert_rows=dataset.expert_rows, batch=t.batch_size,

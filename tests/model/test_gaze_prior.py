@@ -76,3 +76,32 @@ def test_training_on_the_prior_moves_the_map_toward_the_gaze(tmp_path):
         out["loss"].backward()
         opt.step()
     assert kl() < 0.5 * before
+
+
+def test_rows_without_gaze_are_skipped_not_counted_as_zero():
+    text = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    far = torch.tensor([[[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]] * 2)
+    hm = torch.zeros(2, 1, 8, 8)
+    hm[0, 0, :4, :4] = 1.0  # row 1 has no gaze
+    scale = torch.tensor(50.0)
+    both = prior_loss(far, text, hm, (2, 2), scale)
+    assert_close(both, prior_loss(far[:1], text[:1], hm[:1], (2, 2), scale))
+    assert float(prior_loss(far[1:], text[1:], hm[1:], (2, 2), scale)) == 0.0
+
+
+def test_prior_on_all_reaches_main_images_on_steps_without_an_expert_batch(tmp_path):
+    torch.manual_seed(0)
+    images, tokens = torch.rand(2, 3, 64, 64), torch.randint(1, 400, (2, 32))
+    hm = torch.zeros(2, 1, 64, 64)
+    hm[:, :, :16, :16] = 1.0
+    losses = {}
+    for on in ("expert", "all"):
+        torch.manual_seed(0)
+        model = build_model({"arch": gap_arch(tmp_path)}, MethodConfig(gaze_prior_weight=1.0, gaze_prior_on=on))
+        losses[on] = float(model(images, tokens, heatmaps=hm)["loss"])
+    assert losses["all"] > losses["expert"] + 1e-3  # the KL term is added only under "all"
+
+
+def test_prior_on_must_be_known():
+    with pytest.raises(ModelError, match="gaze_prior_on"):
+        build_model({"arch": "eclip-vit-micro"}, MethodConfig(gaze_prior_on="main"))

@@ -88,6 +88,16 @@ def test_collate_splits_streams(aligned_dataset):
     assert batch["images"].shape == (2, 3, 32, 32) and batch["tokens"].shape == (2, 16)
     assert torch.equal(batch["images"][:, 0], batch["images"][:, 2])  # grey -> RGB
     assert batch["expert_images"].shape == (1, 3, 32, 32) and batch["expert_heatmaps"].shape == (1, 1, 32, 32)
+    assert "heatmaps" not in batch  # main rows carry gaze only for the every-step gaze prior
+
+
+def test_collate_gives_main_rows_gaze_for_the_every_step_prior(aligned_dataset):
+    from open_clip.tokenizer import SimpleTokenizer
+
+    ds = TrainDataset(aligned_dataset, DataConfig(), image_size=32, main_heatmaps=True)
+    batch = Collate(SimpleTokenizer(context_length=16))([ds[(MAIN, 0, 0)], ds[(MAIN, 1, 0)]])
+    assert batch["heatmaps"].shape == (2, 1, 32, 32)
+    assert float(batch["heatmaps"][0].sum()) > 0 and float(batch["heatmaps"][1].abs().sum()) == 0  # row 1: no gaze
 
 
 def _sampler(start=0, rank=0, world=1, total=12):
