@@ -53,14 +53,20 @@ def imports_of(path: Path, module: str) -> list[tuple[str, int]]:
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(anchor + ([base] if base else []))
+            base = _absolute(node, package)
             # `from eclip import explain` imports the submodule eclip.explain
             found += [(f"{base}.{alias.name}" if part_of(base) is None else base, node.lineno)
                       for alias in node.names]
     return found
+
+
+def _absolute(node: ast.ImportFrom, package: str) -> str:
+    """The module a `from ... import` reads from, relative imports resolved against package."""
+    base = node.module or ""
+    if node.level:
+        anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join(anchor + ([base] if base else []))
+    return base
 
 
 def dependencies(root: Path = ROOT) -> list[tuple[str, str, str, int]]:
@@ -146,6 +152,114 @@ def test_the_check_catches_a_cycle_between_siblings(tmp_path):
         "def f():\n    from eclip.explain import attribution_map\n")
     problems = layering_problems(dependencies(copy))
     assert any("cycle" in p and "evaluate" in p and "explain" in p for p in problems), problems
+
+
+# Cycles between modules inside eclip/, counting imports inside functions: a function-level
+# import that only dodges a cycle hides the cycle, it does not remove it. Imports under
+# `if TYPE_CHECKING:` never run, so they are left out. Importing a submodule runs its parent
+# packages' __init__ first; that counts, except for the importer's own parents (already running).
+
+def module_graph(root: Path = ROOT) -> dict[str, dict[str, int]]:
+    """importer -> {imported module: line} for every module under eclip/."""
+    files = {module_name(p, root): p for p in sorted((root / "eclip").rglob("*.py"))}
+    graph: dict[str, dict[str, int]] = {}
+    for module, path in files.items():
+        own = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
+        edges = graph.setdefault(module, {})
+
+        def add(target: str, line: int, _module=module, _own=own, _edges=edges) -> None:
+            bits = target.split(".")
+            for i in range(1, len(bits) + 1):
+                name = ".".join(bits[:i])
+                if name in files and name != _module and (name not in _own or i == len(bits)):
+                    _edges.setdefault(name, line)
+
+        for target, line in _runtime_imports(path, module):
+            # `from P import name`: the submodule P.name if there is one, else the package P
+            add(target if target in files else target.rpartition(".")[0], line)
+    return graph
+
+
+def _runtime_imports(path: Path, module: str) -> list[tuple[str, int]]:
+    """(module or module.name, line) for every import outside `if TYPE_CHECKING:` blocks."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    skipped = {id(n) for node in ast.walk(tree)
+               if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+               for stmt in node.body for n in ast.walk(stmt)}
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node, package)
+            # `from eclip.model import hub` imports the submodule; `from eclip.model import
+            # load_model` imports the package itself (resolved by module_graph)
+            found += [(f"{base}.{alias.name}", node.lineno) for alias in node.names]
+    return found
+
+
+def module_cycles(graph: dict[str, dict[str, int]]) -> list[str]:
+    """One line per import cycle (strongly connected set of modules), with file:line steps."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, {}):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            members = []
+            while True:
+                member = stack.pop()
+                members.append(member)
+                if member == node:
+                    break
+            if len(members) > 1 or node in graph.get(node, {}):
+                steps = [f"{a} (line {graph[a][b]}) -> {b}" for a in sorted(members)
+                         for b in sorted(graph.get(a, {})) if b in members]
+                found.append("import cycle: " + "; ".join(steps))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_inside_the_library():
+    problems = module_cycles(module_graph())
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("planted, source", [
+    # a backend importing the registry that imports it, inside a function
+    ("report/base.py", "def f():\n    from eclip.report.backends import make_backend\n"),
+    # back through a package __init__ that imports the module itself
+    ("model/hub.py", "def f():\n    from eclip.model import load_model\n"),
+])
+def test_the_check_catches_a_module_cycle(tmp_path, planted, source):
+    copy = _copy_tree(tmp_path)
+    target = copy / "eclip" / planted
+    target.write_text(target.read_text() + "\n\n" + source)
+    problems = module_cycles(module_graph(copy))
+    assert any("eclip." + planted.removesuffix(".py").replace("/", ".") in p for p in problems), problems
+
+
+def test_the_module_check_skips_type_checking_imports(tmp_path):
+    copy = _copy_tree(tmp_path)
+    target = copy / "eclip" / "report" / "base.py"
+    target.write_text(target.read_text() + "\n\nfrom typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"
+                      "    from eclip.report.backends import make_backend\n")
+    assert not module_cycles(module_graph(copy))
 
 
 def _copy_tree(tmp_path: Path) -> Path:

@@ -4,7 +4,8 @@
 """
 
 from eclip.report.api import draft_for_pixels, open_index
-from eclip.report.backends import BACKENDS, CHOICES, Backend, Health, make_backend, select_backend
+from eclip.report.backends import BACKENDS, CHOICES, make_backend, select_backend
+from eclip.report.base import Backend, Health
 from eclip.report.context import ReportContext, Term, build_context
 from eclip.report.draft import DraftStream, Provenance
 from eclip.report.evidence import EvidenceCheck, ZeroShot, check_draft

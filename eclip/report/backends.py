@@ -1,82 +1,37 @@
-"""One small interface for every way of turning a prompt into a draft, and a registry.
+"""The registry of report backends and the choice between them.
 
-``Backend.generate(prompt, stream=True)`` yields text pieces (tokens when streaming, one
-piece otherwise); ``Backend.health()`` says whether it can run now and, if not, what to do.
-Backends are built by name from :data:`BACKENDS` (a name -> constructor registry, as in
-timm); constructors import lazily so choosing ``ollama`` never loads transformers.
+Backends (the interface is :mod:`eclip.report.base`) are built by name from :data:`BACKENDS`
+(a name -> constructor registry, as in timm). The embedded backend loads transformers only
+when it first drafts, and the Ollama backend is imported only when chosen, so choosing
+``ollama`` never loads transformers and choosing ``embedded`` never needs the ollama package.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from eclip.errors import ReportGenerationError
-from eclip.report.prompt import Prompt
+from eclip.report.base import Backend
+from eclip.report.embedded import EmbeddedBackend
+from eclip.report.retrieval_backend import RetrievalBackend
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Health:
-    ok: bool
-    message: str  # what is wrong and what to do, or what is ready
-
-
-class Backend:
-    """Base class. Subclasses set ``name``/``model`` and implement the two methods."""
-
-    name: str = "base"
-    model: str = ""
-
-    def health(self) -> Health:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def generate(self, prompt: Prompt, *, stream: bool = True) -> Iterator[str]:  # pragma: no cover
-        raise NotImplementedError
-
-    def prepare(self) -> float:
-        """Load whatever the first draft would otherwise wait for; seconds it took."""
-        return 0.0
-
-    def loading_message(self) -> str | None:
-        """What the first draft would wait for (shown while :meth:`prepare` runs), or None."""
-        return None
-
-    def count_tokens(self, text: str) -> int | None:
-        """Tokens of ``text`` in the backend's own vocabulary (None: no tokenizer here)."""
-        return None
-
-    def describe(self) -> str:
-        return f"{self.name} ({self.model})" if self.model else self.name
-
-
 def _ollama(**kw) -> Backend:
+    # ollama is an optional package (the app and llm extras): imported only when chosen
     from eclip.report.ollama_backend import OllamaBackend
     return OllamaBackend(**kw)
 
 
-def _embedded(**kw) -> Backend:
-    from eclip.report.embedded import EmbeddedBackend
-    return EmbeddedBackend(**kw)
-
-
-def _retrieval(**kw) -> Backend:
-    from eclip.report.retrieval_backend import RetrievalBackend
-    return RetrievalBackend(**kw)
-
-
 BACKENDS: dict[str, Callable[..., Backend]] = {
     "ollama": _ollama,
-    "embedded": _embedded,
-    "retrieval": _retrieval,
+    "embedded": EmbeddedBackend,
+    "retrieval": RetrievalBackend,
 }
 CHOICES = ("auto", *BACKENDS)
-
-
-def register_backend(name: str, constructor: Callable[..., Backend]) -> None:
-    BACKENDS[name] = constructor
 
 
 # Keyword arguments each constructor accepts; the rest of a shared option dict is dropped,

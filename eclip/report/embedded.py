@@ -24,7 +24,7 @@ from pathlib import Path
 
 from eclip.errors import ReportGenerationError
 from eclip.memo import BoundedCache
-from eclip.report.backends import Backend, Health
+from eclip.report.base import Backend, Health
 from eclip.report.filters import clean_stream
 from eclip.report.prompt import Prompt
 from eclip.settings import settings

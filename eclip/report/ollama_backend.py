@@ -15,7 +15,7 @@ import httpx
 import ollama
 
 from eclip.errors import ReportGenerationError
-from eclip.report.backends import Backend, Health
+from eclip.report.base import Backend, Health
 from eclip.report.filters import clean_stream
 from eclip.report.prompt import Prompt
 from eclip.settings import settings

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from eclip.report.backends import Backend, Health
+from eclip.report.base import Backend, Health
 from eclip.report.prompt import Prompt
 from eclip.report.redaction import clean_evidence
 
