@@ -14,7 +14,9 @@ import streamlit as st
 from eclip.evaluate.metrics import accuracy, confusion_matrix, macro_f1
 from eclip.evaluate.targets import multiclass_targets
 from eclip.evaluate.typed_prompts import TypedPrompts, parse_classes, parse_pairs
-from eclip.evaluate.zeroshot import binary_results, binary_scores, mean_auroc, multiclass_scores
+from eclip.evaluate.suite import MIN_POSITIVES
+from eclip.evaluate.zeroshot import (binary_results, binary_scores, mean_auroc, multiclass_scores,
+                                     results_for_display)
 from eclip.model.encode import encode_prompt_sets, probability_scale
 from eclip.model.prompts import PromptSet, list_prompt_sets
 
@@ -93,11 +95,18 @@ PAIR_AXIS = "P(positive) at the model's temperature"
 
 def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float) -> None:
     probs = binary_scores(emb, pair_emb, scale)
-    table = binary_results(df, ps, probs)
+    floor = int(st.number_input(
+        "AUROC needs at least this many positives and negatives", min_value=1,
+        value=MIN_POSITIVES, step=1, key="zs_min_pos",
+        help="Below it a pair's AUROC is not shown: from a handful of positives it swings "
+             "by chance. The default is eclip.evaluate's --min-positives."))
+    table = binary_results(df, ps, probs, min_positives=floor)
     macro = mean_auroc(table)
-    st.metric("macro AUROC (pairs with a label and both classes)",
+    st.metric(f"macro AUROC (pairs with at least {floor} positives and negatives)",
               "–" if np.isnan(macro) else f"{macro:.3f}")
-    st.dataframe(table.round(3), hide_index=True)
+    st.dataframe(results_for_display(table), hide_index=True)
+    st.caption("Positives and negatives are the images with a known label; uncertain labels "
+               "and images without any label are left out, never counted as negatives.")
     st.markdown("**P(positive) per image**",
                 help="Each pair's softmax over (positive, negative) at the model's learned "
                      "temperature: the probabilities the Draft report and the Presenter show.")

@@ -242,18 +242,17 @@ def test_zero_shot_typed_classes_one_per_line_match_labels(model_env):
 
 
 def test_zero_shot_typed_pairs_give_auroc_per_pair(model_env):
-    import pandas as pd
-
     at = _typed("pairs", "pleural effusion | no pleural effusion\ndog | cat")
+    at.number_input(key="zs_min_pos").set_value(8).run()  # the tiny data has 8 effusions
     assert not at.error, [e.value for e in at.error]
     mapping, results = at.dataframe[0].value, at.dataframe[1].value
     assert mapping["label column"].tolist() == ["Pleural Effusion", "no label: probabilities only"]
     effusion, dog = results.iloc[0], results.iloc[1]
-    assert (effusion["positives"], effusion["negatives"]) == (8, 16)
-    assert 0.0 <= effusion["AUROC"] <= 1.0
-    assert pd.isna(dog["AUROC"]) and 0.0 <= dog["mean probability"] <= 1.0
+    assert (effusion["positives"], effusion["negatives"]) == ("8", "16")
+    assert 0.0 <= float(effusion["AUROC"]) <= 1.0
+    assert dog["AUROC"] == "no label: probabilities only" and 0.0 <= dog["mean probability"] <= 1.0
     assert {m.label: m.value for m in at.metric}[
-        "macro AUROC (pairs with a label and both classes)"] == f"{effusion['AUROC']:.3f}"
+        "macro AUROC (pairs with at least 8 positives and negatives)"] == effusion["AUROC"]
     per_image = at.dataframe[2].value
     assert list(per_image.columns) == ["id", "pleural effusion", "dog"] and len(per_image) == 24
     at.text_area(key="zs_pairs").input("pleural effusion").run()

@@ -12,7 +12,7 @@ from eclip.errors import PromptSetError
 from eclip.evaluate import typed_prompts as TP
 from eclip.evaluate.metrics import auroc
 from eclip.evaluate.targets import binary_targets, multiclass_targets
-from eclip.evaluate.zeroshot import binary_results, mean_auroc
+from eclip.evaluate.zeroshot import binary_results, mean_auroc, results_for_display, too_few
 
 
 def _labels_df(effusion: list[float]) -> pd.DataFrame:
@@ -121,7 +121,7 @@ def test_pair_results_count_both_classes_and_reuse_auroc():
     df = _labels_df([1.0, 1.0, 0.0, np.nan, -1.0, 0.0])
     rng = np.random.default_rng(0)
     probs = rng.random((6, 3))
-    table = binary_results(df, ps, probs)
+    table = binary_results(df, ps, probs, min_positives=2)
     first = table.iloc[0]
     assert (first["positives"], first["negatives"]) == (2, 2)  # the uncertain and blank rows are left out
     keep = [0, 1, 2, 5]
@@ -134,6 +134,36 @@ def test_pair_results_count_both_classes_and_reuse_auroc():
     assert pd.isna(third["positives"]) and np.isnan(third["AUROC"])
     assert third["mean probability"] == pytest.approx(probs[:, 2].mean())
     assert mean_auroc(table) == pytest.approx((first["AUROC"] + second["AUROC"]) / 2)
+
+
+def test_pair_results_show_no_auroc_below_the_floor_and_say_why():
+    ps = TP.parse_pairs("pleural effusion | no pleural effusion\n"
+                        "cardiomegaly | no cardiomegaly\n"
+                        "dog | cat").prompt_set
+    effusion = [1.0] * 3 + [0.0] * 12  # 3 positives: below the default floor of 10
+    df = _labels_df(effusion)
+    probs = np.random.default_rng(0).random((len(df), 3))
+    table = binary_results(df, ps, probs)
+    assert table["positives"].tolist()[:2] == [3, 0] and table["negatives"].tolist()[:2] == [12, 15]
+    assert table["AUROC"].isna().all() and np.isnan(mean_auroc(table))
+    assert table["why"].tolist() == ["too few positives (3)", "too few positives (0)",
+                                     "no label: probabilities only"]
+    shown = results_for_display(table)
+    assert shown["AUROC"].tolist() == table["why"].tolist()  # never None or nan
+    assert shown[["positives", "negatives"]].values.tolist() == [["3", "12"], ["0", "15"], ["–", "–"]]
+    lowered = results_for_display(binary_results(df, ps, probs, min_positives=3))
+    assert lowered["AUROC"][0] == f"{auroc(np.array(effusion), probs[:, 0]):.3f}"
+    assert too_few(12, 3, 3) == "" and too_few(12, 2, 3) == "too few negatives (2)"
+
+
+def test_pair_results_never_count_an_unlabelled_row_as_a_negative():
+    """A row without any label (an unlabelled report) is left out of both counts; a blank on
+    a row that carries other labels is a negative (its report was labelled)."""
+    ps = TP.parse_pairs("pleural effusion | no pleural effusion").prompt_set
+    df = _labels_df([1.0, np.nan, np.nan, 0.0])
+    df.loc[1, "Cardiomegaly"] = 1.0  # labelled, effusion not named: a negative
+    table = binary_results(df, ps, np.full((4, 1), 0.5), min_positives=1)
+    assert (table["positives"][0], table["negatives"][0]) == (1, 2)  # row 2 (no label at all) left out
 
 
 def test_negated_binary_label_flips_targets_and_keeps_uncertain_out():
