@@ -156,10 +156,16 @@ def _multiclass_block(name: str, ref: dict, columns: list[Column], subset: str) 
     return title + "\n" + "\n".join(lines) + "\n"
 
 
+# what a blank (not mentioned) label was, per --missing-labels (eclip.evaluate.targets)
+BLANKS = {"labelled": "blank labels negative on films with any label, films without labels left out",
+          "exclude": "blank labels left out",
+          "negative": "blank labels counted as negatives"}
+
+
 def _binary_block(name: str, ref: dict, columns: list[Column], subset: str) -> str:
     title = (f"**{name}** ({subset}: AUROC only for labels with at least {ref['min_positives']} positives "
-             f"and {ref['min_positives']} negatives: {ref['n_scored']} of {ref['n_labels']}; blank labels "
-             f"{'left out' if ref.get('missing', 'exclude') == 'exclude' else 'counted as negatives'}, "
+             f"and {ref['min_positives']} negatives: {ref['n_scored']} of {ref['n_labels']}; "
+             f"{BLANKS.get(ref.get('missing', 'exclude'), BLANKS['labelled'])}, "
              "uncertain left out; a constant score has AUROC 0.500; majority answer from the train "
              "prevalence)\n")
     head = ["label", "n_pos", "n_neg", "prevalence"] + [h for h, _ in columns] \

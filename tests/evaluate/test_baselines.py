@@ -140,6 +140,7 @@ def test_tables_show_baselines_counts_and_why_an_auroc_is_missing():
     assert "| Edema | 3 | 23 | 0.115 | n/a (3 positives) |  | negative (0.885) |" in md
     assert "| macro AUROC (2 of 3 labels) |" in md
     assert "AUROC only for labels with at least 10 positives and 10 negatives: 2 of 3" in md
+    assert "blank labels negative on films with any label, films without labels left out" in md
     # the zero-shot metrics are in their blocks, not repeated in the table of the others
     assert md.count("zs/mc/accuracy") == 1 and "| geometry/alignment |" in md
 
