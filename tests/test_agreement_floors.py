@@ -1,6 +1,6 @@
 """Gaze agreement with the field's floors and ceilings: shuffled AUC, the CheXlocalize-style
 pointing game and thresholded IoU, the centre-bias and uniform floors, the second-reader
-ceiling (stored readings, or the demo's simulated second reader) and the agreement command's
+ceiling (stored readings: the demo's second reader, or several radiologists) and the agreement command's
 table with bootstrap intervals. Metrics are checked on hand-made maps with known answers."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eclip.data.demo.build import build_demo
+from eclip.sim.build import build_demo
 from eclip.data.gaze import load_heatmap, save_heatmap
 from eclip.data.manifest import read_manifest
 from eclip.errors import EvaluationError
@@ -142,27 +142,36 @@ def demo(tmp_path_factory):
     return root, read_manifest(root)
 
 
-def test_the_simulated_second_reader_reads_the_same_film_differently(demo):
+def test_the_demo_second_reader_is_scored_against_the_gaze_map_like_a_model(demo):
     root, df = demo
-    for _, row in df.iloc[:2].iterrows():  # ~1 s each: the film is re-drawn and read twice
+    for _, row in df.iloc[:2].iterrows():
         gaze = load_heatmap(root / row["gaze_path"])
-        second = floors.simulated_second_reader(root, row, gaze)
+        pairs = floors.ceiling_pairs(root, row, gaze)
+        assert len(pairs) == 1  # the gaze map is reader 1's reading: reader 2 against it
+        second, reference = pairs[0]
+        assert reference is gaze
         assert second.shape == gaze.shape and second.max() == pytest.approx(1.0)
         assert 0.0 < pearson_cc(second, gaze) < 0.97  # another reading, not a copy
-        floors.READER_CACHE.clear()
-        again = floors.simulated_second_reader(root, row, gaze)
-        assert np.array_equal(again, second)  # deterministic: the corpus records everything
 
 
-def test_no_second_reader_when_the_stored_reading_is_not_the_simulators(demo, tiny_dataset):
+def test_no_ceiling_without_second_readings_and_the_note_says_why(demo, tmp_path, tiny_dataset):
+    import json
+    import shutil
+
     root, df = demo
+    copy = shutil.copytree(root, tmp_path / "old")
     row = df.iloc[0]
-    gaze = np.fliplr(load_heatmap(root / row["gaze_path"]))
-    floors.READER_CACHE.clear()
-    assert floors.simulated_second_reader(root, row, gaze) is None
-    assert floors.ceiling_pairs(root, row, gaze) == []
+    shutil.rmtree(copy / "gaze" / row["id"] / "readings")
+    assert floors.ceiling_pairs(copy, row, load_heatmap(copy / row["gaze_path"])) == []
+    info = json.loads((copy / "demo_info.json").read_text())
+    (copy / "demo_info.json").write_text(json.dumps({**info, "version": "demo-2"}))
+    assert "rebuild it with `python -m eclip.data build-demo --n 4 --seed 3" in floors.missing_readings(copy)
+    with pytest.raises(EvaluationError, match="build-demo demo-2"):
+        agreement.require_current_demo(copy)
+    agreement.require_current_demo(root)  # the current builder's corpus passes
     tiny = read_manifest(tiny_dataset).iloc[0]  # not a demo corpus: no ceiling, no error
     assert floors.ceiling_pairs(tiny_dataset, tiny, load_heatmap(tiny_dataset / tiny["gaze_path"])) == []
+    assert "import-mimic --reflacx" in floors.missing_readings(tiny_dataset)
 
 
 def test_stored_readings_are_each_scored_against_the_mean_of_the_others(tiny_dataset, tmp_path):
@@ -226,7 +235,7 @@ def test_case_references_score_the_floor_and_the_ceiling_like_the_model(demo):
     refs = agreement.case_references(root, row, gaze, bias)
     assert set(refs) == {"centre", "readers"}
     assert refs["centre"]["cc"] == pytest.approx(pearson_cc(bias.map(gaze.shape), gaze))
-    second = floors.simulated_second_reader(root, row, gaze)
+    second = load_heatmap(root / "gaze" / row["id"] / "readings" / "reader2.npz")
     assert refs["readers"]["cc"] == pytest.approx(pearson_cc(second, gaze))
 
 
@@ -249,6 +258,9 @@ def test_agreement_cli_prints_floors_and_intervals_on_the_tiny_fixture(micro_vit
     assert "| floor: uniform map |  | 2 | 0.000 [0.000, 0.000] | 0.000 [0.000, 0.000] |" in out
     assert "| floor: centre bias |  | 2 |" in out
     assert "ceiling" not in out.split("| floor: centre bias")[1].split("\n")[0]  # no second reading here
+    # what the folder lacks, and what to do
+    assert "> **Note:** no lung fields (lungs/<id>.npz) in " in out and "import-mimic --egd" in out
+    assert "> **Note:** no ceiling: no image has second readings (gaze/<id>/readings/)" in out
     name = micro_vit.path.name
     assert any(line.startswith(f"{name} gradcam CC ") and " · floor (centre bias) " in line
                for line in out.splitlines())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from eclip.data.demo.reports_pool import draw_reports, load_pool, split_of
+from eclip.sim.reports_pool import draw_reports, load_pool, split_of
 from eclip.data.reports import mesh_to_labels, report_text
 from eclip.model.prompts import load_prompt_set
 

@@ -1,12 +1,14 @@
 """The layering of DESIGN.md, checked on every import in the code (top level and inside
 functions, since a lazy import is still a dependency):
 
-    ground (io, errors, config, memo, settings, locations, cli) < data < model < train < index
-        < {report, evaluate, explain} < app
+    ground (io, errors, config, memo, settings, locations, cli) < {data, sim} < model < train
+        < index < {report, evaluate, explain} < app
 
 A part may import its own modules and parts below it; parts on one level may import each
 other only one way (no cycle). ``eclip`` never imports ``app``; nothing outside ``app``
-imports Streamlit.
+imports Streamlit. ``sim`` (the demo simulator) is a source of dataset folders, like an
+importer: no other part imports it; they read the files build-demo writes (lung fields,
+each reader's gaze map) the way they read any dataset's.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # cli: the one runner every main uses; it names the mains as strings and imports them on demand
 GROUND = ("eclip.io", "eclip.errors", "eclip.config", "eclip.memo", "eclip.settings", "eclip.locations",
           "eclip.cli", "eclip.__main__")
-LEVELS = {"ground": 0, "data": 1, "model": 2, "train": 3, "index": 4,
+LEVELS = {"ground": 0, "data": 1, "sim": 1, "model": 2, "train": 3, "index": 4,
           "report": 5, "evaluate": 5, "explain": 5, "app": 6}
+# Parts only CLIs name (as strings): explain never re-runs the simulator to recover lung
+# fields or a second reader, it reads lungs/<id>.npz and gaze/<id>/readings/.
+SOURCES = ("sim",)
 
 
 def part_of(module: str) -> str | None:
@@ -86,6 +91,8 @@ def dependencies(root: Path = ROOT) -> list[tuple[str, str, str, int]]:
 def layering_problems(edges: list[tuple[str, str, str, int]]) -> list[str]:
     problems = [f"{f}:{line}: {src} imports {dst}, which sits above it"
                 for src, dst, f, line in edges if LEVELS[dst] > LEVELS[src]]
+    problems += [f"{f}:{line}: {src} imports {dst}, a source of dataset folders: read what it writes"
+                 for src, dst, f, line in edges if dst in SOURCES]
     graph: dict[str, set[str]] = {}
     for src, dst, _, _ in edges:
         graph.setdefault(src, set()).add(dst)
@@ -137,12 +144,22 @@ def test_streamlit_only_in_the_app():
     ("def f():\n    from eclip.evaluate import metrics\n", "model imports evaluate"),
     ("from eclip import explain\n", "model imports explain"),
     ("import app.state\n", "model imports app"),
+    # below explain, yet off limits: explain reads what build-demo stored, never re-draws it
+    ("def f():\n    from eclip.sim.render import render_case\n", "model imports sim"),
 ])
 def test_the_check_catches_an_upward_import(tmp_path, source, message):
     """Plant an upward import into a copy of the tree: the check must name it."""
     copy = _copy_tree(tmp_path)
     (copy / "eclip" / "model" / "planted.py").write_text(source)
     assert any(message in p for p in layering_problems(dependencies(copy)))
+
+
+def test_the_check_catches_explain_re_running_the_simulator(tmp_path):
+    """The lung fields and second reader come from the dataset folder, not a re-drawn phantom."""
+    copy = _copy_tree(tmp_path)
+    (copy / "eclip" / "explain" / "planted.py").write_text(
+        "def f():\n    from eclip.sim.build import plan_tasks\n")
+    assert any("explain imports sim" in p for p in layering_problems(dependencies(copy)))
 
 
 def test_the_check_catches_a_cycle_between_siblings(tmp_path):

@@ -22,7 +22,7 @@ _SUBCOMMAND_MODULES = (
     "eclip.data.importers.mimic",
     "eclip.data.importers.openi",
     "eclip.data.importers.folder",
-    "eclip.data.demo.cli",
+    "eclip.sim.cli",  # build-demo: the simulator writes a dataset folder like an importer
     "eclip.data.info",
     "eclip.data.label_cli",
     "eclip.data.evalsets.cli",
@@ -44,20 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register(sub, module_name: str) -> None:
-    """Register one subcommand module. A module that is absent (build-demo before the demo
-    package exists) or broken must not take the other subcommands down with it."""
+    """Register one subcommand module. A module that is absent (build-demo without the
+    simulator package) or broken must not take the other subcommands down with it."""
     try:
         if importlib.util.find_spec(module_name) is None:
             raise ModuleNotFoundError(module_name)
     except ModuleNotFoundError:
         log.debug("%s not available", module_name)
-        if module_name.endswith("demo.cli"):
+        if module_name == "eclip.sim.cli":
             _placeholder(sub, "build-demo", f"{module_name} is not installed in this checkout")
         return
     try:
         importlib.import_module(module_name).register(sub)
     except Exception as exc:  # keep the rest of the CLI usable, say what broke
-        cmd = "build-demo" if module_name.endswith("demo.cli") else module_name.rsplit(".", 1)[-1]
+        cmd = "build-demo" if module_name == "eclip.sim.cli" else module_name.rsplit(".", 1)[-1]
         _placeholder(sub, cmd, f"{module_name} failed to load: {type(exc).__name__}: {exc}")
 
 

@@ -6,12 +6,19 @@ from pathlib import Path
 
 import numpy as np
 
+from eclip.data.demo_info import outdated_demo
+from eclip.data.gaze.regions import lungs_path
 from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import (AGREEMENT_METRICS, FixationPool, agreement_metrics, border_band, is_flat,
                                      mass_fraction, pointing_game, shuffled_auc, threshold_iou)
 
+from eclip.data.gaze import load_heatmap
+from eclip.data.images import load_working
+from eclip.data.manifest import read_manifest
+from eclip.evaluate.metrics import bootstrap_ci
+from .floors import READINGS, ceiling_pairs, floor_maps, missing_readings, train_centre_bias
 from .maps import attribution_map, resolve_prompt
-from .regions import lung_region, placement, truth_region
+from .regions import GET_LUNGS, LUNGS, lung_region, placement, truth_region
 
 PLACEMENT_COLUMNS = ("border_mass", "outside_lungs")
 # CC, NSS, KL, AUC-Judd, then shuffled AUC and the localisation pair (CheXlocalize style)
@@ -20,8 +27,6 @@ SCORE_COLUMNS = (*AGREEMENT_METRICS, "sauc", "pointing", "miou")
 
 def gaze_rows(data: str | Path, split: str = "test", limit: int | None = None):
     """(dataset root, manifest rows of ``split`` that carry a gaze heatmap)."""
-    from eclip.data.manifest import read_manifest
-
     root = Path(data)
     df = read_manifest(root)
     rows = df[(df["split"].astype(str) == split) & (df["gaze_path"].astype(str).str.len() > 0)]
@@ -45,8 +50,6 @@ def gaze_agreement(lm, data: str | Path, split: str = "test", method: str = "gra
     means include where the maps' mass sits (``where_mass_sits``)."""
     import pandas as pd
     from tqdm import tqdm
-
-    from eclip.data.images import load_working
 
     root, rows = gaze_rows(data, split, limit)
     split_gaze = SplitGaze(root, rows)
@@ -78,8 +81,6 @@ class SplitGaze:
     negatives) and each case's ground-truth region: everything a map is scored against."""
 
     def __init__(self, root: Path, rows):
-        from eclip.data.gaze import load_heatmap
-
         self.root = Path(root)
         self.gaze = {str(r["id"]): load_heatmap(self.root / r["gaze_path"]) for _, r in rows.iterrows()}
         self.pool = FixationPool(self.gaze)
@@ -125,10 +126,6 @@ def reference_agreement(data: str | Path, split: str = "test", limit: int | None
     import pandas as pd
     from tqdm import tqdm
 
-    from eclip.data.manifest import read_manifest
-
-    from .floors import ceiling_pairs, floor_maps, train_centre_bias
-
     root, rows = gaze_rows(data, split, limit)
     split_gaze = SplitGaze(root, rows)
     bias = train_centre_bias(root, read_manifest(root))
@@ -145,6 +142,33 @@ def reference_agreement(data: str | Path, split: str = "test", limit: int | None
     return pd.DataFrame(records), bias
 
 
+def require_current_demo(data: str | Path) -> None:
+    """Refuse a demo corpus built before build-demo stored the lung fields and second readers
+    these scores read (its numbers would silently fall back to a heuristic and lose the
+    ceiling); the error names the command that rebuilds it. Any other folder passes."""
+    stale = outdated_demo(data, f"{LUNGS} and {READINGS}")
+    if stale:
+        raise EvaluationError(stale)
+
+
+def dataset_notes(root: str | Path, rows, references=None) -> list[str]:
+    """What the split's folder lacks for these scores and what to do: lung fields
+    (``outside_lungs`` then uses the central-region heuristic), and, when ``references`` were
+    scored, second readings (no ceiling)."""
+    ids = [str(i) for i in rows["id"]]
+    with_lungs = sum(lungs_path(root, i).is_file() for i in ids)
+    notes = []
+    if with_lungs == 0:
+        notes.append(f"no {LUNGS} in {root}: 'mass outside lungs' is measured against a central-region "
+                     f"heuristic, not real lung fields; {GET_LUNGS}.")
+    elif with_lungs < len(ids):
+        notes.append(f"{LUNGS} for {with_lungs} of {len(ids)} images; the others are measured against "
+                     "a central-region heuristic.")
+    if references is not None and not (references["reference"] == "readers").any():
+        notes.append(f"no ceiling: {missing_readings(root)}.")
+    return notes
+
+
 def _mean_defined(values: list[float]) -> float:
     defined = [v for v in values if not np.isnan(v)]
     return float(np.mean(defined)) if defined else float("nan")
@@ -153,8 +177,6 @@ def _mean_defined(values: list[float]) -> float:
 def with_intervals(per_image, columns=SCORE_COLUMNS, n_boot: int = 1000, seed: int = 0) -> dict:
     """Mean of each column over images with a 95 % percentile bootstrap interval (images
     resampled; NaNs, e.g. a case without ground-truth region, left out of each mean)."""
-    from eclip.evaluate.metrics import bootstrap_ci
-
     out = {}
     for col in columns:
         values = per_image[col].to_numpy(dtype=np.float64)
@@ -199,8 +221,6 @@ def ci_text(ci: dict, digits: int = 2, why: str = "") -> str:
 def case_references(root: str | Path, row, gaze: np.ndarray, bias) -> dict[str, dict[str, float]]:
     """CC / NSS / KL / AUC-Judd of this case's centre-bias floor and, where the case has
     another reading, of the ceiling (the Model vs gaze page's per-case line)."""
-    from .floors import ceiling_pairs
-
     refs = {"centre": agreement_metrics(bias.map(gaze.shape), gaze)}
     pairs = ceiling_pairs(root, row, gaze)
     if pairs:

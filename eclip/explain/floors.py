@@ -11,19 +11,18 @@ Floors (scored exactly like a model's map):
   split's gaze maps (first and second moments of their mean), never on the split scored;
   without train gaze it sits on the image centre with a quarter of each side as sigma.
 
-Ceiling: the agreement of one reader's map with another reader's map of the same image
-(``second reader`` scored against the first, in the models' place). Where a case has
-several readings, each is scored against the mean of the others and the scores averaged.
-Readings come from:
+Ceiling: the agreement of one reader's map with another reader's map of the same image,
+in the models' place. It reads the per-reading maps stored beside the gaze map as
+``gaze/<id>/readings/*.npz`` (key ``heatmap``, the dataset contract):
 
-* a demo corpus: the simulator is re-run for a second, independent reader of the same film
-  (same phantom and findings, a new reader seed). The corpus records everything needed
-  (demo_info.json: seed, knobs, reader knobs), the case is re-drawn and checked against the
-  stored film *and* the stored first reading, and nothing is written: the shipped corpus
-  and its hashes stay as they are, and no build flag is needed.
-* any dataset: per-reading heatmaps stored beside the averaged one as
-  ``gaze/<id>/readings/*.npz`` (key ``heatmap``, the dataset contract), e.g. REFLACX images
-  read by several radiologists.
+* when the gaze map is one reader's reading (it equals one of the stored readings, as in
+  a demo corpus: build-demo stores the reading its gaze map holds and a second, independent
+  reader's), every other reading is scored against the gaze map, exactly as a model's map;
+* when the gaze map is the mean of the readings (REFLACX images read by several
+  radiologists), each reading is scored against the mean of the others, scores averaged.
+
+An image with fewer than two readings has no ceiling; ``missing_readings`` says why and
+what to do.
 """
 
 from __future__ import annotations
@@ -33,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from eclip.memo import BoundedCache
+from eclip.data.demo_info import outdated_demo
+from eclip.data.gaze import load_heatmap, load_readings, resize_heatmap
 
 DEFAULT_SIGMA = 0.25  # of each side, when there is no train gaze to fit the centre bias on
-STREAM_SECOND_READER = 1_000_003  # far from the renderer's streams (0-4, findings from 100)
-READER_CACHE = BoundedCache(64, "demo readers' gaze maps")  # 0.5 MB a case at 256 px; the demo test split has 54
+SAME_READING = 2e-3  # peak-1 maps stored as float16 (resolution ~5e-4 near the peak)
+READINGS = "second readings (gaze/<id>/readings/)"
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,6 @@ def train_centre_bias(root: str | Path, manifest, split: str = "train", limit: i
     """The centre bias fitted on up to ``limit`` gaze maps of ``split``. Measured on the
     demo's 394 train maps: 5 s to load all on the loaded 2-core CPU, and the moments fitted
     on the first 200 differ from those on all by < 0.005."""
-    from eclip.data.gaze import load_heatmap, resize_heatmap
-
     root = Path(root)
     rows = manifest[(manifest["split"].astype(str) == split) & (manifest["gaze_path"].astype(str).str.len() > 0)]
     maps = [load_heatmap(root / p) for p in rows["gaze_path"].iloc[:limit]]
@@ -102,62 +100,28 @@ def train_centre_bias(root: str | Path, manifest, split: str = "train", limit: i
 
 # --------------------------------------------------------------------------- ceiling: readers
 def ceiling_pairs(root: str | Path, row, gaze: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(one reader's map, the map it is scored against) for each reading of the case: with
-    stored per-reading maps, each against the mean of the others; on a demo case, the
-    simulated second reader against the stored (first) reading, exactly as a model's map is
-    scored; [] when the case has one reading only."""
-    stored = stored_readings(root, row, gaze.shape)
-    if len(stored) >= 2:
-        return leave_one_out(stored)
-    second = simulated_second_reader(root, row, gaze)
-    return [(second, gaze)] if second is not None else []
+    """(one reader's map, the map it is scored against) for each stored reading of the case
+    (see the module docstring); [] when the case has fewer than two readings."""
+    stored = load_readings(root, str(row["id"]), gaze.shape)
+    if len(stored) < 2:
+        return []
+    held = [i for i, m in enumerate(stored) if same_reading(m, gaze)]
+    if held:  # the gaze map is that one reading: the others are scored against it, like a model
+        return [(m, gaze) for i, m in enumerate(stored) if i not in held]
+    return leave_one_out(stored)
 
 
-def stored_readings(root: str | Path, row, shape: tuple[int, int]) -> list[np.ndarray]:
-    from eclip.data.gaze import load_heatmap, resize_heatmap
-
-    folder = Path(root) / "gaze" / str(row["id"]) / "readings"
-    maps = [load_heatmap(p) for p in sorted(folder.glob("*.npz"))] if folder.is_dir() else []
-    return [m if m.shape == tuple(shape) else resize_heatmap(m, shape) for m in maps]
+def same_reading(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two maps are one reading (each scaled to peak 1; float16-stored)."""
+    pa, pb = float(np.max(a)), float(np.max(b))
+    return pa > 0 and pb > 0 and float(np.abs(a / pa - b / pb).max()) <= SAME_READING
 
 
-def simulated_second_reader(root: str | Path, row, gaze: np.ndarray) -> np.ndarray | None:
-    """A demo case's second simulated reading (peak 1, like a stored map), or None when the
-    case cannot be re-drawn or ``gaze`` is not the reading the simulator drew for it (no
-    ceiling rather than a wrong one)."""
-    key = (str(Path(root).resolve()), str(row["id"]), tuple(gaze.shape))
-    readings = READER_CACHE.get_or_compute(key, lambda: _two_readers(root, row, gaze.shape))
-    if readings is None:
-        return None
-    first, second = readings
-    if np.abs(first - gaze / max(float(gaze.max()), 1e-12)).max() > 2e-3:  # float16-stored map
-        return None
-    return second
-
-
-def _two_readers(root, row, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(the stored reader's map re-simulated, a second reader's map) of a demo case."""
-    from eclip.data.demo.render import STREAM_GAZE, stream
-    from eclip.data.demo.scanpath import ReaderKnobs
-
-    from .regions import redraw_demo_case
-
-    drawn = redraw_demo_case(root, row, shape)
-    if drawn is None:
-        return None
-    task, res = drawn
-    knobs = ReaderKnobs(**task["reader"])
-    return (_reading(res, stream(task["case_seed"], STREAM_GAZE), knobs),
-            _reading(res, stream(task["case_seed"], STREAM_SECOND_READER), knobs))
-
-
-def _reading(res, rng, knobs) -> np.ndarray:
-    from eclip.data.demo.scanpath import native_shape, simulate_reading
-    from eclip.data.gaze import heatmap_reflacx
-
-    fix = simulate_reading(res.scene, res.finding_masks, rng, knobs)
-    hm = heatmap_reflacx(fix, native_shape(res.film.shape[0]), out_shape=res.film.shape)
-    return (hm / hm.max()).astype(np.float32)
+def missing_readings(root: str | Path) -> str:
+    """Why a dataset's images have no ceiling, and what to do about it."""
+    return outdated_demo(root, READINGS) or (
+        f"no image has {READINGS}: the ceiling needs images read by several radiologists "
+        "(REFLACX, imported with import-mimic --reflacx)")
 
 
 def leave_one_out(maps: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:

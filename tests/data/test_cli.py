@@ -34,8 +34,8 @@ def test_each_subcommand_has_help(cmd, capsys):
 def test_build_demo_registered_from_demo_module_or_explains_absence(tmp_path, capsys):
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert "build-demo" in sub.choices
-    if importlib.util.find_spec("eclip.data.demo") is None or \
-            importlib.util.find_spec("eclip.data.demo.cli") is None:
+    if importlib.util.find_spec("eclip.sim") is None or \
+            importlib.util.find_spec("eclip.sim.cli") is None:
         assert main(["build-demo"]) == 2
         assert "unavailable" in capsys.readouterr().err
 

@@ -13,10 +13,10 @@ from scipy import ndimage
 
 from eclip.data.gaze import heatmap_reflacx, read_reflacx_fixations
 from eclip.data.manifest import LABELS, read_manifest
-from eclip.data.demo.build import build_demo
-from eclip.data.demo.mesh import SUPPORTED_KINDS, plan_from_mesh
-from eclip.data.demo.render import STREAM_GAZE, render_case, stream
-from eclip.data.demo.scanpath import NATIVE_SCALE, native_shape, simulate_reading
+from eclip.sim.build import build_demo
+from eclip.sim.mesh import SUPPORTED_KINDS, plan_from_mesh
+from eclip.sim.render import STREAM_GAZE, render_case, stream
+from eclip.sim.scanpath import NATIVE_SCALE, native_shape, simulate_reading
 
 N = 16
 
@@ -79,6 +79,30 @@ def test_manifest_contract(corpus):
             assert dropped == 0 and 20 <= len(fix) <= 200
             assert 0.2 <= fix["duration"].mean() <= 0.45
             assert int(row["orig_width"]) == 256 * NATIVE_SCALE
+
+
+def test_lung_fields_and_two_readers_in_the_importers_formats(corpus):
+    """Every case has lungs/<id>.npz (as an importer writes anatomy outlines); every case with
+    gaze keeps each reader's map under gaze/<id>/readings/: the reading its gaze map holds and
+    a second reader's of the same film. The gaze map stays the first reader's alone."""
+    from eclip.data.demo_info import DEMO_VERSION, read_demo_info
+    from eclip.data.gaze import load_heatmap, load_readings
+    from eclip.data.gaze.regions import load_lung_fields
+
+    assert read_demo_info(corpus)["version"] == DEMO_VERSION
+    df = read_manifest(corpus)
+    for _, row in df.iterrows():
+        lungs = load_lung_fields(corpus, row["id"], (256, 256))
+        assert lungs is not None and 0.25 < lungs.mean() < 0.7
+        if not row["gaze_path"]:
+            assert not (corpus / "gaze" / row["id"]).exists()
+            continue
+        assert sorted(p.name for p in (corpus / "gaze" / row["id"] / "readings").iterdir()) == [
+            "reader1.npz", "reader2.npz"]
+        first, second = load_readings(corpus, row["id"], (256, 256))
+        gaze = load_heatmap(corpus / row["gaze_path"])
+        assert np.abs(first - gaze).max() <= 1e-3 and np.abs(second - gaze).max() > 0.05
+        assert str(row["n_readings"]) == "1"  # readings averaged into the gaze map
 
 
 def test_label_mix_is_not_all_normal(corpus):
@@ -211,4 +235,5 @@ def test_rebuild_into_the_same_folder_leaves_no_stale_files(tmp_path):
     assert sorted(p.name for p in (out / "images").iterdir()) == [
         "demo00000.png", "demo00001.png", "demo00002.png", "mine.png"]
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["demo00000.npz", "demo00001.npz", "demo00002.npz"]
-    assert list((out / "gaze").iterdir()) == []
+    assert list((out / "gaze").iterdir()) == []  # maps, fixations and readings of the old build
+    assert sorted(p.name for p in (out / "lungs").iterdir()) == ["demo00000.npz", "demo00001.npz", "demo00002.npz"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eclip.data.demo.build import build_demo
+from eclip.sim.build import build_demo
 from eclip.data.images import load_working
 from eclip.data.manifest import LABELS, read_manifest
 from eclip.evaluate.saliency import border_band, mass_fraction

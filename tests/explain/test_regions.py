@@ -1,12 +1,13 @@
-"""Where a map's mass sits: lung fields from the demo phantom (or a stated heuristic), the
-border band, and the "mostly outside the lung fields" flag the Model vs gaze page shows."""
+"""Where a map's mass sits: lung fields stored in the dataset folder (build-demo writes the
+phantom's; without them a stated heuristic that says what is missing), the border band, and
+the "mostly outside the lung fields" flag the Model vs gaze page shows."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from eclip.data.demo.build import build_demo
+from eclip.sim.build import build_demo
 from eclip.data.manifest import read_manifest
 from eclip.explain import regions
 
@@ -29,7 +30,7 @@ def border_map(shape):
             + blob(shape, 0.02, 0.98, 0.002))
 
 
-def test_demo_lung_fields_come_from_the_phantom_that_drew_the_film(demo):
+def test_demo_lung_fields_are_read_from_what_build_demo_stored(demo):
     root, df = demo
     for _, row in df.iterrows():
         region = regions.lung_region(root, row, (256, 256))
@@ -40,19 +41,29 @@ def test_demo_lung_fields_come_from_the_phantom_that_drew_the_film(demo):
         assert not (m[:10].any() or m[:, :10].any() or m[:, -10:].any())  # neck, body edges
 
 
-def test_a_film_the_phantom_did_not_draw_falls_back_to_the_stated_heuristic(demo, tmp_path, tiny_dataset):
+def test_a_dataset_without_lung_fields_gets_the_heuristic_and_what_to_do(demo, tmp_path, tiny_dataset):
+    import json
     import shutil
 
-    from eclip.data.images import load_working, save_png
-
     root, df = demo
-    copy = shutil.copytree(root, tmp_path / "changed")
-    row = df.iloc[0]
-    save_png(np.fliplr(load_working(copy / row["image_path"])), copy / row["image_path"])
-    region = regions.lung_region(copy, row, (256, 256))
+    copy = shutil.copytree(root, tmp_path / "old")
+    shutil.rmtree(copy / "lungs")
+    info = json.loads((copy / "demo_info.json").read_text())
+    (copy / "demo_info.json").write_text(json.dumps({**info, "version": "demo-2"}))
+    region = regions.lung_region(copy, df.iloc[0], (256, 256))  # a demo corpus built before demo-3
     assert region.source == "heuristic" and "not real lung fields" in region.description
+    assert "build-demo demo-2" in region.description
+    assert f"python -m eclip.data build-demo --n 3 --seed 5 --gaze-fraction 0.0 --size 256 --out {copy}" \
+        in region.description
     tiny = read_manifest(tiny_dataset).iloc[0]  # not a demo corpus at all
-    assert regions.lung_region(tiny_dataset, tiny, (64, 64)).source == "heuristic"
+    region = regions.lung_region(tiny_dataset, tiny, (64, 64))
+    assert region.source == "heuristic" and "lungs/<id>.npz" in region.description
+    assert "import-mimic --egd" in region.description
+
+
+def test_lung_fields_on_another_grid_are_not_used(demo):
+    root, df = demo
+    assert regions.lung_region(root, df.iloc[0], (128, 128)).source == "heuristic"
 
 
 @pytest.mark.parametrize("source", ["phantom", "heuristic"])

@@ -38,9 +38,11 @@ from eclip.data.gaze.fixations import (EGD_COLUMNS, EGD_PAD_COLUMNS, EGD_REQUIRE
                                        SHOWN_COLUMNS, read_egd_fixations, read_egd_padding,
                                        read_reflacx_fixations, write_reflacx_fixations)
 from eclip.data.gaze.heatmaps import (average_heatmaps, heatmap_egd, heatmap_reflacx, load_heatmap,
-                                      resize_heatmap, save_heatmap)
+                                      load_readings, readings_dir, resize_heatmap, save_heatmap,
+                                      save_readings)
 
 __all__ = ["EGD_COLUMNS", "EGD_PAD_COLUMNS", "EGD_REQUIRED", "EGD_SCREEN", "EGD_SIGMA", "FIXATION_COLUMNS",
            "REFLACX_COLUMNS", "REFLACX_REQUIRED", "SHOWN_COLUMNS", "average_heatmaps", "heatmap_egd",
-           "heatmap_reflacx", "load_heatmap", "read_egd_fixations", "read_egd_padding",
-           "read_reflacx_fixations", "resize_heatmap", "save_heatmap", "write_reflacx_fixations"]
+           "heatmap_reflacx", "load_heatmap", "load_readings", "read_egd_fixations", "read_egd_padding",
+           "read_reflacx_fixations", "readings_dir", "resize_heatmap", "save_heatmap", "save_readings",
+           "write_reflacx_fixations"]

@@ -196,3 +196,33 @@ def load_heatmap(path: str | os.PathLike) -> np.ndarray:
     except Exception as exc:  # zipfile/numpy raise many types for broken files
         raise GazeFormatError(f"{path}: not a readable .npz heatmap: {exc}") from exc
     return _check_heatmap(arr, f"{path}: heatmap").astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- one map per reading
+READINGS = "readings"  # gaze/<id>/readings/<reading>.npz beside the averaged gaze/<id>.npz
+
+
+def readings_dir(root: str | os.PathLike, image_id: str) -> Path:
+    """Where each reading's own map of ``image_id`` is kept (the gaze-agreement ceiling's input)."""
+    return Path(root) / "gaze" / str(image_id) / READINGS
+
+
+def save_readings(root: str | os.PathLike, image_id: str, readings: dict[str, np.ndarray],
+                  durable: bool = True) -> None:
+    """``gaze/<id>/readings/<name>.npz`` (key ``heatmap``, as ``save_heatmap``) for each
+    reading, replacing what an earlier import or build left for the image."""
+    folder = readings_dir(root, image_id)
+    for old in folder.glob("*.npz") if folder.is_dir() else ():
+        old.unlink()
+    for name, hm in readings.items():
+        path = folder / f"{name}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_heatmap(path, hm, durable=durable)
+
+
+def load_readings(root: str | os.PathLike, image_id: str, shape: tuple[int, int]) -> list[np.ndarray]:
+    """Each stored reading's map of ``image_id`` (peak 1, on ``shape``'s grid), in name order;
+    [] when the image has none."""
+    folder = readings_dir(root, image_id)
+    maps = [load_heatmap(p) for p in sorted(folder.glob("*.npz"))] if folder.is_dir() else []
+    return [m if m.shape == tuple(shape) else resize_heatmap(m, shape) for m in maps]

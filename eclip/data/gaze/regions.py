@@ -33,6 +33,7 @@ ELLIPSE_COLUMNS = ("xmin", "ymin", "xmax", "ymax", "certainty")
 MIN_CERTAINTY = 3  # "Possibly" or higher, as REFLACX's inter-rater analysis
 EGD_BOX_COLUMNS = ("dicom_id", "bbox_name", "x1", "x2", "y1", "y2")
 LUNG_BOXES = ("right lung", "left lung")
+LUNG_DIR = "lungs"
 LUNG_KEY = "lung_fields"  # the array in lungs/<id>.npz
 
 
@@ -145,24 +146,34 @@ def save_regions(out: Path, image_id: str, shapes: Sequence[Shape], native, out_
     out = Path(out)
     lesions = label_masks([s for s in shapes if s.kind == "ellipse"], native, out_shape)
     lesions = {npz_key(k): v for k, v in sorted(lesions.items()) if v.any()}
-    masks, lungs_path = out / f"masks/{image_id}.npz", out / f"lungs/{image_id}.npz"
-    _write_or_remove(masks, lesions)
-    lungs = lung_fields([s for s in shapes if s.kind == "box"], native, out_shape)
-    _write_or_remove(lungs_path, {LUNG_KEY: lungs} if lungs is not None else {})
+    _write_or_remove(out / f"masks/{image_id}.npz", lesions)
+    save_lung_fields(out, image_id, lung_fields([s for s in shapes if s.kind == "box"], native, out_shape))
     return {"mask_path": f"masks/{image_id}.npz" if lesions else ""}
 
 
-def _write_or_remove(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def _write_or_remove(path: Path, arrays: dict[str, np.ndarray], durable: bool = True) -> None:
     """Write ``arrays``, or remove what an earlier import of the image left there."""
     if arrays:
-        save_array_npz(path, **arrays)
+        save_array_npz(path, durable=durable, **arrays)
     else:
         path.unlink(missing_ok=True)
 
 
+def lungs_path(root: str | Path, image_id: str) -> Path:
+    """``lungs/<id>.npz``: one bool array ``LUNG_KEY`` on the stored image's grid, both lungs
+    and the mediastinum between them (importers with anatomy outlines, and build-demo)."""
+    return Path(root) / LUNG_DIR / f"{image_id}.npz"
+
+
+def save_lung_fields(root: str | Path, image_id: str, mask: np.ndarray | None, durable: bool = True) -> None:
+    """Write the image's lung fields, or remove an earlier file when ``mask`` is None."""
+    arrays = {LUNG_KEY: np.asarray(mask, bool)} if mask is not None else {}
+    _write_or_remove(lungs_path(root, image_id), arrays, durable)
+
+
 def load_lung_fields(root: str | Path, image_id: str, shape: tuple[int, int]) -> np.ndarray | None:
-    """The imported lung-field mask of ``image_id`` if present and on ``shape``'s grid."""
-    path = Path(root) / "lungs" / f"{image_id}.npz"
+    """The stored lung-field mask of ``image_id`` if present and on ``shape``'s grid."""
+    path = lungs_path(root, image_id)
     if not path.is_file():
         return None
     with np.load(path) as z:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eclip.data import gaze, images, radiograph
+from eclip.data.gaze.regions import save_regions
 from eclip.data.importers.jobs import Job, clean_row
 from eclip.data.manifest import WORKING_SIZE
 from eclip.data.radiograph import NotAChestRadiograph
@@ -25,8 +27,6 @@ def process_job(job: Job, out: str, size: int = WORKING_SIZE) -> dict:
     """Load, check, resize and store one image (+ gaze). Runs in a worker process; returns a
     result dict (``row`` is None when the image could not be imported). A DICOM that says it
     is no chest radiograph is refused from its header, before its pixels are decoded."""
-    from eclip.data import images, radiograph
-
     out = Path(out)
     warnings: list[str] = []
     image_rel = f"images/{job.id}.png"
@@ -66,11 +66,9 @@ def process_job(job: Job, out: str, size: int = WORKING_SIZE) -> dict:
         if hm is not None:
             gaze_rel = f"gaze/{job.id}.npz"
             _save_heatmap_atomic(out / gaze_rel, hm)
-            _save_readings(out / "gaze" / job.id / "readings", readings)
+            gaze.save_readings(out, job.id, readings)
             row.update(gaze_path=gaze_rel, n_readings=len(readings))
     if job.regions:
-        from eclip.data.gaze.regions import save_regions
-
         native = tuple(job.native_shape) if job.native_shape else (h, w)
         row.update(save_regions(out, job.id, job.regions, native, work.shape[:2]))
     return {"id": job.id, "row": clean_row(row), "error": None, "warnings": warnings}
@@ -80,8 +78,6 @@ def _gaze_heatmap(job: Job, native: tuple[int, int], shape: tuple[int, int]):
     """Average of the image's readings, each normalised to sum 1 so that a long reading
     does not outweigh a short one, and each reading's own map by name (the gaze-agreement
     ceiling scores one reader against the others). A bad reading is dropped with a warning."""
-    from eclip.data import gaze
-
     maps, names, warnings = [], [], []
     for src in job.gaze:
         try:
@@ -115,16 +111,6 @@ def _reading_name(src) -> str:
     return Path(src.path).parent.name if src.kind == "reflacx" else src.kind
 
 
-def _save_readings(folder: Path, readings: dict[str, np.ndarray]) -> None:
-    """gaze/<id>/readings/<reading>.npz, replacing what an earlier import of the image left."""
-    for old in folder.glob("*.npz") if folder.is_dir() else ():
-        old.unlink()
-    for name, hm in readings.items():
-        _save_heatmap_atomic(folder / f"{name}.npz", hm)
-
-
 def _save_heatmap_atomic(path: Path, hm: np.ndarray) -> None:
-    from eclip.data import gaze
-
     path.parent.mkdir(parents=True, exist_ok=True)
     gaze.save_heatmap(path, hm)  # float16 npz, written via temp file + rename

@@ -1,6 +1,6 @@
 """A contact sheet of demo cases: film + simulated gaze overlay + report snippet.
 
-``python -m eclip.data.demo.contact_sheet DATASET [--out assets/demo_contact_sheet.png]``
+``python -m eclip.sim.contact_sheet DATASET [--out assets/demo_contact_sheet.png]``
 """
 
 from __future__ import annotations

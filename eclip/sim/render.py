@@ -16,6 +16,7 @@ from .phantom import Anatomy, Knobs, Scene, build_scene, make_film, sample_anato
 
 STREAM_ANATOMY, STREAM_TREE, STREAM_FILM, STREAM_PLAN, STREAM_GAZE = 0, 1, 2, 3, 4
 STREAM_FINDING0 = 100
+STREAM_SECOND_READER = 1_000_003  # a second reader of the same film, far from the streams above
 
 
 def stream(seed: int, k: int) -> np.random.Generator:

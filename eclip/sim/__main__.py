@@ -1,4 +1,4 @@
-"""``python -m eclip.data.demo build-demo ...`` (same as ``python -m eclip.data build-demo``)."""
+"""``python -m eclip.sim build-demo ...`` (same as ``python -m eclip.data build-demo``)."""
 
 import sys
 

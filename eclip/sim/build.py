@@ -5,8 +5,17 @@ exactly the same bytes as a serial one. Files per case (under ``out``):
 
 - ``images/<id>.png``  8-bit grey film (``size`` x ``size``)
 - ``masks/<id>.npz``   one bool array per drawn CheXpert label (abnormal cases only)
+- ``lungs/<id>.npz``   the phantom's lung fields (both lungs and the mediastinum between
+  them), in the form importers write from anatomy outlines (``eclip.data.gaze.regions``)
 - ``gaze/<id>/fixations.csv`` (REFLACX format) and ``gaze/<id>.npz`` (REFLACX heatmap,
-  float16, same HxW as the film) for a ``gaze_fraction`` of the cases
+  float16, same HxW as the film) for a ``gaze_fraction`` of the cases, and beside them
+  ``gaze/<id>/readings/reader1.npz`` (that same reading) and ``reader2.npz`` (a second,
+  independent reader of the same film), as importers keep each reading of a multi-reader
+  image. The gaze map stays the first reader's alone (``n_readings`` 1), so the agreement
+  ceiling scores the second reader against it exactly as a model's map is scored.
+
+``demo_info.json`` records how the corpus was built (``eclip.data.demo_info``); nothing that
+reads the folder needs the simulator.
 """
 
 from __future__ import annotations
@@ -25,19 +34,22 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from eclip.data.demo_info import DEMO_INFO, DEMO_VERSION
+from eclip.data.gaze import heatmap_reflacx, save_heatmap, save_readings, write_reflacx_fixations
+from eclip.data.gaze.regions import LUNG_DIR, fill_rows, save_lung_fields
 from eclip.data.manifest import LABELS, save_array_npz, write_manifest
 from eclip.io import atomic_write_bytes
 from eclip.data.reports import mesh_to_labels
 from eclip.errors import DataError
 
 from .mesh import plan_from_mesh
-from .phantom import Knobs
-from .render import STREAM_GAZE, STREAM_PLAN, render_case, stream
+from .phantom import Knobs, Scene, lung_chord
+from .render import STREAM_GAZE, STREAM_PLAN, STREAM_SECOND_READER, render_case, stream
 from .reports_pool import PoolReport, draw_reports, load_pool, split_of
 from .scanpath import NATIVE_SCALE, ReaderKnobs, native_shape, simulate_reading
 
 log = logging.getLogger(__name__)
-VERSION = "demo-2"  # demo-2: splits keyed on the normalised report text
+VERSION = DEMO_VERSION  # demo-3: lung fields and a second reader stored (eclip.data.demo_info)
 
 
 def write_fast(path: Path, data: bytes) -> None:
@@ -81,6 +93,7 @@ def build_case(task: dict) -> dict:
     if res.masks:
         mask_rel = f"masks/{cid}.npz"
         save_array_npz(out / mask_rel, durable=False, **{k: v.astype(bool) for k, v in sorted(res.masks.items())})
+    save_lung_fields(out, cid, phantom_lung_fields(res.scene), durable=False)
     gaze_rel = ""
     if task["gaze"]:
         gaze_rel = write_gaze(out, cid, res, seed, ReaderKnobs(**task["reader"]))
@@ -108,15 +121,25 @@ def build_case(task: dict) -> dict:
     return row
 
 
-def write_gaze(out: Path, cid: str, res, seed: int, reader: ReaderKnobs) -> str:
-    from eclip.data.gaze import heatmap_reflacx, save_heatmap, write_reflacx_fixations
+def phantom_lung_fields(scene: Scene) -> np.ndarray:
+    """Both lungs with each row filled between its outermost lung pixels (mediastinum and
+    heart), as ``eclip.data.gaze.regions.lung_fields`` makes them from anatomy boxes."""
+    lungs = (lung_chord(scene.grid, scene.anat, "right") > 0) | (lung_chord(scene.grid, scene.anat, "left") > 0)
+    return fill_rows(lungs)
 
+
+def write_gaze(out: Path, cid: str, res, seed: int, reader: ReaderKnobs) -> str:
+    """The case's reading (fixations.csv and the gaze map), and each reader's own map: the
+    same reading and a second reader's of the same film (a new reader seed)."""
     fix = simulate_reading(res.scene, res.finding_masks, stream(seed, STREAM_GAZE), reader)
     shape = native_shape(res.film.shape[0])
     write_reflacx_fixations(fix, out / "gaze" / cid / "fixations.csv", image_size=shape)
     hm = heatmap_reflacx(fix, shape, out_shape=res.film.shape)
     rel = f"gaze/{cid}.npz"
     save_heatmap(out / rel, hm, durable=False)
+    second = simulate_reading(res.scene, res.finding_masks, stream(seed, STREAM_SECOND_READER), reader)
+    save_readings(out, cid, {"reader1": hm, "reader2": heatmap_reflacx(second, shape, out_shape=res.film.shape)},
+                  durable=False)
     return rel
 
 
@@ -146,7 +169,7 @@ def build_demo(out, *, n: int, seed: int, gaze_fraction: float = 0.25, size: int
         raise DataError(f"build-demo: size must be a multiple of 4 and >= 64, got {size}.")
     out = Path(out)
     knobs, reader = knobs or Knobs(), reader or ReaderKnobs()
-    for sub in ("images", "masks", "gaze"):
+    for sub in ("images", "masks", "gaze", LUNG_DIR):
         (out / sub).mkdir(parents=True, exist_ok=True)
     tasks = plan_tasks(out, n, seed, gaze_fraction, size, knobs, reader, reports_path)
     workers = max(1, min(workers or os.cpu_count() or 1, n))
@@ -158,7 +181,7 @@ def build_demo(out, *, n: int, seed: int, gaze_fraction: float = 0.25, size: int
     info = {"version": VERSION, "n": n, "seed": seed, "gaze_fraction": gaze_fraction, "size": size,
             "knobs": asdict(knobs), "reader": asdict(reader), "simulated": True,
             "reports": "Open-I / Indiana University (NLMCXR), CC BY-NC-ND 4.0, via torchxrayvision"}
-    atomic_write_bytes(out / "demo_info.json", (json.dumps(info, indent=2) + "\n").encode())
+    atomic_write_bytes(out / DEMO_INFO, (json.dumps(info, indent=2) + "\n").encode())
     log.info("wrote %d cases (%d with gaze) to %s", n, int((df["gaze_path"] != "").sum()), out)
     return out
 
@@ -169,8 +192,10 @@ def _remove_stale_cases(out: Path, df: pd.DataFrame) -> None:
     keep = {p for col in ("image_path", "gaze_path", "mask_path") for p in df[col] if p}
     stale = [f for sub in ("images", "masks", "gaze") for f in (out / sub).glob("demo[0-9]*.*")
              if f.relative_to(out).as_posix() not in keep]
-    # the raw REFLACX-format readings sit in gaze/<id>/ beside gaze/<id>.npz
+    # the raw REFLACX-format readings and each reader's map sit in gaze/<id>/ beside gaze/<id>.npz
     stale += [d for d in (out / "gaze").glob("demo[0-9]*") if d.is_dir() and f"gaze/{d.name}.npz" not in keep]
+    ids = set(df["id"].astype(str))
+    stale += [f for f in (out / LUNG_DIR).glob("demo[0-9]*.npz") if f.stem not in ids]
     for f in stale:
         shutil.rmtree(f) if f.is_dir() else f.unlink()
     if stale:
