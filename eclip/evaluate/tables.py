@@ -101,9 +101,13 @@ def compare_table(result: dict) -> str:
 
 def notes_below(subsets: dict) -> list[str]:
     """Lines to put under a table: each subset's notes on its numbers (a small retrieval
-    gallery, ``suite.small_gallery_note``), after a blank line that ends the table."""
+    gallery, ``suite.small_gallery_note``) and what was not computed and why (no retrieval
+    with one distinct report, no probe without train rows; a zero-shot set's own block says
+    why it has no AUROC), after a blank line that ends the table."""
     notes = [f"Note ({name}): {sub['details']['retrieval']['note']}." for name, sub in subsets.items()
              if sub.get("details", {}).get("retrieval", {}).get("note")]
+    notes += [f"Not computed ({name}): {why}." for name, sub in subsets.items()
+              for why in sub.get("details", {}).get("skipped", []) if not why.startswith("zs/")]
     return ["", *notes] if notes else []
 
 

@@ -145,6 +145,16 @@ def test_tables_show_baselines_counts_and_why_an_auroc_is_missing():
     assert md.count("zs/mc/accuracy") == 1 and "| geometry/alignment |" in md
 
 
+def test_tables_say_what_was_not_computed_and_why():
+    details = {"skipped": ["zs/binary: no label with 10 positives and negatives",
+                           "retrieval: fewer than 2 distinct report texts",
+                           "probe: needs 'train' rows disjoint from the evaluated rows"]}
+    notes = tables.notes_below({"all": {"n_images": 2, "metrics": {}, "details": details}})
+    assert notes == ["", "Not computed (all): retrieval: fewer than 2 distinct report texts.",
+                     "Not computed (all): probe: needs 'train' rows disjoint from the evaluated rows."]
+    assert tables.notes_below({"all": {"details": {}}}) == []
+
+
 def test_experiment_headline_has_baseline_rows_and_says_how_many_labels_average():
     from dataclasses import replace
 
