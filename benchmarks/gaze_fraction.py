@@ -138,7 +138,7 @@ def gradcam_agreement(done: dict[str, dict[int, str]], seeds: tuple[int, ...], e
 
 
 def evaluate(a) -> None:
-    from eclip.evaluate.__main__ import write_outputs
+    from eclip.evaluate.tables import write_outputs
     from eclip.evaluate.experiment import experiment_table, run_experiment
     from eclip.evaluate.run import Options
 

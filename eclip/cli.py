@@ -53,7 +53,7 @@ class Command:
 COMMANDS = (
     Command(("data",), "eclip.data.__main__:main",
             "import datasets, build the demo corpus, label reports, inspect a dataset"),
-    Command(("data", "contact-sheet"), "eclip.sim.contact_sheet:main",
+    Command(("data", "contact-sheet"), "eclip.data.demo.contact_sheet:main",
             "a PNG contact sheet of a demo dataset (films + gaze)"),
     Command(("train",), "eclip.train.__main__:main", "train eCLIP or the CLIP baseline (torchrun-able)"),
     Command(("index",), "eclip.index.cli:main", "embed a dataset under a checkpoint and cache it"),
@@ -66,7 +66,7 @@ COMMANDS = (
     Command(("explain",), "eclip.explain.cli:main", "attribution maps and their agreement with gaze"),
     Command(("explain", "tour"), "eclip.explain.tour:main", "pick the presenter's tour cases"),
     Command(("report",), "eclip.report.__main__:main", "stream a draft report for one image"),
-    Command(("report", "metrics"), "eclip.report.metrics:main",
+    Command(("report", "metrics"), "eclip.report.metrics.cli:main",
             "draft reports for a split and score them per backend"),
     Command(("app",), "app.__main__:main", "the Streamlit explorer, warm before it listens"),
     Command(("app", "screenshots"), "app.screenshots:main", "screenshots of every view of the app"),

@@ -100,7 +100,6 @@ def test_report_settings_take_the_environment_layer(tmp_path, monkeypatch):
 
 def test_evaluate_passes_the_cache_folder_down_not_through_the_environment(tmp_path, monkeypatch):
     import eclip.evaluate.__main__ as cli
-    import eclip.report.metrics as metrics
 
     seen = {}
 
@@ -108,7 +107,7 @@ def test_evaluate_passes_the_cache_folder_down_not_through_the_environment(tmp_p
         seen.update(kwargs, environ=dict(os.environ))
         return {"n": 0}, None
 
-    monkeypatch.setattr(metrics, "evaluate_reports", fake_evaluate_reports)
+    monkeypatch.setattr(cli, "evaluate_reports", fake_evaluate_reports)
     before = dict(os.environ)
     args = cli._parser().parse_args(["--checkpoint", "ck", "--data", "d", "--out", "o.json",
                                      "--cache", str(tmp_path), "--reports", "retrieval"])

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from eclip.index.calibration import Verdict, judge_hits
-from eclip.index.store import top_k
+from eclip.index.store import rank_of, top_k
 
 from app import case_source, compare, index_job, loaders, paths, state, widgets
 
@@ -82,9 +82,7 @@ def _query_image(root: str, manifest: pd.DataFrame, case) -> None:
 def _nearest_cases(root: str, index, manifest: pd.DataFrame, rows: np.ndarray, case,
                    query: np.ndarray, k: int) -> None:
     """The dataset images closest to the query image (itself left out)."""
-    sims = index.image_text_scores(query, rows)[:, 0]
-    keep = rows != (-1 if case.is_upload else index.row_of(case.id))
-    top = top_k(np.where(keep, sims, -np.inf), k)
+    top, sims = index.nearest_images(query, rows, k, None if case.is_upload else index.row_of(case.id))
     st.markdown("**Nearest cases** (image embeddings, cosine similarity)")
     widgets.case_gallery(root, manifest.iloc[rows[top]], columns=5, limit=k,
                          captions=[f"similarity {sims[i]:.3f}" for i in top])
@@ -105,12 +103,12 @@ def _image_to_reports(root: str, lm, index, manifest: pd.DataFrame, rows: np.nda
     if show_query:
         with left:
             _query_image(root, manifest, case)
-    own = None if case.is_upload else int(index.text_index[index.row_of(case.id)])
-    sims = np.asarray(index.text_emb) @ query
+    own = None if case.is_upload else index.report_of(case.id)
+    sims = index.text_scores(query)
     top = top_k(sims, k)
     with right:
         if own is not None:
-            rank_of_own = int((sims > sims[own]).sum()) + 1
+            rank_of_own = rank_of(sims, own)
             st.metric("rank of this image's own report", f"{rank_of_own} of {len(sims)}")
         with state.eclip_errors():
             verdict = judge_hits(index, sims[top])

@@ -74,10 +74,6 @@ def label_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in LABELS if c in df.columns]
 
 
-def empty_manifest() -> pd.DataFrame:
-    return pd.DataFrame(columns=list(REQUIRED_COLUMNS) + list(LABELS))
-
-
 def read_manifest(root: str | os.PathLike, check_files: bool = False) -> pd.DataFrame:
     """Read and validate ``root/manifest.csv``.
 

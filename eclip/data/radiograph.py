@@ -28,6 +28,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from eclip.data.images import UPLOAD_LABEL, load_image_bytes
 from eclip.errors import ImageLoadError
 
 MIN_SIDE = 64
@@ -120,8 +121,6 @@ def load_upload(data: bytes, *, keep_values: bool = False):
     """A visitor's upload, decoded (``eclip.data.images.load_image_bytes``) and checked as an
     import checks its files, the DICOM header before any pixel is decoded; never taken
     anyway. Every message names neither the file nor an option."""
-    from eclip.data.images import UPLOAD_LABEL, load_image_bytes
-
     if bytes(data[128:132]) == b"DICM":
         check_facts(dicom_facts(bytes(data)), UPLOAD_LABEL)
     loaded = load_image_bytes(data, keep_values=keep_values)

@@ -5,17 +5,17 @@ Writes FILE.json (every number) and FILE.md (the Markdown table, also printed)."
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
 import sys
 from pathlib import Path
 
-from eclip.io import atomic_write_text
 from eclip.cli import run_command
 from eclip.evaluate import tables
+from eclip.evaluate.card import update_card
 from eclip.evaluate.run import Options, evaluate, evaluate_pair
 from eclip.evaluate.suite import MIN_POSITIVES
+from eclip.evaluate.tables import write_outputs
+from eclip.report.metrics.runner import evaluate_reports
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,23 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def to_json(obj) -> str:
-    """Strict JSON: NaN/inf (undefined metrics) become null."""
-    def clean(x):
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        return x
-    return json.dumps(clean(obj), indent=1, allow_nan=False)
-
-
 def _reports(checkpoint: str, args) -> dict:
     """Report-generation metrics (no intervals: one draft per image, scored as a corpus)."""
-    from eclip.report.metrics import evaluate_reports
-
     metrics, _ = evaluate_reports(checkpoint, args.data, args.split, backend=args.reports,
                                   limit=args.reports_limit, progress=not args.quiet,
                                   cache_root=args.cache)
@@ -112,23 +97,12 @@ def _run(args: argparse.Namespace) -> int:
             result["report_generation"] = _reports(args.checkpoint, args)
             table += tables.report_table(result["report_generation"])
     if args.update_card:
-        from eclip.evaluate.card import update_card
-
         pairs = zip(args.compare, (result["a"], result["b"])) if args.compare else \
             [(args.checkpoint, result)]
         for ckpt, res in pairs:
             update_card(ckpt, res)
     write_outputs(Path(args.out), result, table, args.quiet)
     return 0
-
-
-def write_outputs(out: Path, result: dict, table: str, quiet: bool) -> None:
-    """The JSON result and its Markdown table next to it (``.md``), both atomically."""
-    atomic_write_text(out, to_json(result) + "\n")
-    atomic_write_text(out.with_suffix(".md"), table)
-    if not quiet:
-        print(table)
-    print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

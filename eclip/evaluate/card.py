@@ -11,10 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from eclip.cli import run_command
+from eclip.data.manifest import fingerprint, read_manifest
 from eclip.errors import EvaluationError
-from eclip.index.typicality import SAMPLE_MAX
-from eclip.io import write_json
-from eclip.model.card import INTENDED_USE, ModelCard, RealFilmCheck, TrainingData, read_card, write_card
+from eclip.evaluate.suite import baseline_values
+from eclip.index.typicality import K, SAMPLE_MAX, fit_reference, sample_rows, save_reference
+from eclip.io import sha256_file
+from eclip.model.card import CARD, INTENDED_USE, ModelCard, RealFilmCheck, TrainingData, read_card, write_card
+from eclip.model.checkpoint import WEIGHTS, load_model
+from eclip.model.encode import encode_images
 
 HEADLINE = (
     "zs/chexpert5/balanced_accuracy",
@@ -41,8 +46,6 @@ HEADLINE = (
 
 def headline_metrics(result: dict) -> dict:
     """The card-sized summary of one checkpoint's result (``evaluate()`` output)."""
-    from eclip.evaluate.suite import baseline_values
-
     metrics = result["subsets"]["all"]["metrics"]
     picked = {}
     for k in HEADLINE:
@@ -78,20 +81,18 @@ def update_card(checkpoint: str | Path, result: dict, *, fresh: bool = False,
     """Numbers under ``metrics["eval/<split>"]``, or ``"eval/fresh-<split>"`` for a corpus no
     choice saw, which then becomes the card's ``headline``; ``selected_on`` records what the
     model was chosen on (a model picked by its test score has an optimistic test number)."""
-    path = Path(checkpoint) / "card.json"
     try:
-        card = json.loads(path.read_text())
+        card = read_card(checkpoint, strict=True)
     except (OSError, ValueError) as exc:
-        raise EvaluationError(f"cannot update {path}: {exc}") from exc
+        raise EvaluationError(f"cannot update {Path(checkpoint) / CARD}: {exc}") from exc
     key = f"eval/{'fresh-' if fresh else ''}{result['split']}"
-    card.setdefault("metrics", {})[key] = headline_metrics(result)
+    card = replace(card, metrics={**card.metrics, key: headline_metrics(result)})
     if fresh:
-        card["headline"] = {"metrics": key, "why": "scored on a freshly built corpus that no choice "
-                            "(model, budget, prompt set) was made on"}
+        card = replace(card, headline={"metrics": key, "why": "scored on a freshly built corpus that no "
+                                       "choice (model, budget, prompt set) was made on"})
     if selected_on:
-        card["selected_on"] = selected_on
-    write_json(path, card)
-    return path
+        card = replace(card, selected_on=selected_on)
+    return write_card(checkpoint, card)
 
 
 # --------------------------------------------------------------------------- training world
@@ -111,8 +112,6 @@ _TRUE = {"1", "1.0", "true", "True"}
 def training_rows(lm, train_data: str | Path | None = None) -> tuple[Path, pd.DataFrame]:
     """The corpus a model learned from (``train_data``, else its config's ``data.root``) and
     its training-split rows."""
-    from eclip.data.manifest import read_manifest
-
     data_cfg = lm.config.get("data") or {}
     named = str(train_data or data_cfg.get("root") or "")
     root = Path(named)
@@ -131,8 +130,6 @@ def check_corpus(card: ModelCard, root: Path, allow_other: bool) -> str:
     """The corpus's fingerprint; refused when the card names another one (a different corpus
     would give another reference), unless ``allow_other`` (a rebuild of the same corpus,
     e.g. with other splits)."""
-    from eclip.data.manifest import fingerprint
-
     fp = fingerprint(root)
     if card.data_fingerprint and fp != card.data_fingerprint and not allow_other:
         raise EvaluationError(
@@ -179,9 +176,6 @@ def train_reference(lm, root: Path, train: pd.DataFrame, fingerprint: str, seed:
                     limit: int = SAMPLE_MAX, batch_size: int = 32, device: str = "cpu"):
     """The typicality reference of a seeded sample of the training images, encoded by the
     model itself."""
-    from eclip.index.typicality import K, fit_reference, sample_rows
-    from eclip.model.encode import encode_images
-
     dim = int(lm.config.get("arch_cfg", {}).get("embed_dim", 0)) or 512
     rows = sample_rows(len(train), dim, limit, seed)
     emb = encode_images(lm, root, train["image_path"].iloc[rows].tolist(), batch_size, device)
@@ -198,10 +192,6 @@ def write_training_world(checkpoint: str | Path, train_data: str | Path | None =
     """card.json's training-data facts, intended use, limitations and real-film check, and
     ``train_reference.safetensors``, for one checkpoint folder. Rerunnable: the same inputs
     give the same files. A real-film check already on the card stays unless one is given."""
-    from eclip.index.typicality import save_reference
-    from eclip.io import sha256_file
-    from eclip.model.checkpoint import WEIGHTS, load_model
-
     lm = load_model(checkpoint, device=device)  # verifies the weights against the card
     card = read_card(checkpoint)
     root, train = training_rows(lm, train_data)
@@ -261,8 +251,6 @@ def _read_check(path: str | None) -> RealFilmCheck | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eclip.cli import run_command
-
     args = _parser().parse_args(argv)
 
     def run() -> int:

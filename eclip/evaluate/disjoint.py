@@ -22,6 +22,7 @@ import pandas as pd
 
 from eclip.data.manifest import read_manifest
 from eclip.data.reports import normalized_report
+from eclip.model.card import read_card
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,10 @@ def selected_on_test(checkpoint: str | Path) -> bool:
     """Does the card say the model was chosen on a test split (its ``selected_on``, written by
     ``experiment --update-card --selected-on``)? A card that cannot be read: yes."""
     try:
-        card = json.loads((Path(checkpoint) / "card.json").read_text())
+        card = read_card(checkpoint, strict=True)
     except (OSError, ValueError):
         return True
-    selected = str(card.get("selected_on") or "")
-    return "test" in selected.lower()
+    return "test" in card.selected_on.lower()
 
 
 def disjoint_rows(df: pd.DataFrame, rows: np.ndarray, seen: SeenReports) -> tuple[np.ndarray, dict]:

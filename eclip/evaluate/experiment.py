@@ -40,9 +40,10 @@ import numpy as np
 from eclip.cli import run_command
 from eclip.errors import EvaluationError
 from eclip.evaluate import disjoint, suite
+from eclip.evaluate.card import update_card
 from eclip.evaluate.run import Options, result_header, eval_items, load_prompt_sets, model_embeddings
 from eclip.evaluate.tables import (fmt, md_row, diff_cell, zero_shot_blocks, zero_shot_metrics,
-                                   metric_cells, metric_label, diff_text)
+                                   metric_cells, metric_label, diff_text, write_outputs)
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,6 @@ def member_result(result: dict, group: str) -> dict:
 
 def update_cards(result: dict, selected_on: str) -> list[Path]:
     """Write each group's numbers (and the fresh corpus's, as the headline) into its card."""
-    from eclip.evaluate.card import update_card
 
     written = []
     for gname, g in result["groups"].items():
@@ -301,8 +301,6 @@ def _run(args: argparse.Namespace, groups: dict[str, list[str]], opts: Options) 
     result = run_with_fresh(groups, args.data, opts, args.baseline, args.fresh_data)
     if args.update_card:
         update_cards(result, args.selected_on)
-    from eclip.evaluate.__main__ import write_outputs
-
     write_outputs(Path(args.out), result, experiment_table(result), args.quiet)
     return 0
 

@@ -17,6 +17,8 @@ import numpy as np
 from eclip.data.manifest import fingerprint, read_manifest
 from eclip.errors import EvaluationError
 from eclip.evaluate import suite
+from eclip.index import build_index
+from eclip.model.checkpoint import checkpoint_name, load_model
 from eclip.model.encode import encode_prompt_sets
 from eclip.model.prompts import PromptSet, list_prompt_sets, load_prompt_set
 
@@ -52,9 +54,6 @@ def load_prompt_sets(names: tuple[str, ...]) -> list[PromptSet]:
 def model_embeddings(checkpoint: str | Path, data: str | Path, prompt_sets: list[PromptSet],
                      opts: Options) -> tuple[suite.ModelEmbeddings, dict]:
     """Load the model, build or open its index over ``data``, encode the prompts."""
-    from eclip.index import build_index
-    from eclip.model.checkpoint import checkpoint_name, load_model
-
     lm = load_model(checkpoint, device=opts.device)
     idx = build_index(checkpoint, data, cache_root=opts.cache, batch_size=opts.batch_size,
                       with_umap=False, device=opts.device, lm=lm, progress=opts.progress,
@@ -67,8 +66,8 @@ def model_embeddings(checkpoint: str | Path, data: str | Path, prompt_sets: list
     info = {"path": str(ckpt), "name": checkpoint_name(ckpt),
             "weights_sha256": lm.weights_sha256, "index": str(idx.path),
             "precision": idx.meta.get("precision", "fp32"),
-            "card": {k: lm.card.get(k) for k in ("arch", "expert", "steps", "seed", "created_at")
-                     if k in lm.card},
+            "card": {k: v for k, v in lm.model_card.as_dict().items()
+                     if k in ("arch", "expert", "steps", "seed", "created_at")},
             # every result of a model trained on simulated films says so (eclip.model.card)
             "model_caveat": lm.model_card.caveat,
             "training_data": lm.model_card.training_data.as_dict()}

@@ -19,11 +19,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from eclip.data.manifest import label_columns
+from eclip.errors import EvaluationError
 from eclip.evaluate import metrics as M
 from eclip.evaluate.targets import binary_targets, multiclass_targets
 from eclip.model.encode import l2_normalize
 from eclip.model.prompts import PromptSet
-from eclip.errors import EvaluationError
 
 PROBE_FRACTIONS = (0.01, 0.10, 1.0)
 RECALL_KS = (1, 5, 10)
@@ -331,8 +332,6 @@ def _geometry(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[str
 
 # --------------------------------------------------------------------------- linear probe
 def probe_labels(df: pd.DataFrame) -> list[str]:
-    from eclip.data.manifest import label_columns
-
     return label_columns(df)
 
 

@@ -9,8 +9,12 @@ where the label has enough positives and negatives (``--min-positives``).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
+
+from eclip.io import atomic_write_text
 
 Column = tuple[str, Callable[[str], str]]  # header, metric name -> cell text
 
@@ -222,3 +226,25 @@ def report_table(metrics: dict, label: str = "") -> str:
         if isinstance(v, float):
             lines.append(md_row([k, fmt(v)]))
     return title + "\n".join(lines) + "\n"
+
+
+def to_json(obj) -> str:
+    """Strict JSON: NaN/inf (undefined metrics) become null."""
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+    return json.dumps(clean(obj), indent=1, allow_nan=False)
+
+
+def write_outputs(out: Path, result: dict, table: str, quiet: bool) -> None:
+    """The JSON result and its Markdown table next to it (``.md``), both atomically."""
+    atomic_write_text(out, to_json(result) + "\n")
+    atomic_write_text(out.with_suffix(".md"), table)
+    if not quiet:
+        print(table)
+    print(f"wrote {out} and {out.with_suffix('.md')}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from eclip.data.manifest import label_columns
 from eclip.model.prompts import BinaryLabel, PromptClass, PromptSet
 
 MISSING = ("labelled", "exclude", "negative")  # what a blank label (NaN) is: see the module docstring
@@ -91,8 +92,6 @@ def _known(df: pd.DataFrame, labels: tuple[str, ...], missing: str) -> np.ndarra
 
 def _row_labelled(df: pd.DataFrame) -> np.ndarray:
     """Rows that carry at least one label (1, 0 or -1) in any label column."""
-    from eclip.data.manifest import label_columns
-
     cols = label_columns(df)
     if not cols:
         return np.zeros(len(df), dtype=bool)

@@ -17,11 +17,12 @@ the command line ``python -m eclip.explain`` (cli.py).
 
 from . import regions, sanity
 from .agreement import case_report, gaze_agreement, gaze_rows
-from .cli import main, overlay_rgb
+from .cli import main
 from .geometry import crop_geometry, to_image_grid
 from .maps import (DEFAULT_PROMPT, MAP_CACHE, attribution_map, clear_cache, image_key, raw_map,
                    resolve_prompt, text_embedding)
 from .methods import FAST_METHODS, METHODS, PROMPT_FREE, TITLES, supported_methods, uses_prompt
+from .overlay import overlay_rgb
 from .towers import tower_kind
 
 __all__ = ["DEFAULT_PROMPT", "FAST_METHODS", "MAP_CACHE", "METHODS", "PROMPT_FREE", "TITLES",

@@ -13,13 +13,19 @@ from pathlib import Path
 import numpy as np
 
 from eclip.cli import run_command
+from eclip.data.images import load_image, to_working
+from eclip.data.manifest import save_array_npz
+from eclip.index.typicality import describe
+from eclip.model.checkpoint import checkpoint_name, load_model
+from eclip.model.encode import encode_pixels
 from eclip.model.precision import PRECISIONS
 
-from .agreement import (NO_CEILING, REFERENCE_NAMES, SCORE_COLUMNS, SEPARATOR, UNDEFINED, ci_text, dataset_notes,
-                        gaze_agreement, gaze_rows, headline, reference_agreement, reference_summaries,
-                        require_current_demo, with_intervals)
+from .agreement import (NO_CEILING, REFERENCE_NAMES, SCORE_COLUMNS, SEPARATOR, UNDEFINED, ci_text, gaze_agreement,
+                        headline, reference_agreement, reference_summaries, with_intervals)
+from .localisation import localisation, markdown_table, summarise
 from .maps import attribution_map
 from .methods import FAST_METHODS, METHODS, supported_methods
+from .overlay import overlay_rgb
 
 PRECISION_HELP = ("arithmetic of the model passes: auto (default, or $ECLIP_PRECISION) uses bf16 "
                   "where the CPU has bf16 units and the image tower is large; maps stay float32")
@@ -65,22 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def overlay_rgb(pixels: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """uint8 HxWx3: the grey image with the map in red/yellow on top."""
-    grey = np.repeat(np.clip(pixels, 0, 1)[..., None], 3, axis=2)
-    colour = np.stack([np.ones_like(heat), heat, np.zeros_like(heat)], axis=2)
-    weight = alpha * np.clip(heat, 0, 1)[..., None]
-    return np.round(255 * ((1 - weight) * grey + weight * colour)).astype(np.uint8)
-
-
 def _map_cli(args) -> int:
     from PIL import Image
-
-    from eclip.data.images import load_image, to_working
-    from eclip.data.manifest import save_array_npz
-    from eclip.index.typicality import describe
-    from eclip.model.checkpoint import load_model
-    from eclip.model.encode import encode_pixels
 
     lm = load_model(args.checkpoint)
     pixels = to_working(load_image(args.image).pixels)
@@ -98,10 +90,6 @@ def _map_cli(args) -> int:
 def _agreement_cli(args) -> int:
     import pandas as pd
 
-    from eclip.model.checkpoint import checkpoint_name, load_model
-
-    require_current_demo(args.data)
-    root, split_rows = gaze_rows(args.data, args.split, args.limit)
     rows, per_image = [], []
     for ckpt in args.checkpoint:
         lm = load_model(ckpt)
@@ -134,17 +122,11 @@ def _agreement_cli(args) -> int:
             print("\t".join(str(r[h]) if h in counts else f"{r[h]:.4f}" for h in header))
     print()
     _print_intervals(rows, per_image, references, args)
-    for note in dataset_notes(root, split_rows, references):
-        print(f"> **Note:** {note}" if args.markdown else f"note: {note}")
     return 0
 
 
 def _localise_cli(args) -> int:
     import json
-
-    from eclip.model.checkpoint import checkpoint_name, load_model
-
-    from .localisation import localisation, markdown_table, summarise
 
     out, caveats = {}, {}
     for ckpt in args.checkpoint:

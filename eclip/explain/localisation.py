@@ -24,10 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
+from eclip.data.gaze import resize_heatmap
+from eclip.data.images import load_working
+from eclip.data.manifest import read_manifest
+from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import pointing_game, threshold_iou
+from eclip.model.prompts import load_prompt_set
 
+from .agreement import case_report
+from .floors import train_centre_bias
 from .maps import attribution_map, resolve_prompt
+from .towers import tower_kind
 
 SCORES = ("pointing", "miou")
 WHO = ("model", "centre", "grid ceiling")
@@ -50,8 +58,6 @@ REPORT_ROW = "any finding (report prompt)"
 def label_prompts() -> dict[str, str]:
     """CheXpert label -> the first positive prompt of the shipped binary prompt set (also the
     Model vs gaze page's default prompt for a case with that finding)."""
-    from eclip.model.prompts import load_prompt_set
-
     out: dict[str, str] = {}
     for pair in load_prompt_set("binary").binary:
         for label in pair.labels:
@@ -62,8 +68,6 @@ def label_prompts() -> dict[str, str]:
 def abnormal_rows(data: str | Path, split: str = "test", limit: int | None = None):
     """(root, manifest rows of ``split`` that carry ground-truth finding masks)."""
     import pandas as pd
-
-    from eclip.data.manifest import read_manifest
 
     root = Path(data)
     df = read_manifest(root)
@@ -80,11 +84,6 @@ def abnormal_rows(data: str | Path, split: str = "test", limit: int | None = Non
 
 def case_targets(root: Path, row, shape: tuple[int, int], prompts: dict[str, str]) -> list[Target]:
     """The case's per-finding targets, then its report target (the union of its masks)."""
-    from eclip.data.gaze import resize_heatmap
-    from eclip.data.reports import normalized_report
-
-    from .agreement import case_report
-
     cluster = normalized_report(str(row["findings"]), str(row["impression"]))
     targets = []
     with np.load(root / str(row["mask_path"])) as z:
@@ -105,15 +104,11 @@ def case_targets(root: Path, row, shape: tuple[int, int], prompts: dict[str, str
 def grid_limited(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """The mask area-averaged onto ``grid`` and brought back the way every map is: the best
     any map at that resolution can do."""
-    from eclip.data.gaze import resize_heatmap
-
     return resize_heatmap(resize_heatmap(mask.astype(np.float32), grid), mask.shape)
 
 
 def model_grid(lm) -> tuple[int, int]:
     """The resolution of the model's own maps: its token grid (ViT) or last feature map."""
-    from .towers import tower_kind
-
     visual = lm.model.clip.visual
     if tower_kind(lm) == "vit":
         return tuple(visual.grid_size)
@@ -131,11 +126,6 @@ def localisation(lm, data: str | Path, split: str = "test", method: str = "gradc
     columns case_id, finding, cluster, who, pointing, miou)."""
     import pandas as pd
     from tqdm import tqdm
-
-    from eclip.data.images import load_working
-    from eclip.data.manifest import read_manifest
-
-    from .floors import train_centre_bias
 
     root, rows = abnormal_rows(data, split, limit)
     bias = train_centre_bias(root, read_manifest(root))

@@ -40,11 +40,20 @@ import numpy as np
 import pandas as pd
 
 from eclip.cli import run_command
+from eclip.data.gaze.heatmaps import load_heatmap
+from eclip.data.images import load_working
+from eclip.data.manifest import LABELS, read_manifest
+from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import agreement_metrics
+from eclip.model import load_model
+from eclip.model.checkpoint import checkpoint_name
+from eclip.model.encode import encode_pixels
+from eclip.report.context import zero_shot_evidence
 
 from .agreement import case_report
-from .localisation import REPORT_ROW, abnormal_rows, case_targets, cluster_bootstrap, label_prompts
+from .localisation import (REPORT_ROW, abnormal_rows, case_targets, cluster_bootstrap, label_prompts, localisation,
+                           summarise)
 from .maps import attribution_map
 
 ROLES = ("gaze", "normal", "device", "localise", "miss")
@@ -88,8 +97,6 @@ def default_prompt(row) -> str:
     """The first positive finding (not "No Finding") in the words the localisation table and
     the Model vs gaze page use (the prompt pairs' first positive prompt), else the report's
     first sentence: the prompt the Model vs gaze page opens a case with."""
-    from eclip.data.manifest import LABELS
-
     labels = [c for c in LABELS if c != "No Finding" and c in row.index and _positive(row[c])]
     if labels:
         return label_prompts().get(labels[0], f"{labels[0]}.")
@@ -116,10 +123,6 @@ def probabilities(lm, root: Path, rows: pd.DataFrame) -> tuple[list, np.ndarray]
     """(the binary set's findings, [N, L] their zero-shot probabilities for ``rows``): the
     numbers the app's draft, presenter and case report show (eclip.report's
     sigmoid(scale * (s_pos - s_neg)), at the model's learned temperature)."""
-    from eclip.data.images import load_working
-    from eclip.model.encode import encode_pixels
-    from eclip.report.context import zero_shot_evidence
-
     per_row = [zero_shot_evidence(lm, encode_pixels(lm, load_working(root / p))) for p in rows["image_path"]]
     findings = sorted(per_row[0], key=lambda z: z.name)
     probs = [[{z.name: z.probability for z in zs}[f.name] for f in findings] for zs in per_row]
@@ -128,9 +131,6 @@ def probabilities(lm, root: Path, rows: pd.DataFrame) -> tuple[list, np.ndarray]
 
 def gaze_cc(lm, root: Path, rows: pd.DataFrame, method: str = METHOD) -> np.ndarray:
     """[N] Pearson CC of each row's map (its default prompt) with its gaze heatmap."""
-    from eclip.data.gaze.heatmaps import load_heatmap
-    from eclip.data.images import load_working
-
     out = []
     for _, row in rows.iterrows():
         pixels = load_working(root / row["image_path"])
@@ -140,8 +140,6 @@ def gaze_cc(lm, root: Path, rows: pd.DataFrame, method: str = METHOD) -> np.ndar
 
 
 def _has_finding(row) -> bool:
-    from eclip.data.manifest import LABELS
-
     return any(_positive(row[c]) for c in LABELS if c != "No Finding" and c in row.index)
 
 
@@ -160,8 +158,6 @@ def _prob_of(labels: list, probs: np.ndarray, name: str) -> np.ndarray:
 
 
 def _clusters(rows: pd.DataFrame) -> np.ndarray:
-    from eclip.data.reports import normalized_report
-
     return np.asarray([normalized_report(str(r["findings"]), str(r["impression"])) for _, r in rows.iterrows()])
 
 
@@ -276,8 +272,6 @@ def surest_pick(role: str, rows: pd.DataFrame, labels: list, probs: np.ndarray, 
 def localise_pick(lm, other, root: Path, names: Names, split: str, taken: set) -> Pick:
     """A pointing-game hit of the model's map (finding prompts, ground-truth masks), the one
     nearest the median share of the map's weight inside the mask among the hits."""
-    from .localisation import localisation, summarise
-
     try:
         per = localisation(lm, root, split, METHOD)
     except EvaluationError as exc:
@@ -333,8 +327,6 @@ def localise_pick(lm, other, root: Path, names: Names, split: str, taken: set) -
 def _mass_inside(lm, root: Path, row, finding: str) -> float:
     """The share of the model's map (the finding's prompt) inside the finding's mask (the map
     is the one ``localisation`` scored: same prompt and image id, from the map cache)."""
-    from eclip.data.images import load_working
-
     case_id = str(row["id"])
     pixels = load_working(root / row["image_path"])
     target = next(t for t in case_targets(root, row, pixels.shape, label_prompts()) if t.finding == finding)
@@ -389,9 +381,6 @@ def miss_pick(rows: pd.DataFrame, labels: list, probs: np.ndarray, names: Names,
 def pick_tour(lm, other, data: str | Path, split: str = "test", roles=ROLES) -> Tour:
     """The picks (see the module doc), in ROLES order; a role whose pool is empty is left out
     (``Tour.left_out`` says why). ``other`` is the compare model, or None."""
-    from eclip.data.manifest import read_manifest
-    from eclip.model.checkpoint import checkpoint_name
-
     root = Path(data)
     df = read_manifest(root)
     rows = df[df["split"].astype(str) == split].reset_index(drop=True)
@@ -479,8 +468,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_tour(args: argparse.Namespace) -> int:
-    from eclip.model import load_model
-
     other = load_model(args.compare) if args.compare else None
     tour = pick_tour(load_model(args.checkpoint), other, args.data, args.split)
     for role, reason in tour.left_out.items():

@@ -25,6 +25,10 @@ from eclip.index.projection import compute_umap
 from eclip.index.store import (INDEX_VERSION, META, EmbeddingIndex, StaleIndex, open_index,
                                save_npy, write_list, write_meta)
 from eclip.io import write_json
+from eclip.model.checkpoint import load_model
+from eclip.model.encode import encode_images, encode_texts, unique_texts
+from eclip.model.precision import autocast, checkpoint_precision
+from eclip.train import distributed as D
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +46,6 @@ def build_index(checkpoint: str | Path, data: str | Path, *, cache_root: str | P
     (``eclip.model.precision``); a bf16 index is stored apart from the fp32 one, in float32.
     Reuses a complete index (computing UMAP if asked and missing), resumes an interrupted
     one. Returns the index (None on torchrun ranks other than 0)."""
-    from eclip.model.precision import autocast, checkpoint_precision
-    from eclip.train import distributed as D
-
     ctx = D.env_context()
     rank, world = ctx.rank, ctx.world_size
     chunk_rows = int(chunk_rows or CHUNK_ROWS)
@@ -71,11 +72,8 @@ def build_index(checkpoint: str | Path, data: str | Path, *, cache_root: str | P
             idx = open_index(path, expect)
         return idx
 
-    from eclip.model.encode import encode_images, encode_texts
 
     if lm is None:
-        from eclip.model.checkpoint import load_model
-
         lm = load_model(checkpoint, device=device)
     df = read_manifest(data)
     if df.empty:
@@ -109,8 +107,6 @@ def build_index(checkpoint: str | Path, data: str | Path, *, cache_root: str | P
 
 
 def _unique_reports(df) -> tuple[list[str], np.ndarray]:
-    from eclip.model.encode import unique_texts
-
     return unique_texts([report_text(f, i) for f, i in zip(df["findings"], df["impression"])])
 
 

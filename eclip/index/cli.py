@@ -16,6 +16,7 @@ from eclip.index.build import CHUNK_ROWS, build_index
 from eclip.index.keys import CACHE_ENV, default_cache_root
 from eclip.index.store import META, load_index, read_meta
 from eclip.model.precision import PRECISION_ENV, PRECISIONS
+from eclip.train import distributed as D
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,8 +72,6 @@ def _info(args) -> int:
 
 
 def _build(args) -> int:
-    from eclip.train import distributed as D
-
     try:
         idx = build_index(args.checkpoint, args.data, cache_root=args.cache,
                           batch_size=args.batch_size, with_umap=args.umap, force=args.force,

@@ -14,6 +14,7 @@ from eclip.data.manifest import fingerprint
 from eclip.errors import EvaluationError
 from eclip.io import sha256_file
 from eclip.memo import BoundedCache
+from eclip.model.precision import checkpoint_precision
 from eclip.settings import settings
 
 CACHE_ENV = "ECLIP_INDEX_DIR"
@@ -59,8 +60,6 @@ def data_fingerprint(data: str | Path) -> str:
 def index_precision(checkpoint: str | Path, precision: str | None = None) -> str:
     """The precision (``fp32`` / ``bf16``) an index of ``checkpoint`` is built in, for the
     setting ``precision`` (None or ``auto``: decided by ``eclip.model.precision``)."""
-    from eclip.model.precision import checkpoint_precision
-
     return checkpoint_precision(checkpoint, precision)
 
 

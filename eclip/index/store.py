@@ -63,17 +63,45 @@ class EmbeddingIndex:
             self._row = {i: r for r, i in enumerate(self.ids)}
         return self._row[item_id]
 
+    def report_of(self, item_id: str) -> int:
+        """The row of an image's own report in ``texts`` / ``text_emb``."""
+        return int(self.text_index[self.row_of(item_id)])
+
     def image_text_scores(self, query_emb: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Cosine similarity of every (selected) image with each query vector: [N, Q].
 
         A large selection is scored over the whole contiguous matrix and then picked out:
         gathering 97 % of 200,000 memory-mapped rows first copied 200 MB per query."""
-        q = np.atleast_2d(np.asarray(query_emb, dtype=np.float32))
-        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        q = _unit_rows(query_emb)
         if rows is not None and len(rows) <= len(self) // GATHER_SHARE:
             return np.asarray(self.image_emb[rows]) @ q.T
         scores = np.asarray(self.image_emb) @ q.T
         return scores if rows is None else scores[rows]
+
+    def text_scores(self, query_emb: np.ndarray) -> np.ndarray:
+        """Cosine similarity of every unique report text with one query vector: [U]."""
+        return np.asarray(self.text_emb) @ _unit_rows(query_emb)[0]
+
+    def nearest_images(self, query_emb: np.ndarray, rows: np.ndarray, k: int,
+                       exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` images among ``rows`` closest to one query vector, with the index row
+        ``exclude`` (the query image itself) left out: (their positions in ``rows``, best
+        first; the similarity of every image in ``rows``)."""
+        scores = self.image_text_scores(query_emb, rows)[:, 0]
+        keep = np.asarray(rows) != (-1 if exclude is None else exclude)
+        return top_k(np.where(keep, scores, -np.inf), k), scores
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """[Q, D] float32, each row L2-normalised (a single vector becomes one row)."""
+    q = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    return q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+
+
+def rank_of(scores: np.ndarray, position: int) -> int:
+    """1 + how many ``scores`` are strictly above the one at ``position`` (ties share a rank)."""
+    scores = np.asarray(scores)
+    return int((scores > scores[position]).sum()) + 1
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from eclip.errors import EvaluationError
+from eclip.io import atomic_write_bytes
 from eclip.memo import BoundedCache
 
 K = 10
@@ -133,8 +134,6 @@ def fit_reference(embeddings: np.ndarray, k: int = K, meta: dict | None = None) 
 def save_reference(folder: str | os.PathLike, ref: TypicalityReference) -> Path:
     """``train_reference.safetensors`` in ``folder`` (float16, temp file + rename)."""
     from safetensors.numpy import save
-
-    from eclip.io import atomic_write_bytes
 
     path = Path(folder) / REFERENCE_FILE
     meta = {str(key): str(value) for key, value in {**ref.meta, "k": ref.k}.items()}

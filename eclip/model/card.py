@@ -99,6 +99,12 @@ class ModelCard:
     intended_use: str = ""
     limitations: tuple[str, ...] = ()
     real_film_check: RealFilmCheck | None = None
+    expert: bool | None = None  # trained with the gaze expert (eCLIP) or not (CLIP); None: unknown
+    seed: int | None = None
+    created_at: str = ""
+    selected_on: str = ""  # what the model was chosen on (a test split makes its test number optimistic)
+    metrics: dict = field(default_factory=dict)  # "eval/<split>" -> headline numbers (eclip.evaluate.card)
+    headline: dict = field(default_factory=dict)  # which of ``metrics`` to quote, and why
     extra: dict = field(default_factory=dict)  # every other key, written back unchanged
 
     @classmethod
@@ -114,6 +120,11 @@ class ModelCard:
             intended_use=str(raw.get("intended_use") or ""),
             limitations=tuple(map(str, limits)) if isinstance(limits, list) else (),
             real_film_check=RealFilmCheck.from_dict(raw.get("real_film_check")),
+            expert=raw["expert"] if isinstance(raw.get("expert"), bool) else None,
+            seed=_int(raw["seed"]) if raw.get("seed") is not None else None,
+            created_at=str(raw.get("created_at") or ""), selected_on=str(raw.get("selected_on") or ""),
+            metrics=dict(raw["metrics"]) if isinstance(raw.get("metrics"), dict) else {},
+            headline=dict(raw["headline"]) if isinstance(raw.get("headline"), dict) else {},
             extra={k: v for k, v in raw.items() if k not in typed})
 
     def as_dict(self) -> dict:
@@ -122,7 +133,7 @@ class ModelCard:
         out = dict(self.extra)
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "extra" or value in (None, "", 0, (), TrainingData()):
+            if f.name == "extra" or _unset(f.name, value):
                 continue
             out[f.name] = value.as_dict() if hasattr(value, "as_dict") else (
                 list(value) if isinstance(value, tuple) else value)
@@ -143,6 +154,13 @@ class ModelCard:
         return f"Trained on simulated films; {known}."
 
 
+def _unset(name: str, value: Any) -> bool:
+    """A field left at its default, not written (``False`` and a seed of 0 are values)."""
+    if value is None or value == TrainingData() or (name == "steps" and value == 0):
+        return True
+    return isinstance(value, (str, tuple, dict)) and not value
+
+
 def _int(value: Any) -> int:
     try:
         return int(value)
@@ -150,11 +168,14 @@ def _int(value: Any) -> int:
         return 0
 
 
-def read_card(folder: str | Path) -> ModelCard:
-    """The folder's card ({} when missing or unreadable: every field unknown)."""
+def read_card(folder: str | Path, *, strict: bool = False) -> ModelCard:
+    """The folder's card ({} when missing or unreadable: every field unknown; with ``strict``
+    a missing or unreadable card raises OSError / ValueError instead)."""
     try:
         return ModelCard.from_dict(json.loads((Path(folder) / CARD).read_text(encoding="utf-8")))
     except (OSError, ValueError):
+        if strict:
+            raise
         return ModelCard()
 
 

@@ -17,9 +17,12 @@ from typing import Any, Callable
 
 import torch
 
-from eclip.io import sha256_file, write_json
 from eclip.errors import ModelError
+from eclip.io import sha256_file, write_json
 from eclip.model.card import ModelCard
+from eclip.model.eclip import build_model
+from eclip.model.factory import get_tokenizer
+from eclip.model.preprocess import Preprocess
 
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "card.json"
 PROCESSOR_PREFIX = "heatmap_processor."
@@ -161,18 +164,15 @@ def apply_state(model, state: dict[str, torch.Tensor], source: Path) -> None:
 def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu",
                verify_sha: bool = True) -> LoadedModel:
     """Rebuild the model from config.json and load model.safetensors (fp32, eval mode)."""
-    from eclip.model.eclip import build_model
-    from eclip.model.factory import get_tokenizer
-    from eclip.model.preprocess import Preprocess
-
     directory = Path(directory)
     weights = _check_folder(directory)
     config = _read_json(directory / CONFIG, "the model config")
     card = _read_json(directory / CARD, "the model card") if (directory / CARD).exists() else {}
     sha = sha256_file(weights)
-    if verify_sha and card.get("weights_sha256") and card["weights_sha256"] != sha:
+    expected = ModelCard.from_dict(card).weights_sha256
+    if verify_sha and expected and expected != sha:
         raise ModelError(f"{weights}: sha256 {sha[:12]}... differs from card.json's "
-                         f"{card['weights_sha256'][:12]}...; the weights were changed or corrupted "
+                         f"{expected[:12]}...; the weights were changed or corrupted "
                          "after the card was written: restore or re-export the checkpoint")
     if "arch_cfg" not in config or "model" not in config:
         raise ModelError(f"{directory / CONFIG} lacks 'model'/'arch_cfg'; it was not written "

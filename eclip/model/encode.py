@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eclip.data.images import load_working
 from eclip.memo import BoundedCache
+from eclip.model.prefix_text import encode_shared_prefixes, supports_prefix_sharing
 from eclip.model.prompts import PromptSet
 from eclip.model.text_features import text_features
 
@@ -69,8 +71,6 @@ def encode_texts(lm, texts: list[str], batch_size: int = 64, device: str = "cpu"
         return np.zeros((0, _embed_dim(lm)), np.float32)
     tokens = lm.tokenizer(list(texts))
     if share_prefixes:
-        from eclip.model.prefix_text import encode_shared_prefixes, supports_prefix_sharing
-
         if supports_prefix_sharing(lm.model.clip):
             with torch.inference_mode():
                 return encode_shared_prefixes(lm.model.clip, tokens.to(device)).float().cpu().numpy()
@@ -115,8 +115,6 @@ class _ImageFiles:
         return len(self.paths)
 
     def __getitem__(self, i: int):
-        from eclip.data.images import load_working
-
         return self.preprocess(load_working(self.root / self.paths[i]))
 
 

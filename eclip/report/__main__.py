@@ -12,8 +12,13 @@ import sys
 from pathlib import Path
 
 from eclip.cli import run_command
+from eclip.data.images import load_image, to_working
+from eclip.data.manifest import read_manifest
 from eclip.errors import EclipError, ReportGenerationError
+from eclip.model.checkpoint import load_model
+from eclip.report.api import draft_for_pixels, open_index
 from eclip.report.backends import CHOICES
+from eclip.report.settings import load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,12 +61,6 @@ def _default_data(lm, checkpoint: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eclip.data.images import load_image, to_working
-    from eclip.data.manifest import read_manifest
-    from eclip.model.checkpoint import load_model
-    from eclip.report.api import draft_for_pixels, open_index
-    from eclip.report.settings import load_settings
-
     settings = load_settings(args.config).updated(
         backend=args.backend, fallback=args.fallback, host=args.ollama_host, model=args.model,
         api=args.ollama_api, read_timeout=args.read_timeout, max_new_tokens=args.max_new_tokens,

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from eclip.index import IndexMissing, build_index, load_index
+from eclip.index.typicality import describe
+from eclip.model.card import ModelCard
 from eclip.model.checkpoint import checkpoint_name
+from eclip.model.encode import encode_pixels
 from eclip.report.backends import Selection, select_backend
 from eclip.report.context import ReportContext, build_context
 from eclip.report.draft import DraftStream
@@ -40,16 +44,11 @@ def draft_for_pixels(lm, index, manifest, pixels: np.ndarray, *, backend: str = 
 
 def model_caveat(lm) -> str:
     """The card's caveat of a model trained on simulated films ("" for any other)."""
-    from eclip.model.card import ModelCard
-
     return ModelCard.from_dict(getattr(lm, "card", {})).caveat
 
 
 def image_typicality(lm, context: ReportContext, pixels: np.ndarray) -> str:
     """The drafted image against the model's own training images, as one line."""
-    from eclip.index.typicality import describe
-    from eclip.model.encode import encode_pixels
-
     if not hasattr(lm, "path"):
         return ""  # not a loaded checkpoint (a test double): no training images to compare with
     emb = context.image_emb if context.image_emb is not None else encode_pixels(lm, pixels)
@@ -60,8 +59,6 @@ def open_index(checkpoint: str | Path, data: str | Path, lm=None, progress: bool
                cache_root: str | Path | None = None):
     """The checkpoint's embedding index over ``data`` under ``cache_root`` (None: the
     settings' index folder), built (without UMAP) if missing."""
-    from eclip.index import IndexMissing, build_index, load_index
-
     try:
         return load_index(checkpoint, data, cache_root)
     except IndexMissing:

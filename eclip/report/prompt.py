@@ -15,6 +15,7 @@ from pathlib import Path
 
 from eclip.errors import ReportGenerationError
 from eclip.locations import package_file
+from eclip.report.redaction import clean_evidence
 
 DEFAULT_TEMPLATE = package_file("eclip", "assets", "report_prompt.toml")
 DISCLAIMER = "draft — not a diagnosis"
@@ -91,8 +92,6 @@ def render_prompt(terms: list[str], findings: list[tuple[str, float]] = (),
     """The prompt for ``terms`` (retrieved report texts) and zero-shot ``findings``. Sentences
     holding a de-identification token ("XXXX") are dropped from the terms first, so no
     backend ever sees one (``eclip.report.redaction``)."""
-    from eclip.report.redaction import clean_evidence
-
     terms = [t for t in (clean_evidence(x) for x in terms) if t]
     tpl = template or load_template()
     user = tpl.user.format(terms=format_terms(terms), findings=format_findings(findings))

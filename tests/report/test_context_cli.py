@@ -121,7 +121,7 @@ def test_cli_help(capsys):
 
 
 def test_evaluate_reports_retrieval_backend(env, tmp_path, capsys):
-    from eclip.report.metrics import main as report_eval_main
+    from eclip.report.metrics.cli import main as report_eval_main
 
     out = tmp_path / "reports.json"
     rc = report_eval_main(["--checkpoint", str(env[0]), "--data", str(env[1]), "--backend", "retrieval",
@@ -139,7 +139,7 @@ def test_evaluate_reports_scores_agreement_with_evidence_per_backend(env, tmp_pa
     from eclip.model.encode import encode_pixels
     from eclip.report.context import zero_shot_evidence
     from eclip.report.evidence import check_draft
-    from eclip.report.metrics import main as report_eval_main
+    from eclip.report.metrics.cli import main as report_eval_main
 
     out, table = tmp_path / "reports.json", tmp_path / "table.md"
     tokens = ["The heart is enlarged. ", "No pleural effusion. ", "No pneumothorax."]
@@ -173,7 +173,7 @@ def test_evaluate_reports_scores_agreement_with_evidence_per_backend(env, tmp_pa
 def test_evaluate_reports_unknown_backend_is_actionable(env, capsys):
     from eclip.errors import ReportGenerationError
     from eclip.report.backends import make_backend
-    from eclip.report.metrics import main as report_eval_main
+    from eclip.report.metrics.cli import main as report_eval_main
 
     assert report_eval_main(["--checkpoint", str(env[0]), "--data", str(env[1]), "--backend", "gpt"]) == 2
     assert "Unknown backend(s) ['gpt']" in capsys.readouterr().err

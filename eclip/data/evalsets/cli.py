@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from eclip.data.evalsets import SET_NAMES
+import eclip.data.evalsets as pkg
+from eclip.data.evalsets import SET_NAMES, chexpert, cxr14, mimic, openi, rsna
 from eclip.data.importers.cli import add_common_args, report
 from eclip.data.importers.engine import run_import
 from eclip.data.importers.patients import PatientHasher
@@ -42,8 +43,6 @@ def register(subparsers) -> None:
 
 
 def _rules() -> str:
-    import eclip.data.evalsets as pkg
-
     return pkg.__doc__ or ""
 
 
@@ -64,8 +63,6 @@ def _run(args) -> int:
 
 def build_jobs(args, hasher):
     """The set's jobs and the problems found while selecting them."""
-    from eclip.data.evalsets import chexpert, cxr14, mimic, openi, rsna
-
     n = args.per_class if args.per_class is not None else DEFAULT_PER_CLASS[args.name]
     if args.name == "chexpert-5x200":
         return chexpert.build_jobs(args.root, hasher, per_class=n, seed=args.seed), []

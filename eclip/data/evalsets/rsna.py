@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from eclip.data.evalsets.sampling import eval_row
+from eclip.data.evalsets.sampling import draw, eval_row
 from eclip.data.importers.jobs import Job, safe_id
 from eclip.data.importers.tables import read_table
 
@@ -18,8 +18,6 @@ IMAGES = "stage_2_train_images"
 
 def build_jobs(root: Path, hasher, *, per_class: int | None = None, seed: int = 0) -> list[Job]:
     """GLoRIA's test split (15 %); ``per_class`` would cap each class (default: all of it)."""
-    from eclip.data.evalsets.sampling import draw
-
     root = Path(root)
     table = read_table(root / LABELS_CSV, COLUMNS, "RSNA labels table")
     test = gloria_test_split(per_patient(table))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from eclip.data.importers.tables import parse_label
 from eclip.data.manifest import LABELS
 from eclip.errors import ImportFailed
 from eclip.io import sha256_text
@@ -56,6 +57,4 @@ def eval_row(name: str, cls: str, labels: dict[str, float], patient_key: str, *,
 
 def chexpert_labels(rec: dict, where: str) -> dict[str, float]:
     """CheXpert-style label text of one table row -> manifest floats (blank -> NaN)."""
-    from eclip.data.importers.tables import parse_label
-
     return {lab: parse_label(rec[lab], f"{where}, column {lab!r}") for lab in LABELS}

@@ -28,6 +28,7 @@ from eclip.data.importers.engine import run_import
 from eclip.data.importers.jobs import Job, Problem, safe_id
 from eclip.data.importers.patients import PatientHasher, hashed_split
 from eclip.data.importers.tables import parse_label, read_table
+from eclip.data.labeller import labels_from_text, not_radiology_warning
 from eclip.data.manifest import LABELS
 from eclip.errors import ImportFailed
 
@@ -110,8 +111,6 @@ def _run(args) -> int:
                    labels_from_text=args.labels_from_text, on_duplicate=args.on_duplicate)
     jobs, dropped = build_jobs_checked(args.images, args.csv, hasher, columns, opts)
     if opts.labels_from_text:
-        from eclip.data.labeller import not_radiology_warning
-
         if warning := not_radiology_warning(f"{j.row['findings']}\n{j.row['impression']}" for j in jobs):
             print(f"WARNING: --labels-from-text: {warning}")
     if dropped:
@@ -217,8 +216,6 @@ def build_jobs(images, csv, hasher, cols: Columns, *, id_prefix="", seed=0,
 
 
 def labels_from_text_row(findings: str, impression: str) -> dict:
-    from eclip.data.labeller import labels_from_text
-
     labels = labels_from_text(findings, impression)
     known = any(not math.isnan(v) for v in labels.values())  # all NaN: the row had no text
     return {**labels, "label_source": "report-text"} if known else labels

@@ -21,15 +21,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from eclip.data.gaze import EGD_PAD_COLUMNS, EGD_REQUIRED
+from eclip.data.gaze.regions import read_egd_boxes, read_reflacx_ellipses
 from eclip.data.importers.cli import add_common_args, report
 from eclip.data.importers.engine import run_import
 from eclip.data.importers.jobs import GazeSource, Job, Problem
 from eclip.data.importers.layout import staging_dir
 from eclip.data.importers.patients import PatientHasher
 from eclip.data.importers.tables import find_table, parse_label, read_table
-from eclip.data.gaze import EGD_PAD_COLUMNS, EGD_REQUIRED
-from eclip.data.gaze.regions import read_egd_boxes, read_reflacx_ellipses
 from eclip.data.manifest import LABELS
+from eclip.data.reports import parse_mimic_report
 from eclip.errors import GazeFormatError, ImportFailed, ReportFormatError
 
 log = logging.getLogger(__name__)
@@ -192,8 +193,6 @@ def _report_root(folder: Path) -> Path:
 
 
 def _report_text(report_root: Path, sid: str, stid: str) -> tuple[str, str, str]:
-    from eclip.data.reports import parse_mimic_report
-
     path = report_root / f"p{sid[:2]}" / f"p{sid}" / f"s{stid}.txt"
     try:
         text = path.read_text(encoding="utf-8", errors="replace")

@@ -28,11 +28,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from eclip.data import reports
 from eclip.data.importers.cli import add_common_args, report
 from eclip.data.importers.engine import run_import
 from eclip.data.importers.jobs import Job, Problem
 from eclip.data.importers.patients import hashed_split
 from eclip.data.importers.tables import read_table
+from eclip.data.reports import mesh_to_labels
 from eclip.errors import ImportFailed, ReportFormatError
 
 log = logging.getLogger(__name__)
@@ -147,8 +149,6 @@ def _finish(jobs, problems, n_reports, matched_any, images) -> tuple[list[Job], 
 
 def build_jobs_kaggle(images, reports_csv, projections_csv, *, views="frontal", seed=0,
                       limit=None) -> tuple[list[Job], list[Problem]]:
-    from eclip.data.reports import mesh_to_labels
-
     reports = read_table(reports_csv, KAGGLE_REPORT_COLS, "Open-I Kaggle reports table")
     projections = read_table(projections_csv, KAGGLE_PROJECTION_COLS, "Open-I Kaggle projections table")
     by_uid = {str(r["uid"]).strip(): r for r in reports.to_dict("records")}
@@ -181,8 +181,6 @@ def build_jobs_kaggle(images, reports_csv, projections_csv, *, views="frontal", 
 
 def iter_reports(xml) -> Iterator:
     """OpenIReports from a .tgz, a folder of .xml files, or (None) the installed copy."""
-    from eclip.data import reports
-
     if xml is None:
         yield from reports.iter_nlmcxr_tgz()
         return
@@ -233,8 +231,6 @@ def _torchxrayvision_data() -> Path | None:
 
 def build_jobs_xml(images, xml=None, *, projections=None, views="frontal", seed=0,
                    limit=None) -> tuple[list[Job], list[Problem]]:
-    from eclip.data.reports import mesh_to_labels
-
     index = index_images(images)
     view_of = xml_views(projections)
     jobs, missing, n_reports, unknown = [], [], 0, 0

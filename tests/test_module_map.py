@@ -1,0 +1,30 @@
+"""docs/architecture.md's module map is the one scripts/module_map.py writes from the code."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("module_map", ROOT / "scripts" / "module_map.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_module_map_is_the_generated_one():
+    gen = _generator()
+    text = gen.DOC.read_text(encoding="utf-8")
+    assert gen.updated(text, gen.render()) == text, "run: python scripts/module_map.py"
+
+
+def test_the_map_follows_a_new_module_and_its_docstring(tmp_path):
+    gen = _generator()
+    (tmp_path / "eclip" / "part").mkdir(parents=True)
+    (tmp_path / "eclip" / "part" / "new.py").write_text('"""Does one thing: well. More."""\n')
+    (tmp_path / "eclip" / "part" / "bare.py").write_text("x = 1\n")
+    assert gen.modules(tmp_path) == [("eclip.part.bare", "(no docstring)"), ("eclip.part.new", "Does one thing")]
+    assert gen.first_sentence("A (see: b.c) thing. Then more.") == "A (see: b.c) thing."
