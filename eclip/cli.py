@@ -53,7 +53,7 @@ class Command:
 COMMANDS = (
     Command(("data",), "eclip.data.__main__:main",
             "import datasets, build the demo corpus, label reports, inspect a dataset"),
-    Command(("data", "contact-sheet"), "eclip.data.demo.contact_sheet:main",
+    Command(("data", "contact-sheet"), "eclip.sim.contact_sheet:main",
             "a PNG contact sheet of a demo dataset (films + gaze)"),
     Command(("train",), "eclip.train.__main__:main", "train eCLIP or the CLIP baseline (torchrun-able)"),
     Command(("index",), "eclip.index.cli:main", "embed a dataset under a checkpoint and cache it"),

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from eclip.data.demo_info import outdated_demo
 from eclip.data.gaze import load_heatmap
+from eclip.data.gaze.regions import lungs_path
 from eclip.data.images import load_working
 from eclip.data.manifest import read_manifest
 from eclip.errors import EvaluationError
@@ -14,9 +16,9 @@ from eclip.evaluate.metrics import bootstrap_ci
 from eclip.evaluate.saliency import (AGREEMENT_METRICS, FixationPool, agreement_metrics, border_band, is_flat,
                                      mass_fraction, pointing_game, shuffled_auc, threshold_iou)
 
-from .floors import ceiling_pairs, floor_maps, train_centre_bias
+from .floors import READINGS, ceiling_pairs, floor_maps, missing_readings, train_centre_bias
 from .maps import attribution_map, resolve_prompt
-from .regions import lung_region, placement, truth_region
+from .regions import GET_LUNGS, LUNGS, lung_region, placement, truth_region
 
 PLACEMENT_COLUMNS = ("border_mass", "outside_lungs")
 # CC, NSS, KL, AUC-Judd, then shuffled AUC and the localisation pair (CheXlocalize style)
@@ -138,6 +140,33 @@ def reference_agreement(data: str | Path, split: str = "test", limit: int | None
             records.append({"reference": "readers", "id": row["id"],
                             **{k: _mean_defined([s[k] for s in scored]) for k in SCORE_COLUMNS}})
     return pd.DataFrame(records), bias
+
+
+def require_current_demo(data: str | Path) -> None:
+    """Refuse a demo corpus built before build-demo stored the lung fields and second readers
+    these scores read (its numbers would silently fall back to a heuristic and lose the
+    ceiling); the error names the command that rebuilds it. Any other folder passes."""
+    stale = outdated_demo(data, f"{LUNGS} and {READINGS}")
+    if stale:
+        raise EvaluationError(stale)
+
+
+def dataset_notes(root: str | Path, rows, references=None) -> list[str]:
+    """What the split's folder lacks for these scores and what to do: lung fields
+    (``outside_lungs`` then uses the central-region heuristic), and, when ``references`` were
+    scored, second readings (no ceiling)."""
+    ids = [str(i) for i in rows["id"]]
+    with_lungs = sum(lungs_path(root, i).is_file() for i in ids)
+    notes = []
+    if with_lungs == 0:
+        notes.append(f"no {LUNGS} in {root}: 'mass outside lungs' is measured against a central-region "
+                     f"heuristic, not real lung fields; {GET_LUNGS}.")
+    elif with_lungs < len(ids):
+        notes.append(f"{LUNGS} for {with_lungs} of {len(ids)} images; the others are measured against "
+                     "a central-region heuristic.")
+    if references is not None and not (references["reference"] == "readers").any():
+        notes.append(f"no ceiling: {missing_readings(root)}.")
+    return notes
 
 
 def _mean_defined(values: list[float]) -> float:

@@ -20,8 +20,9 @@ from eclip.model.checkpoint import checkpoint_name, load_model
 from eclip.model.encode import encode_pixels
 from eclip.model.precision import PRECISIONS
 
-from .agreement import (NO_CEILING, REFERENCE_NAMES, SCORE_COLUMNS, SEPARATOR, UNDEFINED, ci_text, gaze_agreement,
-                        headline, reference_agreement, reference_summaries, with_intervals)
+from .agreement import (NO_CEILING, REFERENCE_NAMES, SCORE_COLUMNS, SEPARATOR, UNDEFINED, ci_text, dataset_notes,
+                        gaze_agreement, gaze_rows, headline, reference_agreement, reference_summaries,
+                        require_current_demo, with_intervals)
 from .localisation import localisation, markdown_table, summarise
 from .maps import attribution_map
 from .methods import FAST_METHODS, METHODS, supported_methods
@@ -90,6 +91,8 @@ def _map_cli(args) -> int:
 def _agreement_cli(args) -> int:
     import pandas as pd
 
+    require_current_demo(args.data)
+    root, split_rows = gaze_rows(args.data, args.split, args.limit)
     rows, per_image = [], []
     for ckpt in args.checkpoint:
         lm = load_model(ckpt)
@@ -122,6 +125,8 @@ def _agreement_cli(args) -> int:
             print("\t".join(str(r[h]) if h in counts else f"{r[h]:.4f}" for h in header))
     print()
     _print_intervals(rows, per_image, references, args)
+    for note in dataset_notes(root, split_rows, references):
+        print(f"> **Note:** {note}" if args.markdown else f"note: {note}")
     return 0
 
 

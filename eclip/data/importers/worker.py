@@ -66,7 +66,7 @@ def process_job(job: Job, out: str, size: int = WORKING_SIZE) -> dict:
         if hm is not None:
             gaze_rel = f"gaze/{job.id}.npz"
             _save_heatmap_atomic(out / gaze_rel, hm)
-            _save_readings(out / "gaze" / job.id / "readings", readings)
+            gaze.save_readings(out, job.id, readings)
             row.update(gaze_path=gaze_rel, n_readings=len(readings))
     if job.regions:
         native = tuple(job.native_shape) if job.native_shape else (h, w)
@@ -109,14 +109,6 @@ def _gaze_heatmap(job: Job, native: tuple[int, int], shape: tuple[int, int]):
 def _reading_name(src) -> str:
     """REFLACX: the reading id (its main_data/<id>/ folder); EGD-CXR: one reading per image."""
     return Path(src.path).parent.name if src.kind == "reflacx" else src.kind
-
-
-def _save_readings(folder: Path, readings: dict[str, np.ndarray]) -> None:
-    """gaze/<id>/readings/<reading>.npz, replacing what an earlier import of the image left."""
-    for old in folder.glob("*.npz") if folder.is_dir() else ():
-        old.unlink()
-    for name, hm in readings.items():
-        _save_heatmap_atomic(folder / f"{name}.npz", hm)
 
 
 def _save_heatmap_atomic(path: Path, hm: np.ndarray) -> None:
