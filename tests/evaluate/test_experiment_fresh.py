@@ -104,7 +104,7 @@ def test_card_update_asks_what_the_model_was_selected_on(tiny_dataset, fresh_cor
 def test_shipped_cards_headline_comes_from_a_corpus_no_choice_saw(name):
     from pathlib import Path
 
-    card = json.loads((Path(__file__).resolve().parents[1] / "checkpoints" / name / "card.json").read_text())
+    card = json.loads((Path(__file__).resolve().parents[2] / "checkpoints" / name / "card.json").read_text())
     head = card["metrics"][card["headline"]["metrics"]]
     assert card["headline"]["metrics"] == "eval/fresh-test"
     assert head["data_fingerprint"] not in (card["data_fingerprint"], card["metrics"]["eval/test"]["data_fingerprint"])

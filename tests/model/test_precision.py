@@ -20,7 +20,7 @@ AVX512_BF16 = "flags\t\t: fpu vme sse sse2 avx2 avx512f avx512bw avx512_bf16 avx
 AMX = "flags\t\t: fpu sse2 avx2 avx512f amx_tile amx_bf16 amx_int8\n"
 NO_UNITS = "flags\t\t: fpu vme sse sse2 avx avx2 avx512f avx512bw avx512_vnni\n"
 BIG, SMALL = P.BF16_MIN_TOWER_WEIGHTS, P.BF16_MIN_TOWER_WEIGHTS - 1
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG, SHIPPED = REPO / "configs" / "test-tiny.toml", REPO / "checkpoints" / "demo-eclip"
 
 
