@@ -2,7 +2,7 @@
 
 ``streamlit run app/main.py`` serves the same app, but its first visitor waits while the
 process imports torch and loads the model, manifest and index (12-13 s at 200,000 cases on
-2 cores). This launcher loads those first, in the server's own process (app/warm.py, through
+2 cores). This launcher loads those first, in the server's own process (app/server/warm.py, through
 the pages' own caches), then hands over to Streamlit with every option it was given.
 
     python -m app                          # what `make run` runs (headless); also `eclip app`
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__.strip())
         return 0
     if argv and argv[0] == "--print-settings":
-        from app.settings import print_settings
+        from app.core.settings_table import print_settings
 
         return print_settings()
     return run_command(lambda: _serve(argv))
@@ -67,7 +67,7 @@ def _serve(argv: list[str]) -> int:
     warm = "--no-warm" not in argv
     argv = listen_args([a for a in argv if a != "--no-warm"])
     if warm:
-        from app.warm import quietly_warm
+        from app.server.warm import quietly_warm
 
         t0 = time.perf_counter()
         print("eCLIP Explorer: loading before the server listens …", file=sys.stderr, flush=True)

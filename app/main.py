@@ -12,27 +12,39 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state  # the installed package (`pip install -e .`), whatever `streamlit run` put on sys.path
+from app.components import state  # the installed package (`pip install -e .`), whatever `streamlit run` put on sys.path
 from eclip.locations import package_file
 
 VIEWS = package_file("app", "views")  # page scripts Streamlit runs by path, shipped as package data
 
-# (file in app/views/, title, icon); the first is the default page
-PAGES = (
-    ("explore.py", "Case browser", ":material/radiology:"),
-    ("embeddings.py", "Embeddings", ":material/scatter_plot:"),
-    ("zero_shot.py", "Zero-shot", ":material/label:"),
-    ("retrieval.py", "Retrieval", ":material/manage_search:"),
-    ("explain.py", "Model vs gaze", ":material/visibility:"),
-    ("report.py", "Draft report", ":material/description:"),
-    ("presenter.py", "Presenter", ":material/co_present:"),
-    ("admin.py", "Admin: training", ":material/admin_panel_settings:"),
-)
+# Sidebar section -> its pages (file in app/views/, title, icon); the first page is the default
+SECTIONS = {
+    "Cases": (
+        ("explore.py", "Case browser", ":material/radiology:"),
+    ),
+    "Model": (
+        ("embeddings.py", "Embeddings", ":material/scatter_plot:"),
+        ("zero_shot.py", "Zero-shot", ":material/label:"),
+        ("retrieval.py", "Retrieval", ":material/manage_search:"),
+        ("explain.py", "Model vs gaze", ":material/visibility:"),
+        ("report.py", "Draft report", ":material/description:"),
+    ),
+    "Demo": (
+        ("presenter.py", "Presenter", ":material/co_present:"),
+    ),
+    "Admin": (
+        ("admin.py", "Admin: training", ":material/admin_panel_settings:"),
+    ),
+}
+PAGES = tuple(page for section in SECTIONS.values() for page in section)
 
 
-def pages() -> list:
-    return [st.Page(str(VIEWS / file), title=title, icon=icon, default=i == 0)
-            for i, (file, title, icon) in enumerate(PAGES)]
+def pages() -> dict[str, list]:
+    """``st.navigation``'s sections: their headings in the sidebar, the pages under each."""
+    first = PAGES[0]
+    return {section: [st.Page(str(VIEWS / file), title=title, icon=icon, default=(file, title, icon) == first)
+                      for file, title, icon in listed]
+            for section, listed in SECTIONS.items()}
 
 
 # The favicon is a file served by this app. A Material icon here (":material/…:") made the

@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.serve import CHROME_ARGS, CHROMIUM, free_port, start_server, stop_server, wait_healthy
+from app.core.chromium import CHROME_ARGS, CHROMIUM
+from app.server.serve import free_port, start_server, stop_server, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -325,7 +326,7 @@ def gaze_cases(data: Path, count: int) -> list[str]:
     """Distinct cases with gaze (Model vs gaze shows those by default), enough for every
     loop of every phase: among the rows the Case browser lists (its first LIST_LIMIT), and
     never its first case, on which it opens (picking the case already shown starts no run)."""
-    from app.cases import LIST_LIMIT
+    from app.core.cases import LIST_LIMIT
     from eclip.data.manifest import read_manifest
 
     listed = read_manifest(data).head(LIST_LIMIT).iloc[1:]

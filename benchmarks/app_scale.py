@@ -45,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.serve import CHROME_ARGS, CHROMIUM, free_port, start_server, stop_server, wait_healthy
+from app.core.chromium import CHROME_ARGS, CHROMIUM
+from app.server.serve import free_port, start_server, stop_server, wait_healthy
 from app_load import MAIN, Visitor, _interrupted, zero_shot_edit  # benchmarks/app_load.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ SELECT_TARGET = 5000  # points in the box selection
 # --------------------------------------------------------------------------- the dataset
 def _sentence_pools(demo: Path) -> tuple[dict, dict]:
     """Findings sentences and impressions of the demo corpus, per primary finding."""
-    from app.cases import primary_finding
+    from app.core.cases import primary_finding
     from eclip.data.manifest import read_manifest
 
     df = read_manifest(demo)

@@ -69,7 +69,7 @@ COMMANDS = (
     Command(("report", "metrics"), "eclip.report.metrics.cli:main",
             "draft reports for a split and score them per backend"),
     Command(("app",), "app.__main__:main", "the Streamlit explorer, warm before it listens"),
-    Command(("app", "screenshots"), "app.screenshots:main", "screenshots of every view of the app"),
+    Command(("app", "screenshots"), "app.server.screenshots:main", "screenshots of every view of the app"),
 )
 
 

@@ -4,9 +4,9 @@
 the process, so one run (a CLI command, an app server) never sees two different values, and
 an invalid value fails at once with the variable, what it holds and what is accepted.
 Folders a caller chooses are passed as arguments (``cache_root=``, ``max_pixels=``...): these
-settings are only the defaults behind them. The app's own settings are in ``app/settings.py``;
+settings are only the defaults behind them. The app's own settings are in ``app/core/settings.py``;
 both layers are listed in docs/settings.md (generated from the fields below by
-``python -m app.settings --markdown``) and shown by ``python -m app --print-settings``.
+``python -m app.core.settings_table --markdown``) and shown by ``python -m app --print-settings``.
 
 Tests change a setting with ``settings.override(...)``, or set the variable and call
 ``settings.cache_clear()`` (tests/conftest.py clears the cache around every test).

@@ -1,11 +1,6 @@
-"""What the browser tests share: Debian's Chromium (the app's own constants, app/serve.py),
+"""What the browser tests share: Debian's Chromium (the app's own constants, app/core/chromium.py),
 and ways to act on a Streamlit page and wait for what the action caused, never for a fixed
-time. A fixed sleep is too short on a busy machine and wasted on an idle one; these waits
-end when what the action's script run draws is there (a heading naming the case, a
-button) and the app says no run is going on (the ``data-test-script-state`` attribute of
-its root element). The state alone cannot tell that a run has begun: right after a click
-it still reads "notRunning", and a run the app answers from its caches can start and end
-within one frame of the browser without the attribute ever reading "running"."""
+time (app/server/page_waits.py, which the screenshots command uses too)."""
 
 from __future__ import annotations
 
@@ -15,31 +10,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.serve import CHROME_ARGS, CHROMIUM
+from app.core.chromium import CHROME_ARGS, CHROMIUM
+from app.server.page_waits import TIMEOUT_MS, after_run, count_runs, runs, wait_idle
+
+__all__ = ["TIMEOUT_MS", "after_run", "choose", "launch", "leaving", "new_page", "open_page", "runs",
+           "select_table_row", "sidebar_pages", "wait_idle"]
 
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium: `make browser`")
-
-APP = '[data-testid="stApp"]'
-TIMEOUT_MS = 60_000
-# Counts the script runs the page has seen start: installed before the app's own scripts on
-# every navigation, it sees a run that starts and ends between two polls, though not one
-# that starts and ends within one frame (see above).
-_COUNT_RUNS = """
-window.__eclipRuns = 0;
-new MutationObserver(records => {
-  for (const r of records) {
-    if (r.target.getAttribute('data-test-script-state') === 'running' && r.oldValue !== 'running') {
-      window.__eclipRuns += 1;
-    }
-  }
-}).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
-                      attributeFilter: ['data-test-script-state']});
-"""
-_IDLE = f"""() => {{
-  const app = document.querySelector('{APP}');
-  return !!app && app.getAttribute('data-test-connection-state') === 'CONNECTED'
-    && app.getAttribute('data-test-script-state') === 'notRunning';
-}}"""
 
 
 def launch(pw):
@@ -48,38 +25,8 @@ def launch(pw):
 
 def new_page(browser, width: int = 1600, height: int = 1000):
     page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
-    page.add_init_script(_COUNT_RUNS)
+    count_runs(page)
     return page
-
-
-def wait_idle(page, timeout_ms: int = TIMEOUT_MS) -> None:
-    """Until no script run is going on and what the last one drew has loaded: images,
-    fonts, then two animation frames (Plotly draws on the next frame)."""
-    page.wait_for_function(_IDLE, timeout=timeout_ms)
-    page.wait_for_function("[...document.images].every(image => image.complete)", timeout=timeout_ms)
-    page.evaluate("""async () => {
-      await document.fonts.ready;
-      await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
-    }""")
-
-
-def runs(page) -> int:
-    return page.evaluate("window.__eclipRuns")
-
-
-def after_run(page, action: Callable[[], object], expect: Callable[[], object] | None = None,
-              timeout_ms: int = TIMEOUT_MS) -> None:
-    """Do ``action`` (a click, a choice, an upload), wait for ``expect`` (a wait for what its
-    run draws and was not there before), then until no run is going on. Without ``expect``
-    a run must be seen to start, which only a run that outlasts a frame is (filtering a
-    demo corpus, say)."""
-    before = runs(page)
-    action()
-    if expect is None:
-        page.wait_for_function("n => window.__eclipRuns > n", arg=before, timeout=timeout_ms)
-    else:
-        expect()
-    wait_idle(page, timeout_ms)
 
 
 def choose(page, box: str, option: str, expect: Callable[[], object] | None = None) -> None:

@@ -21,8 +21,8 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 
 def clear_settings() -> None:
-    """Forget the settings read so far (eclip.settings, app.settings: read once per process)."""
-    for name in ("eclip.settings", "app.settings"):
+    """Forget the settings read so far (eclip.settings, app.core.settings: read once per process)."""
+    for name in ("eclip.settings", "app.core.settings"):
         module = sys.modules.get(name)
         if module is not None:
             module.settings.cache_clear()

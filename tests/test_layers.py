@@ -176,9 +176,9 @@ def test_the_check_catches_a_cycle_between_siblings(tmp_path):
 # `if TYPE_CHECKING:` never run, so they are left out. Importing a submodule runs its parent
 # packages' __init__ first; that counts, except for the importer's own parents (already running).
 
-def module_graph(root: Path = ROOT) -> dict[str, dict[str, int]]:
-    """importer -> {imported module: line} for every module under eclip/."""
-    files = {module_name(p, root): p for p in sorted((root / "eclip").rglob("*.py"))}
+def module_graph(root: Path = ROOT, folder: str = "eclip") -> dict[str, dict[str, int]]:
+    """importer -> {imported module: line} for every module under ``folder`` (eclip/ or app/)."""
+    files = {module_name(p, root): p for p in sorted((root / folder).rglob("*.py"))}
     graph: dict[str, dict[str, int]] = {}
     for module, path in files.items():
         own = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
@@ -286,3 +286,76 @@ def _copy_tree(tmp_path: Path) -> Path:
         shutil.copytree(ROOT / folder, tmp_path / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "configs"))
     return tmp_path
+
+
+# --------------------------------------------------------------------------- inside app/
+# app/ by role: core (settings, folders, the case table, the tour), render (figures and
+# documents), jobs (separate processes, the heavy-job slot), components (the Streamlit pieces
+# pages share), views (the pages: scripts Streamlit runs by path), server (warm start, a
+# server for tools, screenshots); main.py and __main__.py start it all. A part imports its
+# own modules and parts below it; render and jobs never import Streamlit; a page never
+# imports another page; no import cycle inside app/, counting imports inside functions.
+APP_LEVELS = {"core": 0, "render": 1, "jobs": 1, "components": 2, "views": 3, "server": 3, "entry": 4}
+NO_STREAMLIT = ("render", "jobs")
+
+
+def app_part(module: str) -> str | None:
+    """The part of app/ a module belongs to (None: the package app itself, or not in app/)."""
+    bits = module.split(".")
+    if bits[0] != "app" or len(bits) == 1:
+        return None
+    return bits[1] if bits[1] in APP_LEVELS else ("entry" if bits[1] in ("main", "__main__") else "?")
+
+
+def app_problems(root: Path = ROOT) -> list[str]:
+    problems = []
+    for path in sorted((root / "app").rglob("*.py")):
+        module, where = module_name(path, root), path.relative_to(root)
+        part = app_part(module)
+        if part == "?":
+            problems.append(f"{where}: not in a part of app/ (add it to APP_LEVELS and docs/architecture.md)")
+            continue
+        for target, line in imports_of(path, module):
+            if part in NO_STREAMLIT and target.split(".")[0] == "streamlit":
+                problems.append(f"{where}:{line}: {part} imports streamlit")
+    graph = module_graph(root, "app")
+    packages = {module_name(p, root) for p in (root / "app").rglob("__init__.py")}
+    for module, edges in graph.items():
+        part = app_part(module)
+        for target, line in edges.items():
+            dst = app_part(target)
+            if part in (None, "?") or dst in (None, "?") or dst == part and part != "views":
+                continue
+            if target in packages:  # a package's own imports are checked as its module
+                continue
+            if part == dst == "views":
+                problems.append(f"{module}:{line}: a page imports another page ({target})")
+            elif APP_LEVELS[dst] >= APP_LEVELS[part]:
+                problems.append(f"{module}:{line}: {part} imports {dst} ({target}), which is not below it")
+    return problems + module_cycles(graph)
+
+
+def test_app_keeps_its_parts():
+    problems = app_problems()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("planted, source, message", [
+    ("render/planted.py", "import streamlit as st\n", "render imports streamlit"),
+    ("jobs/planted.py", "def f():\n    import streamlit\n", "jobs imports streamlit"),
+    ("render/planted.py", "from app.components import state\n", "render imports components"),
+    ("jobs/planted.py", "from app.render import overlay\n", "jobs imports render"),
+    ("components/planted.py", "def f():\n    from app.server import warm\n", "components imports server"),
+    ("views/planted.py", "import app.views.explore\n", "a page imports another page"),
+    ("planted.py", "", "not in a part of app/"),
+    # paths is imported by settings_table: an import back, inside a function, closes a cycle
+    ("core/paths.py", "def f():\n    from app.core import settings_table\n", "import cycle"),
+])
+def test_the_app_check_catches(tmp_path, planted, source, message):
+    """Plant a bad import into a copy of app/: the check must name it."""
+    copy = _copy_tree(tmp_path)
+    target = copy / "app" / planted
+    target.write_text((target.read_text() + "\n\n" if target.exists() else "") + source)
+    problems = app_problems(copy)
+    assert any(message in p for p in problems), problems
+

@@ -87,7 +87,7 @@ def test_console_script_installed():
 
 
 def test_shipped_files_are_found_through_the_packages():
-    from app import tour
+    from app.core import tour
     from eclip.model import prompts
     from eclip.report import prompt
 

@@ -82,7 +82,7 @@ def _counting(monkeypatch, module, name: str) -> list:
 
 
 def test_manifest_is_read_once_and_shared_by_every_caller(tiny_dataset, monkeypatch):
-    from app import loaders
+    from app.components import loaders
 
     reads = _counting(monkeypatch, loaders, "read_manifest")
     loaders._manifest.clear()
@@ -121,7 +121,7 @@ def test_manifest_hashed_once_per_version_not_per_page_run(tiny_dataset, tmp_pat
     that was ~0.3 s each, several times per page run."""
     import streamlit as st
 
-    from app import loaders
+    from app.components import loaders
     from eclip.index import keys
 
     ckpt = _fake_index(tmp_path, tiny_dataset)
@@ -150,7 +150,7 @@ def _selection(points=(), box=(), lasso=()):
 def test_a_region_on_a_thinned_map_selects_every_case_inside():
     import pandas as pd
 
-    from app import map_view
+    from app.render import map_view
 
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 10, (50_000, 2)).astype(np.float32)
@@ -173,7 +173,7 @@ def test_a_region_on_a_thinned_map_selects_every_case_inside():
 def test_report_search_joins_the_text_once_per_manifest():
     import pandas as pd
 
-    from app import cases
+    from app.core import cases
 
     df = pd.DataFrame({"id": ["a", "b", "c"], "split": "train", "gaze_path": "",
                        "findings": ["Small left pleural Effusion.", "Clear lungs.", ""],
@@ -191,7 +191,7 @@ def test_index_rows_are_checked_against_the_manifest(tiny_dataset, tmp_path, mon
 
     import streamlit as st
 
-    from app import loaders
+    from app.components import loaders
 
     ckpt = _fake_index(tmp_path, tiny_dataset)
     monkeypatch.setenv("ECLIP_INDEX_DIR", str(tmp_path / "index"))
@@ -291,9 +291,9 @@ def _case_page():
     keys are dropped when the visitor leaves it, so each visit gets a new one here)."""
     import streamlit as st
 
-    from app import case_source
+    from app.components.case import picker
 
-    st.text(case_source.select(st, st.session_state["_ids"], st.session_state["_key"]))
+    st.text(picker.select(st, st.session_state["_ids"], st.session_state["_key"]))
 
 
 def _visit(at, ids, key):
@@ -307,14 +307,14 @@ def test_a_page_without_the_current_case_does_not_replace_it():
     maps again (15-17 s in the browser under load) instead of showing the cached ones."""
     from streamlit.testing.v1 import AppTest
 
-    from app import case_source
+    from app.components.case import current_case
 
     every, test_split = [f"c{i}" for i in range(8)], ["c6", "c7"]
     at = AppTest.from_function(_case_page)
     _visit(at, every, "explain")
     at.selectbox(key="explain").set_value("c3").run()
     assert _visit(at, test_split, "report").text[0].value == "c6"  # its own stand-in
-    assert at.session_state[case_source.CURRENT] == "c3"
+    assert at.session_state[current_case.CURRENT] == "c3"
     assert _visit(at, every, "explain again").text[0].value == "c3"
     _visit(at, test_split, "report again")
     at.selectbox(key="report again").set_value("c7").run()  # a pick there is the visitor's
@@ -324,11 +324,11 @@ def test_a_page_without_the_current_case_does_not_replace_it():
 def test_the_first_page_still_makes_its_first_case_the_current_one():
     from streamlit.testing.v1 import AppTest
 
-    from app import case_source
+    from app.components.case import current_case
 
     at = AppTest.from_function(_case_page)
     _visit(at, ["c4", "c5"], "browser")
-    assert at.session_state[case_source.CURRENT] == "c4"
+    assert at.session_state[current_case.CURRENT] == "c4"
     assert _visit(at, ["c0", "c4", "c5"], "explain").text[0].value == "c4"
 
 
@@ -378,20 +378,21 @@ def test_draft_context_takes_the_nearest_reports_without_copying_the_pool():
 def _listed_page():
     import streamlit as st
 
-    from app import case_source
+    from app.components.case import picker
 
-    st.text(case_source.select(st, case_source.listed(st.session_state["_ids"]), "xp_case"))
+    st.text(picker.select(st, picker.listed(st.session_state["_ids"]), "xp_case"))
 
 
 def test_a_long_case_list_is_cut_but_keeps_the_current_case():
     """50,000 gaze cases at 200,000 were a 2.4 MB selectbox the browser took ~3.7 s to draw."""
     from streamlit.testing.v1 import AppTest
 
-    from app import case_source, cases
+    from app.core import cases
+    from app.components.case import current_case
 
     ids = [f"c{i}" for i in range(cases.LIST_LIMIT * 3)]
     at = AppTest.from_function(_listed_page)
-    at.session_state["_ids"], at.session_state[case_source.CURRENT] = ids, ids[-1]
+    at.session_state["_ids"], at.session_state[current_case.CURRENT] = ids, ids[-1]
     at.run()
     options = at.selectbox(key="xp_case").options
     assert len(options) == cases.LIST_LIMIT + 1 and options[-1] == ids[-1]
@@ -409,7 +410,7 @@ def test_a_dense_map_is_a_density_picture_of_every_point_under_a_sample_of_marke
     import plotly.graph_objects as go
     from PIL import Image
 
-    from app import map_view
+    from app.render import map_view
 
     assert not map_view.dense(2000, 1900) and map_view.dense(5000, 1500)
     assert len(map_view.drawn_images(np.zeros(2000, np.int8), 1900)) == 2000  # demo size: all

@@ -15,10 +15,12 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from app import paths, runs, state
-from app.settings import SECRET_KEY, admin_password
+from app.components import state
+from app.core import paths
+from app.core.settings import SECRET_KEY, admin_password
+from app.jobs import launcher, training
 from eclip.train.runfolder import (CHECKPOINTS, PROGRESS, TOTAL_LOSS, ProgressRow, RunState, RunStatus,
-                                   loss_names)
+                                   loss_names, read_progress)
 
 PASSWORD_ENV = "ECLIP_ADMIN_PASSWORD"
 POLL_S = 2.0
@@ -85,19 +87,19 @@ def _launch_form(root: Path) -> None:
         go_clicked = st.form_submit_button("Launch", type="primary", icon=":material/play_arrow:")
     if not go_clicked:
         return
-    problem = runs.validate_name(name)
+    problem = training.validate_name(name)
     if problem is None and (root / name).exists():
         problem = f"runs/{name} already exists; choose another name"
     try:
-        items = runs.parse_sets(sets)
+        items = training.parse_sets(sets)
     except ValueError as exc:
         problem = problem or str(exc)
     if problem:
         st.error(f"Cannot launch: {problem}.")
         return
     cfg_file = None if cfg.startswith("(") else str(paths.resolve(cfg))
-    argv = runs.train_command(root / name, cfg_file, items)
-    rec = runs.launch(root, name, argv)
+    argv = training.train_command(root / name, cfg_file, items)
+    rec = training.launch(root, name, argv)
     st.session_state["watch_run"] = name  # the selectbox shows the new run
     st.session_state["_launched"] = f"Started `{name}` (pid {rec.pid})."
     # The form proposes a new name on the next run. Rerun now: were that run left for the
@@ -127,11 +129,11 @@ def _loss_figure(rows: list[ProgressRow]) -> go.Figure:
 
 def progress_panel(root: str, name: str, state: RunState) -> None:
     """The state of one run, read from its folder (config.json, progress.jsonl); ``state``
-    is what the runs table shows for it (runs.run_state)."""
+    is what the runs table shows for it (training.run_state)."""
     run_dir = Path(root) / name
-    rows = runs.read_progress(run_dir)
-    summary = runs.summarize(rows, runs.read_config(run_dir), run_dir)
-    rec = runs.load_launch(root, name)
+    rows = read_progress(run_dir)
+    summary = training.summarize(rows, training.read_config(run_dir), run_dir)
+    rec = launcher.load_launch(root, name)
     _state_note(state)
     label = f"step {summary.step if summary.step is not None else '–'}"
     if summary.total:
@@ -143,13 +145,13 @@ def progress_panel(root: str, name: str, state: RunState) -> None:
     elif state.status != RunStatus.STARTING:
         st.caption(f"No {PROGRESS} records yet.")
     _run_buttons(root, name, state, rec)
-    folders = runs.model_folders(run_dir)
+    folders = training.model_folders(run_dir)
     if folders:
         st.caption("Model folders (usable as a checkpoint): "
                    + ", ".join(f"`{paths.display(f)}`" for f in folders))
     if rec is not None:
         with st.expander("Process log", expanded=state.status == RunStatus.FAILED):
-            st.code(runs.tail(rec.log) or "(empty)", language="text")
+            st.code(launcher.tail(rec.log) or "(empty)", language="text")
 
 
 def _state_note(state: RunState) -> None:
@@ -162,7 +164,7 @@ def _state_note(state: RunState) -> None:
         st.caption(state.message)
 
 
-def _metrics(summary: runs.Summary, state: RunState) -> None:
+def _metrics(summary: training.Summary, state: RunState) -> None:
     m = st.columns(5)
     m[0].metric("loss", f"{summary.losses[TOTAL_LOSS]:.4f}" if TOTAL_LOSS in summary.losses else "–")
     m[1].metric("expert probability",
@@ -170,25 +172,25 @@ def _metrics(summary: runs.Summary, state: RunState) -> None:
     m[2].metric("images/s", f"{summary.images_per_s:.1f}" if summary.images_per_s else "–")
     eta = "done" if state.status == RunStatus.FINISHED else None
     live = state.status in (RunStatus.RUNNING, RunStatus.EXTERNAL)
-    m[3].metric("ETA", eta or (runs.format_eta(summary.eta_s) if live else "–"))
+    m[3].metric("ETA", eta or (training.format_eta(summary.eta_s) if live else "–"))
     m[4].metric("status", status_label(state))
 
 
-def _run_buttons(root: str, name: str, state: RunState, rec: runs.LaunchRecord | None) -> None:
+def _run_buttons(root: str, name: str, state: RunState, rec: launcher.LaunchRecord | None) -> None:
     run_dir = Path(root) / name
     stoppable = rec is not None and state.status in (RunStatus.STARTING, RunStatus.RUNNING)
     if stoppable and st.button("Stop (SIGTERM)", icon=":material/stop:", key=f"stop_{name}"):
-        runs.stop(rec)
+        launcher.stop(rec)
         st.toast(f"Sent SIGTERM to {name}: it saves a checkpoint and exits.")
     if state.status in RESUMABLE and (run_dir / CHECKPOINTS).is_dir():
         if st.button("Resume", icon=":material/replay:", key=f"resume_{name}",
                      help="python -m eclip.train --resume: continues exactly where it stopped"):
-            runs.launch(root, name, runs.resume_command(run_dir))
+            training.launch(root, name, training.resume_command(run_dir))
             st.rerun()  # the whole page: the run list shows it running again
 
 
 def _runs_section(root: Path) -> None:
-    found = runs.list_runs(root)
+    found = training.list_runs(root)
     if any(r.status in LIVE for r in found):
         _live_runs(str(root))
     else:
@@ -201,13 +203,13 @@ def _live_runs(root: str) -> None:
     the table, the picker and the panel together, from one listing, so the table never
     shows an older step or status than the panel. Once none is live, one full rerun
     draws the page without polling."""
-    found = runs.list_runs(Path(root))
+    found = training.list_runs(Path(root))
     if not any(r.status in LIVE for r in found):
         st.rerun()
     _draw_runs(Path(root), found)
 
 
-def _draw_runs(root: Path, found: list[runs.RunInfo]) -> None:
+def _draw_runs(root: Path, found: list[training.RunInfo]) -> None:
     if not found:
         st.info(f"No runs under `{paths.display(root)}` yet.")
         return

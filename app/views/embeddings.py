@@ -7,7 +7,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import cases, compare, index_job, loaders, map_view, state, widgets
+from app.core import cases
+from app.render import map_view
+from app.components import index_job, loaders, state, widgets
+from app.components.compare import map_changes, side_by_side
 
 def _geometry(index) -> None:
     geo = loaders.index_geometry(index)
@@ -38,16 +41,16 @@ by = c1.radio("Colour images by", map_view.COLOUR_BY, horizontal=True, key="emb_
 show_text = c2.toggle("Show reports (text points)", value=True, key="emb_text",
                       help="Images and reports share one map: the distance between the two "
                            "clouds is the modality gap.")
-models = compare.models(checkpoint, lm, index, root, need_umap=True)
+models = side_by_side.models(checkpoint, lm, index, root, need_umap=True)
 if len(models) == 1:
     fig = map_view.figure(manifest, np.asarray(index.umap_image), np.asarray(index.umap_text) if show_text
                   else None, by)
-    event = st.plotly_chart(fig, key="umap", on_select="rerun", **compare.MAP_CHART)
+    event = st.plotly_chart(fig, key="umap", on_select="rerun", **map_view.MAP_CHART)
     picked = map_view.picked_ids(event, manifest["id"], np.asarray(index.umap_image))
     if note := map_view.thinned_note(len(manifest), len(index.texts) if show_text else None):
         st.caption(note)
 else:  # both models' maps aligned, the cases whose neighbourhoods changed most ringed and listed
-    picked = compare.embedding_maps(models, root, manifest, by, show_text, map_view.figure)
+    picked = map_changes.embedding_maps(models, root, manifest, by, show_text, map_view.figure)
 if not picked:
     st.caption("Select points (click, box or lasso) to see the cases behind them.")
     st.stop()

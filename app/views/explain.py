@@ -11,9 +11,12 @@ from eclip.explain import TITLES, case_report, resolve_prompt, supported_methods
 from eclip.explain.regions import central_region, lung_region, placement
 from eclip.explain.tour import default_prompt  # the finding's prompt-pair words, as the tour's
 
-from app import case_source, cases, compare, heavy, loaders, paths, report_export, state, upload
-from app.overlay import overlay_figure
-from app import agreement_line  # the floor-and-ceiling line under the scores
+from app.core import cases, paths
+from app.components import heavy, loaders, report_export, state, upload
+from app.components.compare import gaze_maps, side_by_side
+from app.components.case import current_case, loader, model_notes, picker, typicality
+from app.render.overlay import overlay_figure
+from app.components import agreement_line  # the floor-and-ceiling line under the scores
 
 METHOD_NAMES = {"gradcam": "Grad-CAM (fast)", "rollout": "Attention rollout (fast, ViT, ignores the prompt)",
                 "grad_rollout": "Gradient-weighted rollout (fast, ViT)",
@@ -68,23 +71,23 @@ st.title("Model vs gaze")
 root, manifest = state.require_dataset()
 checkpoint, lm = state.require_model()
 c1, c2, c3 = st.columns([1.1, 2.2, 1.5])
-if case_source.wanted_id() == case_source.UPLOAD_ID and upload.current() is not None:
+if current_case.wanted_id() == current_case.UPLOAD_ID and upload.current() is not None:
     only_gaze = False  # an upload has no gaze: the switch is for the dataset's cases
 else:
-    only_gaze = c1.toggle("Only cases with gaze", value=case_source.gaze_first(manifest),
+    only_gaze = c1.toggle("Only cases with gaze", value=picker.gaze_first(manifest),
                           key="xp_gaze_only")
 pool = manifest[cases.has_gaze(manifest)] if only_gaze else manifest
 ids = pool["id"].tolist()
 if not ids:
     st.info("No case to explain with these settings.")
     st.stop()
-case_id = case_source.select(c1, ids, "xp_case", manifest=manifest,
+case_id = picker.select(c1, ids, "xp_case", manifest=manifest,
                              scope="it has no gaze: switch off “Only cases with gaze”" if only_gaze else "")
 if len(ids) > cases.LIST_LIMIT:
     c1.caption(f"{cases.LIST_LIMIT:,} of {len(ids):,} cases are listed; type an id, a finding or "
                "report words in the box to reach any of them.")
 with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
-    case = case_source.load(root, manifest, case_id)
+    case = loader.load(root, manifest, case_id)
 row = case.row  # None for an uploaded image: no report, labels or gaze
 if st.session_state.get("xp_prompt_for") != case_id:  # a new case gets its own default prompt
     st.session_state["xp_prompt"] = default_prompt(row) if row is not None else ""
@@ -116,24 +119,24 @@ if method == "integrated_gradients":
                 "the next cases. The other methods draw at once.", icon=":material/hourglass_empty:")
         st.stop()
 
-case_source.simulated_banner(checkpoint, case)
-case_source.show_typicality(checkpoint, root, manifest, lm, case)
+model_notes.simulated_banner(checkpoint, case)
+typicality.show_typicality(checkpoint, root, manifest, lm, case)
 with state.eclip_errors("Try another method or prompt."):
     image = case.pixels
     gaze = (loaders.load_heatmap(root, row["gaze_path"], image.shape)
             if row is not None and row["gaze_path"] else None)
     # one slow map at a time per server (queued visitors see why they wait); a cached one never waits
-    slow = method == "integrated_gradients" and not case_source.map_is_cached(lm, case, prompt, method)
+    slow = method == "integrated_gradients" and not loader.map_is_cached(lm, case, prompt, method)
     with heavy.heavy_job("Integrated Gradients map", when=slow), st.spinner("Computing the attribution map…"):
-        model_map = case_source.attribution(lm, case, prompt, method)
+        model_map = loader.attribution(lm, case, prompt, method)
     # a demo case is re-drawn once (~0.3 s); an upload has no phantom to re-draw
     region = lung_region(root, row, image.shape) if row is not None else central_region(image.shape)
-    other = compare.other_model()  # the sidebar's 'compare with' model, None when off
-    other_map = compare.other_map(other, case, prompt, method) if other else None
+    other = side_by_side.other_model()  # the sidebar's 'compare with' model, None when off
+    other_map = gaze_maps.other_map(other, case, prompt, method) if other else None
 
 opacity = st.slider("Opacity", 0.0, 1.0, 0.55, 0.05, key="xp_opacity")
 left, right, *third = st.columns(3 if other else 2, gap="medium")
-name = compare.label(checkpoint) if other else "Model"
+name = side_by_side.label(checkpoint) if other else "Model"
 with left:
     st.markdown("**Radiologist gaze**")
     if gaze is None:
@@ -150,7 +153,7 @@ with right:
                     key="xp_model", theme=None, config={"displaylogo": False})
 if other:
     with third[0]:
-        compare.map_column(other, image, other_map, METHOD_NAMES.get(method, method),
+        gaze_maps.map_column(other, image, other_map, METHOD_NAMES.get(method, method),
                            TITLES.get(method, method), opacity)
 flat_map = is_flat(model_map)
 if flat_map:  # Grad-CAM's ReLU zeroes a map with no positive evidence; it scores chance
@@ -161,7 +164,7 @@ else:
     _placement_note(model_map, region)
 if gaze is not None:
     if other:
-        compare.agreement_table(gaze, {name: model_map, compare.label(other[0]): other_map}, METRIC_HELP)
+        gaze_maps.agreement_table(gaze, {name: model_map, side_by_side.label(other[0]): other_map}, METRIC_HELP)
     else:
         scores = agreement_metrics(model_map, gaze)
         for col, (metric, value) in zip(st.columns(len(scores)), scores.items()):
@@ -176,5 +179,6 @@ if row is not None:
     st.caption(f"{cases.md_escape(row['findings'])}")
     if credit := cases.report_credit(row):
         st.caption(credit)
-_shown_maps = {compare.label(checkpoint): model_map, **({compare.label(other[0]): other_map} if other else {})}
+_shown_maps = {side_by_side.label(checkpoint): model_map,
+               **({side_by_side.label(other[0]): other_map} if other else {})}
 _export(case, image, gaze, _shown_maps, method, prompt, opacity, other[0] if other else None)

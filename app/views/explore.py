@@ -3,19 +3,24 @@ gaze heatmap, the finding masks (demo corpus), the report and the labels."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from eclip.data.manifest import label_columns
 from eclip.errors import EclipError
 
-from app import case_source, cases, loaders, paths, report_export, state, upload
-from app.overlay import COLOUR_SCALES, Caption, overlay_figure, overlay_png
+from app.core import cases, paths
+from app.components import loaders, report_export, state, upload
+from app.components.case import current_case, loader, model_notes, picker
+from app.render.overlay import COLOUR_SCALES, Caption, overlay_figure, overlay_png
 
 _CASE_KEY = "case_id"
 _TABLE_KEY = "case_table"
 _IDS_KEY = "_listed_case_ids"
-CURRENT = case_source.CURRENT
+CURRENT = current_case.CURRENT
 
 
 def _filters(df: pd.DataFrame) -> cases.CaseFilter:
@@ -49,8 +54,8 @@ def _on_table_select() -> None:
 def _case_list(matches: pd.DataFrame, manifest: pd.DataFrame) -> str:
     table = cases.case_table(matches)
     st.session_state[_IDS_KEY] = table["id"].tolist()
-    case_source.take_upload()
-    case_id = case_source.select(st, matches["id"].tolist(), _CASE_KEY, manifest=manifest,
+    picker.take_upload()
+    case_id = picker.select(st, matches["id"].tolist(), _CASE_KEY, manifest=manifest,
                                  scope="the filters above hide it")
     st.dataframe(table, key=_TABLE_KEY, on_select=_on_table_select, selection_mode="single-row",
                  hide_index=True, height=420, column_config={
@@ -63,7 +68,21 @@ def _case_list(matches: pd.DataFrame, manifest: pd.DataFrame) -> str:
     return case_id
 
 
-def _viewer(root: str, row: pd.Series) -> tuple | None:
+@dataclass(frozen=True)
+class Shown:
+    """What the viewer draws of a case: the film and the overlays switched on."""
+    image: np.ndarray
+    heatmap: np.ndarray | None  # the gaze, when shown
+    masks: dict[str, np.ndarray] | None  # the finding masks, when shown
+    opacity: float
+    colour_scale: str
+
+    def token(self) -> str:
+        """What a report of this view depends on besides the case."""
+        return f"{self.heatmap is not None}|{bool(self.masks)}|{self.opacity}|{self.colour_scale}"
+
+
+def _viewer(root: str, row: pd.Series) -> Shown | None:
     try:
         image = loaders.load_image(root, row["image_path"])
         heatmap = (loaders.load_heatmap(root, row["gaze_path"], image.shape)
@@ -106,23 +125,23 @@ def _viewer(root: str, row: pd.Series) -> tuple | None:
         data=overlay_png(image, shown_hm, opacity=opacity, colour_scale=scale,
                          masks=shown_masks,
                          caption=Caption(row["id"], bool(cases.is_simulated(row.to_frame().T).iloc[0]))))
-    return image, shown_hm, shown_masks, opacity, scale
+    return Shown(image, shown_hm, shown_masks, opacity, scale)
 
 
-def _export(root: str, case_id: str, shown: tuple | None) -> None:
+def _export(root: str, case_id: str, shown: Shown | None) -> None:
     """Export case report: the film with the overlays shown, the reading, and the sidebar
     model's zero-shot scores and card when one is chosen."""
     checkpoint = state.current_checkpoint()
 
     def make():
-        case = case_source.load(root, manifest, case_id)
-        image, heat, masks, opacity, scale = shown or (case.pixels, None, None, 0.5, "Inferno")
+        case = loader.load(root, manifest, case_id)
+        view = shown or Shown(case.pixels, None, None, 0.5, "Inferno")
+        heat = view.heatmap
         lm = loaders.load_model(paths.resolve(checkpoint)) if checkpoint else None
-        fig = report_export.figure("Radiograph" + (" and gaze" if heat is not None else ""), image, heat,
-                                   colour_scale=scale, opacity=opacity, masks=masks)
+        fig = report_export.figure("Radiograph" + (" and gaze" if heat is not None else ""), view.image, heat,
+                                   colour_scale=view.colour_scale, opacity=view.opacity, masks=view.masks)
         return report_export.build(case, "Case browser", [fig], checkpoint=checkpoint, lm=lm)
-    token = f"{case_id}|{checkpoint}|{upload.window()}|" + (
-        "" if shown is None else f"{shown[1] is not None}|{bool(shown[2])}|{shown[3]}|{shown[4]}")
+    token = f"{case_id}|{checkpoint}|{upload.window()}|" + ("" if shown is None else shown.token())
     report_export.export_control("cb", token, make)
 
 
@@ -161,7 +180,7 @@ banner = st.container()
 left, mid, right = st.columns([1.5, 2.3, 1.4], gap="medium")
 with left:
     case_id = _case_list(matches, manifest)
-if case_id == case_source.UPLOAD_ID:
+if case_id == current_case.UPLOAD_ID:
     with mid:
         upload.viewer(upload.current())
         _export(root, case_id, None)
@@ -176,4 +195,4 @@ else:
     with right:
         _report(row, simulated)
 with right:
-    case_source.model_notes(root, manifest, case_id, banner)
+    model_notes.model_notes(root, manifest, case_id, banner)

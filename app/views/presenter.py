@@ -14,9 +14,12 @@ from eclip.explain import TITLES, case_report, resolve_prompt, supported_methods
 from eclip.explain.tour import default_prompt
 from eclip.report import DISCLAIMER, build_context, check_draft, draft_for_pixels
 
-from app import case_source, cases, compare, loaders, paths, report_export, state, tour, upload
-from app.case_report import Draft
-from app.overlay import overlay_figure
+from app.core import cases, paths, tour
+from app.components import loaders, report_export, state, upload
+from app.components.compare import side_by_side
+from app.components.case import current_case, loader, model_notes, picker, typicality
+from app.render.case_report import Draft
+from app.render.overlay import overlay_figure
 
 # Type for a projector: ~1.3x Streamlit's body text in the page (not the sidebar).
 PROJECTOR_CSS = """<style>
@@ -37,25 +40,25 @@ def _position(stops: list[tour.Stop], manifest) -> int | None:
     """The stop to show (None: the visitor's upload): the current case when it is on the
     tour (a link, the full pages), else the kept position. A link to a case off the tour, or
     to none of this dataset, says so instead of silently showing a stop."""
-    linked = case_source.follow_url()
-    current = case_source.current_id()
-    if current == case_source.UPLOAD_ID and upload.current() is not None:
+    linked = current_case.follow_url()
+    current = current_case.current_id()
+    if current == current_case.UPLOAD_ID and upload.current() is not None:
         return None
     ids = [s.case for s in stops]
     if linked and linked not in ids:
-        st.warning(case_source.why_not_here(
+        st.warning(picker.why_not_here(
             linked, manifest, f"the Presenter shows the {len(ids)} cases of its tour and your own "
             "image; the Case browser, Model vs gaze and Draft report open any case") + " Showing the tour.",
             icon=":material/link_off:")
     i = ids.index(current) if current in ids else min(st.session_state.get(_STOP, 0), len(ids) - 1)
     st.session_state[_STOP] = i
-    case_source.set_current(ids[i])
+    current_case.set_current(ids[i])
     return i
 
 
 def _go(stops: list[tour.Stop], i: int) -> None:
     st.session_state[_STOP] = i % len(stops)
-    case_source.set_current(stops[i % len(stops)].case)
+    current_case.set_current(stops[i % len(stops)].case)
 
 
 def _nav(stops: list[tour.Stop], i: int | None) -> None:
@@ -134,7 +137,7 @@ def _draft(lm, index, manifest, case) -> Draft | None:
             pass
         return Draft(stream.text.strip(), check_draft(stream.text, context.zero_shot).as_dict(),
                      stream.provenance.as_dict())
-    return case_source.session_memo(("pr_draft", lm.weights_sha256, case.image_id), make)
+    return loader.session_memo(("pr_draft", lm.weights_sha256, case.image_id), make)
 
 
 def _beside(stop: tour.Stop | None, case, draft) -> None:
@@ -168,7 +171,7 @@ def _technical(checkpoint, root, manifest, lm, case, panels, draft) -> None:
             st.dataframe({t: {k.upper().replace("_", "-"): round(v, 3) for k, v in s.items()}
                           for t, s in scored.items()})
     with st.expander("Typicality and model card"):
-        case_source.show_typicality(checkpoint, root, manifest, lm, case)
+        typicality.show_typicality(checkpoint, root, manifest, lm, case)
         card = loaders.load_card(paths.resolve(checkpoint))
         st.caption(" · ".join(f"{k} `{card[k]}`" for k in ("arch", "steps", "data_fingerprint") if k in card))
     if draft is not None:
@@ -209,19 +212,19 @@ if not stops:
 i = _position(stops, manifest)
 _nav(stops, i)
 with state.eclip_errors("Upload the image again, or go on with the tour."):
-    case = case_source.load(root, manifest, stops[i].case if i is not None else case_source.UPLOAD_ID)
+    case = loader.load(root, manifest, stops[i].case if i is not None else current_case.UPLOAD_ID)
 stop = stops[i] if i is not None else None
-case_source.simulated_banner(checkpoint, case)
+model_notes.simulated_banner(checkpoint, case)
 row = case.row
 with state.eclip_errors("Check the dataset's gaze files."):
     gaze = (loaders.load_heatmap(root, row["gaze_path"], case.pixels.shape)
             if row is not None and row["gaze_path"] else None)
 prompt, _ = resolve_prompt((stop.prompt if stop else "") or (default_prompt(row) if row is not None else ""),
                            case_report(row) if row is not None else "")
-other = compare.other_model()
+other = side_by_side.other_model()
 models = [(checkpoint, lm)] + ([other] if other and METHOD in supported_methods(other[1]) else [])
 with state.eclip_errors("Try another case."), st.spinner("Computing the model maps…"):
-    maps = {compare.label(ck): case_source.attribution(m, case, prompt, METHOD) for ck, m in models}
+    maps = {side_by_side.label(ck): loader.attribution(m, case, prompt, METHOD) for ck, m in models}
 index = None
 try:
     index = loaders.load_index(checkpoint, root)
@@ -243,7 +246,7 @@ with right:
     _beside(stop, case, draft)
 _technical(checkpoint, root, manifest, lm, case, panels, draft)
 with st.expander("Your own image"):
-    case_source.take_upload()
+    picker.take_upload()
     if case.is_upload and st.button("Back to the tour", icon=":material/tour:", key="pr_back"):
         _go(stops, st.session_state.get(_STOP, 0))
         st.rerun()

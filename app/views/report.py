@@ -14,7 +14,9 @@ from eclip.report.embedded import find_model, warm_up
 from eclip.report.ollama_backend import DEFAULT_HOST, OllamaBackend
 from eclip.report.settings import ReportSettings
 
-from app import case_source, cases, heavy, index_job, report_export, state, widgets
+from app.core import cases
+from app.components import heavy, index_job, report_export, state, widgets
+from app.components.case import current_case, loader, model_notes, picker
 
 
 def _backend_help(settings) -> str:
@@ -46,7 +48,7 @@ def _ollama_options(settings) -> dict:
 
 def _controls(ids: list[str], manifest: pd.DataFrame, split: str, settings) -> dict:
     c1, c2, c3 = st.columns([1.2, 2.2, 1.2])
-    case_id = case_source.select(c1, ids, "rep_case", manifest=manifest,
+    case_id = picker.select(c1, ids, "rep_case", manifest=manifest,
                                  scope=f"this page drafts the `{split}` split's cases, so that no "
                                        "case retrieves its own report")
     backend = c2.radio("Backend", CHOICES, horizontal=True, key="rep_backend",
@@ -152,7 +154,7 @@ ids = manifest.loc[manifest["split"] == split, "id"].tolist() or manifest["id"].
 with state.eclip_errors("Fix the report settings (ECLIP_REPORT_* variables) and reload."):
     settings = load_settings()
 choice = _controls(ids, manifest, split, settings)
-if choice["case_id"] == case_source.UPLOAD_ID:
+if choice["case_id"] == current_case.UPLOAD_ID:
     st.caption("Your uploaded image: the retrieved context comes from this dataset's training reports.")
 else:
     st.caption(f"Cases of the `{split}` split: their own reports are never part of the "
@@ -160,12 +162,12 @@ else:
 if settings.warm_up and choice["backend"] in ("auto", "embedded"):
     warm_up(settings.embedded_model)  # once per server, in the background: the first draft waits less
 with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
-    case = case_source.load(root, manifest, choice["case_id"])
-case_source.simulated_banner(checkpoint, case)
+    case = loader.load(root, manifest, choice["case_id"])
+model_notes.simulated_banner(checkpoint, case)
 left, right = st.columns([1, 2.3], gap="large")
 with left:
     if case.is_upload:
-        st.image(case.pixels, width="stretch", clamp=True, caption=case_source.UPLOAD_ID)
+        st.image(case.pixels, width="stretch", clamp=True, caption=current_case.UPLOAD_ID)
     else:
         widgets.case_gallery(root, manifest.loc[[case.row.name]], columns=1)
         with st.expander("The radiologist's report"):

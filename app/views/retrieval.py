@@ -12,7 +12,10 @@ import streamlit as st
 from eclip.index.calibration import Verdict, judge_hits
 from eclip.index.store import rank_of, top_k
 
-from app import case_source, compare, index_job, loaders, paths, state, widgets
+from app.core import paths
+from app.components import index_job, loaders, state, widgets
+from app.components.compare import side_by_side
+from app.components.case import current_case, loader, picker
 
 MODES = ("Text → images", "Image → reports")
 
@@ -74,7 +77,7 @@ def _explain(verdict: Verdict, kind: str) -> None:
 def _query_image(root: str, manifest: pd.DataFrame, case) -> None:
     if case.is_upload:
         st.image(case.pixels, width="stretch", clamp=True)
-        st.caption(f"**{case_source.UPLOAD_ID}** · no report of its own")
+        st.caption(f"**{current_case.UPLOAD_ID}** · no report of its own")
     else:
         widgets.case_gallery(root, manifest.loc[[case.row.name]], columns=1)
 
@@ -90,15 +93,15 @@ def _nearest_cases(root: str, index, manifest: pd.DataFrame, rows: np.ndarray, c
 
 def _query_case(root: str, manifest: pd.DataFrame, rows: np.ndarray):
     ids = manifest["id"].to_numpy()[rows].tolist()
-    case_id = case_source.select(st, ids, "ret_case", "Query image", manifest=manifest,
+    case_id = picker.select(st, ids, "ret_case", "Query image", manifest=manifest,
                                  scope="the Split box above leaves it out")
     with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
-        return case_source.load(root, manifest, case_id)
+        return loader.load(root, manifest, case_id)
 
 
 def _image_to_reports(root: str, lm, index, manifest: pd.DataFrame, rows: np.ndarray,
                       k: int, case, show_query: bool = True) -> None:
-    query = case_source.embedding(lm, index, case)
+    query = loader.embedding(lm, index, case)
     left, right = st.columns([1, 2.2], gap="large") if show_query else (None, st.container())
     if show_query:
         with left:
@@ -144,11 +147,11 @@ rows = _split_rows(manifest, split)
 if rows.size == 0:
     st.info("That split has no cases.")
     st.stop()
-models = compare.models(checkpoint, lm, index, root)  # + the 'compare with' model
+models = side_by_side.models(checkpoint, lm, index, root)  # + the 'compare with' model
 alone = len(models) == 1
 if mode == MODES[0]:
     query = _text_query()
-    for pane, (ck, _, idx) in zip(compare.panes(models), models):
+    for pane, (ck, _, idx) in zip(side_by_side.panes(models), models):
         with pane:
             _text_to_images(root, ck, idx, manifest, rows, k, query, columns=5 if alone else 3)
 else:
@@ -156,7 +159,7 @@ else:
     if not alone:  # one query image above both models' results
         with st.columns([1, 3])[0]:
             _query_image(root, manifest, case)
-    for pane, (_ck, model, idx) in zip(compare.panes(models), models):
+    for pane, (_ck, model, idx) in zip(side_by_side.panes(models), models):
         with pane:
             _image_to_reports(root, model, idx, manifest, rows, k, case, show_query=alone)
 st.caption(f"Model `{paths.visitor_label(checkpoint)}` · index `{index.path.name}`")

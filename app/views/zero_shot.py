@@ -20,7 +20,9 @@ from eclip.evaluate.zeroshot import (binary_results, binary_scores, mean_auroc, 
 from eclip.model.encode import encode_prompt_sets, probability_scale
 from eclip.model.prompts import PromptSet, list_prompt_sets
 
-from app import case_source, compare, index_job, loaders, state, upload, widgets
+from app.components import index_job, loaders, state, upload, widgets
+from app.components.compare import side_by_side, zero_shot_paired
+from app.components.case import current_case, loader, model_notes, typicality
 
 CUSTOM = "custom (type prompts)"
 CLASSES, PAIRS = "classes: each image gets one", "pairs: positive | negative, AUROC each"
@@ -132,9 +134,9 @@ def _image_notes(checkpoint, root, manifest, lm, case_id: str) -> None:
     """Beside one shown image: the banner when it is a real film under a model trained on
     simulated films, and how typical it is of the model's own training images."""
     with state.eclip_errors():
-        case = case_source.load(root, manifest, case_id)
-    case_source.simulated_banner(checkpoint, case)
-    case_source.show_typicality(checkpoint, root, manifest, lm, case)
+        case = loader.load(root, manifest, case_id)
+    model_notes.simulated_banner(checkpoint, case)
+    typicality.show_typicality(checkpoint, root, manifest, lm, case)
 
 
 def _bars(p: np.ndarray, names, axis: str) -> go.Figure:
@@ -149,14 +151,14 @@ def _bars(p: np.ndarray, names, axis: str) -> go.Figure:
 def _uploaded(root, manifest, checkpoint, lm, index, ps: PromptSet, class_emb) -> None:
     """The session's uploaded image on the same prompts."""
     with state.eclip_errors():
-        case = case_source.load(root, manifest, case_source.UPLOAD_ID)
-        emb = case_source.embedding(lm, index, case)[None]
+        case = loader.load(root, manifest, current_case.UPLOAD_ID)
+        emb = loader.embedding(lm, index, case)[None]
     st.subheader("Your uploaded image")
-    case_source.simulated_banner(checkpoint, case)
+    model_notes.simulated_banner(checkpoint, case)
     left, right = st.columns([1, 2])
-    left.image(case.pixels, width="stretch", clamp=True, caption=case_source.UPLOAD_ID)
+    left.image(case.pixels, width="stretch", clamp=True, caption=current_case.UPLOAD_ID)
     with right:
-        case_source.show_typicality(checkpoint, root, manifest, lm, case)
+        typicality.show_typicality(checkpoint, root, manifest, lm, case)
     if ps.task == "multiclass":
         probs, axis = multiclass_scores(emb, class_emb)[1][0], "probability (softmax, T = 0.01)"
     else:
@@ -180,7 +182,7 @@ if rows.size == 0:
     st.info("That split has no cases.")
     st.stop()
 df = manifest.iloc[rows].reset_index(drop=True)
-case_source.caveat_note(checkpoint, df)  # dataset cases too: a real film is not only an upload
+model_notes.caveat_note(checkpoint, df)  # dataset cases too: a real film is not only an upload
 emb = np.asarray(index.image_emb[rows])
 typed = None
 with state.eclip_errors("Check the prompts."):
@@ -198,9 +200,9 @@ if ps.task == "multiclass":
                 lambda case_id: _image_notes(checkpoint, root, manifest, lm, case_id))
 else:
     _binary(ps, class_emb, emb, df, scale)
-other = compare.other_model()  # the sidebar's 'compare with' model, None when off
+other = side_by_side.other_model()  # the sidebar's 'compare with' model, None when off
 if other:
-    compare.zero_shot(other, root, manifest, rows, ps, None if choice == CUSTOM else files[choice],
+    zero_shot_paired.zero_shot(other, root, manifest, rows, ps, None if choice == CUSTOM else files[choice],
                       emb, class_emb, index, scale)
 if upload.current() is not None:
     _uploaded(root, manifest, checkpoint, lm, index, ps, class_emb)

@@ -84,7 +84,7 @@ def _cache_key(lm, pixels: np.ndarray, prompt: str, method: str, image_id: str |
 def is_cached(lm, pixels: np.ndarray, prompt: str, method: str = "gradcam", *,
               image_id: str | None = None, n_steps: int = 32, precision: str | None = None) -> bool:
     """Whether ``attribution_map`` with these arguments answers from its cache at once: the
-    app's shared server queues a slow method's map (app/heavy.py), never a cached one."""
+    app's shared server queues a slow method's map (app/jobs/slot.py), never a cached one."""
     key = _cache_key(lm, pixels, prompt, method, image_id, n_steps, model_precision(lm, precision))
     return key in MAP_CACHE
 

@@ -426,7 +426,7 @@ def render(tour: Tour, command: str) -> str:
     [[stop]] per pick with the numbers that chose it in a comment above it."""
     models = " against ".join(f"{name} (weights {sha[:12]})" for name, sha in tour.models)
     lines = [
-        "# The Presenter page's tour (app/views/presenter.py; format in app/tour.py), written by",
+        "# The Presenter page's tour (app/views/presenter.py; format in app/core/tour.py), written by",
         f"#   {command}",
         "# Rerun that command after a new model pair or dataset instead of editing this file: it",
         "# chooses the stops, fills in the talking points from the numbers and writes it all.",

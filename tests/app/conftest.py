@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from app_helpers import BIG
+from tiny_data import make_tiny_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "app" / "main.py"
@@ -95,3 +97,8 @@ def model_env(app_env, micro_model, monkeypatch):
     monkeypatch.setenv("ECLIP_CHECKPOINT", str(micro_model["checkpoint"]))
     monkeypatch.setenv("ECLIP_INDEX_DIR", str(micro_model["index_root"]))
     return {**app_env, **micro_model}
+
+
+@pytest.fixture(scope="session")
+def big_dataset(tmp_path_factory) -> Path:
+    return make_tiny_dataset(tmp_path_factory.mktemp("big_ds"), n=BIG, size=16)

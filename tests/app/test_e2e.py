@@ -17,7 +17,7 @@ import pytest
 from browser import after_run, choose, launch, leaving, needs_chromium, new_page, open_page, select_table_row
 from browser import sidebar_pages, wait_idle
 
-from app import serve
+from app.server import serve
 
 REPO = Path(__file__).resolve().parents[2]
 SHOT_DIR = REPO / ".cache" / "e2e"  # ignored by git

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 from browser import after_run, launch, needs_chromium, new_page, wait_idle
-from test_projector import UPLOAD_NAME, big_dataset  # noqa: F401 (a fixture)
-from test_upload import png_bytes
+from app_helpers import UPLOAD_NAME, png_bytes
 
-from app.serve import free_port, start_server, stop_server, wait_healthy
+from app.server.serve import free_port, start_server, stop_server, wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CASE_TITLE = '[data-testid="stMarkdownContainer"] h4'

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from browser import after_run, choose, launch, leaving, needs_chromium, new_page, open_page, wait_idle
-from test_upload import SECRETS, dicom_bytes
+from app_helpers import SECRETS, dicom_bytes
 
-from app.serve import free_port, start_server, stop_server, wait_healthy
+from app.server.serve import free_port, start_server, stop_server, wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 UPLOAD_NAME = "Zqxwy^Mortimer PID-99887766"  # named after the patient, no extension

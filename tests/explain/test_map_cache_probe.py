@@ -1,5 +1,5 @@
 """is_cached: whether attribution_map answers from its cache, so the app queues only maps
-that will really be computed (app/heavy.py)."""
+that will really be computed (app/jobs/slot.py)."""
 
 from __future__ import annotations
 

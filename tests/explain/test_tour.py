@@ -132,7 +132,7 @@ def test_a_lowest_call_above_half_is_no_miss():
 
 # --------------------------------------------------------------------------- the file
 def test_render_writes_a_tour_the_app_reads(tmp_path):
-    from app import tour as app_tour
+    from app.core import tour as app_tour
 
     pick = T.Pick("localise", "c01", "Pleural effusion.", 'A "quoted" title', "Line one\nand − two.",
                   "Chosen so.", "Typical so.", "the numbers", outline="Pleural Effusion")
@@ -150,7 +150,7 @@ def test_render_writes_a_tour_the_app_reads(tmp_path):
 
 
 def test_a_hand_written_tour_needs_none_of_the_new_keys(tmp_path):
-    from app import tour as app_tour
+    from app.core import tour as app_tour
 
     path = tmp_path / "t.toml"
     path.write_text('[[stop]]\ncase = "a"\ntitle = "t"\npoint = "p"\ntypical = "  over 3: 0.1  "\n')
@@ -186,7 +186,7 @@ def wide_masks(masked_dataset, tmp_path_factory):
 def test_command_writes_the_tour_with_the_splits_numbers(pair, wide_masks, tmp_path, capsys):
     """On the tiny dataset with masks: no device film (left out, and said so), every other role
     filled, each stop's numbers recomputed here from the same library parts."""
-    from app import tour as app_tour
+    from app.core import tour as app_tour
     from eclip.data.images import load_working
     from eclip.data.manifest import read_manifest
     from eclip.explain.maps import attribution_map

@@ -1,0 +1,2 @@
+"""Streamlit pieces the pages share: the sidebar state, cached loaders, the case picker, the
+compare model, widgets."""

@@ -1,0 +1,1 @@
+"""What the app shows that is not Streamlit: settings, folders, the case table, the tour."""

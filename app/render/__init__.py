@@ -1,0 +1,1 @@
+"""Figures and documents drawn without Streamlit: overlays, the embedding map, the case report."""
