@@ -7,6 +7,9 @@ the same way:
 * ``grid ceiling``: the finding's own mask averaged onto the model's token grid (8 x 8 for a
   ViT with 16 px patches at 128 px) and brought back to the image the way the app brings every
   map back (``resize_heatmap``): the best any map at that resolution can do.
+* ``gaze at grid``: where the case has gaze, the reader's heatmap averaged onto the same grid:
+  what a map that copied the gaze would score, so the most a gaze prior alone could teach
+  (the gaze of a case is one map for all its findings; it is n/a on cases without gaze).
 
 Two prompts are scored: ``finding`` (each drawn label's mask against the map of that label's
 first positive prompt in the shipped binary prompt set) and ``report`` (the union of the case's
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eclip.data.gaze import resize_heatmap
+from eclip.data.gaze import load_heatmap, resize_heatmap
 from eclip.data.images import load_working
 from eclip.data.manifest import read_manifest
 from eclip.data.reports import normalized_report
@@ -38,7 +41,7 @@ from .maps import attribution_map, resolve_prompt
 from .towers import tower_kind
 
 SCORES = ("pointing", "miou")
-WHO = ("model", "centre", "grid ceiling")
+WHO = ("model", "centre", "grid ceiling", "gaze at grid")
 
 
 @dataclass(frozen=True)
@@ -134,13 +137,27 @@ def localisation(lm, data: str | Path, split: str = "test", method: str = "gradc
     for _, row in tqdm(rows.iterrows(), total=len(rows), desc=f"{method} localisation", disable=not progress):
         pixels = load_working(root / row["image_path"])
         centre = bias.map(pixels.shape)
+        gaze = case_gaze(root, row, pixels.shape, grid)
         for t in case_targets(root, row, pixels.shape, prompts):
             sal = attribution_map(lm, pixels, t.prompt, method, image_id=t.case_id, precision=precision)
             base = {"case_id": t.case_id, "finding": t.finding, "cluster": t.cluster}
             records.append({**base, "who": "model", **scores(sal, t.truth)})
             records.append({**base, "who": "centre", **scores(centre, t.truth)})
             records.append({**base, "who": "grid ceiling", **scores(grid_limited(t.truth, grid), t.truth)})
+            if gaze is not None:
+                records.append({**base, "who": "gaze at grid", **scores(gaze, t.truth)})
     return pd.DataFrame(records)
+
+
+def case_gaze(root: Path, row, shape: tuple[int, int], grid: tuple[int, int]) -> np.ndarray | None:
+    """The case's gaze heatmap at the model's grid, back on the image grid; None without gaze."""
+    path = str(row.get("gaze_path", "") or "")
+    if not path or path == "nan":
+        return None
+    heat = load_heatmap(root / path)
+    if heat.shape != shape:
+        heat = resize_heatmap(heat, shape)
+    return grid_limited(heat, grid)
 
 
 def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
@@ -183,12 +200,14 @@ def markdown_table(summary: list[dict], model_name: str) -> str:
     """Finding x (model, centre, ceiling) pointing game and mIoU, with intervals and counts."""
     by = {(r["finding"], r["who"]): r for r in summary}
     findings = list(dict.fromkeys(r["finding"] for r in summary))
+    who = [w for w in WHO if w != "gaze at grid"]
     head = (f"| finding | n (reports) | {model_name} pointing | centre pointing | grid ceiling pointing "
-            f"| {model_name} mIoU | centre mIoU | grid ceiling mIoU |")
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+            f"| {model_name} mIoU | centre mIoU | grid ceiling mIoU | gaze at grid pointing (n) |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     for f in findings:
-        m = by.get((f, "model"))
-        cells = [_cell(by.get((f, w), {}).get(s)) for s in SCORES for w in WHO]
+        m, g = by.get((f, "model")), by.get((f, "gaze at grid"))
+        cells = [_cell(by.get((f, w), {}).get(s)) for s in SCORES for w in who]
+        cells.append(f"{_cell(g['pointing'])} ({g['pointing']['n']})" if g else "n/a (no gaze)")
         count = f"{m['pointing']['n']} ({m['pointing']['clusters']})" if m else "0"
         lines.append(f"| {f} | {count} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

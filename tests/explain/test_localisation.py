@@ -48,17 +48,23 @@ def test_summary_rows_and_markdown():
     assert by[(L.REPORT_ROW, "centre")]["pointing"]["value"] == 0.0
     table = L.markdown_table(summary, "m")
     assert "| all findings | 2 (2) | 1.000 [1.000, 1.000] | 0.000 [0.000, 0.000] |" in table
+    assert table.splitlines()[2].endswith("| n/a (no gaze) |")  # no case here has gaze
 
 
 def test_localisation_scores_every_abnormal_case(vit_lm, masked_dataset):
     per_target = L.localisation(vit_lm, masked_dataset, "test")
     df = read_manifest(masked_dataset)
     abnormal = df[(df["split"] == "test") & (df["mask_path"] != "")]
-    # one finding target + one report target per abnormal case, each scored three ways
-    assert len(per_target) == 2 * len(abnormal) * 3
+    # one finding target + one report target per abnormal case, each scored three ways, and
+    # a fourth (the gaze at the grid) on the cases that have gaze
+    gazed = int((abnormal["gaze_path"].astype(str).str.len() > 0).sum())
+    assert 0 < gazed < len(abnormal)
+    assert len(per_target) == 2 * len(abnormal) * 3 + 2 * gazed
     assert set(per_target["who"]) == set(L.WHO)
     ceiling = per_target[per_target["who"] == "grid ceiling"]
     assert (ceiling["pointing"] == 1.0).all()  # large blobs survive a 4 x 4 grid
+    gaze = per_target[per_target["who"] == "gaze at grid"]
+    assert set(gaze["case_id"]) == set(abnormal.loc[abnormal["gaze_path"].astype(str).str.len() > 0, "id"])
 
 
 def test_localise_cli_writes_json(vit_lm, masked_dataset, tmp_path, capsys):
