@@ -19,11 +19,12 @@ import numpy as np
 
 from eclip.data.manifest import read_manifest
 from eclip.data.reports import report_text
-from eclip.errors import EvaluationError
+from eclip.errors import EclipError, EvaluationError
 from eclip.index.keys import checkpoint_identity, expected_identity, index_dir
 from eclip.index.projection import compute_umap
 from eclip.index.store import (INDEX_VERSION, META, EmbeddingIndex, StaleIndex, open_index,
                                save_npy, write_list, write_meta)
+from eclip.index.zero_shot_calibration import default_calibration
 from eclip.io import write_json
 from eclip.model.checkpoint import load_model
 from eclip.model.encode import encode_images, encode_texts, unique_texts
@@ -100,10 +101,21 @@ def build_index(checkpoint: str | Path, data: str | Path, *, cache_root: str | P
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     _assemble(path, df, texts, text_index, meta)
     idx = open_index(path, expect)
+    _calibrate(idx, df, lm)
     if with_umap:
         compute_umap(idx, seed=seed, n_neighbors=umap_neighbors)
         idx = open_index(path, expect)
     return idx
+
+
+def _calibrate(idx: EmbeddingIndex, df, lm) -> None:
+    """Fit the shipped binary prompt set's probabilities on the validate split and keep the
+    fit beside the index (``zero_shot_calibration``); pages fit it lazily if this fails."""
+    try:
+        cal = default_calibration(idx, df, lm)
+        log.info("zero-shot calibration: %s", cal.summary())
+    except (EclipError, OSError, ValueError) as exc:
+        log.warning("zero-shot calibration not kept (%s); pages will fit it on first use", exc)
 
 
 def _unique_reports(df) -> tuple[list[str], np.ndarray]:
