@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from eclip import explain  # noqa: E402
+from eclip.model.checkpoint import LoadedModel  # noqa: E402
 from timing import timed  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 
@@ -64,7 +65,7 @@ def demo_data(root: Path, n: int) -> Path:
 
 
 
-def bench_maps(lm, pixels: np.ndarray, repeats: int, ig_steps: int) -> dict:
+def bench_maps(lm: LoadedModel, pixels: np.ndarray, repeats: int, ig_steps: int) -> dict:
     out = {}
     for method in explain.supported_methods(lm):
         reps = 1 if method == "integrated_gradients" else repeats
@@ -97,7 +98,7 @@ def _next_other(texts: list[str], i: int) -> str:
     return next((t for t in later if t != texts[i]), explain.DEFAULT_PROMPT)
 
 
-def bench_sanity(lm, data: Path, n_images: int, ig_steps: int) -> list[dict]:
+def bench_sanity(lm: LoadedModel, data: Path, n_images: int, ig_steps: int) -> list[dict]:
     images, prompts, other = sanity_cases(data, n_images)
     table = explain.sanity.sanity_checks(lm, images, prompts, other, explain.supported_methods(lm),
                                          n_steps=ig_steps)

@@ -21,8 +21,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from eclip.model.checkpoint import LoadedModel
 
 ROOT = Path(__file__).resolve().parents[1]
 ARMS = {"clip": ["--config", "configs/demo20k-clip.toml"],
@@ -89,7 +93,7 @@ def probe_scores(emb: np.ndarray, y: np.ndarray, train_rows: np.ndarray, test_ro
     return np.mean(runs, axis=0)
 
 
-def zeroshot_scores(lm, emb: np.ndarray, labels: list[str]) -> np.ndarray:
+def zeroshot_scores(lm: LoadedModel, emb: np.ndarray, labels: list[str]) -> np.ndarray:
     """s(positive) - s(negative) of the binary prompt pairs, per row and label column (NaN
     for a label no pair names)."""
     from eclip.model.encode import encode_prompt_sets

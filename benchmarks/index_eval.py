@@ -34,6 +34,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1]
 import torch  # noqa: E402
 
 from eclip.evaluate.zeroshot import multiclass_scores  # noqa: E402
+from eclip.model.checkpoint import LoadedModel  # noqa: E402
 from eclip.model.encode import clear_prompt_cache, encode_prompt_sets  # noqa: E402
 from eclip.model.prompts import load_prompt_set  # noqa: E402
 from timing import matmul_peak_gflops, timed  # noqa: E402  (benchmarks/timing.py, beside this script)
@@ -57,7 +58,7 @@ def _timed(fn, repeats: int) -> float:
     return timed(fn, repeats)["median_s"]
 
 
-def bench_embedding(lm, batch_sizes: list[int], n_images: int) -> list[dict]:
+def bench_embedding(lm: LoadedModel, batch_sizes: list[int], n_images: int) -> list[dict]:
     from PIL import Image
 
     from eclip.model.encode import encode_images
@@ -96,7 +97,7 @@ def _edited_one_prompt(ps):
     return replace(ps, classes=(new_first,) + ps.classes[1:])
 
 
-def bench_text_embedding(lm, n: int = 256) -> dict:
+def bench_text_embedding(lm: LoadedModel, n: int = 256) -> dict:
     """Reports/s through the text tower (report-length texts, as when an index is built)."""
     from eclip.model.encode import encode_texts
 
@@ -119,7 +120,7 @@ def _encode_flops(encode) -> float:
     return float(counter.get_total_flops())
 
 
-def bench_zero_shot(lm, n: int, repeats: int) -> list[dict]:
+def bench_zero_shot(lm: LoadedModel, n: int, repeats: int) -> list[dict]:
     """Two new prompt sets: one prompt per class (what a user types in the app) and the
     whole ``findings`` file (all templates x phrases). The text tower's FLOPs over this
     machine's measured fp32 matmul peak give the least time any implementation could take."""

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from eclip.model import precision as P
+from eclip.model.checkpoint import LoadedModel
 
 PRECISIONS = ("fp32", "bf16")
 HEADLINE = ("zs/findings/accuracy", "zs/chexpert5/accuracy", "zs/binary/macro_auroc",
@@ -78,7 +79,7 @@ def demo_rows(data: Path, n: int, split: str = "test") -> list[str]:
 
 
 # --------------------------------------------------------------------------- measurements
-def encode_speed(lm, data: Path, rows: list[str], batch: int, rounds: int) -> tuple[dict, dict]:
+def encode_speed(lm: LoadedModel, data: Path, rows: list[str], batch: int, rounds: int) -> tuple[dict, dict]:
     """Images/s of image encoding per precision, and the embeddings of each."""
     from eclip.model.encode import encode_images
 
@@ -94,7 +95,7 @@ def encode_speed(lm, data: Path, rows: list[str], batch: int, rounds: int) -> tu
     return {p: len(rows) / s for p, s in best.items()}, out
 
 
-def map_speed(lm, pixels: list[np.ndarray], method: str, rounds: int, n_steps: int) -> tuple[dict, float]:
+def map_speed(lm: LoadedModel, pixels: list[np.ndarray], method: str, rounds: int, n_steps: int) -> tuple[dict, float]:
     """Seconds per map per precision, and the mean CC of bf16 maps with fp32 maps."""
     from eclip.evaluate.saliency import pearson_cc
     from eclip.explain import attribution_map
@@ -108,7 +109,7 @@ def map_speed(lm, pixels: list[np.ndarray], method: str, rounds: int, n_steps: i
     return best, float(np.mean(cc))
 
 
-def train_step_speed(lm, batch: int, rounds: int) -> dict:
+def train_step_speed(lm: LoadedModel, batch: int, rounds: int) -> dict:
     """Seconds per training step (eCLIP forward with an expert batch, backward, AdamW) on
     random inputs, per precision. A fresh copy of the model keeps the shared one untouched."""
     import copy
@@ -171,7 +172,7 @@ def eval_agreement(checkpoint: str, data: Path, n_boot: int) -> tuple[dict, dict
 
 
 # --------------------------------------------------------------------------- report
-def speed_rows(name: str, lm, data: Path, args) -> list[str]:
+def speed_rows(name: str, lm: LoadedModel, data: Path, args) -> list[str]:
     from eclip.data.images import load_working
 
     rows = demo_rows(data, args.n_images)

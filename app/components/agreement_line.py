@@ -14,7 +14,7 @@ import streamlit as st
 
 from eclip.explain.agreement import case_line, case_references, headline, split_summary
 from eclip.explain.floors import CentreBias, train_centre_bias
-from eclip.model.checkpoint import checkpoint_name
+from eclip.model.checkpoint import LoadedModel, checkpoint_name
 
 from app.components import heavy, loaders, state
 
@@ -42,7 +42,7 @@ def show_case_line(root, row: pd.Series, checkpoint: str, scores: dict[str, floa
     st.markdown(f"**This case:** {line}", help=EXPLAINED.format(source=bias.source))
 
 
-def show_split_line(root, checkpoint: str, lm, method: str) -> None:
+def show_split_line(root, checkpoint: str, lm: LoadedModel, method: str) -> None:
     """A button that scores the split's gaze subset (model, floors, ceiling) with intervals;
     the result stays for this checkpoint, dataset and method."""
     key = f"xp_split_summary:{checkpoint}:{root}:{method}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,9 @@ from eclip.data.manifest import fingerprint, manifest_path, read_manifest
 from eclip.errors import GazeFormatError, ManifestError, ModelError
 
 from app.core import cases
+
+if TYPE_CHECKING:
+    from eclip.index.store import EmbeddingIndex
 
 
 def _mtime(path: Path) -> int:
@@ -219,7 +223,7 @@ def _geometry(key: tuple, _index) -> dict[str, float]:
             "sample": int(len(rows))}
 
 
-def index_geometry(index) -> dict[str, float]:
+def index_geometry(index: EmbeddingIndex) -> dict[str, float]:
     """Modality gap, alignment and uniformity of an index, once per index build (the gap
     normalises every report embedding: ~0.8 s per Embeddings run at 200,000 cases)."""
     return _geometry((str(index.path), index.meta.get("created_at"), len(index)), index)
@@ -231,7 +235,7 @@ def _rows_match(key: tuple, _ids: list, _manifest: pd.DataFrame) -> bool:
         np.array_equal(np.asarray(_ids, dtype=object), _manifest["id"].to_numpy(dtype=object)))
 
 
-def index_matches(index, root: str | Path) -> bool:
+def index_matches(index: EmbeddingIndex, root: str | Path) -> bool:
     """Whether ``index`` has one row per manifest row, in order. Checked once per index and
     manifest version: listing 200,000 ids took ~0.6 s of every page run."""
     key = (str(index.path), _mtime(Path(index.path) / "meta.json"), str(root),

@@ -9,6 +9,7 @@ the result is kept for this page and case only, so a stale report is never offer
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -22,6 +23,9 @@ from app.core import cases, paths
 from app.render import case_report
 from app.render.case_report import CaseReport, Draft, Figure, ModelSummary
 from app.render.overlay import MASK_COLOURS, overlay_png
+
+if TYPE_CHECKING:
+    from eclip.model.checkpoint import LoadedModel
 
 _KEPT = "_case_report:{}"  # session key per page: {"token", "html", "png", "stem"}
 
@@ -47,7 +51,7 @@ def model_summaries(checkpoint: str | None, other: str | None = None) -> tuple[M
                  for ck, role in pairs)
 
 
-def zero_shot(lm, case: loader.Case) -> tuple[tuple[str, float], ...]:
+def zero_shot(lm: LoadedModel, case: loader.Case) -> tuple[tuple[str, float], ...]:
     """Every finding of the binary prompt set for this image, most likely first."""
     from eclip.model.encode import encode_pixels
     from eclip.report.context import zero_shot_evidence
@@ -105,7 +109,7 @@ def warnings(checkpoint: str | None, case: loader.Case) -> tuple[str, ...]:
 
 
 def build(case: loader.Case, page: str, figures: list[Figure], *, checkpoint: str | None = None,
-          lm=None, other: str | None = None, draft: Draft | None = None) -> CaseReport:
+          lm: LoadedModel | None = None, other: str | None = None, draft: Draft | None = None) -> CaseReport:
     """The report of ``case`` as ``page`` shows it; the model parts when a model is given."""
     return CaseReport(
         case=case.id, page=page, simulated=case.simulated, figures=tuple(figures), facts=facts(case),

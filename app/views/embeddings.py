@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+from typing import TYPE_CHECKING
 
 from app.core import cases
 from app.render import map_view
 from app.components import index_job, loaders, state, widgets
 from app.components.compare import map_changes, side_by_side
 
-def _geometry(index) -> None:
+if TYPE_CHECKING:
+    from eclip.index.store import EmbeddingIndex
+
+
+def _geometry(index: EmbeddingIndex) -> None:
     geo = loaders.index_geometry(index)
     c = st.columns(5)  # one number each: "200000 / 192889" in one metric was cut off
     c[0].metric("images", f"{len(index):,}")

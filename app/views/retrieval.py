@@ -10,12 +10,13 @@ import pandas as pd
 import streamlit as st
 
 from eclip.index.calibration import Verdict, judge_hits
-from eclip.index.store import rank_of, top_k
+from eclip.index.store import EmbeddingIndex, rank_of, top_k
 
 from app.core import paths
 from app.components import index_job, loaders, state, widgets
 from app.components.compare import side_by_side
 from app.components.case import current_case, loader, picker
+from eclip.model.checkpoint import LoadedModel
 
 MODES = ("Text → images", "Image → reports")
 
@@ -34,7 +35,7 @@ def _text_query() -> str:
     return query.strip()
 
 
-def _text_to_images(root: str, checkpoint: str, index, manifest: pd.DataFrame,
+def _text_to_images(root: str, checkpoint: str, index: EmbeddingIndex, manifest: pd.DataFrame,
                     rows: np.ndarray, k: int, query: str, columns: int = 5) -> None:
     q = loaders.encode_texts(checkpoint, [query])
     scores = index.image_text_scores(q, rows)[:, 0]
@@ -82,7 +83,7 @@ def _query_image(root: str, manifest: pd.DataFrame, case) -> None:
         widgets.case_gallery(root, manifest.loc[[case.row.name]], columns=1)
 
 
-def _nearest_cases(root: str, index, manifest: pd.DataFrame, rows: np.ndarray, case,
+def _nearest_cases(root: str, index: EmbeddingIndex, manifest: pd.DataFrame, rows: np.ndarray, case,
                    query: np.ndarray, k: int) -> None:
     """The dataset images closest to the query image (itself left out)."""
     top, sims = index.nearest_images(query, rows, k, None if case.is_upload else index.row_of(case.id))
@@ -99,7 +100,7 @@ def _query_case(root: str, manifest: pd.DataFrame, rows: np.ndarray):
         return loader.load(root, manifest, case_id)
 
 
-def _image_to_reports(root: str, lm, index, manifest: pd.DataFrame, rows: np.ndarray,
+def _image_to_reports(root: str, lm: LoadedModel, index: EmbeddingIndex, manifest: pd.DataFrame, rows: np.ndarray,
                       k: int, case, show_query: bool = True) -> None:
     query = loader.embedding(lm, index, case)
     left, right = st.columns([1, 2.2], gap="large") if show_query else (None, st.container())

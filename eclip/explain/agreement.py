@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from eclip.evaluate.saliency import (AGREEMENT_METRICS, FixationPool, agreement_
 from .floors import READINGS, ceiling_pairs, floor_maps, missing_readings, train_centre_bias
 from .maps import attribution_map, resolve_prompt
 from .regions import GET_LUNGS, LUNGS, lung_region, placement, truth_region
+
+if TYPE_CHECKING:
+    from eclip.model.checkpoint import LoadedModel
 
 PLACEMENT_COLUMNS = ("border_mass", "outside_lungs")
 # CC, NSS, KL, AUC-Judd, then shuffled AUC and the localisation pair (CheXlocalize style)
@@ -43,7 +47,7 @@ def case_report(row) -> str:
     return str(row["findings"]).strip() or str(row["impression"]).strip()
 
 
-def gaze_agreement(lm, data: str | Path, split: str = "test", method: str = "gradcam",
+def gaze_agreement(lm: LoadedModel, data: str | Path, split: str = "test", method: str = "gradcam",
                    limit: int | None = None, progress: bool = False, precision: str | None = None):
     """Per-image agreement of ``method`` maps with gaze over ``split`` rows that have gaze.
     The prompt is each image's own report. Returns (means dict, per-image DataFrame); the
@@ -229,7 +233,7 @@ def case_references(root: str | Path, row, gaze: np.ndarray, bias) -> dict[str, 
     return refs
 
 
-def split_summary(lm, data: str | Path, split: str = "test", method: str = "gradcam",
+def split_summary(lm: LoadedModel, data: str | Path, split: str = "test", method: str = "gradcam",
                   limit: int | None = None, n_boot: int = 1000) -> dict[str, dict]:
     """``with_intervals`` of the model's maps ("model") and of each floor and the ceiling
     that the split has ("uniform", "centre", "readers") over ``split``'s gaze subset."""

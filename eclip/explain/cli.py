@@ -16,7 +16,7 @@ from eclip.cli import run_command
 from eclip.data.images import load_image, to_working
 from eclip.data.manifest import save_array_npz
 from eclip.index.typicality import describe
-from eclip.model.checkpoint import checkpoint_name, load_model
+from eclip.model.checkpoint import LoadedModel, checkpoint_name, load_model
 from eclip.model.encode import encode_pixels
 from eclip.model.precision import PRECISIONS
 
@@ -150,7 +150,7 @@ def _localise_cli(args) -> int:
     return 0
 
 
-def caveat_line(lm, name: str = "", markdown: bool = False) -> str:
+def caveat_line(lm: LoadedModel, name: str = "", markdown: bool = False) -> str:
     """The header line of every output of a model trained on simulated films (its card's
     caveat); "" for any other model."""
     caveat = lm.model_card.caveat

@@ -33,6 +33,7 @@ from eclip.data.manifest import read_manifest
 from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import pointing_game, threshold_iou
+from eclip.model.checkpoint import LoadedModel
 from eclip.model.prompts import load_prompt_set
 
 from .agreement import case_report
@@ -110,7 +111,7 @@ def grid_limited(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return resize_heatmap(resize_heatmap(mask.astype(np.float32), grid), mask.shape)
 
 
-def model_grid(lm) -> tuple[int, int]:
+def model_grid(lm: LoadedModel) -> tuple[int, int]:
     """The resolution of the model's own maps: its token grid (ViT) or last feature map."""
     visual = lm.model.clip.visual
     if tower_kind(lm) == "vit":
@@ -123,7 +124,7 @@ def scores(saliency: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {"pointing": pointing_game(saliency, truth), "miou": threshold_iou(saliency, truth)}
 
 
-def localisation(lm, data: str | Path, split: str = "test", method: str = "gradcam",
+def localisation(lm: LoadedModel, data: str | Path, split: str = "test", method: str = "gradcam",
                  limit: int | None = None, progress: bool = False, precision: str | None = None):
     """Per-target scores of the model's maps and of both references (a long DataFrame with
     columns case_id, finding, cluster, who, pointing, miou)."""

@@ -9,6 +9,7 @@ import torch
 from eclip.errors import EvaluationError
 from eclip.io import sha256_text
 from eclip.memo import BoundedCache
+from eclip.model.checkpoint import LoadedModel
 from eclip.model.encode import encode_prompts
 from eclip.model.precision import autocast, model_precision
 
@@ -31,7 +32,7 @@ def resolve_prompt(prompt: str | None, report: str = "") -> tuple[str, str]:
     return (report, "report") if report else (DEFAULT_PROMPT, "default")
 
 
-def text_embedding(lm, prompt: str) -> torch.Tensor:
+def text_embedding(lm: LoadedModel, prompt: str) -> torch.Tensor:
     """Normalised text embedding [D] of ``prompt`` (cached per weights in
     ``eclip.model.encode``); a plain tensor, usable in the autograd graph of a map."""
     return torch.from_numpy(encode_prompts(lm, [prompt])[0].copy())
@@ -57,7 +58,7 @@ def _check(pixels, prompt: str, method: str) -> np.ndarray:
     return pixels
 
 
-def attribution_map(lm, pixels: np.ndarray, prompt: str, method: str = "gradcam", *,
+def attribution_map(lm: LoadedModel, pixels: np.ndarray, prompt: str, method: str = "gradcam", *,
                     image_id: str | None = None, use_cache: bool = True, n_steps: int = 32,
                     precision: str | None = None) -> np.ndarray:
     """Where the image supports its similarity to ``prompt``: float32 HxW in [0, 1],
@@ -75,13 +76,13 @@ def attribution_map(lm, pixels: np.ndarray, prompt: str, method: str = "gradcam"
         key, lambda: _frozen(_compute(lm, pixels, prompt, method, n_steps, precision)))
 
 
-def _cache_key(lm, pixels: np.ndarray, prompt: str, method: str, image_id: str | None,
+def _cache_key(lm: LoadedModel, pixels: np.ndarray, prompt: str, method: str, image_id: str | None,
                n_steps: int, precision: str) -> tuple:
     return (lm.weights_sha256, image_id or image_key(pixels), prompt if methods.uses_prompt(method) else "",
             method, n_steps if method == "integrated_gradients" else 0, precision)
 
 
-def is_cached(lm, pixels: np.ndarray, prompt: str, method: str = "gradcam", *,
+def is_cached(lm: LoadedModel, pixels: np.ndarray, prompt: str, method: str = "gradcam", *,
               image_id: str | None = None, n_steps: int = 32, precision: str | None = None) -> bool:
     """Whether ``attribution_map`` with these arguments answers from its cache at once: the
     app's shared server queues a slow method's map (app/jobs/slot.py), never a cached one."""
@@ -94,7 +95,7 @@ def _frozen(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def raw_map(lm, pixels: np.ndarray, prompt: str, method: str, n_steps: int = 32,
+def raw_map(lm: LoadedModel, pixels: np.ndarray, prompt: str, method: str, n_steps: int = 32,
             precision: str = "fp32") -> np.ndarray:
     """The method's map over the model input, before it is brought to the stored grid, as
     float32 whatever the (resolved) ``precision`` of the passes."""
@@ -113,7 +114,7 @@ def raw_map(lm, pixels: np.ndarray, prompt: str, method: str, n_steps: int = 32,
     return np.asarray(raw, dtype=np.float32)
 
 
-def _compute(lm, pixels: np.ndarray, prompt: str, method: str, n_steps: int,
+def _compute(lm: LoadedModel, pixels: np.ndarray, prompt: str, method: str, n_steps: int,
              precision: str = "fp32") -> np.ndarray:
     h, w = pixels.shape
     raw = raw_map(lm, pixels, prompt, method, n_steps, precision)

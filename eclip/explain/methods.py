@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from eclip.errors import ModelError
+from eclip.model.checkpoint import LoadedModel
 
 from .towers import (AttentionTap, ThreadCapture, attention_probs, pooled_rows_to_grid, require_vit,
                      similarity, tower_kind, vit_tokens_to_grid)
@@ -53,13 +54,13 @@ def uses_prompt(method: str) -> bool:
     return method not in PROMPT_FREE
 
 
-def supported_methods(lm) -> list[str]:
+def supported_methods(lm: LoadedModel) -> list[str]:
     kind = tower_kind(lm)
     fast = {"vit": ["gradcam", *VIT_ONLY], "resnet": ["gradcam"]}.get(kind, [])
     return fast + ["integrated_gradients"]
 
 
-def _gradcam_layer(lm):
+def _gradcam_layer(lm: LoadedModel):
     visual, kind = lm.model.clip.visual, tower_kind(lm)
     if kind == "vit" and getattr(visual, "pool_type", "tok") == "avg":
         return visual.ln_post  # the pooled tokens: the similarity is a sum over them (CAM)
@@ -72,7 +73,7 @@ def _gradcam_layer(lm):
                      "use method 'integrated_gradients'.")
 
 
-def gradcam(lm, x: torch.Tensor, text: torch.Tensor) -> np.ndarray:
+def gradcam(lm: LoadedModel, x: torch.Tensor, text: torch.Tensor) -> np.ndarray:
     layer = _gradcam_layer(lm)
     with ThreadCapture([layer]) as cap:
         score = similarity(lm, x.clone().requires_grad_(True), text).sum()
@@ -88,7 +89,7 @@ def gradcam(lm, x: torch.Tensor, text: torch.Tensor) -> np.ndarray:
     return cam.detach().float().numpy()  # float(): a bf16 autocast leaves conv outputs in bf16
 
 
-def rollout(lm, x: torch.Tensor, text: torch.Tensor | None = None) -> np.ndarray:
+def rollout(lm: LoadedModel, x: torch.Tensor, text: torch.Tensor | None = None) -> np.ndarray:
     visual = require_vit(lm, "Attention rollout")
     blocks = list(visual.transformer.resblocks)
     with torch.no_grad():
@@ -103,7 +104,7 @@ def rollout(lm, x: torch.Tensor, text: torch.Tensor | None = None) -> np.ndarray
     return pooled_rows_to_grid(relevance, visual).float().numpy()
 
 
-def grad_rollout(lm, x: torch.Tensor, text: torch.Tensor) -> np.ndarray:
+def grad_rollout(lm: LoadedModel, x: torch.Tensor, text: torch.Tensor) -> np.ndarray:
     visual = require_vit(lm, "Gradient-weighted rollout")
     blocks = list(visual.transformer.resblocks)
     with AttentionTap([b.attn for b in blocks]) as tap:
@@ -116,7 +117,7 @@ def grad_rollout(lm, x: torch.Tensor, text: torch.Tensor) -> np.ndarray:
     return pooled_rows_to_grid(relevance.detach(), visual).float().numpy()
 
 
-def integrated_gradients(lm, x: torch.Tensor, text: torch.Tensor, n_steps: int = 32,
+def integrated_gradients(lm: LoadedModel, x: torch.Tensor, text: torch.Tensor, n_steps: int = 32,
                          baseline: torch.Tensor | None = None) -> np.ndarray:
     from captum.attr import IntegratedGradients
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from eclip.evaluate.saliency import spearman, ssim
+from eclip.model.checkpoint import LoadedModel
 
 from .maps import attribution_map
 from .towers import tower_kind
@@ -60,7 +61,7 @@ def _redraw(params: list[torch.nn.Parameter], gen: torch.Generator) -> None:
             p.copy_(p.mean() + p.std() * noise)
 
 
-def cascading_randomisation(lm, seed: int = 0) -> Iterator[tuple[str, object]]:
+def cascading_randomisation(lm: LoadedModel, seed: int = 0) -> Iterator[tuple[str, object]]:
     """Yields (stage name, model) with the image tower randomised from the top down to that
     stage, cumulatively. The model is a private copy (``lm`` is never touched) with its own
     weights id, so no cached map or text embedding of ``lm`` is reused for it."""
@@ -75,7 +76,7 @@ def cascading_randomisation(lm, seed: int = 0) -> Iterator[tuple[str, object]]:
                                         f"{seed}-{'+'.join(done)}")
 
 
-def sanity_checks(lm, images: list[np.ndarray], prompts: list[str], other_prompts: list[str],
+def sanity_checks(lm: LoadedModel, images: list[np.ndarray], prompts: list[str], other_prompts: list[str],
                   methods: list[str], n_steps: int = 16, seed: int = 0):
     """One row per (method, check, stage) with mean Spearman / SSIM between the original
     maps and the maps after the change, over ``images`` (each explained for its prompt):

@@ -47,7 +47,7 @@ from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import agreement_metrics
 from eclip.model import load_model
-from eclip.model.checkpoint import checkpoint_name
+from eclip.model.checkpoint import LoadedModel, checkpoint_name
 from eclip.model.encode import encode_pixels
 from eclip.report.context import zero_shot_evidence
 
@@ -119,7 +119,7 @@ def _all(n: int, noun: str) -> str:
     return f"the 1 {noun}" if n == 1 else f"all {n} {noun}s"
 
 
-def probabilities(lm, root: Path, rows: pd.DataFrame) -> tuple[list, np.ndarray]:
+def probabilities(lm: LoadedModel, root: Path, rows: pd.DataFrame) -> tuple[list, np.ndarray]:
     """(the binary set's findings, [N, L] their zero-shot probabilities for ``rows``): the
     numbers the app's draft, presenter and case report show (eclip.report's
     sigmoid(scale * (s_pos - s_neg)), at the model's learned temperature)."""
@@ -129,7 +129,7 @@ def probabilities(lm, root: Path, rows: pd.DataFrame) -> tuple[list, np.ndarray]
     return findings, np.asarray(probs, dtype=float)
 
 
-def gaze_cc(lm, root: Path, rows: pd.DataFrame, method: str = METHOD) -> np.ndarray:
+def gaze_cc(lm: LoadedModel, root: Path, rows: pd.DataFrame, method: str = METHOD) -> np.ndarray:
     """[N] Pearson CC of each row's map (its default prompt) with its gaze heatmap."""
     out = []
     for _, row in rows.iterrows():
@@ -185,7 +185,7 @@ def _not_first(skipped: bool) -> str:
 
 
 # --------------------------------------------------------------------------- the roles
-def gaze_pick(lm, other, root: Path, rows: pd.DataFrame, names: Names, split: str, taken: set) -> Pick:
+def gaze_pick(lm: LoadedModel, other, root: Path, rows: pd.DataFrame, names: Names, split: str, taken: set) -> Pick:
     """The case of the largest CC difference (model - compare) among ``rows`` with gaze and a
     finding; without a compare model, the model's highest CC."""
     pool = rows[_has_gaze(rows)]
@@ -269,7 +269,7 @@ def surest_pick(role: str, rows: pd.DataFrame, labels: list, probs: np.ndarray, 
     return Pick(role, ids[i], prompt, title, point, chosen, typical, why)
 
 
-def localise_pick(lm, other, root: Path, names: Names, split: str, taken: set) -> Pick:
+def localise_pick(lm: LoadedModel, other, root: Path, names: Names, split: str, taken: set) -> Pick:
     """A pointing-game hit of the model's map (finding prompts, ground-truth masks), the one
     nearest the median share of the map's weight inside the mask among the hits."""
     try:
@@ -324,7 +324,7 @@ def localise_pick(lm, other, root: Path, names: Names, split: str, taken: set) -
                 "Does the map find the finding?", point, chosen, typical, why, outline=str(hit.finding))
 
 
-def _mass_inside(lm, root: Path, row, finding: str) -> float:
+def _mass_inside(lm: LoadedModel, root: Path, row, finding: str) -> float:
     """The share of the model's map (the finding's prompt) inside the finding's mask (the map
     is the one ``localisation`` scored: same prompt and image id, from the map cache)."""
     case_id = str(row["id"])
@@ -378,7 +378,7 @@ def miss_pick(rows: pd.DataFrame, labels: list, probs: np.ndarray, names: Names,
                 typical, why)
 
 
-def pick_tour(lm, other, data: str | Path, split: str = "test", roles=ROLES) -> Tour:
+def pick_tour(lm: LoadedModel, other, data: str | Path, split: str = "test", roles=ROLES) -> Tour:
     """The picks (see the module doc), in ROLES order; a role whose pool is empty is left out
     (``Tour.left_out`` says why). ``other`` is the compare model, or None."""
     root = Path(data)

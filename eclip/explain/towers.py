@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from eclip.errors import ModelError
+from eclip.model.checkpoint import LoadedModel
 
 
 class ThreadCapture:
@@ -65,7 +66,7 @@ class AttentionTap(ThreadCapture):
 
 
 # --------------------------------------------------------------------------- towers
-def tower_kind(lm) -> str:
+def tower_kind(lm: LoadedModel) -> str:
     """'vit' (open_clip VisionTransformer), 'resnet' (ModifiedResNet) or 'other'."""
     visual = lm.model.clip.visual
     if hasattr(visual, "transformer") and hasattr(visual, "grid_size"):
@@ -75,7 +76,7 @@ def tower_kind(lm) -> str:
     return "other"
 
 
-def require_vit(lm, what: str):
+def require_vit(lm: LoadedModel, what: str):
     """The ViT image tower, or a ModelError naming the methods that do work."""
     visual = lm.model.clip.visual
     if tower_kind(lm) != "vit":
@@ -139,6 +140,6 @@ def attend(attn, x: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     return out if attn.batch_first else out.transpose(0, 1)
 
 
-def similarity(lm, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+def similarity(lm: LoadedModel, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     """Cosine similarity [B] of images ``x`` with the normalised text vector."""
     return lm.model.encode_image(x, normalize=True).float() @ text

@@ -26,7 +26,7 @@ from eclip.index.store import (INDEX_VERSION, META, EmbeddingIndex, StaleIndex, 
                                save_npy, write_list, write_meta)
 from eclip.index.zero_shot_calibration import default_calibration
 from eclip.io import write_json
-from eclip.model.checkpoint import load_model
+from eclip.model.checkpoint import LoadedModel, load_model
 from eclip.model.encode import encode_images, encode_texts, unique_texts
 from eclip.model.precision import autocast, checkpoint_precision
 from eclip.train import distributed as D
@@ -38,7 +38,7 @@ CHUNK_ROWS = 1024
 
 def build_index(checkpoint: str | Path, data: str | Path, *, cache_root: str | Path | None = None,
                 batch_size: int = 32, with_umap: bool = True, force: bool = False,
-                device: str = "auto", workers: int = 0, seed: int = 0, lm=None,
+                device: str = "auto", workers: int = 0, seed: int = 0, lm: LoadedModel | None = None,
                 progress: bool = True, umap_neighbors: int = 15,
                 chunk_rows: int | None = None, precision: str | None = None) -> EmbeddingIndex | None:
     """Embed every image and unique report of ``data`` and store the index.
@@ -108,7 +108,7 @@ def build_index(checkpoint: str | Path, data: str | Path, *, cache_root: str | P
     return idx
 
 
-def _calibrate(idx: EmbeddingIndex, df, lm) -> None:
+def _calibrate(idx: EmbeddingIndex, df, lm: LoadedModel) -> None:
     """Fit the shipped binary prompt set's probabilities on the validate split and keep the
     fit beside the index (``zero_shot_calibration``); pages fit it lazily if this fails."""
     try:

@@ -30,6 +30,7 @@ import numpy as np
 
 from eclip.errors import EvaluationError
 from eclip.index import kept
+from eclip.index.store import EmbeddingIndex
 from eclip.memo import BoundedCache
 
 FLOOR_PERCENTILE = 5.0  # a hit below this percentile of matched pairs is not close
@@ -157,7 +158,7 @@ def report_neighbours(text_emb: np.ndarray, sample: int = NEIGHBOUR_SAMPLE) -> n
     return nearest_similarity(np.asarray(text_emb[rows]), text_emb, skip=rows)
 
 
-def pair_calibration(index) -> PairCalibration:
+def pair_calibration(index: EmbeddingIndex) -> PairCalibration:
     """The calibration of an ``EmbeddingIndex``, cached per index build (its folder and the
     weights, config and data hashes its meta.json records) in memory and in the index folder
     (``calibration.npz``), so it is computed once per index, not once per server process."""
@@ -168,7 +169,7 @@ def pair_calibration(index) -> PairCalibration:
             "neighbours": np.sort(report_neighbours(index.text_emb))})))
 
 
-def judge_hits(index, scores, query_emb: np.ndarray | None = None) -> Verdict:
+def judge_hits(index: EmbeddingIndex, scores, query_emb: np.ndarray | None = None) -> Verdict:
     """The verdict on a query's hits (their ``scores``); ``query_emb`` for a typed query,
     which is also checked against the index's reports."""
     cal = pair_calibration(index)

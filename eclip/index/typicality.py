@@ -21,12 +21,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eclip.errors import EvaluationError
 from eclip.io import atomic_write_bytes
 from eclip.memo import BoundedCache
+
+if TYPE_CHECKING:
+    from eclip.model.checkpoint import LoadedModel
 
 K = 10
 SAMPLE_MAX = 2_000  # training images in the shipped reference (a seeded sample beyond this)
@@ -176,12 +180,12 @@ def _read(path: Path) -> TypicalityReference:
                                     "`eclip evaluate card --checkpoint DIR`") from exc
 
 
-def of_model(lm, embedding: np.ndarray) -> Typicality:
+def of_model(lm: LoadedModel, embedding: np.ndarray) -> Typicality:
     """The typicality of one embedding under a loaded model's own reference."""
     return load_reference(lm.path, lm.weights_sha256).score(embedding)
 
 
-def describe(lm, embedding: np.ndarray) -> str:
+def describe(lm: LoadedModel, embedding: np.ndarray) -> str:
     """'typical (percentile 77 ...)', or 'unavailable: why', for a line of text output."""
     try:
         return of_model(lm, embedding).line()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,13 +23,16 @@ from eclip.model.prefix_text import encode_shared_prefixes, supports_prefix_shar
 from eclip.model.prompts import PromptSet
 from eclip.model.text_features import text_features
 
+if TYPE_CHECKING:
+    from eclip.model.checkpoint import LoadedModel
+
 # Prompt embeddings per (weights sha256, prompt): editing one prompt of a set re-encodes only
 # that prompt. 50k prompts ~ 50 MB at 256 dims.
 PROMPT_CACHE = BoundedCache(50_000, "prompt embeddings")
 
 
 # --------------------------------------------------------------------------- vectors
-def probability_scale(lm) -> float:
+def probability_scale(lm: LoadedModel) -> float:
     """The model's learned logit scale (1 / T): what turns a prompt pair's cosine difference
     into a probability, CheXzero's pair softmax at the model's own temperature. Raw cosines
     alone put every pair near 0.5; every page and the draft report use this one scale."""
@@ -59,7 +63,7 @@ def unique_texts(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
 
 
 # --------------------------------------------------------------------------- texts
-def encode_texts(lm, texts: list[str], batch_size: int = 64, device: str = "cpu",
+def encode_texts(lm: LoadedModel, texts: list[str], batch_size: int = 64, device: str = "cpu",
                  share_prefixes: bool = False) -> np.ndarray:
     """L2-normalised text embeddings [len(texts), D] as float32.
 
@@ -87,12 +91,12 @@ def encode_texts(lm, texts: list[str], batch_size: int = 64, device: str = "cpu"
     return out
 
 
-def _embed_dim(lm) -> int:
+def _embed_dim(lm: LoadedModel) -> int:
     return int(lm.config.get("arch_cfg", {}).get("embed_dim", 0))
 
 
 # --------------------------------------------------------------------------- images
-def encode_images(lm, root: Path, image_paths: list[str], batch_size: int = 32,
+def encode_images(lm: LoadedModel, root: Path, image_paths: list[str], batch_size: int = 32,
                   device: str = "cpu", workers: int = 0) -> np.ndarray:
     """L2-normalised image embeddings for files given relative to ``root``."""
     loader = torch.utils.data.DataLoader(
@@ -118,7 +122,7 @@ class _ImageFiles:
         return self.preprocess(load_working(self.root / self.paths[i]))
 
 
-def encode_pixels(lm, pixels: np.ndarray) -> np.ndarray:
+def encode_pixels(lm: LoadedModel, pixels: np.ndarray) -> np.ndarray:
     """L2-normalised embedding [D] of one stored image (float32 HxW in [0,1])."""
     with torch.inference_mode():
         x = lm.preprocess(np.asarray(pixels, dtype=np.float32))[None]
@@ -126,7 +130,7 @@ def encode_pixels(lm, pixels: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- prompts
-def encode_prompts(lm, prompts: list[str], device: str = "cpu") -> np.ndarray:
+def encode_prompts(lm: LoadedModel, prompts: list[str], device: str = "cpu") -> np.ndarray:
     """[len(prompts), D] embeddings; prompts seen before under the same weights come from
     ``PROMPT_CACHE`` keyed by (weights sha256, prompt text)."""
     if not prompts:
@@ -146,7 +150,7 @@ def clear_prompt_cache() -> None:
     PROMPT_CACHE.clear()
 
 
-def encode_prompt_sets(lm, prompt_sets: list[PromptSet], device: str = "cpu") -> dict[str, np.ndarray]:
+def encode_prompt_sets(lm: LoadedModel, prompt_sets: list[PromptSet], device: str = "cpu") -> dict[str, np.ndarray]:
     """Multiclass -> [C, D] class ensembles; binary -> [L, 2, D] (positive, negative).
 
     All prompts of all sets go through the text tower in one batched pass."""
@@ -169,12 +173,12 @@ def encode_prompt_sets(lm, prompt_sets: list[PromptSet], device: str = "cpu") ->
     return out
 
 
-def encode_class_prompts(lm, classes: dict[str, list[str]], device: str = "cpu") -> np.ndarray:
+def encode_class_prompts(lm: LoadedModel, classes: dict[str, list[str]], device: str = "cpu") -> np.ndarray:
     """[C, D] ensembles for ad-hoc prompts ``{class name: [prompt, ...]}`` (e.g. typed in the app)."""
     return np.stack(_ensembles(lm, [tuple(classes[n]) for n in classes], device))
 
 
-def _ensembles(lm, groups: list[tuple[str, ...]], device: str) -> list[np.ndarray]:
+def _ensembles(lm: LoadedModel, groups: list[tuple[str, ...]], device: str) -> list[np.ndarray]:
     """One ensemble vector per group of prompts, all prompts encoded in one pass."""
     emb = encode_prompts(lm, [p for g in groups for p in g], device=device)
     bounds = np.cumsum([0] + [len(g) for g in groups])

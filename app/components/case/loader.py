@@ -7,6 +7,7 @@ from it (embedding, attribution map). Whatever is computed from an upload goes t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,10 @@ from app.components.case.current_case import UPLOAD_ID
 from app.core import cases
 from eclip.errors import EclipError
 from eclip.io import sha256_text
+
+if TYPE_CHECKING:
+    from eclip.index.store import EmbeddingIndex
+    from eclip.model.checkpoint import LoadedModel
 
 
 _MEMO, MEMO_ITEMS = "_upload_memo", 16  # a handful of maps and one embedding per upload
@@ -70,7 +75,7 @@ def session_memo(key: tuple, compute):
     return memo[key]
 
 
-def embedding(lm, index, case: Case) -> np.ndarray:
+def embedding(lm: LoadedModel, index: EmbeddingIndex | None, case: Case) -> np.ndarray:
     """L2-normalised image embedding: the index's row, or the upload through the model."""
     from eclip.model.encode import encode_pixels  # torch: only when a model is used
 
@@ -79,7 +84,7 @@ def embedding(lm, index, case: Case) -> np.ndarray:
     return session_memo(("emb", lm.weights_sha256, case.image_id), lambda: encode_pixels(lm, case.pixels))
 
 
-def attribution(lm, case: Case, prompt: str, method: str) -> np.ndarray:
+def attribution(lm: LoadedModel, case: Case, prompt: str, method: str) -> np.ndarray:
     """``attribution_map`` for the case: a dataset image through the shared map cache, an
     upload computed for this session only."""
     from eclip.explain import attribution_map
@@ -90,7 +95,7 @@ def attribution(lm, case: Case, prompt: str, method: str) -> np.ndarray:
                         lambda: attribution_map(lm, case.pixels, prompt, method, use_cache=False))
 
 
-def map_is_cached(lm, case: Case, prompt: str, method: str) -> bool:
+def map_is_cached(lm: LoadedModel, case: Case, prompt: str, method: str) -> bool:
     """Whether ``attribution`` answers at once (a slow map waits for the heavy-job slot)."""
     from eclip.explain.maps import is_cached
 

@@ -7,13 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
+from typing import TYPE_CHECKING
 
 from app.components import loaders, state
 from app.components.case.loader import Case, embedding, session_memo
 from eclip.errors import EclipError
 
+if TYPE_CHECKING:
+    from eclip.index.store import EmbeddingIndex
+    from eclip.model.checkpoint import LoadedModel
 
-def typicality_reference(lm):
+
+def typicality_reference(lm: LoadedModel):
     """The model's own training-image reference, shipped in its folder (eclip.index.typicality);
     TypicalityUnavailable says why there is none."""
     from eclip.index.typicality import load_reference
@@ -21,14 +26,14 @@ def typicality_reference(lm):
     return load_reference(lm.path, lm.weights_sha256)
 
 
-def typicality(lm, case: Case, index=None):
+def typicality(lm: LoadedModel, case: Case, index: EmbeddingIndex | None = None):
     """The case's typicality against the model's own training images, never against the folder
     it is shown in: one image gets one score, whatever dataset holds it. ``index``: the model's
     index of the case's dataset when open (its stored embedding), else the image is encoded."""
     return typicality_reference(lm).score(case_embedding(lm, index, case))
 
 
-def case_embedding(lm, index, case: Case) -> np.ndarray:
+def case_embedding(lm: LoadedModel, index: EmbeddingIndex | None, case: Case) -> np.ndarray:
     """``embedding``, or without an index the image through the model (once per session)."""
     from eclip.model.encode import encode_pixels
 
@@ -37,7 +42,7 @@ def case_embedding(lm, index, case: Case) -> np.ndarray:
     return session_memo(("emb", lm.weights_sha256, case.image_id), lambda: encode_pixels(lm, case.pixels))
 
 
-def typicality_line(lm, case: Case, index=None) -> str:
+def typicality_line(lm: LoadedModel, case: Case, index: EmbeddingIndex | None = None) -> str:
     """The verdict as one line of text (a case report), or why there is none."""
     try:
         return typicality(lm, case, index).line()
@@ -55,7 +60,7 @@ def _open_index(checkpoint: str, root: str):
         return None
 
 
-def show_typicality(checkpoint: str, root: str, manifest: pd.DataFrame, lm, case: Case) -> None:
+def show_typicality(checkpoint: str, root: str, manifest: pd.DataFrame, lm: LoadedModel, case: Case) -> None:
     """The typicality line (or why there is none)."""
     try:
         typ = typicality(lm, case, None if case.is_upload else _open_index(checkpoint, root))

@@ -15,6 +15,7 @@ from app.core import cases
 from app.render import map_view
 from app.render.map_view import MAP_CHART
 from eclip.index.compare import most_changed, neighbourhood_change, neighbours_of, procrustes_fit
+from eclip.index.store import EmbeddingIndex
 from eclip.memo import BoundedCache
 
 
@@ -28,14 +29,14 @@ CHANGED = BoundedCache(8, "neighbourhood changes")
 HIGHLIGHT = dict(size=13, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#111"))
 
 
-def aligned_map(index, idx_b) -> tuple[np.ndarray, np.ndarray, float]:
+def aligned_map(index: EmbeddingIndex, idx_b) -> tuple[np.ndarray, np.ndarray, float]:
     """The compare model's image and report coordinates moved onto the active map
     (Procrustes on the images), and the fit's relative residual."""
     fit = procrustes_fit(np.asarray(idx_b.umap_image), np.asarray(index.umap_image))
     return fit.apply(idx_b.umap_image), fit.apply(idx_b.umap_text), fit.residual
 
 
-def changed_cases(index, idx_b) -> np.ndarray:
+def changed_cases(index: EmbeddingIndex, idx_b) -> np.ndarray:
     """[N] neighbourhood change of every case between the two embedding spaces (cached)."""
     key = (str(index.path), str(idx_b.path), NEIGHBOURS)
     return CHANGED.get_or_compute(key, lambda: neighbourhood_change(

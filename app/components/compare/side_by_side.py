@@ -17,7 +17,8 @@ from app.components import index_job, loaders, state
 from app.core import paths
 from eclip.errors import EclipError
 from eclip.index import IndexMissing, StaleIndex
-from eclip.model.checkpoint import checkpoint_name
+from eclip.model.checkpoint import LoadedModel, checkpoint_name
+from eclip.index.store import EmbeddingIndex
 
 
 def label(checkpoint: str | Path) -> str:
@@ -66,7 +67,7 @@ def _offer_build(checkpoint: str, root: str, umap: bool, force: bool) -> None:
     index_job._offer_index_build(str(paths.resolve(checkpoint)), root, umap=umap, force=force)
 
 
-def models(checkpoint: str, lm, index, root: str, need_umap: bool = False) -> list[tuple]:
+def models(checkpoint: str, lm: LoadedModel, index: EmbeddingIndex, root: str, need_umap: bool = False) -> list[tuple]:
     """[(checkpoint, LoadedModel, index)] of the active model, and of the compare model when
     one is chosen and its index is there (else the page says what is missing)."""
     both = [(checkpoint, lm, index)]

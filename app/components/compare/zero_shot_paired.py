@@ -14,6 +14,7 @@ from app.core import paths
 from eclip.evaluate.paired import agreement, binary_comparison, for_display, multiclass_comparison
 from eclip.evaluate.suite import MIN_POSITIVES
 from eclip.evaluate.zeroshot import binary_scores, multiclass_scores
+from eclip.index.store import EmbeddingIndex
 from eclip.memo import BoundedCache
 from eclip.model.encode import encode_prompt_sets, probability_scale
 
@@ -22,7 +23,7 @@ PAIRED = BoundedCache(64, "paired zero-shot comparisons")  # bootstrap: 2.3 s fo
 
 
 def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, prompt_file,
-              emb: np.ndarray, class_emb: np.ndarray, index, scale: float) -> None:
+              emb: np.ndarray, class_emb: np.ndarray, index: EmbeddingIndex, scale: float) -> None:
     """Both models on the same prompts and images: scores, the paired difference and, where
     labels exist, its paired bootstrap interval. ``scale``: the active model's logit scale
     (each model's pair probabilities are read at its own temperature)."""
