@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ import pandas as pd
 from eclip.cli import run_command
 from eclip.data.gaze.heatmaps import load_heatmap
 from eclip.data.images import load_working
+from eclip.data.labeller import DOUBT_NEGATION, POST_NEGATION, PRE_NEGATION
 from eclip.data.manifest import LABELS, read_manifest
 from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
@@ -58,6 +60,7 @@ from .maps import attribution_map
 
 ROLES = ("gaze", "normal", "device", "localise", "miss")
 METHOD = "gradcam"  # the presenter's maps
+_NEGATION = re.compile("|".join((PRE_NEGATION, POST_NEGATION, DOUBT_NEGATION)))
 CALLED = 0.5  # a zero-shot probability at or above this "calls" the finding
 
 
@@ -96,12 +99,16 @@ class Names:
 def default_prompt(row) -> str:
     """The first positive finding (not "No Finding") in the words the localisation table and
     the Model vs gaze page use (the prompt pairs' first positive prompt), else the report's
-    first sentence: the prompt the Model vs gaze page opens a case with."""
+    first sentence that says what is there (not "No pneumothorax.": a map of a negation shows
+    where the model finds pneumothorax), else the "No Finding" prompt: the prompt the Model vs
+    gaze page opens a case with."""
     labels = [c for c in LABELS if c != "No Finding" and c in row.index and _positive(row[c])]
     if labels:
         return label_prompts().get(labels[0], f"{labels[0]}.")
-    first = case_report(row).split(".")[0].strip()
-    return f"{first}." if first else ""
+    for sentence in case_report(row).split("."):
+        if (sentence := sentence.strip()) and not _NEGATION.search(sentence.lower()):
+            return f"{sentence}."
+    return label_prompts().get("No Finding", "")
 
 
 def _positive(value) -> bool:

@@ -40,6 +40,11 @@ def test_default_prompt_is_the_prompt_pairs_words():
     assert T.default_prompt(row) == label_prompts()["Lung Opacity"] == "There is focal consolidation."
     normal = pd.Series({"findings": "The lungs are clear. No effusion.", "impression": "", "No Finding": 1.0})
     assert T.default_prompt(normal) == "The lungs are clear."
+    for negation in ("No pneumothorax. ", "Pneumothorax is not seen. ", "Effusion cannot be excluded. "):
+        normal["findings"] = negation + "The lungs are clear. No effusion."
+        assert T.default_prompt(normal) == "The lungs are clear.", negation  # what is there, not what is not
+    normal["findings"] = "No pneumothorax. No effusion."
+    assert T.default_prompt(normal) == label_prompts()["No Finding"]
 
 
 # --------------------------------------------------------------------------- the templates
