@@ -3,7 +3,9 @@
 The image embedding fetches the ``k`` (default 100) nearest report texts among the
 training split's unique reports; KMeans (K = 5, seeded) groups those texts' embeddings and
 the text nearest each centre becomes one numbered term of the prompt, largest group first.
-Zero-shot finding probabilities (CheXzero-style positive/negative prompt pairs) are added.
+Zero-shot finding probabilities (CheXzero-style positive/negative prompt pairs) are added,
+calibrated on the dataset's validate split where the index has a fit for them
+(``eclip.index.zero_shot_calibration``; each finding says how its probability was made).
 Training reports only, so a draft for a test image never sees its own report. A term never
 holds a de-identification token ("XXXX"): its sentences that do are dropped, and a cluster
 whose nearest text is left empty is represented by its next nearest
@@ -18,7 +20,9 @@ import numpy as np
 import pandas as pd
 
 from eclip.errors import ReportGenerationError
+from eclip.errors import EclipError
 from eclip.index.store import top_k
+from eclip.index.zero_shot_calibration import ZeroShotCalibration, default_calibration, pair_logits
 from eclip.model.encode import encode_pixels, encode_prompt_sets, probability_scale
 from eclip.model.prompts import load_prompt_set
 from eclip.report.evidence import ZeroShot
@@ -41,6 +45,7 @@ class ReportContext:
     k: int
     zero_shot: tuple[ZeroShot, ...] = ()  # every finding of the prompt set: the draft is checked against these
     image_emb: np.ndarray | None = field(default=None, compare=False)  # the image's embedding (typicality)
+    calibration: str = ""  # how the zero-shot probabilities were made (ZeroShotCalibration.summary)
 
     @property
     def texts(self) -> list[str]:
@@ -119,16 +124,31 @@ def _binary_prompt_embeddings(lm, prompt_set: str):
     return ps.binary, pairs[:, 0], pairs[:, 1]
 
 
-def zero_shot_evidence(lm, image_emb: np.ndarray, prompt_set: str = "binary") -> list[ZeroShot]:
+def zero_shot_evidence(lm, image_emb: np.ndarray, prompt_set: str = "binary",
+                       calibration: ZeroShotCalibration | None = None) -> list[ZeroShot]:
     """Every finding of the set, most probable first. p = sigmoid(scale * (s_pos - s_neg)),
     i.e. the CheXzero pair softmax at the model's learned temperature (raw cosines alone
-    would put every probability near 0.5)."""
+    would put every probability near 0.5), then the validate split's Platt fit per finding
+    when ``calibration`` (of this prompt set) is given; each finding's ``note`` says which."""
     entries, pos, neg = _binary_prompt_embeddings(lm, prompt_set)
-    q = np.asarray(image_emb, dtype=np.float32).reshape(-1)
-    z = np.clip(probability_scale(lm) * (pos @ q - neg @ q), -50, 50)
-    probs = 1.0 / (1.0 + np.exp(-z))
+    logits = pair_logits(np.asarray(image_emb, dtype=np.float32).reshape(-1), pos, neg, probability_scale(lm))
+    if calibration is None:
+        probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+        notes = [""] * len(entries)
+    else:
+        probs = calibration.probabilities(logits)
+        notes = [f.line() for f in calibration.findings]
     order = np.argsort(-probs, kind="stable")
-    return [ZeroShot(entries[i].name, tuple(entries[i].labels), float(probs[i])) for i in order]
+    return [ZeroShot(entries[i].name, tuple(entries[i].labels), float(probs[i]), notes[i]) for i in order]
+
+
+def calibration_of(lm, index, manifest: pd.DataFrame, prompt_set: str = "binary") -> ZeroShotCalibration | None:
+    """The validate-split calibration of ``prompt_set`` over ``index`` (kept beside it), or
+    None when it cannot be fitted (then the raw probabilities are shown, as before)."""
+    try:
+        return default_calibration(index, manifest, lm, prompt_set)
+    except (EclipError, ValueError, OSError):
+        return None
 
 
 def build_context(lm, index, manifest: pd.DataFrame, pixels: np.ndarray, *, k: int = 100,
@@ -137,7 +157,10 @@ def build_context(lm, index, manifest: pd.DataFrame, pixels: np.ndarray, *, k: i
     emb = encode_pixels(lm, pixels)
     pool = text_pool(index, manifest, split)
     terms, neighbours = retrieve_terms(emb, index, pool, k=k, n_clusters=n_clusters, seed=seed)
-    evidence = zero_shot_evidence(lm, emb, prompt_set) if prompt_set else []
+    calibration = calibration_of(lm, index, manifest, prompt_set) if prompt_set else None
+    evidence = zero_shot_evidence(lm, emb, prompt_set, calibration) if prompt_set else []
     findings = [(z.name, z.probability) for z in evidence[:top_findings]]
+    summary = calibration.summary() if calibration else ("" if not prompt_set else
+                                                         "Probabilities are the model's raw pair probabilities.")
     return ReportContext(tuple(terms), tuple(neighbours), tuple(findings), len(neighbours), tuple(evidence),
-                         image_emb=emb)
+                         image_emb=emb, calibration=summary)

@@ -179,3 +179,32 @@ def test_evaluate_reports_unknown_backend_is_actionable(env, capsys):
     assert "Unknown backend(s) ['gpt']" in capsys.readouterr().err
     with pytest.raises(ReportGenerationError, match="Unknown embedded model 'nope'; choose one of"):
         make_backend("embedded", embedded_model="nope")
+
+
+def test_zero_shot_findings_say_how_their_probability_was_made(env):
+    ckpt, data = env
+    lm = load_model(ckpt)
+    index = open_index(ckpt, data, lm=lm, progress=False)
+    df = read_manifest(data)
+    ctx = build_context(lm, index, df, load_working(data / df["image_path"][4]), k=10)
+    # the tiny dataset's handful of validate films calibrate nothing: each finding says why
+    assert "validate" in ctx.calibration
+    assert all(z.note.startswith("not calibrated (") and "base rate" in z.note for z in ctx.zero_shot)
+
+
+def test_a_calibrated_finding_shows_its_fitted_probability_and_base_rate(env):
+    import math
+
+    from eclip.index.zero_shot_calibration import FindingCalibration, ZeroShotCalibration
+    from eclip.model.prompts import load_prompt_set
+    from eclip.report.context import zero_shot_evidence
+
+    ckpt, data = env
+    lm = load_model(ckpt)
+    image = open_index(ckpt, data, lm=lm, progress=False).image_emb[0]
+    names = [(b.name, b.labels) for b in load_prompt_set("binary").binary]
+    # slope 0: every film gets the intercept's probability, 0.25, whatever the image
+    fits = tuple(FindingCalibration(n, tuple(labels), 30, 90, 0.0, math.log(1 / 3)) for n, labels in names)
+    found = zero_shot_evidence(lm, image, "binary", ZeroShotCalibration("binary", 10.0, 120, fits))
+    assert {round(z.probability, 6) for z in found} == {0.25}
+    assert found[0].note == "calibrated on the validate split; base rate 25 % of validate films (30 of 120)"
