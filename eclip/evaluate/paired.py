@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 from eclip.evaluate.metrics import accuracy, macro_f1, paired_bootstrap
+from eclip.evaluate.suite import MIN_POSITIVES
 from eclip.evaluate.targets import binary_targets, multiclass_targets
+from eclip.evaluate.zeroshot import too_few
 from eclip.model.prompts import PromptSet
 
 N_BOOT = 1000
@@ -37,26 +39,59 @@ def multiclass_comparison(df: pd.DataFrame, prompt_set: PromptSet, pred_active: 
 
 
 def binary_comparison(df: pd.DataFrame, prompt_set: PromptSet, probs_active: np.ndarray,
-                      probs_compare: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
-    """One row per positive/negative pair: each model's AUROC against the pair's label
-    (uncertain rows left out), the difference and its paired 95 % interval; NaN for a pair
-    without a label or without both classes. Then a "macro AUROC" row (the mean over the
-    pairs that have one). Each resample draws the images once for every pair and both
-    models, so the pairs' and the macro intervals come from the same resamples."""
+                      probs_compare: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
+                      min_positives: int = MIN_POSITIVES) -> pd.DataFrame:
+    """One row per positive/negative pair: its label's positives and negatives (uncertain
+    rows and rows without any label left out), each model's AUROC against the label, the
+    difference and its paired 95 % interval, and ``why`` there is none ("" when there is
+    one). As on the single-model table (``zeroshot.binary_results``) a pair gets an AUROC
+    only where its label has at least ``min_positives`` positives *and* negatives: "too few
+    positives (3)"; "no label: probabilities only" for a pair without a label. Then a "macro
+    AUROC" row (the mean over the pairs that have one, when two or more have). Each resample
+    draws the images once for every pair and both models, so the pairs' and the macro
+    intervals come from the same resamples."""
     labels = [binary_targets(df, lab) if lab.labels else np.full(len(df), np.nan)
               for lab in prompt_set.binary]
     y = np.stack(labels, axis=1) if labels else np.empty((len(df), 0))
+    n_pos, n_neg = (y == 1).sum(axis=0), (y == 0).sum(axis=0)
+    why = [too_few(int(p), int(n), min_positives) if lab.labels else "no label: probabilities only"
+           for lab, p, n in zip(prompt_set.binary, n_pos, n_neg)]
+    y[:, [bool(w) for w in why]] = np.nan  # a pair below the minimum is not scored at all
     pa, pc = np.asarray(probs_active, np.float64), np.asarray(probs_compare, np.float64)
     point_a, point_c = _aurocs(y, pa, np.ones((1, len(df)))), _aurocs(y, pc, np.ones((1, len(df))))
     boot_a, boot_c = _bootstrap_aurocs(y, pa, pc, n_boot, seed)
-    rows = [_row(lab.name, point_a[0, j], point_c[0, j], boot_a[:, j] - boot_c[:, j],
-                 int((~np.isnan(y[:, j])).sum())) for j, lab in enumerate(prompt_set.binary)]
+    rows = [{**_row(lab.name, point_a[0, j], point_c[0, j], boot_a[:, j] - boot_c[:, j],
+                    int(n_pos[j] + n_neg[j])),
+             "positives": int(n_pos[j]) if lab.labels else pd.NA,
+             "negatives": int(n_neg[j]) if lab.labels else pd.NA, "why": why[j]}
+            for j, lab in enumerate(prompt_set.binary)]
     scored = ~np.isnan(point_a[0])
     if scored.sum() > 1:
         diffs = np.nanmean(boot_a[:, scored], axis=1) - np.nanmean(boot_c[:, scored], axis=1)
-        rows.append(_row("macro AUROC", point_a[0, scored].mean(), point_c[0, scored].mean(),
-                         diffs, len(df)))
+        rows.append({**_row("macro AUROC", point_a[0, scored].mean(), point_c[0, scored].mean(),
+                            diffs, len(df)),
+                     "positives": pd.NA, "negatives": pd.NA,
+                     "why": f"mean over {int(scored.sum())} of {len(why)} pairs"})
     return pd.DataFrame(rows)
+
+
+def for_display(table: pd.DataFrame) -> pd.DataFrame:
+    """A comparison as a reader sees it. Binary (``binary_comparison``): the counts first
+    ("–" for a pair without a label), each model's AUROC as text, and where there is none
+    the reason ("too few positives (3)") in its place, never a bare None; the "why" column
+    folded in ("macro AUROC (mean over 3 of 9 pairs)"). Multiclass tables come back rounded."""
+    if "why" not in table.columns:
+        return table.round(3)
+    shown = table.drop(columns=["why"]).round(3)
+    scored = table["active"].notna()
+    for col in ("active", "compare"):
+        shown[col] = [f"{v:.3f}" if ok else why for v, ok, why in zip(table[col], scored, table["why"])]
+    for col in ("positives", "negatives"):
+        shown[col] = ["–" if pd.isna(v) else str(int(v)) for v in table[col]]
+    shown["name"] = [f"{name} ({why})" if ok and why else name
+                     for name, ok, why in zip(table["name"], scored, table["why"])]
+    lead = ["name", "positives", "negatives"]
+    return shown[lead + [c for c in shown.columns if c not in lead and c != "n"]]
 
 
 # Resamples scored at once: counts [chunk, N] as float32 (1,000 x 20,000 images would be 80 MB).

@@ -101,3 +101,37 @@ def test_weighted_auroc_equals_auroc_on_ones_and_on_expanded_resamples():
     expected = [auroc(y[i], s[i]) for i in idx]
     assert_close(weighted_auroc(y, s, counts), expected)
     assert np.isnan(weighted_auroc(np.zeros(4, bool), np.arange(4.0), np.ones((1, 4)))[0])
+
+
+def test_binary_comparison_scores_a_pair_only_with_enough_positives_and_negatives():
+    """The single-model table's rule (zeroshot.binary_results): no AUROC below
+    min_positives of either class, the counts beside every pair, the reason in its place."""
+    pairs = PromptSet("toy", "binary", binary=(
+        BinaryLabel("effusion", ("Pleural Effusion",), ("p",), ("n",)),
+        BinaryLabel("cardiomegaly", ("Cardiomegaly",), ("p",), ("n",)),
+        BinaryLabel("free text", (), ("p",), ("n",))))
+    df = _labels([1, 1, 1] + [0] * 37)  # effusion: 3 positives, 37 negatives
+    df["Cardiomegaly"] = [1.0] * 20 + [0.0] * 20
+    rng = np.random.default_rng(4)
+    active, compare = rng.random((40, 3)), rng.random((40, 3))
+    table = binary_comparison(df, pairs, active, compare, n_boot=100).set_index("name")
+    eff = table.loc["effusion"]
+    assert (eff["positives"], eff["negatives"], eff["why"]) == (3, 37, "too few positives (3)")
+    assert np.isnan(eff["active"]) and np.isnan(eff["compare"]) and np.isnan(eff["ci_low"])
+    assert table.loc["cardiomegaly", "why"] == "" and not np.isnan(table.loc["cardiomegaly", "active"])
+    assert "macro AUROC" not in table.index  # one pair qualifies: its own row is the mean
+    assert table.loc["free text", "why"] == "no label: probabilities only"
+    lowered = binary_comparison(df, pairs, active, compare, n_boot=100, min_positives=3).set_index("name")
+    assert lowered.loc["effusion", "why"] == "" and not np.isnan(lowered.loc["effusion", "active"])
+    assert lowered.loc["macro AUROC", "why"] == "mean over 2 of 3 pairs"
+
+    from eclip.evaluate.paired import for_display
+
+    shown = for_display(table.reset_index()).set_index("name")
+    assert list(shown.columns[:2]) == ["positives", "negatives"]
+    assert shown.loc["effusion", "active"] == "too few positives (3)"
+    assert shown.loc["effusion", "compare"] == "too few positives (3)"
+    assert shown.loc["effusion", "positives"] == "3" and shown.loc["free text", "positives"] == "–"
+    assert shown.loc["cardiomegaly", "active"] == f"{table.loc['cardiomegaly', 'active']:.3f}"
+    assert "why" not in shown.columns
+    assert "macro AUROC (mean over 2 of 3 pairs)" in for_display(lowered.reset_index())["name"].tolist()
