@@ -18,6 +18,8 @@ from eclip.errors import EclipError, ReportGenerationError
 from eclip.model.checkpoint import load_model
 from eclip.report.api import draft_for_pixels, open_index
 from eclip.report.backends import CHOICES
+from eclip.report.context import build_context
+from eclip.report.evidence import check_draft
 from eclip.report.settings import load_settings
 
 
@@ -45,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clusters", type=int, help="KMeans groups = terms in the prompt (default 5)")
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--show-prompt", action="store_true", help="print the prompt to stderr first")
-    p.add_argument("--json", dest="json_out", help="also write text + provenance to this JSON file")
+    p.add_argument("--json", dest="json_out", help="also write text + provenance, and the draft's checks (evidence: "
+                   "disagreements with the zero-shot findings, repetition, laterality), to this JSON file")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -69,9 +72,12 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or _default_data(lm, args.checkpoint)
     pixels = to_working(load_image(args.image).pixels)
     index = open_index(args.checkpoint, data, lm=lm)
-    stream = draft_for_pixels(lm, index, read_manifest(data), pixels, backend=settings.backend,
+    manifest = read_manifest(data)
+    context = build_context(lm, index, manifest, pixels, k=settings.k, n_clusters=settings.n_clusters,
+                            seed=settings.seed)
+    stream = draft_for_pixels(lm, index, manifest, pixels, backend=settings.backend,
                               fallback=settings.fallback, k=settings.k, n_clusters=settings.n_clusters,
-                              seed=settings.seed, options=settings.options())
+                              seed=settings.seed, options=settings.options(), context=context)
     if settings.backend == "auto":
         print(f"note: {stream.selection.reason}", file=sys.stderr)
     if args.show_prompt:
@@ -87,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json_out:
         out = {"text": stream.text, "provenance": stream.provenance.as_dict(),
                "model_caveat": stream.provenance.model_caveat, "typicality": stream.provenance.typicality,
-               "terms": list(stream.prompt.terms), "findings": [list(f) for f in stream.prompt.findings]}
+               "terms": list(stream.prompt.terms), "findings": [list(f) for f in stream.prompt.findings],
+               "calibration": context.calibration,
+               "evidence": check_draft(stream.text, context.zero_shot).as_dict()}
         Path(args.json_out).write_text(json.dumps(out, indent=1), encoding="utf-8")
     return 0
 

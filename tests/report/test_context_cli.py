@@ -67,6 +67,9 @@ def test_cli_retrieval_backend(env, tmp_path, capsys):
     # the checkpoint by name and weights hash, never the folder it sits in (drafts get exported)
     assert saved["provenance"]["checkpoint"] == Path(ckpt).name and str(Path(ckpt).parent) not in text
     assert len(saved["provenance"]["weights_sha256"]) == 64
+    # the draft's checks travel with it
+    assert {"checked", "conflicts", "repeats", "laterality"} <= set(saved["evidence"])
+    assert "validate" in saved["calibration"]
 
 
 def test_cli_with_fake_ollama(env, ollama_server, capsys):
