@@ -29,6 +29,7 @@ from eclip.model.prompts import PromptSet
 PROBE_FRACTIONS = (0.01, 0.10, 1.0)
 RECALL_KS = (1, 5, 10)
 UNIFORMITY_MAX = 4000  # uniformity is O(n^2): above this, a seeded subsample of items
+UNIFORMITY_MIN = 10  # below this many items uniformity is a handful of pairs (0.000 for two copies of a film)
 SMALL_GALLERY = 100  # retrieval over fewer items than this carries a note: R@k -> 1 as k -> n
 MIN_POSITIVES = 10  # a prompt pair's AUROC needs at least this many positives and negatives
 
@@ -320,14 +321,17 @@ def _geometry(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[str
     sub = np.arange(len(img))
     if len(sub) > UNIFORMITY_MAX:
         sub = np.sort(np.random.default_rng(items.seed).choice(len(img), UNIFORMITY_MAX, replace=False))
-    return {
-        "geometry/alignment": Stat(lambda i: float(sq[i].mean()), len(sq)),
-        # a resample of items is scored over the pairs it forms (metrics.uniformity_statistic)
-        "geometry/uniformity_image": Stat(M.uniformity_statistic(img[sub]), len(sub), sub),
-        "geometry/uniformity_text": Stat(M.uniformity_statistic(txt[sub]), len(sub), sub),
-        "geometry/modality_gap": Stat(
-            lambda i: float(np.linalg.norm(img[i].mean(0) - txt[i].mean(0))), len(img)),
-    }
+    out = {"geometry/alignment": Stat(lambda i: float(sq[i].mean()), len(sq))}
+    if len(img) < UNIFORMITY_MIN:
+        details.setdefault("skipped", []).append(
+            f"geometry/uniformity: {len(img)} items, fewer than {UNIFORMITY_MIN} (it averages over "
+            "pairs of items; a few pairs, or two copies of one film, say nothing about the spread)")
+    else:  # a resample of items is scored over the pairs it forms (metrics.uniformity_statistic)
+        out["geometry/uniformity_image"] = Stat(M.uniformity_statistic(img[sub]), len(sub), sub)
+        out["geometry/uniformity_text"] = Stat(M.uniformity_statistic(txt[sub]), len(sub), sub)
+    out["geometry/modality_gap"] = Stat(
+        lambda i: float(np.linalg.norm(img[i].mean(0) - txt[i].mean(0))), len(img))
+    return out
 
 
 # --------------------------------------------------------------------------- linear probe
@@ -336,6 +340,10 @@ def probe_labels(df: pd.DataFrame) -> list[str]:
 
 
 def _probe(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[str, Stat]:
+    """Linear-probe macro AUROC at each training fraction, over the labels with at least
+    ``items.min_positives`` positives and negatives among the evaluated rows (the rule of the
+    zero-shot pairs); ``details["probe"]["counts"]`` has every label's counts and why a label
+    was left out."""
     labels = probe_labels(items.df)
     if len(items.train_rows) < 2 or not labels or np.intersect1d(items.train_rows, items.rows).size:
         # a probe scored on rows it was fitted on would measure memory, not the embedding
@@ -343,6 +351,17 @@ def _probe(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[str, S
         return {}
     y_train = M.binarize_labels(items.df[labels].to_numpy(float)[items.train_rows])
     y_test = M.binarize_labels(items.df[labels].to_numpy(float)[items.rows])
+    counts = probe_counts(labels, y_test, items.min_positives)
+    scored = np.array([c["scored"] for c in counts])
+    summary = {"labels": labels, "seeds": list(items.probe_seeds), "min_positives": items.min_positives,
+               "counts": counts, "n_scored": int(scored.sum()), "n_labels": len(labels)}
+    if not scored.any():
+        details["probe"] = summary
+        details.setdefault("skipped", []).append(
+            f"probe: no label with {items.min_positives} positives and {items.min_positives} negatives "
+            "among the evaluated rows")
+        return {}
+    y_train, y_test = y_train[:, scored], y_test[:, scored]
     x_train, x_test = emb.image_emb[items.train_rows], emb.image_emb[items.rows]
     out, info = {}, {}
     for frac in items.probe_fractions:
@@ -356,7 +375,20 @@ def _probe(emb: ModelEmbeddings, items: EvalItems, details: dict) -> dict[str, S
                          "n_train": int(len(M.probe_subsample(len(x_train), frac, 0)))}
         out[name] = Stat(lambda i, r=runs: _nanmean(
             [M.masked_macro_auroc(y_test[i], s[i]) for s in r]), len(y_test))
-    details["probe"] = {"labels": labels, "seeds": list(items.probe_seeds), **info}
+    details["probe"] = {**summary, **info}
+    return out
+
+
+def probe_counts(labels: list[str], y: np.ndarray, min_positives: int) -> list[dict]:
+    """Per label column of the probe's targets ``y`` [N, L] (NaN = left out): ``n_pos``,
+    ``n_neg``, whether it enters the macro AUROC (``scored``: both reach ``min_positives``)
+    and, when not, ``why`` as a table shows it: "n/a (3 positives)"."""
+    out = []
+    for j, name in enumerate(labels):
+        n_pos, n_neg = int(np.sum(y[:, j] == 1)), int(np.sum(y[:, j] == 0))
+        why = (f"n/a ({_count(n_pos, 'positive')})" if n_pos < min_positives
+               else f"n/a ({_count(n_neg, 'negative')})" if n_neg < min_positives else "")
+        out.append({"name": name, "n_pos": n_pos, "n_neg": n_neg, "scored": not why, "why": why})
     return out
 
 

@@ -4,7 +4,8 @@ Every zero-shot prompt set gets its own block with what the data alone scores be
 model: the majority class and the train-split label prior for multiclass sets (balanced
 accuracy first), and for prompt pairs each label's positives, negatives and prevalence,
 the constant score's AUROC 0.5 and the majority answer's accuracy; an AUROC is shown only
-where the label has enough positives and negatives (``--min-positives``).
+where the label has enough positives and negatives (``--min-positives``). The linear probe
+gets a block of its labels' counts too: its macro AUROC follows the same rule.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def single_table(result: dict) -> str:
     subsets = result["subsets"]
     blocks = [zero_shot_blocks(sub.get("zero_shot", {}), [("model", metric_cells(sub["metrics"]))], name)
               for name, sub in subsets.items()]
+    blocks += [probe_block(sub.get("details", {}).get("probe", {}), name) for name, sub in subsets.items()]
     covered = {m for sub in subsets.values() for m in zero_shot_metrics(sub.get("zero_shot", {}))}
     head = ["metric"] + [f"{name} (n={sub['n_images']})" for name, sub in subsets.items()]
     lines = [md_row(head), md_row(["---"] * len(head))]
@@ -89,6 +91,9 @@ def compare_table(result: dict) -> str:
         zs = zero_shot_blocks(reference, columns, subset)
         if zs:
             out.append(zs)
+        probe = probe_block(result["a"]["subsets"][subset].get("details", {}).get("probe", {}), subset)
+        if probe:
+            out.append(probe)
         covered = zero_shot_metrics(reference)
         head = ["metric", f"A: {a_name}", f"B: {b_name}", "B - A [95% CI]", "p"]
         lines = [md_row(head), md_row(["---"] * len(head))]
@@ -191,6 +196,23 @@ def _binary_block(name: str, ref: dict, columns: list[Column], subset: str) -> s
     cells = [fn(metric) for _, fn in columns] if scored else ["n/a (no label qualifies)"] * len(columns)
     lines.append(md_row([f"macro AUROC ({scored} of {ref['n_labels']} labels)", "", "", ""] + cells
                         + ["0.500" if scored else "", ""]))
+    return title + "\n" + "\n".join(lines) + "\n"
+
+
+def probe_block(probe: dict, subset: str) -> str:
+    """The linear probe's labels with their positives and negatives among the evaluated rows
+    and whether each enters the probe's macro AUROC (``details["probe"]``, ``suite._probe``);
+    "" for a result without counts (written before they were kept, or no probe)."""
+    counts = probe.get("counts")
+    if not counts:
+        return ""
+    k = probe["min_positives"]
+    title = (f"**probe** ({subset}: a logistic regression per label on the train split's image "
+             f"embeddings; its macro AUROC averages the labels with at least {k} positives and {k} "
+             f"negatives among the evaluated rows: {probe['n_scored']} of {probe['n_labels']})\n")
+    lines = [md_row(["label", "n_pos", "n_neg", "in the macro AUROC"]), md_row(["---"] * 4)]
+    lines += [md_row([c["name"], str(c["n_pos"]), str(c["n_neg"]), "yes" if c["scored"] else c["why"]])
+              for c in counts]
     return title + "\n" + "\n".join(lines) + "\n"
 
 

@@ -87,6 +87,7 @@ def test_evaluate_cli_writes_json_and_markdown(micro_checkpoint, tiny_dataset, t
     assert "| Cardiomegaly | 5 | 10 | 0.333 |" in table
     assert "| Cardiomegaly | 3 | 5 | 0.375 | n/a (3 positives) |" in table  # gaze: below --min-positives 5
     assert "| metric | all (n=15) | gaze (n=8) |" in table and "retrieval/i2t/R@1" in table
+    assert "Not computed (gaze): geometry/uniformity: 8 items, fewer than 10" in table
     ref = result["subsets"]["all"]["zero_shot"]
     assert ref["findings"]["baselines"]["zs/findings/balanced_accuracy"]["majority"] == pytest.approx(1 / 3, abs=1e-5)
 
@@ -96,12 +97,16 @@ def test_evaluate_test_split_has_probe_and_builds_the_index(micro_checkpoint, ti
     cache = tmp_path / "cache"
     rc = evaluate_main(["--checkpoint", str(micro_checkpoint), "--data", str(tiny_dataset),
                         "--out", str(out), "--cache", str(cache), "--n-boot", "30",
-                        "--prompts", "findings", "--probe-seeds", "0", "1", "--quiet"])
+                        "--prompts", "findings", "--probe-seeds", "0", "1", "--quiet",
+                        "--min-positives", "1"])  # the test split holds 4 images
     assert rc == 0
     result = json.loads(out.read_text())
     metrics = _check_result(result, "all")
     assert {"probe/1%/macro_auroc", "probe/10%/macro_auroc", "probe/100%/macro_auroc"} <= set(metrics)
     assert len(result["subsets"]["all"]["details"]["probe"]["probe/100%/macro_auroc"]["per_seed"]) == 2
+    table = out.with_suffix(".md").read_text()  # the probe's labels with their counts
+    assert "at least 1 positives and 1 negatives among the evaluated rows: " in table
+    assert "| label | n_pos | n_neg | in the macro AUROC |" in table
     assert "zs/chexpert5/accuracy" not in metrics  # only the asked prompt set
     ix.load_index(micro_checkpoint, tiny_dataset, cache)  # evaluation left a usable index
 

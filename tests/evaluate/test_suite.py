@@ -86,3 +86,40 @@ def test_summarise_and_compare_shapes(setup):
     assert summary["zs/mc/accuracy"]["value"] == 1.0 and summary["zs/mc/accuracy"]["n"] == 9
     diff = suite.compare(stats, stats, n_boot=20, seed=0)
     assert all(d["diff"] == 0.0 for d in diff.values())
+
+
+def test_probe_macro_auroc_leaves_out_labels_below_min_positives_and_keeps_their_counts(setup):
+    df, items, emb = setup
+    df = df.copy()
+    df.loc[items.rows[0], "Atelectasis"] = 1.0  # one test positive, none in train: a constant score
+    one_positive = suite.EvalItems(df, items.rows, items.train_rows, items.prompt_sets,
+                                   probe_seeds=(0,), min_positives=3)
+    stats, details = suite.statistics(emb, one_positive)
+    assert stats["probe/100%/macro_auroc"].fn(np.arange(9)) == 1.0  # Atelectasis' 0.5 not averaged in
+    counts = {c["name"]: c for c in details["probe"]["counts"]}
+    assert (counts["Edema"]["n_pos"], counts["Edema"]["n_neg"], counts["Edema"]["scored"]) == (3, 6, True)
+    assert counts["Atelectasis"]["why"] == "n/a (1 positive)" and not counts["Atelectasis"]["scored"]
+    assert details["probe"]["n_scored"] == 3 and details["probe"]["min_positives"] == 3
+    from eclip.evaluate.tables import probe_block
+
+    block = probe_block(details["probe"], "all")
+    assert "at least 3 positives and 3 negatives among the evaluated rows: 3 of " in block
+    assert "| Edema | 3 | 6 | yes |" in block and "| Atelectasis | 1 | 8 | n/a (1 positive) |" in block
+
+
+def test_probe_without_a_label_that_qualifies_is_not_computed_and_says_why(setup):
+    df, items, emb = setup
+    strict = suite.EvalItems(df, items.rows, items.train_rows, items.prompt_sets, min_positives=4)
+    stats, details = suite.statistics(emb, strict)  # 3 positives per class among 9 test rows
+    assert not any(n.startswith("probe/") for n in stats)
+    assert "probe: no label with 4 positives and 4 negatives among the evaluated rows" in details["skipped"]
+    assert details["probe"]["n_scored"] == 0
+
+
+def test_uniformity_on_too_few_items_is_not_computed_and_says_why(setup):
+    df, items, emb = setup
+    stats, details = suite.statistics(emb, items)  # 9 test rows
+    assert "geometry/alignment" in stats and "geometry/uniformity_image" not in stats
+    assert any(s.startswith("geometry/uniformity: 9 items, fewer than 10") for s in details["skipped"])
+    everything = suite.EvalItems(df, np.arange(len(df)), np.array([], int), items.prompt_sets)
+    assert "geometry/uniformity_image" in suite.statistics(emb, everything)[0]  # 18 rows
