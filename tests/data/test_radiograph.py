@@ -86,17 +86,21 @@ def test_allow_non_chest_imports_them_flagged_and_info_says_so(tmp_path, capsys)
 
 
 def test_synthetic_dicoms_modality_body_part_and_view(tmp_path):
-    arr = ramp((96, 80), 0, 4095, np.uint16)
+    def arr(k: int) -> np.ndarray:  # a ramp with a dark dot at row 10 + k: three different films
+        a = ramp((96, 80), 0, 4095, np.uint16)
+        a[10 + k, 40] = 0
+        return a
+
     d = tmp_path / "dicom"
     d.mkdir()
     files = {
-        "dx_ap": write_dicom(d / "a.dcm", arr, bits_stored=12, Modality="DX", BodyPartExamined="CHEST",
+        "dx_ap": write_dicom(d / "a.dcm", arr(0), bits_stored=12, Modality="DX", BodyPartExamined="CHEST",
                              ViewPosition="AP"),
-        "cr_ll": write_dicom(d / "b.dcm", arr, bits_stored=12, BodyPartExamined="CHEST_PA_LAT",
+        "cr_ll": write_dicom(d / "b.dcm", arr(1), bits_stored=12, BodyPartExamined="CHEST_PA_LAT",
                              ViewPosition="LL"),
-        "silent": write_dicom(d / "c.dcm", arr, bits_stored=12, Modality="", ViewPosition=""),
-        "ct": write_dicom(d / "d.dcm", arr, bits_stored=12, Modality="CT", BodyPartExamined="CHEST"),
-        "knee": write_dicom(d / "e.dcm", arr, bits_stored=12, BodyPartExamined="KNEE"),
+        "silent": write_dicom(d / "c.dcm", arr(2), bits_stored=12, Modality="", ViewPosition=""),
+        "ct": write_dicom(d / "d.dcm", arr(3), bits_stored=12, Modality="CT", BodyPartExamined="CHEST"),
+        "knee": write_dicom(d / "e.dcm", arr(4), bits_stored=12, BodyPartExamined="KNEE"),
         "small": write_dicom(d / "f.dcm", ramp((MIN_SIDE - 1, 200), 0, 4095, np.uint16), bits_stored=12),
     }
     rc, out = import_folder(tmp_path, files)

@@ -16,7 +16,10 @@ hands them to ``run_import``, which
 * skips images that fail to load (corrupt, truncated, over the pixel limit) or are no chest
   radiograph (``eclip.data.radiograph``: a CT or MR DICOM, a tibia, an image under 64 px a
   side), counting and listing them in ``import_problems.csv`` rather than stopping;
-  ``allow_non_chest`` imports the non-chest DICOMs instead, flagged in the ``non_chest`` column.
+  ``allow_non_chest`` imports the non-chest DICOMs instead, flagged in the ``non_chest`` column;
+* warns when two files hold the same film (the same decoded pixels, ``worker.pixel_digest``,
+  in this import or an earlier one into the folder), naming both files in the log and in
+  ``import_problems.csv``: both are imported, and would count twice.
 
 Everything that can be checked before work starts (table columns, an unreadable existing
 manifest, id collisions with another source) raises ``ImportFailed`` before any file is
@@ -34,7 +37,7 @@ import os
 import shutil
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -87,12 +90,13 @@ def run_import(
         sigs = {j.id: j.signature() for j in jobs}
         rows, todo = _plan(jobs, sigs, done, existing, summary)
         results = _execute(todo, out, source, workers=workers, progress=progress)
+        films = Films.earlier(done, set(rows_by_id(existing)) | set(rows), summary)
         try:
-            _record(results, sigs, journal, rows, summary, after_job)
+            _record(results, sigs, journal, rows, summary, after_job, films)
         finally:
             results.close()  # on a crash: stop the workers first, then close the journal
             journal.close()
-        _finish(jobs, rows, sigs, done, existing, journal, summary)
+        _finish(jobs, rows, sigs, done, existing, journal, summary, films)
         return summary
 
 
@@ -120,8 +124,9 @@ def _plan(jobs, sigs, done, existing, summary: ImportSummary) -> tuple[dict[str,
 
 
 def _record(results: Iterator[dict], sigs, journal: Journal, rows: dict[str, dict],
-            summary: ImportSummary, after_job: AfterJob | None) -> None:
-    """Journal each imported row (its files exist by now) or list why it failed."""
+            summary: ImportSummary, after_job: AfterJob | None, films: Films) -> None:
+    """Journal each imported row (its files exist by now) or list why it failed; warn when
+    its pixels are a film already imported."""
     for res in results:
         job = res["job"]
         if res["row"] is None:
@@ -131,21 +136,60 @@ def _record(results: Iterator[dict], sigs, journal: Journal, rows: dict[str, dic
         else:
             for w in res["warnings"]:
                 summary.problems.append(Problem(res["id"], job.source, w))
+            if same := films.add(res["id"], job.source, res.get("pixels")):
+                summary.problems.append(Problem(res["id"], job.source, same))
             journal.append({"id": res["id"], "sig": sigs[res["id"]], "src": job.source,
-                            "row": res["row"]})
+                            "px": res.get("pixels"), "row": res["row"]})
             rows[res["id"]] = res["row"]
             summary.imported += 1
         if after_job is not None:
             after_job(job.id)
 
 
-def _finish(jobs, rows, sigs, done, existing, journal: Journal, summary: ImportSummary) -> None:
+@dataclass
+class Films:
+    """The films of this import and the earlier ones it keeps, by pixel digest
+    (``worker.pixel_digest``), to notice one film imported from two files."""
+
+    first: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # digest -> (id, file)
+    digest: dict[str, str] = field(default_factory=dict)  # id -> digest
+
+    @classmethod
+    def earlier(cls, done: dict[str, dict], kept: set[str], summary: ImportSummary) -> Films:
+        """The films journalled by earlier imports into the folder that stay in it (imports
+        from before digests were journalled are not compared); two of them that are one film
+        are listed again, as the import that brought them in did."""
+        films = cls()
+        for i, rec in done.items():
+            if i in kept and (same := films.add(i, rec.get("src"), rec.get("px"))):
+                summary.problems.append(Problem(i, rec.get("src"), same))
+        return films
+
+    def add(self, id_: str, source: str | None, digest: str | None) -> str:
+        """"" for a film not seen before; else, after logging both files (the researcher's
+        log, never shown in the app), the problem to list."""
+        if not digest:
+            return ""
+        self.digest[id_] = digest
+        first_id, first_src = self.first.setdefault(digest, (id_, source))
+        if first_id == id_:
+            return ""
+        log.warning("%s and %s hold the same film (identical decoded pixels), imported as %s and %s: "
+                    "it counts twice, and the two copies may fall into different splits; to keep "
+                    "one, leave the other out of the table and import into a new --out folder",
+                    first_src, source, first_id, id_)
+        return f"same film as {first_id} ({first_src}): identical decoded pixels; both imported"
+
+
+def _finish(jobs, rows, sigs, done, existing, journal: Journal, summary: ImportSummary,
+            films: Films) -> None:
     """Write the merged manifest, then shrink the journal and drop the staging files."""
     out = summary.out
     manifest = merge_rows(existing, [rows[j.id] for j in jobs if j.id in rows])
     write_manifest(manifest, out)
     src = {j.id: j.source for j in jobs if j.id in rows}
-    journal.compact({i: (sigs[i], src[i]) if i in src else (done[i].get("sig", ""), done[i].get("src"))
+    journal.compact({i: (sigs[i], src[i], films.digest.get(i)) if i in src
+                     else (done[i].get("sig", ""), done[i].get("src"), done[i].get("px"))
                      for i in manifest["id"] if i in src or i in done})
     _write_problems(out, summary.problems)
     _clear_staging(out)

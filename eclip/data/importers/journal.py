@@ -62,11 +62,11 @@ class Journal:
             self._fh.close()
             self._fh = None
 
-    def compact(self, entries: dict[str, tuple[str, str | None]]) -> None:
-        """After the manifest is written, keep only id, signature and source file (the rows
-        live in the manifest)."""
-        text = "".join(json.dumps({"id": i, "sig": sig, "src": src}) + "\n"
-                       for i, (sig, src) in entries.items())
+    def compact(self, entries: dict[str, tuple[str, str | None, str | None]]) -> None:
+        """After the manifest is written, keep only id, signature, source file and pixel
+        digest (the rows live in the manifest)."""
+        text = "".join(json.dumps({"id": i, "sig": sig, "src": src, **({"px": px} if px else {})}) + "\n"
+                       for i, (sig, src, px) in entries.items())
         atomic_write_text(self.path, text)
 
 
