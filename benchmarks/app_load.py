@@ -20,10 +20,21 @@ requests (and responses >= 400), requests leaving 127.0.0.1, exceptions the app 
 The browsers run on the same machine as the server, so on a small machine their rendering
 takes CPU from the server: the N-visitor times are an upper bound for remote visitors.
 
-    python benchmarks/app_load.py                      # 8 visitors, 3 loops each
+Two paces. Closed loop (the default): every visitor starts the next interaction as soon as
+the last one is drawn, which saturates the server. A room's pace (``--think LO-HI``): a
+visitor pauses before every step (page switches included) for a time drawn uniformly from
+LO..HI seconds, seeded per visitor (``--seed``), as people read a film before they type.
+``--sweep 1,2,4,8,16`` runs those numbers of visitors one level after another against one
+server (one warm-up) and prints one table, visitors x interaction -> p50 / p95 / n /
+errors and the p95 ratio to one visitor's, with a verdict against the room's target:
+8 visitors at a room's pace, 0 errors and every interaction's p95 within 1.5x of one
+visitor's.
+
+    python benchmarks/app_load.py                      # 8 visitors vs 1, 3 loops each
     python benchmarks/app_load.py --sessions 4 --loops 2
     python benchmarks/app_load.py --url http://127.0.0.1:8501   # a server already running
     python benchmarks/app_load.py --pin 1    # server on CPU 0, browsers on the others
+    python benchmarks/app_load.py --sweep 1,2,4,8,16 --think 5-15 --pin 1   # a room's pace
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import tempfile
 import threading
@@ -48,7 +60,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 INTERACTIONS = ("change case", "zero-shot prompt edit", "Grad-CAM map", "switch page")
-TARGET_RATIO = 3.0  # N visitors' p95 within 3x one visitor's
+TARGET_RATIO = 3.0  # closed loop: N visitors' p95 within 3x one visitor's
+ROOM_VISITORS, ROOM_RATIO = 8, 1.5  # a room's pace: 8 visitors' p95 within 1.5x one visitor's
 FINDINGS = ("pleural effusion", "cardiomegaly", "pneumothorax", "atelectasis", "edema",
             "consolidation", "lung opacity")
 STATUS = '[data-testid="stStatusWidget"]'
@@ -65,6 +78,53 @@ def split_cpus(server_cpus: int) -> tuple[set[int], set[int]]:
     return set(mine[:server_cpus]), set(mine[server_cpus:])
 
 
+# --------------------------------------------------------------------------- the pace
+def parse_think(values: list[str]) -> tuple[float, float]:
+    """``--think``: "5-15", "5 15" (uniform between) or "10" (always 10 s) -> (lo, hi)."""
+    parts = [p for v in values for p in v.replace("-", " ").split()]
+    try:
+        if not 1 <= len(parts) <= 2:
+            raise ValueError
+        lo, hi = float(parts[0]), float(parts[-1])
+    except ValueError:
+        raise ValueError(f"--think {' '.join(values)}: give seconds as LO-HI, LO HI or S") from None
+    if not 0 <= lo <= hi:
+        raise ValueError(f"--think {' '.join(values)}: need 0 <= LO <= HI")
+    return lo, hi
+
+
+def parse_sweep(text: str) -> list[int]:
+    """``--sweep 1,2,4,8,16`` -> the levels, ascending, one visitor always among them (the
+    reference every ratio is taken to)."""
+    try:
+        levels = {int(p) for p in text.replace(" ", "").split(",") if p}
+    except ValueError:
+        raise ValueError(f"--sweep {text}: give numbers of visitors, e.g. 1,2,4,8,16") from None
+    if not levels or min(levels) < 1:
+        raise ValueError(f"--sweep {text}: every level needs at least 1 visitor")
+    return sorted(levels | {1})
+
+
+class Pace:
+    """A visitor's pauses: uniform in ``think`` = (lo, hi) seconds, from a generator seeded
+    by the run's seed and the visitor's name (the same visitor pauses alike in every run);
+    no pause without ``think`` (closed loop)."""
+
+    def __init__(self, think: tuple[float, float] | None, seed: int, name: str):
+        self.think, self.total = think, 0.0
+        self._rng = random.Random(f"{seed}/{name}")
+
+    def next(self) -> float:
+        seconds = self._rng.uniform(*self.think) if self.think else 0.0
+        self.total += seconds
+        return seconds
+
+    async def pause(self) -> None:
+        seconds = self.next()
+        if seconds:
+            await asyncio.sleep(seconds)
+
+
 # --------------------------------------------------------------------------- a visitor
 @dataclass
 class Visitor:
@@ -75,25 +135,32 @@ class Visitor:
     times: dict = field(default_factory=lambda: {k: [] for k in INTERACTIONS})
     server: dict = field(default_factory=lambda: {k: [] for k in INTERACTIONS})
     errors: list = field(default_factory=list)
+    error_at: list = field(default_factory=list)  # the interaction under way at each error
+    current: str | None = None  # the interaction under way (None: between them)
+    thought: float = 0.0  # seconds paused (--think)
     _run_start: float | None = None  # first script run start seen since the last trigger
     _run_end: float = 0.0
+
+    def error(self, message: str, kind: str | None = None) -> None:
+        self.errors.append(message)
+        self.error_at.append(kind or self.current or "other")
 
     def watch(self, page) -> None:
         self.page = page
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
-        page.on("pageerror", lambda exc: self.errors.append(f"page exception: {exc}"))
-        page.on("console", lambda msg: msg.type == "error" and self.errors.append(
+        page.on("pageerror", lambda exc: self.error(f"page exception: {exc}"))
+        page.on("console", lambda msg: msg.type == "error" and self.error(
             f"console error: {msg.text[:200]}"))
-        page.on("requestfailed", lambda req: self.errors.append(
+        page.on("requestfailed", lambda req: self.error(
             f"failed request: {req.url[:120]} ({req.failure})"))
-        page.on("response", lambda resp: resp.status >= 400 and self.errors.append(
+        page.on("response", lambda resp: resp.status >= 400 and self.error(
             f"failed request: {resp.url[:120]} (HTTP {resp.status})"))
         page.on("request", self._request)
 
     def _request(self, req) -> None:
         parts = urlsplit(req.url)
         if parts.scheme not in ("data", "blob") and parts.hostname != "127.0.0.1":
-            self.errors.append(f"request leaving 127.0.0.1: {req.url[:120]}")
+            self.error(f"request leaving 127.0.0.1: {req.url[:120]}")
 
     def _frame(self, payload) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -115,6 +182,7 @@ class Visitor:
         key press or click that starts the script run) until the run has ended and
         ``expect`` shows. Also kept: the server's part, from the start of the first script
         run to the end of the last (reruns included)."""
+        self.current = kind
         try:
             if prepare is not None:
                 await prepare()
@@ -130,10 +198,11 @@ class Visitor:
             await expect.first.wait_for(state="visible", timeout=left_ms)
             await self.page.locator(STATUS).wait_for(state="detached", timeout=left_ms)
         except Exception as exc:  # a timeout or a page that lost its element: an error
+            self.current = None
             if kind is None:
                 raise  # a step the next ones need: the visit ends (and says why)
-            self.errors.append(f"{kind} did not finish: {type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0][:160]}")
+            self.error(f"{kind} did not finish: {type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0][:160]}", kind)
             return
         if kind is not None:
             self.times[kind].append(time.perf_counter() - t0)
@@ -141,7 +210,8 @@ class Visitor:
                 self.server[kind].append(self._run_end - self._run_start)
         drawn = self.page.locator('[data-testid="stException"]')
         if await drawn.count():
-            self.errors.append(f"exception drawn by the app: {(await drawn.first.inner_text())[:200]}")
+            self.error(f"exception drawn by the app: {(await drawn.first.inner_text())[:200]}", kind)
+        self.current = None
 
 
 # --------------------------------------------------------------------------- interactions
@@ -195,10 +265,12 @@ async def gradcam(v: Visitor, tag: str, timeout_s: float) -> None:
                   prepare=lambda: box.fill(f"Small pleural effusion at the left base ({tag})."))
 
 
-async def visit(browser, url: str, name: str, cases: list[str], timeout_s: float) -> Visitor:
+async def visit(browser, url: str, name: str, cases: list[str], timeout_s: float,
+                pace: Pace | None = None) -> Visitor:
     """One visitor: open the app, then per case: change case, edit a zero-shot prompt, draw
-    a Grad-CAM map for a new prompt."""
+    a Grad-CAM map for a new prompt; a pause (``pace``) before every step after the first."""
     v = Visitor(name)
+    pace = pace or Pace(None, 0, name)
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(timeout_s * 1000)  # clicks too: 8 pages load at once
     try:
@@ -207,25 +279,35 @@ async def visit(browser, url: str, name: str, cases: list[str], timeout_s: float
                       v.page.locator(f"{MAIN} h1", has_text="Case browser"), timeout_s)
         for i, case_id in enumerate(cases):
             if i:
+                await pace.pause()
                 await open_page(v, "Case browser", timeout_s)
+            await pace.pause()
             await change_case(v, case_id, timeout_s)
+            await pace.pause()
             await open_page(v, "Zero-shot", timeout_s)
+            await pace.pause()
             await zero_shot_edit(v, f"{name}-{i}", 1 + i % 2, timeout_s)
+            await pace.pause()
             await open_page(v, "Model vs gaze", timeout_s)
+            await pace.pause()
             await gradcam(v, f"{name}-{i}", timeout_s)
     except Exception as exc:  # noqa: BLE001  (whatever ended it is reported as an error)
-        v.errors.append(f"visit ended early: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+        v.error(f"visit ended early: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
     finally:
+        v.thought = pace.total
         await context.close()
     return v
 
 
 async def phase(browser, url: str, n: int, cases: list[str], loops: int, label: str,
-                timeout_s: float) -> list[Visitor]:
-    """``n`` visitors at once, ``loops`` fresh cases each."""
+                timeout_s: float, think: tuple[float, float] | None = None,
+                seed: int = 0) -> list[Visitor]:
+    """``n`` visitors at once, ``loops`` fresh cases each, pausing as ``think`` says."""
     shares = [cases[i * loops:(i + 1) * loops] for i in range(n)]
-    return list(await asyncio.gather(*(visit(browser, url, f"{label}{i}", share, timeout_s)
-                                       for i, share in enumerate(shares))))
+    names = [f"{label}{i}" for i in range(n)]
+    return list(await asyncio.gather(*(visit(browser, url, name, share, timeout_s,
+                                             Pace(think, seed, name))
+                                       for name, share in zip(names, shares))))
 
 
 # --------------------------------------------------------------------------- CPU
@@ -289,9 +371,14 @@ def percentiles(values: list[float]) -> tuple[float, float] | None:
 
 
 def summarise(visitors: list[Visitor]) -> dict:
+    """All visitors of one level together: raw seconds per interaction (as seen, and the
+    server's part), the errors with the interaction each came in ("other": between them)
+    and the seconds each visitor paused."""
     return {"times": {k: [t for v in visitors for t in v.times[k]] for k in INTERACTIONS},
             "server": {k: [t for v in visitors for t in v.server[k]] for k in INTERACTIONS},
-            "errors": [f"{v.name}: {e}" for v in visitors for e in v.errors]}
+            "errors": [f"{v.name}: {e}" for v in visitors for e in v.errors],
+            "error_at": [k for v in visitors for k in v.error_at],
+            "think_s": [round(v.thought, 3) for v in visitors]}
 
 
 def table(one: dict, many: dict, n: int, key: str = "times") -> str:
@@ -309,17 +396,124 @@ def table(one: dict, many: dict, n: int, key: str = "times") -> str:
     return "\n".join(rows)
 
 
-def verdict(one: dict, many: dict, n: int) -> str:
+def verdict(one: dict, many: dict, n: int, target: float = TARGET_RATIO) -> str:
+    """The 1-vs-N run's verdict: no errors and every interaction's p95 (page switches
+    aside) within ``target`` times one session's."""
     ratios = []
     for kind in INTERACTIONS[:3]:
         a, b = percentiles(one["times"][kind]), percentiles(many["times"][kind])
         if a and b:
             ratios.append(b[1] / a[1])
     worst = max(ratios) if len(ratios) == 3 else float("inf")
-    met = not one["errors"] and not many["errors"] and worst <= TARGET_RATIO
+    met = not one["errors"] and not many["errors"] and worst <= target
     return (f"target ({n} sessions, no errors, every interaction's p95 within "
-            f"{TARGET_RATIO:.0f}x of one session): {'met' if met else 'NOT met'} "
+            f"{target:g}x of one session): {'met' if met else 'NOT met'} "
             f"(worst p95 ratio {worst:.1f}x)")
+
+
+def machine() -> str:
+    """The processor's name and how many cores this machine has (and this process may use)."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip() + ", "
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0))
+    mine = f" ({usable} usable)" if usable != os.cpu_count() else ""
+    return f"{model}{os.cpu_count()} cores{mine}"
+
+
+def think_text(think: tuple[float, float] | None, seed: int = 0) -> str:
+    if think is None:
+        return "closed loop (no pause between interactions)"
+    lo, hi = think
+    spread = f"{lo:g} s" if lo == hi else f"uniform {lo:g}-{hi:g} s"
+    return f"think {spread} before every step, seeded per visitor (seed {seed})"
+
+
+def pin_text(server_cpus: set[int] | None, browser_cpus: set[int] | None) -> str:
+    if not server_cpus:
+        return "no pinning (server and browsers share every CPU)"
+    return f"server on CPUs {sorted(server_cpus)}, browsers on {sorted(browser_cpus)}"
+
+
+def header(think, seed: int, pin: str, loops: int, url: str, where: str | None = None) -> str:
+    return "\n".join([f"pace: {think_text(think, seed)}", f"CPU pinning: {pin}",
+                      f"machine: {where or machine()}",
+                      f"{loops} loop(s) per visitor against {url}; seconds as the visitor sees "
+                      "them (trigger -> drawn)"])
+
+
+def ratio_to_one(levels: dict[int, dict], n: int, kind: str) -> float | None:
+    """Level ``n``'s p95 over one visitor's for ``kind`` (None without times for both)."""
+    a, b = percentiles(levels[1]["times"][kind]), percentiles(levels[n]["times"][kind])
+    return b[1] / a[1] if a and b else None
+
+
+def sweep_table(levels: dict[int, dict]) -> str:
+    """visitors x interaction -> p50 / p95 / n / errors, the p95 over one visitor's and the
+    server's p95 (its script runs alone: what is left is queueing and the browser)."""
+    head = (f"{'visitors':>8}  {'interaction':<22}{'p50':>7}{'p95':>8}{'n':>5}{'errors':>8}"
+            f"{'p95 / 1 visitor':>17}{'server p95':>12}")
+    rows = [head, "-" * len(head)]
+    for n in sorted(levels):
+        res = levels[n]
+        for kind in INTERACTIONS:
+            p, srv = percentiles(res["times"][kind]), percentiles(res["server"][kind])
+            ratio = ratio_to_one(levels, n, kind)
+            rows.append(f"{n:>8}  {kind:<22}"
+                        + (f"{p[0]:>7.2f}{p[1]:>8.2f}" if p else f"{'–':>7}{'–':>8}")
+                        + f"{len(res['times'][kind]):>5}{res['error_at'].count(kind):>8}"
+                        + (f"{ratio:>16.2f}x" if ratio is not None else f"{'–':>17}")
+                        + (f"{srv[1]:>12.2f}" if srv else f"{'–':>12}"))
+        other = res["error_at"].count("other")
+        if other:
+            rows.append(f"{n:>8}  {'(between interactions)':<22}{'':>20}{other:>8}")
+    return "\n".join(rows)
+
+
+def level_line(levels: dict[int, dict], n: int) -> str:
+    """One level in a line: its errors and its worst p95 ratio to one visitor's."""
+    res = levels[n]
+    ratios = {k: ratio_to_one(levels, n, k) for k in INTERACTIONS}
+    have = {k: r for k, r in ratios.items() if r is not None}
+    line = f"{n:>3} visitor(s): {len(res['errors'])} error(s)"
+    if have and n != 1:
+        kind = max(have, key=have.get)
+        line += f", worst p95 ratio {have[kind]:.2f}x ({kind})"
+    missing = [k for k in INTERACTIONS if ratios[k] is None]
+    if missing:
+        line += f", no times for {', '.join(missing)}"
+    return line + (f"; {res['cpu']}" if res.get("cpu") else "")
+
+
+def sweep_verdict(levels: dict[int, dict], think: tuple[float, float] | None,
+                  visitors: int = ROOM_VISITORS, target: float = ROOM_RATIO) -> tuple[bool, str]:
+    """(met, the verdict line): ``visitors`` at a room's pace, no errors (with them or with
+    the one visitor they are compared to) and every interaction's p95 within ``target``
+    times one visitor's."""
+    goal = (f"target ({visitors} visitors at a room's pace: 0 errors, every interaction's "
+            f"p95 <= {target:g}x one visitor's)")
+    if think is None:
+        return False, f"{goal}: not judged, a closed loop (no --think) measures saturation"
+    if visitors not in levels or 1 not in levels:
+        return False, (f"{goal}: not measured (levels {', '.join(map(str, sorted(levels)))})")
+    errors = len(levels[visitors]["errors"]) + len(levels[1]["errors"])
+    ratios = {k: ratio_to_one(levels, visitors, k) for k in INTERACTIONS}
+    missing = [k for k, r in ratios.items() if r is None]
+    over = {k: r for k, r in ratios.items() if r is not None and r > target}
+    met = not errors and not missing and not over
+    why = [f"{errors} error(s)"]
+    have = {k: r for k, r in ratios.items() if r is not None}
+    if have:
+        kind = max(have, key=have.get)
+        why.append(f"worst p95 ratio {have[kind]:.2f}x ({kind})")
+    if missing:
+        why.append(f"no times for {', '.join(missing)}")
+    return met, f"{goal}: {'met' if met else 'NOT met'} ({'; '.join(why)})"
 
 
 def gaze_cases(data: Path, count: int) -> list[str]:
@@ -340,16 +534,21 @@ def gaze_cases(data: Path, count: int) -> list[str]:
 async def timed_phase(meter: CpuMeter, label: str, coro):
     before, t = meter.totals(), time.perf_counter()
     visitors = await coro
-    print(f"{label}: {cpu_line(before, meter.totals(), time.perf_counter() - t)}", flush=True)
-    return summarise(visitors)
+    wall = time.perf_counter() - t
+    line = cpu_line(before, meter.totals(), wall)
+    print(f"{label}: {line}", flush=True)
+    return {**summarise(visitors), "cpu": line, "wall_s": round(wall, 1)}
 
 
-async def run(args, url: str, server_pid: int | None) -> tuple[dict, dict]:
+async def run(args, url: str, server_pid: int | None, levels: list[int]) -> list[dict]:
+    """One warm-up visitor, then each level's visitors together, one level after another,
+    each visitor on fresh cases and prompts."""
     from playwright.async_api import async_playwright
 
-    n, loops = args.sessions, args.loops
-    cases = gaze_cases(Path(args.data), 1 + loops + n * loops)
+    loops = args.loops
+    cases = gaze_cases(Path(args.data), 1 + loops * sum(levels))
     meter = CpuMeter(server_pid)
+    results, at = [], 1
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROME_ARGS)
         try:
@@ -357,21 +556,32 @@ async def run(args, url: str, server_pid: int | None) -> tuple[dict, dict]:
             warm = await timed_phase(meter, "warm-up", phase(browser, url, 1, cases[:1], 1, "warm",
                                                                3 * args.timeout))
             print(f"warm-up errors: {warm['errors'] or 'none'}", flush=True)
-            one = await timed_phase(meter, "1 session", phase(
-                browser, url, 1, cases[1:1 + loops], loops, "one", args.timeout))
-            many = await timed_phase(meter, f"{n} sessions", phase(
-                browser, url, n, cases[1 + loops:], loops, "many", args.timeout))
+            for i, n in enumerate(levels):
+                share, at = cases[at:at + n * loops], at + n * loops
+                label = f"{n} visitor{'s' if n > 1 else ''}"
+                results.append(await timed_phase(meter, label, phase(
+                    browser, url, n, share, loops, f"L{i}n{n}v", args.timeout, args.think,
+                    args.seed)))
         finally:
             await browser.close()
             meter.close()
-    return one, many
+    return results
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    ap.add_argument("--sessions", type=int, default=8, help="visitors at once (default 8)")
+    ap.add_argument("--sessions", type=int,
+                    help="visitors at once, measured against one visitor (default 8)")
+    ap.add_argument("--sweep", metavar="N,N,...",
+                    help="instead: these numbers of visitors one after another against one "
+                         "server, e.g. 1,2,4,8,16 (1 is always added: the reference)")
+    ap.add_argument("--think", nargs="+", metavar="S",
+                    help="a room's pace: each visitor pauses before every step, uniformly "
+                         "LO-HI seconds (\"5-15\" or \"5 15\"; one number: always S); "
+                         "default: a closed loop")
+    ap.add_argument("--seed", type=int, default=0, help="seeds every visitor's pauses (default 0)")
     ap.add_argument("--loops", type=int, default=3,
                     help="cases each visitor goes through, three interactions each (default 3)")
     ap.add_argument("--data", default=str(REPO / "data" / "demo"), help="dataset folder")
@@ -385,6 +595,15 @@ def parse_args(argv=None):
                     help="run the server on the first K CPUs and the browsers on the others, "
                          "so that the browsers stand for visitors on their own machines")
     args = ap.parse_args(argv)
+    if args.sweep is not None and args.sessions is not None:
+        ap.error("--sweep or --sessions, not both")
+    try:
+        args.think = parse_think(args.think) if args.think else None
+        args.sweep = parse_sweep(args.sweep) if args.sweep is not None else None
+    except ValueError as exc:
+        ap.error(str(exc))
+    if args.sessions is None:
+        args.sessions = 8
     if args.sessions < 1 or args.loops < 1:
         ap.error("--sessions and --loops must be at least 1")
     if not Path(args.chromium).exists():
@@ -398,9 +617,37 @@ def _interrupted(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")  # unwinds: the browser and the server close
 
 
+def report(args, url: str, pin: str, where: str, results: list[dict]) -> dict:
+    """Print the run's tables and verdict; return what --json keeps."""
+    print()
+    print(header(args.think, args.seed, pin, args.loops, url, where))
+    if args.sweep:
+        levels = dict(zip(args.sweep, results))
+        print(sweep_table(levels))
+        print()
+        for n in args.sweep:
+            print(level_line(levels, n))
+        for n in args.sweep:
+            for err in levels[n]["errors"][:20]:
+                print(f"  {n} visitor(s): {err}")
+        print(sweep_verdict(levels, args.think)[1])
+        return {"levels": {str(n): res for n, res in levels.items()}}
+    one, many = results
+    print(table(one, many, args.sessions))
+    print("\nthe server's part (its script run: first start -> last finish message)")
+    print(table(one, many, args.sessions, key="server"))
+    for label, res in (("1 session", one), (f"{args.sessions} sessions", many)):
+        for err in res["errors"][:20]:
+            print(f"  {label}: {err}")
+    print(verdict(one, many, args.sessions, ROOM_RATIO if args.think else TARGET_RATIO))
+    return {"one": one, "many": many}
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupted)
+    levels = args.sweep or [1, args.sessions]
+    where = machine()  # before the browsers' pinning narrows this process's CPUs
     with tempfile.TemporaryDirectory(prefix="app_load_") as tmp:
         proc, url = None, args.url
         server_cpus, browser_cpus = split_cpus(args.pin) if args.pin else (None, None)
@@ -409,30 +656,24 @@ def main(argv=None) -> None:
             url = f"http://127.0.0.1:{port}"
             proc = start_server(Path(args.data), Path(args.checkpoint), port,
                                 Path(tmp) / "streamlit.log", server_cpus)
+        pin = pin_text(server_cpus, browser_cpus)
         if browser_cpus:
             os.sched_setaffinity(0, browser_cpus)  # inherited by the driver and chromium
-            print(f"server on CPUs {sorted(server_cpus)}, browsers on {sorted(browser_cpus)}")
+            print(pin)
         try:
             wait_healthy(url, proc)
-            one, many = asyncio.run(run(args, url, proc.pid if proc is not None else None))
+            results = asyncio.run(run(args, url, proc.pid if proc is not None else None, levels))
         finally:
             if proc is not None:
                 stop_server(proc)
                 log = (Path(tmp) / "streamlit.log").read_text(errors="replace")
                 if "Traceback" in log:
                     print("The server logged a traceback:\n" + log[log.index("Traceback"):][:3000])
-    print()
-    print(f"seconds per interaction, {args.loops} loop(s) per session ({url}), "
-          "as the visitor sees it (trigger -> drawn)")
-    print(table(one, many, args.sessions))
-    print("\nthe server's part (its script run: first start -> last finish message)")
-    print(table(one, many, args.sessions, key="server"))
-    for label, res in (("1 session", one), (f"{args.sessions} sessions", many)):
-        for err in res["errors"][:20]:
-            print(f"  {label}: {err}")
-    print(verdict(one, many, args.sessions))
+    kept = report(args, url, pin, where, results)
     if args.json:
-        Path(args.json).write_text(json.dumps({"one": one, "many": many}, indent=1))
+        Path(args.json).write_text(json.dumps(
+            {"think": args.think, "seed": args.seed, "pin": pin, "machine": where,
+             "loops": args.loops, **kept}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,184 @@
+"""The load benchmark's pure parts (benchmarks/app_load.py): --think and --sweep parsing, the
+seeded pauses, the sweep table and the room's verdict, on synthetic timings (no browser,
+no server, no timed assertion)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def al():
+    from benchmark_script import load
+
+    return load("app_load")
+
+
+def level(al, p95: dict[str, float] | float, errors: dict[str, int] | None = None,
+          n: int = 20) -> dict:
+    """A level's summary whose times for each interaction run evenly from 0.2 s up to the
+    wanted p95 (np.percentile's linear 95th of n evenly spaced values: lo + 0.95 (hi - lo));
+    ``errors``: how many per interaction ("other": between interactions)."""
+    p95 = {k: p95 for k in al.INTERACTIONS} if isinstance(p95, float) else p95
+    times = {}
+    for kind in al.INTERACTIONS:
+        if kind not in p95:
+            times[kind] = []
+            continue
+        hi = 0.2 + (p95[kind] - 0.2) / 0.95
+        times[kind] = [0.2 + (hi - 0.2) * i / (n - 1) for i in range(n)]
+    at = [k for k, count in (errors or {}).items() for _ in range(count)]
+    return {"times": times, "server": {k: [t / 2 for t in ts] for k, ts in times.items()},
+            "errors": [f"v0: {k} did not finish" for k in at], "error_at": at, "think_s": [0.0]}
+
+
+def args(al, tmp_path, *extra):
+    (tmp_path / "manifest.csv").write_text("id\n")
+    return al.parse_args(["--data", str(tmp_path), "--chromium", sys.executable, *extra])
+
+
+# --------------------------------------------------------------------------- arguments
+@pytest.mark.parametrize("given, want", [(["5-15"], (5.0, 15.0)), (["5", "15"], (5.0, 15.0)),
+                                         (["10"], (10.0, 10.0)), (["0.5-2.5"], (0.5, 2.5)),
+                                         (["0"], (0.0, 0.0))])
+def test_think_takes_a_range_two_numbers_or_one(al, given, want):
+    assert al.parse_think(given) == want
+
+
+@pytest.mark.parametrize("given", [["15-5"], ["a-b"], ["1-2-3"], ["-"], ["1", "2", "3"]])
+def test_think_refuses_what_is_no_range(al, given):
+    with pytest.raises(ValueError, match="--think"):
+        al.parse_think(given)
+
+
+def test_sweep_is_sorted_unique_and_always_has_one_visitor(al):
+    assert al.parse_sweep("1,2,4,8,16") == [1, 2, 4, 8, 16]
+    assert al.parse_sweep("8, 2,2") == [1, 2, 8]  # 1 added: the reference of every ratio
+    for bad in ("0,2", "two", ""):
+        with pytest.raises(ValueError, match="--sweep"):
+            al.parse_sweep(bad)
+
+
+def test_parse_args_modes(al, tmp_path):
+    a = args(al, tmp_path)
+    assert (a.sweep, a.think, a.sessions) == (None, None, 8)  # closed loop, 8 vs 1
+    a = args(al, tmp_path, "--sweep", "1,2,4,8,16", "--think", "5-15", "--pin", "1")
+    assert (a.sweep, a.think, a.pin) == ([1, 2, 4, 8, 16], (5.0, 15.0), 1)
+    a = args(al, tmp_path, "--think", "5", "15", "--sessions", "4")
+    assert (a.sweep, a.think, a.sessions) == (None, (5.0, 15.0), 4)
+
+
+@pytest.mark.parametrize("extra", [["--sweep", "1,2", "--sessions", "4"], ["--think", "9-3"],
+                                   ["--sweep", "0"]])
+def test_parse_args_refuses(al, tmp_path, extra, capsys):
+    with pytest.raises(SystemExit):
+        args(al, tmp_path, *extra)
+    assert "error" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the pace
+def test_pauses_are_seeded_per_visitor_and_stay_in_range(al):
+    def draws(name, seed=0):
+        pace = al.Pace((5.0, 15.0), seed, name)
+        return [pace.next() for _ in range(30)]
+
+    a = draws("L3n8v0")
+    assert a == draws("L3n8v0")  # the same visitor pauses alike in every run
+    assert a != draws("L3n8v1") and a != draws("L3n8v0", seed=1)
+    assert all(5.0 <= s <= 15.0 for s in a)
+    pace = al.Pace((5.0, 15.0), 0, "v")
+    total = sum(pace.next() for _ in range(10))
+    assert pace.total == pytest.approx(total)
+    closed = al.Pace(None, 0, "v")
+    assert [closed.next() for _ in range(3)] == [0.0, 0.0, 0.0] and closed.total == 0
+
+
+# --------------------------------------------------------------------------- the table
+def test_sweep_table_rows_ratios_and_errors(al):
+    levels = {1: level(al, 1.0), 2: level(al, 1.2), 8: level(
+        al, {**{k: 1.4 for k in al.INTERACTIONS}, "Grad-CAM map": 3.0},
+        {"Grad-CAM map": 2, "other": 1})}
+    text = al.sweep_table(levels)
+    lines = text.splitlines()
+    assert "p95 / 1 visitor" in lines[0] and "errors" in lines[0]
+    rows = [ln.split() for ln in lines[2:]]
+    assert len(rows) == 3 * len(al.INTERACTIONS) + 1  # + the errors between interactions
+    grad8 = next(r for r in rows if r[0] == "8" and r[1:3] == ["Grad-CAM", "map"])
+    assert grad8[-5:] == ["3.00", "20", "2", "3.00x", "1.50"]  # p95, n, errors, ratio, server
+    case2 = next(r for r in rows if r[0] == "2" and r[1:3] == ["change", "case"])
+    assert case2[-4:-1] == ["20", "0", "1.20x"]
+    assert rows[-1][0] == "8" and rows[-1][-1] == "1"  # errors between interactions
+    assert all(r[-2] == "1.00x" for r in rows if r[0] == "1")
+
+
+def test_sweep_table_without_times_shows_dashes(al):
+    levels = {1: level(al, {k: 1.0 for k in al.INTERACTIONS[:3]}), 2: level(al, 1.0)}
+    row = next(ln for ln in al.sweep_table(levels).splitlines()
+               if ln.split()[:2] == ["1", "switch"])
+    assert row.split()[3:] == ["–", "–", "0", "0", "–", "–"]
+    assert "no times for switch page" in al.level_line(levels, 2)
+    assert "ratio" not in al.level_line(levels, 1)  # one visitor is the reference
+
+
+# --------------------------------------------------------------------------- the verdict
+THINK = (5.0, 15.0)
+
+
+def test_verdict_met_at_eight_visitors_within_one_and_a_half(al):
+    levels = {1: level(al, 1.0), 2: level(al, 1.1), 8: level(al, 1.5), 16: level(al, 9.0)}
+    met, line = al.sweep_verdict(levels, THINK)
+    assert met and ": met" in line and "1.50x" in line  # at the bound; 16 visitors do not count
+
+
+def test_verdict_not_met_over_the_ratio_on_one_interaction(al):
+    p95 = {**{k: 1.2 for k in al.INTERACTIONS}, "switch page": 1.6}
+    met, line = al.sweep_verdict({1: level(al, 1.0), 8: level(al, p95)}, THINK)
+    assert not met and "NOT met" in line and "1.60x (switch page)" in line
+
+
+@pytest.mark.parametrize("where", [8, 1])
+def test_verdict_not_met_with_any_error(al, where):
+    levels = {1: level(al, 1.0), 8: level(al, 1.0)}
+    levels[where] = level(al, 1.0, {"other": 1})
+    met, line = al.sweep_verdict(levels, THINK)
+    assert not met and "1 error(s)" in line
+
+
+def test_verdict_needs_times_the_eight_visitors_and_a_room_pace(al):
+    missing = {k: 1.0 for k in al.INTERACTIONS[:3]}
+    met, line = al.sweep_verdict({1: level(al, 1.0), 8: level(al, missing)}, THINK)
+    assert not met and "no times for switch page" in line
+    met, line = al.sweep_verdict({1: level(al, 1.0), 2: level(al, 1.0)}, THINK)
+    assert not met and "not measured" in line
+    met, line = al.sweep_verdict({1: level(al, 1.0), 8: level(al, 1.0)}, None)
+    assert not met and "closed loop" in line
+
+
+def test_header_names_pace_pinning_and_machine(al):
+    text = al.header(THINK, 3, al.pin_text({0}, {1}), 3, "http://127.0.0.1:1", "2 cores")
+    assert "uniform 5-15 s" in text and "seed 3" in text
+    assert "server on CPUs [0], browsers on [1]" in text and "machine: 2 cores" in text
+    assert "closed loop" in al.header(None, 0, al.pin_text(None, None), 1, "u", "x")
+    assert "cores" in al.machine()
+
+
+def test_closed_loop_verdict_keeps_its_target_and_takes_the_room_one(al):
+    one, many = level(al, 1.0), level(al, 2.0)
+    assert ": met" in al.verdict(one, many, 8)  # 2x within the closed loop's 3x
+    assert "NOT met" in al.verdict(one, many, 8, al.ROOM_RATIO)
+
+
+def test_report_prints_the_sweep_or_the_closed_loop(al, tmp_path, capsys):
+    a = args(al, tmp_path, "--sweep", "1,8", "--think", "5-15")
+    kept = al.report(a, "http://127.0.0.1:1", "no pinning", "2 cores", [level(al, 1.0), level(al, 1.2)])
+    out = capsys.readouterr().out
+    assert "p95 / 1 visitor" in out and out.rstrip().endswith("(0 error(s); worst p95 ratio 1.20x "
+                                                               "(change case))")
+    assert ": met" in out and set(kept["levels"]) == {"1", "8"}
+    a = args(al, tmp_path, "--sessions", "4")
+    kept = al.report(a, "u", "no pinning", "2 cores", [level(al, 1.0), level(al, 2.0)])
+    out = capsys.readouterr().out
+    assert "4 sessions p50" in out and "within 3x of one session): met" in out
+    assert set(kept) == {"one", "many"}
