@@ -68,20 +68,33 @@ def _context_view(context) -> None:
     if context.findings:
         st.markdown("**Zero-shot findings**")
         st.markdown(" ".join(f":blue-badge[{cases.md_escape(n)} {p:.2f}]" for n, p in context.findings))
+        notes = {z.name: z.note for z in context.zero_shot}
+        st.caption("  \n".join([cases.md_escape(context.calibration)] + [
+            f"{cases.md_escape(n)}: {cases.md_escape(notes[n])}" for n, _ in context.findings if notes.get(n)]))
 
 
 def _evidence_view(evidence: dict) -> None:
-    """The findings where the draft and the zero-shot probabilities disagree."""
+    """The findings where the draft and the zero-shot probabilities disagree (a likely
+    finding the draft never mentions included), then the draft's repetitions and sides."""
     st.markdown("**Draft vs zero-shot findings**")
     if not evidence["conflicts"]:
-        st.success(f"No disagreement ({evidence['checked']} finding(s) the draft takes a position on).",
+        st.success(f"No disagreement ({evidence['checked']} finding(s) the draft takes a position on; "
+                   f"no finding of p ≥ {evidence.get('ignore_threshold', 0.8):.1f} left unmentioned).",
                    icon=":material/check_circle:")
-        return
     for c in evidence["conflicts"]:
-        said = "says absent" if c["kind"] == "denies" else "says present"
+        said = {"denies": "says absent", "asserts": "says present"}.get(c["kind"])
+        words = f": “{cases.md_escape(c['words'])}”" if said else ""
         st.warning(f"**{cases.md_escape(c['finding'])}** (zero-shot p = {c['probability']:.2f}): the draft "
-                   f"{said}: “{cases.md_escape(c['words'])}”", icon=":material/report:")
-    st.caption("Check these against the image before using the draft.")
+                   f"{said or 'does not mention it'}{words}", icon=":material/report:")
+    if evidence["conflicts"]:
+        st.caption("Check these against the image before using the draft.")
+    st.markdown("**Repetition and sides**")
+    issues = [r["message"] for r in evidence.get("repeats", [])] + [
+        s["message"] for s in evidence.get("laterality", [])]
+    for message in issues:
+        st.warning(cases.md_escape(message), icon=":material/content_copy:")
+    if not issues and "repeats" in evidence:
+        st.success("Nothing said twice; no finding on conflicting sides.", icon=":material/check_circle:")
 
 
 def _hard_breaks(stream, raw: list[str], hosts: tuple):

@@ -308,13 +308,47 @@ def test_report_draft_disagreements_with_zero_shot_are_marked(report_env):
         assert len(shown) == len(evidence["conflicts"])
         for conflict, text in zip(evidence["conflicts"], shown):
             assert conflict["finding"] in text and f"{conflict['probability']:.2f}" in text
-            assert ("says absent" if conflict["kind"] == "denies" else "says present") in text
+            assert {"denies": "says absent", "asserts": "says present",
+                    "ignores": "does not mention it"}[conflict["kind"]] in text
         if not shown:
             assert any("No disagreement" in s.value for s in at.success)
         at.run()  # the marks stay beside the draft on a rerun
         assert len(_conflicts_shown(at)) == len(shown)
         seen.add(bool(shown))
     assert True in seen  # the random-init micro model disagrees with its retrieved reports
+
+
+def test_report_counts_likely_findings_the_draft_ignores_as_disagreements(report_env, monkeypatch):
+    """The page said "No disagreement" beside a draft that ignored five findings above 0.8."""
+    import eclip.report.context as context
+    from eclip.report.evidence import ZeroShot
+
+    likely = [ZeroShot(n, (n,), p, "calibrated on the validate split; base rate 4 % of validate films (9 of 211)")
+              for n, p in [("Edema", 0.93), ("Pneumothorax", 0.91), ("Lung Lesion", 0.90),
+                           ("Atelectasis", 0.86), ("Pneumonia", 0.83)]]
+    monkeypatch.setattr(context, "zero_shot_evidence", lambda *a, **k: likely)
+    at = _drafted(_page("report.py"), "retrieval")
+    ignored = [w.value for w in at.warning if "does not mention it" in w.value]
+    evidence = at.session_state["rep_last"]["evidence"]["conflicts"]
+    # the tiny dataset's reports say "no ... pneumothorax": the other four go unmentioned
+    assert len(ignored) == sum(c["kind"] == "ignores" for c in evidence) == 4
+    assert "**Edema** (zero-shot p = 0.93)" in ignored[0]
+    assert not any("No disagreement" in s.value for s in at.success)
+    assert any("base rate 4 % of validate films" in c.value for c in at.caption)
+
+
+def test_report_shows_repetition_and_laterality_beside_the_draft(report_env):
+    from eclip.report.evidence import check_draft
+
+    text = "Small left pleural effusion. Small left pleural effusion. No left pleural effusion."
+    at = _page("report.py")
+    case = at.selectbox(key="rep_case").value
+    at.session_state["rep_last"] = {"case": case, "text": text, "hosts": (), "provenance": {},
+                                    "evidence": check_draft(text, ()).as_dict()}
+    at.run()
+    shown = [w.value for w in at.warning]
+    assert any("“Small left pleural effusion” is said 2 times" in w for w in shown)
+    assert any("said present and absent on the same side" in w and "Pleural Effusion" in w for w in shown)
 
 
 def _free_port() -> int:
