@@ -17,6 +17,7 @@ from eclip.evaluate.typed_prompts import TypedPrompts, parse_classes, parse_pair
 from eclip.evaluate.suite import MIN_POSITIVES
 from eclip.evaluate.zeroshot import (binary_results, binary_scores, mean_auroc, multiclass_scores,
                                      results_for_display)
+from eclip.index.zero_shot_calibration import calibration_for, pair_logits
 from eclip.model.encode import encode_prompt_sets, probability_scale
 from eclip.model.prompts import PromptSet, list_prompt_sets
 
@@ -71,8 +72,16 @@ def _confusion_figure(cm: np.ndarray, names: list[str]) -> go.Figure:
     return fig
 
 
-def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame, notes) -> None:
-    pred, probs = multiclass_scores(emb, class_emb)
+MODEL_READS = ("The model scores each dataset film as stored (the exported working image): no "
+               "display window is applied.")
+
+
+def _class_axis(scale: float) -> str:
+    return f"probability (softmax at the model's learned temperature, T = 1/{scale:.1f})"
+
+
+def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame, notes, scale: float) -> None:
+    pred, probs = multiclass_scores(emb, class_emb, temperature=1.0 / scale)
     names = ps.class_names
     target = multiclass_targets(df, ps)
     scored = target >= 0
@@ -89,14 +98,21 @@ def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame, notes) ->
     table = pd.DataFrame({"id": df["id"].to_numpy(), "predicted": [names[i] for i in pred],
                           "confidence": probs.max(axis=1).round(3),
                           "true": [names[t] if t >= 0 else "" for t in target]})
-    _case_details(root, df, table, names, probs, notes)
+    _case_details(root, df, table, names, probs, notes, scale)
 
 
-PAIR_AXIS = "P(positive) at the model's temperature"
+PAIR_AXIS = "P(positive), calibrated on the validate split where it can be"
 
 
-def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float) -> None:
-    probs = binary_scores(emb, pair_emb, scale)
+def _calibrated(ps: PromptSet, pair_emb, emb, scale: float, keep: bool):
+    """(calibrated probabilities [N, L], the calibration) of the pairs on the validate split."""
+    cal = calibration_for(index, manifest, ps, pair_emb, scale, keep=keep)
+    return cal.probabilities(pair_logits(emb, pair_emb[:, 0], pair_emb[:, 1], scale)), cal
+
+
+def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float, keep: bool) -> None:
+    probs = binary_scores(emb, pair_emb, scale)  # raw: the AUROC is the model's ranking
+    shown, cal = _calibrated(ps, pair_emb, emb, scale, keep)
     floor = int(st.number_input(
         "AUROC needs at least this many positives and negatives", min_value=1,
         value=MIN_POSITIVES, step=1, key="zs_min_pos",
@@ -106,18 +122,24 @@ def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float) -> Non
     macro = mean_auroc(table)
     st.metric(f"macro AUROC (pairs with at least {floor} positives and negatives)",
               "–" if np.isnan(macro) else f"{macro:.3f}")
-    st.dataframe(results_for_display(table), hide_index=True)
+    display = results_for_display(table.assign(**{"mean probability": shown.mean(axis=0)}))
+    display["validate base rate"] = ["–" if f.base_rate is None else f"{100 * f.base_rate:.0f} %"
+                                     for f in cal.findings]
+    display["calibrated"] = ["yes" if f.calibrated else f"no: {f.why}" for f in cal.findings]
+    st.dataframe(display, hide_index=True)
+    st.caption(cal.summary() + " AUROC is the raw scores' ranking.")
     st.caption("Positives and negatives are the images with a known label; uncertain labels "
                "and images without any label are left out, never counted as negatives.")
     st.markdown("**P(positive) per image**",
                 help="Each pair's softmax over (positive, negative) at the model's learned "
-                     "temperature: the probabilities the Draft report and the Presenter show.")
-    per_case = pd.DataFrame(probs.round(3), columns=ps.class_names)
+                     "temperature, calibrated on the validate split where the pair has 10 "
+                     "validate positives and negatives: the probabilities the Draft report shows.")
+    per_case = pd.DataFrame(shown.round(3), columns=ps.class_names)
     st.dataframe(per_case.assign(id=df["id"].to_numpy())[["id", *per_case.columns]],
                  hide_index=True, height=260)
 
 
-def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs, notes) -> None:
+def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs, notes, scale: float) -> None:
     st.dataframe(table, hide_index=True, height=260)
     ids = table["id"].tolist()
     case_id = st.selectbox("Inspect a case", ids, key="zs_case")
@@ -127,7 +149,7 @@ def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs, not
         widgets.case_gallery(root, df.iloc[[i]], columns=1)
     with right:
         notes(case_id)
-        st.plotly_chart(_bars(probs[i], names, "probability (softmax, T = 0.01)"), key="zs_case_bar")
+        st.plotly_chart(_bars(probs[i], names, _class_axis(scale)), key="zs_case_bar")
 
 
 def _image_notes(checkpoint, root, manifest, lm, case_id: str) -> None:
@@ -148,6 +170,15 @@ def _bars(p: np.ndarray, names, axis: str) -> go.Figure:
     return fig
 
 
+def _upload_reads() -> str:
+    """Which image of the upload the model scored: the display window is part of it."""
+    w = upload.window()
+    if w is None:
+        return "The model scored your image as stored (the file's own window), as the Case browser shows it."
+    return (f"The model scored your image with the display window chosen on the Case browser (centre "
+            f"{w.center:.0f}, width {w.width:.0f}); choose “as stored” there to score the stored image.")
+
+
 def _uploaded(root, manifest, checkpoint, lm, index, ps: PromptSet, class_emb) -> None:
     """The session's uploaded image on the same prompts."""
     with state.eclip_errors():
@@ -159,10 +190,12 @@ def _uploaded(root, manifest, checkpoint, lm, index, ps: PromptSet, class_emb) -
     left.image(case.pixels, width="stretch", clamp=True, caption=current_case.UPLOAD_ID)
     with right:
         typicality.show_typicality(checkpoint, root, manifest, lm, case)
+    scale = probability_scale(lm)
     if ps.task == "multiclass":
-        probs, axis = multiclass_scores(emb, class_emb)[1][0], "probability (softmax, T = 0.01)"
+        probs, axis = multiclass_scores(emb, class_emb, temperature=1.0 / scale)[1][0], _class_axis(scale)
     else:
-        probs, axis = binary_scores(emb, class_emb, probability_scale(lm))[0], PAIR_AXIS
+        probs, axis = _calibrated(ps, class_emb, emb, scale, keep=False)[0][0], PAIR_AXIS
+    st.caption(_upload_reads())
     right.plotly_chart(_bars(probs, ps.class_names, axis), key="zs_upload_bar")
 
 
@@ -197,9 +230,9 @@ if typed is not None:
 scale = probability_scale(lm)  # pair probabilities at the model's temperature, as the draft's
 if ps.task == "multiclass":
     _multiclass(root, ps, class_emb, emb, df,
-                lambda case_id: _image_notes(checkpoint, root, manifest, lm, case_id))
+                lambda case_id: _image_notes(checkpoint, root, manifest, lm, case_id), scale)
 else:
-    _binary(ps, class_emb, emb, df, scale)
+    _binary(ps, class_emb, emb, df, scale, keep=choice != CUSTOM)
 other = side_by_side.other_model()  # the sidebar's 'compare with' model, None when off
 if other:
     zero_shot_paired.zero_shot(other, root, manifest, rows, ps, None if choice == CUSTOM else files[choice],
@@ -209,4 +242,4 @@ if upload.current() is not None:
 kind = "classes" if ps.task == "multiclass" else "pairs"
 st.caption(f"{len(ps.class_names)} {kind} · {len(df)} images of split `{split}` · "
            "scores from the cached image embeddings and one pass of the prompts through the "
-           "text tower.")
+           "text tower. " + MODEL_READS)

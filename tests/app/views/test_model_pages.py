@@ -208,6 +208,29 @@ def test_zero_shot_file_and_custom_prompts(model_env):
     assert "AUROC" in at.dataframe[0].value.columns
 
 
+def test_zero_shot_pairs_show_their_calibration_and_base_rate(model_env):
+    at = _page("zero_shot.py")
+    at.selectbox(key="zs_set").select("binary").run()
+    results = at.dataframe[0].value
+    assert {"validate base rate", "calibrated"} <= set(results.columns)
+    # the tiny dataset's validate split is too small: every pair says why it is raw
+    assert all(c.startswith("no: ") and "validate" in c for c in results["calibrated"])
+    assert any("not calibrated" in c.value or "raw (too few labelled validate films)" in c.value
+               for c in at.caption)
+    assert any("no display window is applied" in c.value for c in at.caption)
+
+
+def test_zero_shot_typed_classes_are_scored_at_the_models_temperature(model_env):
+    from eclip.model import load_model
+    from eclip.model.encode import probability_scale
+
+    at = _page("zero_shot.py")
+    at.selectbox(key="zs_set").select("custom (type prompts)").run()
+    scale = probability_scale(load_model(model_env["checkpoint"]))
+    axis = json.loads(at.get("plotly_chart")[-1].proto.spec)["layout"]["xaxis"]["title"]["text"]
+    assert axis == f"probability (softmax at the model's learned temperature, T = 1/{scale:.1f})"
+
+
 def _typed(mode: str, text: str) -> AppTest:
     at = _page("zero_shot.py")
     at.selectbox(key="zs_split").select("all").run()
