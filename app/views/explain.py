@@ -17,6 +17,7 @@ from app.components.compare import gaze_maps, side_by_side
 from app.components.case import current_case, loader, model_notes, picker, typicality
 from app.render.overlay import overlay_figure
 from app.components import agreement_line  # the floor-and-ceiling line under the scores
+from app.components import localisation_line  # split-wide: does the map find the findings?
 
 METHOD_NAMES = {"gradcam": "Grad-CAM (fast)", "rollout": "Attention rollout (fast, ViT, ignores the prompt)",
                 "grad_rollout": "Gradient-weighted rollout (fast, ViT)",
@@ -175,6 +176,8 @@ if gaze is not None:
     st.caption("For the whole gaze subset: `python -m eclip.explain agreement --checkpoint "
                f"{paths.command_path(checkpoint, '<checkpoint>', admin)} "
                f"--data {paths.command_path(root, '<dataset>', admin)}`")
+if not case.is_upload:
+    localisation_line.show_split_localisation(root, checkpoint, lm, method)
 if row is not None:
     st.caption(f"{cases.md_escape(row['findings'])}")
     if credit := cases.report_credit(row):
