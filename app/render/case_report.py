@@ -179,12 +179,16 @@ def _draft(r: CaseReport) -> str:
     if d is None:
         return ""
     conflicts = d.evidence.get("conflicts") or []
-    check = ("".join(f"<li><b>{_e(c.get('finding'))}</b> (zero-shot p = {float(c.get('probability', 0)):.2f}): "
-                     f"the draft {'says absent' if c.get('kind') == 'denies' else 'says present'}: "
-                     f"“{_e(c.get('words'))}”</li>" for c in conflicts))
+    check = "".join(f"<li><b>{_e(c.get('finding'))}</b> (zero-shot p = {float(c.get('probability', 0)):.2f}): "
+                    + ("the draft does not mention it" if c.get("kind") == "ignores" else
+                       f"the draft {'says absent' if c.get('kind') == 'denies' else 'says present'}: "
+                       f"“{_e(c.get('words'))}”") + "</li>" for c in conflicts)
     check = (f"<p>Disagrees with the zero-shot findings on:</p><ul>{check}</ul>" if conflicts else
              f"<p>No disagreement with the zero-shot findings ({_e(d.evidence.get('checked', 0))} "
-             "finding(s) the draft takes a position on).</p>")
+             "finding(s) the draft takes a position on; no likely finding left unmentioned).</p>")
+    issues = [i.get("message", "") for i in (d.evidence.get("repeats") or []) + (d.evidence.get("laterality") or [])]
+    if issues:
+        check += "<p>Repetition and sides:</p><ul>" + "".join(f"<li>{_e(m)}</li>" for m in issues) + "</ul>"
     prov = _table([[k, _value(v)] for k, v in d.provenance.items()], ["provenance", "value"])
     return (f'<h2>Draft report <span class="mark draftmark">{_e(DISCLAIMER_TEXT)}</span></h2>'
             f"<pre>{_e(d.text)}</pre>{check}{prov}")

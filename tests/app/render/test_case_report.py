@@ -145,3 +145,14 @@ def test_overlay_png_caption_without_simulated_mark():
     band = _rgb(overlay_png(FILM, caption=Caption("uploaded image")))[512:]
     orange = (band[..., 0] > 240) & (band[..., 1] > 160) & (band[..., 1] < 200) & (band[..., 2] < 30)
     assert orange.sum() == 0 and (band < 100).all(axis=2).sum() > 50
+
+
+def test_the_exported_draft_lists_ignored_findings_repetition_and_sides():
+    from eclip.report.evidence import ZeroShot, check_draft
+
+    text = "Small left pleural effusion. Small left pleural effusion. No left pleural effusion."
+    evidence = check_draft(text, (ZeroShot("Edema", ("Edema",), 0.93),)).as_dict()
+    doc = to_html(_report(draft=Draft(text, evidence, {"backend": "retrieval"})))
+    assert "<b>Edema</b> (zero-shot p = 0.93): the draft does not mention it" in doc
+    assert "is said 2 times" in doc and "said present and absent on the same side" in doc
+    assert "No disagreement" not in doc
