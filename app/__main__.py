@@ -25,6 +25,8 @@ import os
 import sys
 import time
 
+from app.core.settings_table import print_settings
+from app.server.warm import quietly_warm
 from eclip.cli import run_command
 from eclip.errors import ConfigError
 from eclip.locations import package_file
@@ -36,8 +38,6 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__.strip())
         return 0
     if argv and argv[0] == "--print-settings":
-        from app.core.settings_table import print_settings
-
         return print_settings()
     return run_command(lambda: _serve(argv))
 
@@ -67,8 +67,6 @@ def _serve(argv: list[str]) -> int:
     warm = "--no-warm" not in argv
     argv = listen_args([a for a in argv if a != "--no-warm"])
     if warm:
-        from app.server.warm import quietly_warm
-
         t0 = time.perf_counter()
         print("eCLIP Explorer: loading before the server listens …", file=sys.stderr, flush=True)
         steps = quietly_warm()

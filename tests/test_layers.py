@@ -359,3 +359,91 @@ def test_the_app_check_catches(tmp_path, planted, source, message):
     problems = app_problems(copy)
     assert any(message in p for p in problems), problems
 
+
+
+# --------------------------------------------------------------------------- lazy imports
+# An import of our own code inside a function is either hoisted to the top of its module or
+# kept there on purpose, for start-up speed (torch, open_clip, an optional package such as
+# ollama, out of a CLI's --help or the app's first paint), said in a `# lazy: <reason>`
+# comment on the import's line or in the comment right above the run of imports it opens.
+LAZY = "# lazy:"
+
+
+def unexplained_lazy_imports(root: Path = ROOT) -> list[str]:
+    problems = []
+    for folder in ("eclip", "app"):
+        for path in sorted((root / folder).rglob("*.py")):
+            module = module_name(path, root)
+            lines = path.read_text(encoding="utf-8").splitlines()
+            tree = ast.parse("\n".join(lines), filename=str(path))
+            package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+            seen: set[int] = set()
+            for fn in ast.walk(tree):
+                if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for body in _bodies(fn):
+                    for i, node in enumerate(body):
+                        if id(node) in seen or not _imports_ours(node, package):
+                            continue
+                        seen.add(id(node))
+                        first = i
+                        while first and isinstance(body[first - 1], (ast.Import, ast.ImportFrom)):
+                            first -= 1
+                        if not _explained(lines, node, body[first]):
+                            problems.append(f"{path.relative_to(root)}:{node.lineno}: `{ast.unparse(node)}` "
+                                            f"inside a function: hoist it, or say why in `{LAZY} <reason>`")
+    return problems
+
+
+def _bodies(fn: ast.AST):
+    """Every statement list under ``fn`` (the function's body, an if's branches, a try's ...)."""
+    for node in ast.walk(fn):
+        for name in ("body", "orelse", "finalbody"):
+            stmts = getattr(node, name, None)
+            if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
+                yield stmts
+        for handler in getattr(node, "handlers", ()):
+            yield handler.body
+
+
+def _imports_ours(node: ast.AST, package: str) -> bool:
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom):
+        names = [_absolute(node, package)]
+    else:
+        return False
+    return any(n.split(".")[0] in ("eclip", "app") for n in names)
+
+
+def _explained(lines: list[str], node: ast.stmt, first: ast.stmt) -> bool:
+    if any(LAZY in line for line in lines[node.lineno - 1: node.end_lineno]):
+        return True
+    above = first.lineno - 2
+    while above >= 0 and lines[above].strip().startswith("#"):
+        if LAZY in lines[above]:
+            return True
+        above -= 1
+    return False
+
+
+def test_every_lazy_import_of_our_code_says_why():
+    problems = unexplained_lazy_imports()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("source, flagged", [
+    ("def f():\n    from eclip.errors import EclipError\n", True),
+    ("def f():\n    if True:\n        import app.core.paths\n", True),
+    ("def f():\n    from .mesh import plan_from_mesh\n", True),  # relative: eclip.sim.mesh
+    ("def f():\n    from eclip.errors import EclipError  # lazy: a planted reason\n", False),
+    ("def f():\n    # lazy: a planted reason\n    from eclip.errors import EclipError\n"
+     "    from eclip.io import write_json\n", False),
+    ("def f():\n    import numpy\n", False),  # not our code
+    ("from eclip.errors import EclipError\n", False),  # top level
+])
+def test_the_lazy_check_catches(tmp_path, source, flagged):
+    copy = _copy_tree(tmp_path)
+    (copy / "eclip" / "sim" / "planted.py").write_text(source)
+    problems = [p for p in unexplained_lazy_imports(copy) if "planted.py" in p]
+    assert bool(problems) == flagged, problems

@@ -16,6 +16,7 @@ from eclip.data.gaze import load_heatmap as read_heatmap
 from eclip.data.images import load_working
 from eclip.data.manifest import fingerprint, manifest_path, read_manifest
 from eclip.errors import GazeFormatError, ManifestError, ModelError
+from eclip.settings import settings
 
 from app.core import cases
 
@@ -151,6 +152,7 @@ def load_card(checkpoint: str | Path) -> dict:
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=2)
 def _model(path: str, weights_mtime: int):
+    # lazy: torch; the first paint and Admin load this module without a model
     from eclip.model.checkpoint import load_model
 
     return load_model(path, device="cpu")
@@ -167,8 +169,6 @@ def load_model(checkpoint: str | Path):
 def index_cache_root() -> Path:
     """Where embedding indexes live: $ECLIP_INDEX_DIR, else .cache/index in the repository
     (eclip.settings; passed explicitly to the index jobs the app starts)."""
-    from eclip.settings import settings
-
     return settings().index_dir
 
 
@@ -177,6 +177,7 @@ def _index(checkpoint: str, data: str, cache: str, stamp: tuple):
     """The index, or the IndexMissing / StaleIndex saying why there is none: kept as well,
     because a compare model without an index over a 200,000-case dataset was otherwise
     looked up again (the manifest hashed, ~0.3 s) on every run of every model page."""
+    # lazy: torch; the first paint and Admin load this module without a model
     from eclip.index import IndexMissing, StaleIndex, load_index
 
     try:
@@ -187,6 +188,7 @@ def _index(checkpoint: str, data: str, cache: str, stamp: tuple):
 
 @st.cache_resource(max_entries=16)
 def _index_dir(checkpoint: str, data: str, cache: str, stamp: tuple) -> Path:
+    # lazy: torch; the first paint and Admin load this module without a model
     from eclip.index import index_dir
 
     return index_dir(checkpoint, data, cache)
@@ -210,6 +212,7 @@ GEOMETRY_MAX = 2000  # uniformity is O(N^2): measured on a seeded subsample beyo
 
 @st.cache_resource(max_entries=8)
 def _geometry(key: tuple, _index) -> dict[str, float]:
+    # lazy: torch; the first paint and Admin load this module without a model
     from eclip.evaluate.metrics import alignment, modality_gap, uniformity
 
     n = len(_index)
@@ -245,6 +248,7 @@ def index_matches(index: EmbeddingIndex, root: str | Path) -> bool:
 
 @st.cache_data(show_spinner="Encoding text…", max_entries=256)
 def _texts(checkpoint: str, stamp: int, texts: tuple[str, ...]) -> np.ndarray:
+    # lazy: torch; the first paint and Admin load this module without a model
     from eclip.model.encode import encode_texts
 
     return encode_texts(_model(checkpoint, stamp), list(texts))
@@ -258,6 +262,7 @@ def encode_texts(checkpoint: str | Path, texts: list[str]) -> np.ndarray:
 
 @st.cache_data(show_spinner="Encoding prompts…", max_entries=32)
 def _prompt_set(checkpoint: str, stamp: int, path: str, file_stamp: int):
+    # lazy: torch; the first paint and Admin load this module without a model
     from eclip.model.encode import encode_prompt_sets
     from eclip.model.prompts import load_prompt_set
 

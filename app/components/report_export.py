@@ -23,6 +23,8 @@ from app.core import cases, paths
 from app.render import case_report
 from app.render.case_report import CaseReport, Draft, Figure, ModelSummary
 from app.render.overlay import MASK_COLOURS, overlay_png
+from eclip.model.encode import encode_pixels
+from eclip.report.context import zero_shot_evidence
 
 if TYPE_CHECKING:
     from eclip.model.checkpoint import LoadedModel
@@ -53,9 +55,6 @@ def model_summaries(checkpoint: str | None, other: str | None = None) -> tuple[M
 
 def zero_shot(lm: LoadedModel, case: loader.Case) -> tuple[tuple[str, float], ...]:
     """Every finding of the binary prompt set for this image, most likely first."""
-    from eclip.model.encode import encode_pixels
-    from eclip.report.context import zero_shot_evidence
-
     return tuple((z.name, z.probability) for z in zero_shot_evidence(lm, encode_pixels(lm, case.pixels)))
 
 

@@ -194,7 +194,7 @@ def window_controls(up: Upload) -> None:
 # --------------------------------------------------------------------------- Case browser
 def viewer(up: Upload) -> None:
     """Window/level controls and the image as the model will read it."""
-    from app.render.overlay import Caption, overlay_figure, overlay_png
+    from app.render.overlay import Caption, overlay_figure, overlay_png  # lazy: matplotlib, on upload
 
     window_controls(up)
     shown = pixels()

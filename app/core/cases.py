@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from plotly.colors import qualitative
 
+from eclip.data.labeller import affirms
 from eclip.data.manifest import LABELS, label_columns
 from eclip.memo import BoundedCache
 
@@ -90,8 +91,6 @@ def _affirmed(df: pd.DataFrame, hits: pd.Series, text: str) -> pd.Series:
     """Of the rows in ``hits``, those whose report affirms ``text``. Kept per manifest object
     and text: a search is read sentence by sentence in Python (~15 µs a report), so the page's
     reruns (any other widget) reuse it."""
-    from eclip.data.labeller import affirms
-
     def compute() -> tuple:
         rows = df.loc[hits, ["findings", "impression"]].astype(str)
         found = [affirms(f, text) or affirms(i, text) for f, i in zip(rows["findings"], rows["impression"])]

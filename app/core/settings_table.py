@@ -13,6 +13,7 @@ import sys
 from app.core.paths import default_checkpoint
 from app.core.settings import AppSettings, secret_password, settings
 from eclip import settings as lib
+from eclip.errors import EclipError
 from eclip.settings import env_fields
 
 # --------------------------------------------------------------------------- showing them
@@ -31,7 +32,7 @@ def _report_file_values(s: lib.Settings) -> dict:
     """What the report settings file (ECLIP_REPORT_CONFIG) sets, for the rows it decides."""
     if not s.report_config:
         return {}
-    from eclip.report.settings import read_file
+    from eclip.report.settings import read_file  # lazy: torch; --print-settings answers without it
 
     return read_file(s.report_config)
 
@@ -67,8 +68,6 @@ def text_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
 
 def print_settings(out=None) -> int:
     """``python -m app --print-settings``: exit 0, or 2 with the error when a value is wrong."""
-    from eclip.errors import EclipError
-
     out = out or sys.stdout
     try:
         rows = effective_rows()

@@ -56,7 +56,7 @@ class ModelSummary:
     @classmethod
     def from_card(cls, name: str, role: str, card: dict) -> ModelSummary:
         """The card.json facts a reader needs to know which model drew the maps."""
-        from eclip.model.card import ModelCard
+        from eclip.model.card import ModelCard  # lazy: torch (eclip.model); to_png runs without it
 
         get = lambda key: str(card.get(key) or "?")
         data = ModelCard.from_dict(card).training_data

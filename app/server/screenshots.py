@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.chromium import CHROME_ARGS, CHROMIUM
+from app.render.case_report import to_png
 from app.server import serve
 from app.server.page_waits import after_run, count_runs, settled, wait_idle
 from eclip.cli import run_command
+from eclip.data.manifest import read_manifest
 from eclip.errors import ConfigError
 
 REPO = serve.REPO
@@ -75,8 +77,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def default_case(data: Path) -> str:
     """A test-split case with gaze (the model pages have most to show), else the first case."""
-    from eclip.data.manifest import read_manifest
-
     df = read_manifest(data)
     with_gaze = df[(df["gaze_path"].astype(str) != "") & (df["split"] == "test")]
     return str((with_gaze if len(with_gaze) else df)["id"].iloc[0])
@@ -234,8 +234,6 @@ def next_stop(page, i: int, n: int, timeout_s: float) -> None:
 def case_report_shot(page, args) -> Shot:
     """Export the case report of the Presenter's stop as a person does (button, download),
     keep the HTML and render it to PNG the way the app's own PNG button does."""
-    from app.render.case_report import to_png
-
     t0 = time.perf_counter()
     download = page.get_by_role("button", name="Download report (HTML)")
     after_run(page, page.get_by_role("button", name="Export case report").click,

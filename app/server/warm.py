@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from app.core import paths
+
 
 def _step(done: list[str], name: str, fn: Callable[[], object]) -> object | None:
     t0 = time.perf_counter()
@@ -33,9 +35,8 @@ def _step(done: list[str], name: str, fn: Callable[[], object]) -> object | None
 def warm() -> list[str]:
     """Load the default dataset, models, index and typicality reference; returns one line per
     step (what it loaded and how long it took, or why it was skipped)."""
+    # lazy: torch, Streamlit and the pages' loaders, not at `python -m app --help`
     from eclip.index.calibration import pair_calibration
-
-    from app.core import paths
     from app.render import map_view
     from app.components import loaders, state
     from app.components.case import typicality

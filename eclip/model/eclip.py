@@ -15,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eclip.config import MethodConfig, ModelConfig
+from eclip.config import MethodConfig, ModelConfig, from_dict
 from eclip.errors import ModelError
+from eclip.model.factory import create_clip, load_init_weights, load_pretrained, model_arch_cfg
 from eclip.model.gaze_prior import PRIOR_ON, check_tower, encode_with_tokens, prior_loss
+from eclip.model.hub import parse_pretrained, pretrained_path
 from eclip.model.loss import ClipLoss, clamp_logit_scale, logit_scale_bounds
 from eclip.model.processor import HeatmapProcessor
 
@@ -157,9 +159,6 @@ def build_model(model_cfg: ModelConfig | dict | None = None,
     ``arch_cfg`` skips the lookup.
     A local Hugging Face text tower starts from its shipped weights unless pretrained_text
     is False (load_model passes False: the checkpoint holds them)."""
-    from eclip.config import from_dict
-    from eclip.model.factory import create_clip, load_init_weights, load_pretrained, model_arch_cfg
-
     if model_cfg is None:
         model_cfg = ModelConfig()
     elif isinstance(model_cfg, dict):
@@ -170,8 +169,6 @@ def build_model(model_cfg: ModelConfig | dict | None = None,
         method_cfg = from_dict(MethodConfig, method_cfg, "method")
     arch_cfg = arch_cfg or model_arch_cfg(model_cfg)  # a missing hub text model fails here, fast
     if model_cfg.pretrained:  # resolve (cache / download / fast error) before building anything
-        from eclip.model.hub import parse_pretrained, pretrained_path
-
         pretrained_path(parse_pretrained(model_cfg.pretrained, model_cfg.arch))
     clip = create_clip(arch_cfg, pretrained_text=pretrained_text)
     load_pretrained(clip, model_cfg.pretrained, model_cfg.arch, image_only=bool(model_cfg.text_model))

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def _ollama(**kw) -> Backend:
-    # ollama is an optional package (the app and llm extras): imported only when chosen
+    # lazy: ollama is an optional package (the app and llm extras): imported only when chosen
     from eclip.report.ollama_backend import OllamaBackend
     return OllamaBackend(**kw)
 

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from .build import build_demo
 from .phantom import Knobs
 from .scanpath import ReaderKnobs
 
@@ -40,8 +41,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .build import build_demo
-
     t0 = time.perf_counter()
     knobs = Knobs(noise=args.noise, severity=args.severity, variation=args.variation)
     out = build_demo(args.out, n=args.n, seed=args.seed, gaze_fraction=args.gaze_fraction,

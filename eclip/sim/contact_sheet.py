@@ -17,6 +17,8 @@ from PIL import Image, ImageDraw, ImageFont
 from eclip.cli import run_command
 from eclip.data.manifest import read_manifest
 
+from .mesh import plan_from_mesh
+
 
 def _font(size: int):
     try:
@@ -80,8 +82,6 @@ KEYWORDS = {"cardiomegaly": ("cardiomegaly", "heart is enlarged", "enlarged hear
 
 
 def _kinds(row) -> set[str]:
-    from .mesh import plan_from_mesh
-
     terms = [t for t in row.get("rendered", "").split("; ") if t]
     return {f.kind for f in plan_from_mesh(terms, np.random.default_rng(0)).findings}
 

@@ -17,8 +17,9 @@ import os
 import sys
 from pathlib import Path
 
+from eclip.cli import run_command
 from eclip.config import apply_override, config_from_json, load_config
-from eclip.errors import ConfigError
+from eclip.errors import ConfigError, EclipError
 from eclip.train import runfolder as RF
 from eclip.train.runfolder import CHECKPOINTS, CONFIG, RunStatus
 
@@ -84,19 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(level=args.log_level.upper() if rank == 0 else "WARNING",
                         format=f"%(asctime)s %(levelname)s [rank {rank}] %(name)s: %(message)s")
-    from eclip.cli import run_command
-
     return run_command(lambda: _train(args, rank))
 
 
 def _train(args: argparse.Namespace, rank: int) -> int:
     """Train, recording in RUN/exit.json how it ended; eclip.cli prints the error itself."""
-    from eclip.errors import EclipError
-
     run_dir = None
     try:
         cfg, run_dir, resume = resolve(args)
-        from eclip.train.loop import train
+        from eclip.train.loop import train  # lazy: torch, so --help and a bad config answer first
 
         result = train(cfg, run_dir, resume=resume)
     except EclipError as exc:

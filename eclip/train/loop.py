@@ -29,7 +29,7 @@ from eclip.model.mixup import mixup_lambda, step_rng
 from eclip.model.precision import autocast, model_precision
 from eclip.train import distributed as D
 from eclip.train import runfolder as RF
-from eclip.train.checkpoints import load_train_checkpoint, save_train_checkpoint
+from eclip.train.checkpoints import latest_checkpoint, load_train_checkpoint, save_train_checkpoint
 from eclip.train.dataset import Collate, StepSampler, TrainDataset, worker_init
 
 log = logging.getLogger(__name__)
@@ -299,8 +299,6 @@ class Trainer:
         return info
 
     def _non_finite(self, step: int, what: str, reduced: dict[str, float]) -> TrainingError:
-        from eclip.train.checkpoints import latest_checkpoint
-
         last = latest_checkpoint(self.run_dir)
         keep = f"the last good checkpoint {last} is kept" if last else "no checkpoint had been written yet"
         return TrainingError(

@@ -17,7 +17,10 @@ from app.components import loaders, upload
 from app.components.case.current_case import UPLOAD_ID
 from app.core import cases
 from eclip.errors import EclipError
+from eclip.explain import attribution_map
+from eclip.explain.maps import is_cached
 from eclip.io import sha256_text
+from eclip.model.encode import encode_pixels
 
 if TYPE_CHECKING:
     from eclip.index.store import EmbeddingIndex
@@ -77,8 +80,6 @@ def session_memo(key: tuple, compute):
 
 def embedding(lm: LoadedModel, index: EmbeddingIndex | None, case: Case) -> np.ndarray:
     """L2-normalised image embedding: the index's row, or the upload through the model."""
-    from eclip.model.encode import encode_pixels  # torch: only when a model is used
-
     if not case.is_upload:
         return np.asarray(index.image_emb[index.row_of(case.id)])
     return session_memo(("emb", lm.weights_sha256, case.image_id), lambda: encode_pixels(lm, case.pixels))
@@ -87,8 +88,6 @@ def embedding(lm: LoadedModel, index: EmbeddingIndex | None, case: Case) -> np.n
 def attribution(lm: LoadedModel, case: Case, prompt: str, method: str) -> np.ndarray:
     """``attribution_map`` for the case: a dataset image through the shared map cache, an
     upload computed for this session only."""
-    from eclip.explain import attribution_map
-
     if not case.is_upload:
         return attribution_map(lm, case.pixels, prompt, method, image_id=case.image_id)
     return session_memo(("map", lm.weights_sha256, case.image_id, prompt, method),
@@ -97,8 +96,6 @@ def attribution(lm: LoadedModel, case: Case, prompt: str, method: str) -> np.nda
 
 def map_is_cached(lm: LoadedModel, case: Case, prompt: str, method: str) -> bool:
     """Whether ``attribution`` answers at once (a slow map waits for the heavy-job slot)."""
-    from eclip.explain.maps import is_cached
-
     if case.is_upload:
         return ("map", lm.weights_sha256, case.image_id, prompt, method) in _memo()
     return is_cached(lm, case.pixels, prompt, method, image_id=case.image_id)

@@ -13,12 +13,11 @@ from app.components.case.loader import Case, load
 from app.components.case.typicality import show_typicality
 from app.core import cases, paths
 from eclip.errors import EclipError
+from eclip.model.card import ModelCard
 
 
 def model_card(checkpoint: str | None):
     """The checkpoint's card as typed facts (eclip.model.card); empty without a model."""
-    from eclip.model.card import ModelCard
-
     return ModelCard.from_dict(loaders.load_card(paths.resolve(checkpoint)) if checkpoint else {})
 
 

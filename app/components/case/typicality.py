@@ -4,14 +4,18 @@ dataset holds the case (eclip.index.typicality), as a line of text or drawn on a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import streamlit as st
-from typing import TYPE_CHECKING
 
 from app.components import loaders, state
 from app.components.case.loader import Case, embedding, session_memo
 from eclip.errors import EclipError
+from eclip.index import IndexMissing
+from eclip.index.typicality import load_reference
+from eclip.model.encode import encode_pixels
 
 if TYPE_CHECKING:
     from eclip.index.store import EmbeddingIndex
@@ -21,8 +25,6 @@ if TYPE_CHECKING:
 def typicality_reference(lm: LoadedModel):
     """The model's own training-image reference, shipped in its folder (eclip.index.typicality);
     TypicalityUnavailable says why there is none."""
-    from eclip.index.typicality import load_reference
-
     return load_reference(lm.path, lm.weights_sha256)
 
 
@@ -35,8 +37,6 @@ def typicality(lm: LoadedModel, case: Case, index: EmbeddingIndex | None = None)
 
 def case_embedding(lm: LoadedModel, index: EmbeddingIndex | None, case: Case) -> np.ndarray:
     """``embedding``, or without an index the image through the model (once per session)."""
-    from eclip.model.encode import encode_pixels
-
     if index is not None or case.is_upload:
         return embedding(lm, index, case)
     return session_memo(("emb", lm.weights_sha256, case.image_id), lambda: encode_pixels(lm, case.pixels))
@@ -52,8 +52,6 @@ def typicality_line(lm: LoadedModel, case: Case, index: EmbeddingIndex | None = 
 
 def _open_index(checkpoint: str, root: str):
     """The model's index of the dataset when built (it holds the case's embedding), else None."""
-    from eclip.index import IndexMissing
-
     try:
         return loaders.load_index(checkpoint, root)
     except IndexMissing:
