@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -31,13 +30,9 @@ def test_each_subcommand_has_help(cmd, capsys):
     assert f"usage: python -m eclip.data {cmd}" in capsys.readouterr().out
 
 
-def test_build_demo_registered_from_demo_module_or_explains_absence(tmp_path, capsys):
+def test_build_demo_is_registered_from_the_simulator_package():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert "build-demo" in sub.choices
-    if importlib.util.find_spec("eclip.sim") is None or \
-            importlib.util.find_spec("eclip.sim.cli") is None:
-        assert main(["build-demo"]) == 2
-        assert "unavailable" in capsys.readouterr().err
 
 
 def test_library_errors_print_one_line_and_exit_2(tmp_path):
