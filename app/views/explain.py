@@ -130,7 +130,7 @@ with state.eclip_errors("Try another method or prompt."):
     slow = method == "integrated_gradients" and not loader.map_is_cached(lm, case, prompt, method)
     with heavy.heavy_job("Integrated Gradients map", when=slow), st.spinner("Computing the attribution map…"):
         model_map = loader.attribution(lm, case, prompt, method)
-    # a demo case is re-drawn once (~0.3 s); an upload has no phantom to re-draw
+    # the lung fields the dataset stores (lungs/<id>.npz), else a central-region heuristic (an upload)
     region = lung_region(root, row, image.shape) if row is not None else central_region(image.shape)
     other = side_by_side.other_model()  # the sidebar's 'compare with' model, None when off
     other_map = gaze_maps.other_map(other, case, prompt, method) if other else None
