@@ -23,6 +23,11 @@ COLOUR_SCALES = ("Inferno", "Jet", "Turbo", "Hot", "Viridis")
 FLOOR = 0.02
 RAMP = 0.35
 MASK_COLOURS = ("#00e5ff", "#76ff03", "#ff4081", "#ffea00", "#b388ff", "#ff9100", "#18ffff")
+# st.plotly_chart's config for a film: scroll to zoom (as far as the stored image's own pixels
+# and beyond: the film is drawn from the stored image, never a downscaled copy), drag to pan,
+# double-click to fit the film again.
+FILM_CHART = {"displaylogo": False, "scrollZoom": True, "doubleClick": "reset"}
+ZOOM_HINT = "Scroll on a film to zoom, drag to pan, double-click to fit."
 
 
 def _grey_png_uri(image: np.ndarray) -> str:

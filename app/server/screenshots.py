@@ -6,8 +6,10 @@
 
 Starts the app on a free 127.0.0.1 port with a one-off admin password, drives Debian's
 Chromium through Playwright over every page (the Admin page signed in), every stop of the
-Presenter's tour (through its Next button) and one case report (exported from the Presenter
-as a person does, saved as ``case-report.html`` and rendered to PNG), writes one PNG per
+Presenter's tour (through its Next button), the Presenter as a room sees it (full screen at
+1280 x 720 and 1920 x 1080: ``presenter-1280x720.png``, ``presenter-1920x1080.png``) and one
+case report (exported from the Presenter as a person does, saved as ``case-report.html`` and
+rendered to PNG), writes one PNG per
 view and an ``index.html`` contact sheet, and stops the server it started, also on an error
 or Ctrl-C. Case-specific pages are shot once per ``--cases`` id; the others once. It fails
 (exit 1) when a view stays blank or the app drew an exception, so a broken page never slips
@@ -231,6 +233,42 @@ def next_stop(page, i: int, n: int, timeout_s: float) -> None:
               lambda: heading.wait_for(timeout=_ms(timeout_s)), _ms(timeout_s))
 
 
+ROOM_SIZES = ((1280, 720), (1920, 1080))  # a projector's, a large screen's
+
+
+def presenter_room(browser, url: str, args) -> list[Shot]:
+    """The Presenter as a room sees it: the first stop in its full-screen layout (the F key)
+    in a fresh 1280 x 720 and a 1920 x 1080 window, the window alone (no scrolling)."""
+    shots = []
+    for width, height in ROOM_SIZES:
+        t0 = time.perf_counter()
+        page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+        try:
+            path = room_shot(page, url, args, f"presenter-{width}x{height}")
+        finally:
+            page.close()
+        shots.append(Shot(f"Presenter at {width} x {height}, full screen", None, path, time.perf_counter() - t0))
+    return shots
+
+
+def room_shot(page, url: str, args, name: str) -> Path:
+    size = page.viewport_size
+    page.set_default_timeout(_ms(args.timeout))
+    count_runs(page)
+    page.goto(f"{url}/presenter", wait_until="domcontentloaded")
+    # laid out for this window: the page marks the size the browser reported
+    page.locator(f".st-key-pr_window_{size['width']}x{size['height']}").wait_for(state="attached")
+    wait_idle(page, _ms(args.timeout))
+    after_run(page, lambda: page.keyboard.press("f"),  # the room's key (the page has the focus)
+              lambda: page.get_by_role("button", name="Exit full screen").wait_for(), _ms(args.timeout))
+    page.locator(f"{MAIN} .js-plotly-plot .imagelayer image").first.wait_for(state="attached")
+    settled(page)
+    page.mouse.move(size["width"] - 2, size["height"] - 2)  # no hover toolbar or tooltip in the shot
+    path = args.out / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
 def case_report_shot(page, args) -> Shot:
     """Export the case report of the Presenter's stop as a person does (button, download),
     keep the HTML and render it to PNG the way the app's own PNG button does."""
@@ -320,7 +358,7 @@ def capture(args) -> list[Shot]:
                     page.goto(url, wait_until="domcontentloaded")
                     page.locator(f"{MAIN} h1").first.wait_for()
                     wait_idle(page, _ms(args.timeout))
-                    return tour(page, args, password)
+                    return tour(page, args, password) + presenter_room(browser, url, args)
                 finally:
                     browser.close()
         finally:
@@ -345,8 +383,9 @@ def shoot_all(args: argparse.Namespace) -> int:
     print(f"screenshots of {args.data} with {args.checkpoint} into {args.out}", flush=True)
     shots = capture(args)
     if args.readme:
-        for shot in shots:
-            shrink(shot.path, README_HEIGHT, README_COLOURS)
+        for shot in shots:  # the room's shots whole (a window's worth), their maps' colours kept
+            room = shot.view.startswith("Presenter at")
+            shrink(shot.path, 10_000 if room else README_HEIGHT, 256 if room else README_COLOURS)
         (args.out / "case-report.html").unlink(missing_ok=True)
     sheet = contact_sheet(shots, args.out, f"eCLIP Explorer: {args.data.name}")
     blank = [s.path.name for s in shots if is_blank(s.path)]

@@ -15,7 +15,7 @@ from app.core import cases, paths
 from app.components import heavy, loaders, report_export, state, upload
 from app.components.compare import gaze_maps, side_by_side
 from app.components.case import current_case, loader, model_notes, picker, typicality
-from app.render.overlay import overlay_figure
+from app.render.overlay import FILM_CHART, ZOOM_HINT, overlay_figure
 from app.components import agreement_line  # the floor-and-ceiling line under the scores
 from app.components import localisation_line  # split-wide: does the map find the findings?
 
@@ -145,17 +145,18 @@ with left:
                 "there is nothing to compare the map with." if case.is_upload
                 else "No gaze for this case.", icon=":material/visibility_off:")
     st.plotly_chart(overlay_figure(image, gaze, opacity=opacity, height=420, label="gaze"), key="xp_gaze",
-                    theme=None, config={"displaylogo": False})
+                    theme=None, config=FILM_CHART)
 with right:
     st.markdown(f"**{name}: {METHOD_NAMES.get(method, method)}**")
     st.plotly_chart(overlay_figure(image, model_map, opacity=opacity, colour_scale="Jet", height=420,
                                    label=f"{name}: {TITLES.get(method, method)}" if other
                                    else TITLES.get(method, method)),
-                    key="xp_model", theme=None, config={"displaylogo": False})
+                    key="xp_model", theme=None, config=FILM_CHART)
 if other:
     with third[0]:
         gaze_maps.map_column(other, image, other_map, METHOD_NAMES.get(method, method),
                            TITLES.get(method, method), opacity)
+st.caption(ZOOM_HINT)
 flat_map = is_flat(model_map)
 if flat_map:  # Grad-CAM's ReLU zeroes a map with no positive evidence; it scores chance
     st.warning("The map is flat: this method found no image region that raises the similarity "

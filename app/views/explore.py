@@ -15,7 +15,7 @@ from eclip.errors import EclipError
 from app.core import cases, paths
 from app.components import loaders, report_export, state, upload
 from app.components.case import current_case, loader, model_notes, picker
-from app.render.overlay import COLOUR_SCALES, Caption, overlay_figure, overlay_png
+from app.render.overlay import COLOUR_SCALES, FILM_CHART, ZOOM_HINT, Caption, overlay_figure, overlay_png
 
 _CASE_KEY = "case_id"
 _TABLE_KEY = "case_table"
@@ -117,8 +117,8 @@ def _viewer(root: str, row: pd.Series) -> Shown | None:
     shown_masks = masks if show_masks else None
     fig = overlay_figure(image, shown_hm, opacity=opacity, colour_scale=scale, masks=shown_masks)
     st.plotly_chart(fig, key="overlay", theme=None, config={
-        "displaylogo": False, "scrollZoom": True,
-        "toImageButtonOptions": {"filename": f"{row['id']}_overlay", "scale": 2}})
+        **FILM_CHART, "toImageButtonOptions": {"filename": f"{row['id']}_overlay", "scale": 2}})
+    st.caption(ZOOM_HINT)
     st.download_button(
         "Download overlay PNG", icon=":material/download:", mime="image/png",
         file_name=f"{row['id']}_overlay.png", on_click="ignore", key="download_png",

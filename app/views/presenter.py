@@ -1,10 +1,15 @@
-"""Presenter: a curated tour for demo sessions (app/assets/tour.toml, or $ECLIP_TOUR). One case
-at a time, large: the radiograph with overlay toggles (gaze, each model's map), the
-talking point with how the case was chosen and the same number over the split under it,
-findings and a draft beside it, the technical panels folded away. A visitor's own image can
-join the tour; the full pages open on the same case."""
+"""Presenter: a curated tour for demo sessions (app/assets/tour.toml, or $ECLIP_TOUR), laid out
+for a room (app/components/room.py): the sidebar folded, the films as large as the browser
+window allows with the talking point in large type beside or under them, Next/Previous on a
+clicker's keys (PageDown/PageUp, the arrow keys), a full-screen layout (F, Esc to leave), every
+film zoomable to its own pixels. Under the films: the case's findings, report and a draft; the
+technical panels folded away. A visitor's own image can join the tour; the full pages open
+on the same case."""
 
 from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -15,20 +20,19 @@ from eclip.explain.tour import default_prompt
 from eclip.report import DISCLAIMER, build_context, check_draft, draft_for_pixels
 
 from app.core import cases, paths, tour
-from app.components import loaders, report_export, state, upload
+from app.components import loaders, report_export, room, state, upload
 from app.components.compare import side_by_side
 from app.components.case import current_case, loader, model_notes, picker, typicality
 from app.render.case_report import Draft
-from app.render.overlay import overlay_figure
+from app.render.overlay import FILM_CHART, ZOOM_HINT, overlay_figure
 
-# Type for a projector: ~1.3x Streamlit's body text in the page (not the sidebar).
-PROJECTOR_CSS = """<style>
-[data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
-[data-testid="stMain"] [data-testid="stMarkdownContainer"] li {font-size: 1.3rem; line-height: 1.45}
-[data-testid="stMain"] [data-testid="stCaptionContainer"] p {font-size: 1.05rem}
-[data-testid="stMain"] button p {font-size: 1.15rem}
-[data-testid="stMain"] [data-testid="stWidgetLabel"] p {font-size: 1.1rem}
-</style>"""
+if TYPE_CHECKING:
+    from eclip.index.store import EmbeddingIndex
+    from eclip.model.checkpoint import LoadedModel
+
+# The talking point's type: ~1.75% of the window's width (22 px at 1280, 34 px at 1920), never
+# under 1.3rem: readable from the back of a room on the screen it is projected on.
+POINT_TYPE = "clamp(1.3rem, 1.75vw, 2.2rem)"
 _STOP = "pr_stop"  # the tour position, kept across page switches
 METHOD = "gradcam"  # the paper's map; fast on both towers
 FULL_PAGES = (("views/explore.py", "Case browser", ":material/radiology:"),
@@ -61,13 +65,25 @@ def _go(stops: list[tour.Stop], i: int) -> None:
     current_case.set_current(stops[i % len(stops)].case)
 
 
-def _nav(stops: list[tour.Stop], i: int | None) -> None:
-    c1, c2, c3 = st.columns([1, 3, 1], vertical_alignment="center")
+def _full(on: bool) -> None:
+    st.session_state[room.FULL] = on
+
+
+def _nav(stops: list[tour.Stop], i: int | None, full: bool) -> None:
+    """Previous, where the tour is, full screen, Next: the room's keys press these buttons."""
+    with st.container(key="pr_nav"):
+        c1, c2, c3, c4 = st.columns([1, 3, 1.3, 1], vertical_alignment="center")
     at = -1 if i is None else i
     c1.button("Previous", icon=":material/arrow_back:", key="pr_prev", on_click=_go,
-              args=(stops, at - 1 if i is not None else len(stops) - 1), width="stretch")
-    c3.button("Next", icon=":material/arrow_forward:", key="pr_next", on_click=_go,
-              args=(stops, at + 1), width="stretch")
+              args=(stops, at - 1 if i is not None else len(stops) - 1), width="stretch",
+              help="Keys: PageUp or the left arrow (a presenter's clicker sends PageUp).")
+    c4.button("Next", icon=":material/arrow_forward:", key="pr_next", on_click=_go,
+              args=(stops, at + 1), width="stretch",
+              help="Keys: PageDown or the right arrow (a presenter's clicker sends PageDown).")
+    c3.button("Exit full screen" if full else "Full screen", key="pr_full", on_click=_full, args=(not full,),
+              icon=":material/fullscreen_exit:" if full else ":material/fullscreen:", width="stretch",
+              help="Key: Esc." if full else "The films and the talking point alone, in the browser's "
+                                            "full screen. Key: F; Esc leaves it.")
     c2.markdown("**Your image** (off the tour)" if i is None
                 else f"**Stop {i + 1} of {len(stops)}: {cases.md_escape(stops[i].title)}**")
 
@@ -110,22 +126,22 @@ def _outline(root, row, stop: tour.Stop | None, shape) -> dict:
     return {stop.outline: masks[stop.outline]} if stop.outline in masks else {}
 
 
-def _draw(image, panels: list, outline: dict) -> None:
-    """Side by side, square-ish, without colour bars (they took a third of a narrow panel's
-    width at 1280 px); each panel's caption says what its colours mean."""
-    height = {1: 620, 2: 440}.get(len(panels), 300)
-    for col, (title, heat, label, scale, scores) in zip(st.columns(len(panels)), panels):
-        col.markdown(f"**{cases.md_escape({'gaze': 'Radiologist gaze', '': title}.get(label, label))}**")
-        fig = overlay_figure(image, heat, opacity=0.6, colour_scale=scale, height=height, label=label or "gaze",
+def _draw(image, panels: list, outline: dict, side: int) -> None:
+    """Side by side, each film in a ``side`` px box, without colour bars (they took a third
+    of a film's width): each film's title and its agreement with the gaze sit on the film."""
+    for col, (title, heat, label, scale, scores) in zip(st.columns(len(panels), gap="small"), panels):
+        fig = overlay_figure(image, heat, opacity=0.6, colour_scale=scale, height=side, label=label or "gaze",
                              masks=outline)
         fig.update_traces(showscale=False, selector={"type": "heatmap"})
-        col.plotly_chart(fig, key=f"pr_fig_{title}", theme=None, config={"displaylogo": False})
-        if heat is not None:
-            col.caption(f"{COLOURS.get(scale, scale)}" + (
-                f" · CC with the gaze **{scores['cc']:.2f}**, AUC-Judd {scores['auc_judd']:.2f}" if scores else ""))
+        name = html.escape({"gaze": "Radiologist gaze", "": title}.get(label, label))
+        fig.add_annotation(text=f"<b>{name}</b>" + (
+            f"<br>CC with the gaze {scores['cc']:.2f} · AUC-Judd {scores['auc_judd']:.2f}" if scores else ""),
+            showarrow=False, xref="x domain", yref="y domain", x=0.0, y=1.0, xanchor="left", yanchor="top",
+            align="left", font={"color": "white", "size": 15}, bgcolor="rgba(0,0,0,0.6)", borderpad=4)
+        col.plotly_chart(fig, key=f"pr_fig_{title}", theme=None, config=FILM_CHART)
 
 
-def _draft(lm, index, manifest, case) -> Draft | None:
+def _draft(lm: LoadedModel, index: EmbeddingIndex | None, manifest, case) -> Draft | None:
     """A retrieval draft (no language model: instant, reproducible), once per case and session."""
     if index is None:
         return None
@@ -140,31 +156,40 @@ def _draft(lm, index, manifest, case) -> Draft | None:
     return loader.session_memo(("pr_draft", lm.weights_sha256, case.image_id), make)
 
 
-def _beside(stop: tour.Stop | None, case, draft) -> None:
-    if stop is not None:
-        st.markdown(f"### {cases.md_escape(stop.title)}")
-        st.markdown(cases.md_escape(stop.point))
-        if stop.chosen or stop.typical:  # an extreme case beside the split: visible, secondary
-            st.caption("  \n".join(f":material/{icon}: {cases.md_escape(text)}" for icon, text in
-                                    (("rule", stop.chosen), ("query_stats", stop.typical)) if text))
-    st.markdown(f"#### {cases.md_escape(case.id)}")
-    if case.simulated:
-        st.badge("SIMULATED case", icon=":material/science:", color="orange")
-    if case.row is not None:
-        found = cases.positive_labels(case.row)
-        st.markdown(" ".join(f":red-badge[{cases.md_escape(f)}]" for f in found) or ":gray-badge[no labels]")
-        report = case_report(case.row)
-        st.markdown("**Report**  \n" + (cases.md_escape(report) or "_none recorded_"))
-        if credit := cases.report_credit(case.row):
-            st.caption(credit)
+def _point(stop: tour.Stop | None) -> None:
+    """The talking point in the room's large type, how the stop was chosen under it."""
+    if stop is None:
+        st.markdown("Your own image: the maps show where each model looks for the prompt.")
+        return
+    st.markdown(cases.md_escape(stop.point))
+    if stop.chosen or stop.typical:  # an extreme case beside the split: visible, secondary
+        st.caption("  \n".join(f":material/{icon}: {cases.md_escape(text)}" for icon, text in
+                                (("rule", stop.chosen), ("query_stats", stop.typical)) if text))
+
+
+def _case_facts(case, draft) -> None:
+    """Under the films: the case, its findings and report; the draft beside them."""
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.markdown(f"#### {cases.md_escape(case.id)}")
+        if case.simulated:
+            st.badge("SIMULATED case", icon=":material/science:", color="orange")
+        if case.row is not None:
+            found = cases.positive_labels(case.row)
+            st.markdown(" ".join(f":red-badge[{cases.md_escape(f)}]" for f in found) or ":gray-badge[no labels]")
+            report = case_report(case.row)
+            st.markdown("**Report**  \n" + (cases.md_escape(report) or "_none recorded_"))
+            if credit := cases.report_credit(case.row):
+                st.caption(credit)
     if draft is not None:
-        st.markdown("**Draft** (retrieved findings, no language model)")
-        st.badge(DISCLAIMER, icon=":material/warning:", color="red")
-        with st.container(height=220):
-            st.markdown(cases.md_escape(draft.text).replace("\n", "  \n"))
+        with right:
+            st.markdown("**Draft** (retrieved findings, no language model)")
+            st.badge(DISCLAIMER, icon=":material/warning:", color="red")
+            with st.container(height=220):
+                st.markdown(cases.md_escape(draft.text).replace("\n", "  \n"))
 
 
-def _technical(checkpoint, root, manifest, lm, case, panels, draft) -> None:
+def _technical(checkpoint, root, manifest, lm: LoadedModel, case, panels, draft) -> None:
     scored = {title: s for title, _, _, _, s in panels if s}
     if scored:
         with st.expander("Agreement with the gaze (every metric)"):
@@ -188,7 +213,7 @@ def _links() -> None:
         col.page_link(page, label=title, icon=icon)
 
 
-def _export(case, panels, checkpoint, lm, other, draft, prompt: str, outline: dict) -> None:
+def _export(case, panels, checkpoint, lm: LoadedModel, other, draft, prompt: str, outline: dict) -> None:
     def make():
         figures = [report_export.figure(t, case.pixels, h, label=lab or "gaze", colour_scale=sc,
                                         opacity=0.6, masks=outline, scores=s) for t, h, lab, sc, s in panels]
@@ -198,7 +223,10 @@ def _export(case, panels, checkpoint, lm, other, draft, prompt: str, outline: di
     report_export.export_control("pr", token, make)
 
 
-st.markdown(PROJECTOR_CSS, unsafe_allow_html=True)
+st.set_page_config(initial_sidebar_state="collapsed")  # the room sees the films, not the app's menu
+full = bool(st.session_state.get(room.FULL))
+width, height = room.window(full)
+st.markdown(room.css(full, POINT_TYPE), unsafe_allow_html=True)
 st.title("Presenter")
 root, manifest = state.require_dataset()
 checkpoint, lm = state.require_model()
@@ -210,7 +238,7 @@ if not stops:
             f"sidebar, or point ${tour.TOUR_ENV} at a tour of your own.", icon=":material/tour:")
     st.stop()
 i = _position(stops, manifest)
-_nav(stops, i)
+_nav(stops, i, full)
 with state.eclip_errors("Upload the image again, or go on with the tour."):
     case = loader.load(root, manifest, stops[i].case if i is not None else current_case.UPLOAD_ID)
 stop = stops[i] if i is not None else None
@@ -233,21 +261,28 @@ except EclipError:  # IndexMissing, StaleIndex: the presenter goes on without a 
                "report page says how to build it.")
 with state.eclip_errors("The draft needs the model's index of this dataset."):
     draft = _draft(lm, index, manifest, case)
-left, right = st.columns([3, 1], gap="medium")
-with left:
-    shown = _overlays(case, gaze, list(maps))
-    panels = _panels(case.pixels, gaze, maps, shown)
-    outline = _outline(root, row, stop, case.pixels.shape)
-    _draw(case.pixels, panels, outline)
-    st.caption(f"Maps explain the prompt “{cases.md_escape(prompt)}” (Grad-CAM)." + "".join(
-        f" The outline is where the {cases.md_escape(name)} is (ground truth)." for name in outline))
-    _export(case, panels, checkpoint, lm, other[0] if other else None, draft, prompt, outline)
-with right:
-    _beside(stop, case, draft)
-_technical(checkpoint, root, manifest, lm, case, panels, draft)
-with st.expander("Your own image"):
-    picker.take_upload()
-    if case.is_upload and st.button("Back to the tour", icon=":material/tour:", key="pr_back"):
-        _go(stops, st.session_state.get(_STOP, 0))
-        st.rerun()
-_links()
+shown = _overlays(case, gaze, list(maps))
+panels = _panels(case.pixels, gaze, maps, shown)
+outline = _outline(root, row, stop, case.pixels.shape)
+fit = room.layout(width, height, len(panels), full)
+films, text = (st.columns([fit.films_width, fit.text_width], gap="small") if fit.beside
+               else (st.container(), st.container()))
+with films:
+    _draw(case.pixels, panels, outline, fit.film)
+with text, st.container(key="pr_point", height=fit.text_height if fit.beside else "content", border=False):
+    _point(stop)
+legend = sorted({COLOURS.get(p[3], p[3]) for p in panels if p[1] is not None})
+st.caption(f"Maps explain the prompt “{cases.md_escape(prompt)}” (Grad-CAM)" + "".join(
+    f" · the outline is where the {cases.md_escape(name)} is (ground truth)" for name in outline)
+    + (f" · colours: {', '.join(legend)}" if legend else "") + f" · {ZOOM_HINT}")
+_case_facts(case, draft)
+if not full:  # full screen: the films, the talking point and the case alone
+    with st.container(key="pr_chrome"):
+        _export(case, panels, checkpoint, lm, other[0] if other else None, draft, prompt, outline)
+        _technical(checkpoint, root, manifest, lm, case, panels, draft)
+        with st.expander("Your own image"):
+            picker.take_upload()
+            if case.is_upload and st.button("Back to the tour", icon=":material/tour:", key="pr_back"):
+                _go(stops, st.session_state.get(_STOP, 0))
+                st.rerun()
+        _links()

@@ -34,7 +34,8 @@ def test_screenshots_command_writes_every_view(model_env, tmp_path, monkeypatch)
     names = {p.stem for p in shots}
     for view in ("case-browser-case002", "embeddings", "zero-shot-case002", "retrieval-case002",
                  "model-vs-gaze-case002", "draft-report-case002", "admin--training",
-                 "presenter-1", "presenter-2", "presenter-3", "case-report"):
+                 "presenter-1", "presenter-2", "presenter-3", "case-report",
+                 "presenter-1280x720", "presenter-1920x1080"):  # the room's, in full screen
         assert view in names, names
     report = (out / "case-report.html").read_text()  # the Presenter's export, as downloaded
     assert "case000" in report and "draft — not a diagnosis" in report
