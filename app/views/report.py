@@ -5,6 +5,8 @@ is checked against the zero-shot findings shown beside it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
@@ -17,6 +19,9 @@ from eclip.report.settings import ReportSettings
 from app.core import cases
 from app.components import heavy, index_job, report_export, state, widgets
 from app.components.case import current_case, loader, model_notes, picker
+
+if TYPE_CHECKING:
+    from eclip.model.checkpoint import LoadedModel
 
 
 def _backend_help(settings) -> str:
@@ -148,7 +153,7 @@ def _last_draft(last: dict) -> None:
         _evidence_view(last["evidence"])
 
 
-def _export(case, checkpoint: str, lm) -> None:
+def _export(case, checkpoint: str, lm: LoadedModel) -> None:
     """Export case report: the film, its zero-shot scores and, once drafted, the draft with
     its evidence and provenance."""
     draft = report_export.last_draft(case.id)

@@ -17,7 +17,9 @@ from eclip.evaluate.typed_prompts import TypedPrompts, parse_classes, parse_pair
 from eclip.evaluate.suite import MIN_POSITIVES
 from eclip.evaluate.zeroshot import (binary_results, binary_scores, mean_auroc, multiclass_scores,
                                      results_for_display)
+from eclip.index.store import EmbeddingIndex
 from eclip.index.zero_shot_calibration import calibration_for, pair_logits
+from eclip.model.checkpoint import LoadedModel
 from eclip.model.encode import encode_prompt_sets, probability_scale
 from eclip.model.prompts import PromptSet, list_prompt_sets
 
@@ -152,7 +154,7 @@ def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs, not
         st.plotly_chart(_bars(probs[i], names, _class_axis(scale)), key="zs_case_bar")
 
 
-def _image_notes(checkpoint, root, manifest, lm, case_id: str) -> None:
+def _image_notes(checkpoint, root, manifest, lm: LoadedModel, case_id: str) -> None:
     """Beside one shown image: the banner when it is a real film under a model trained on
     simulated films, and how typical it is of the model's own training images."""
     with state.eclip_errors():
@@ -179,7 +181,7 @@ def _upload_reads() -> str:
             f"{w.center:.0f}, width {w.width:.0f}); choose “as stored” there to score the stored image.")
 
 
-def _uploaded(root, manifest, checkpoint, lm, index, ps: PromptSet, class_emb) -> None:
+def _uploaded(root, manifest, checkpoint, lm: LoadedModel, index: EmbeddingIndex, ps: PromptSet, class_emb) -> None:
     """The session's uploaded image on the same prompts."""
     with state.eclip_errors():
         case = loader.load(root, manifest, current_case.UPLOAD_ID)

@@ -18,7 +18,7 @@ from eclip.evaluate.suite import baseline_values
 from eclip.index.typicality import K, SAMPLE_MAX, fit_reference, sample_rows, save_reference
 from eclip.io import sha256_file
 from eclip.model.card import CARD, INTENDED_USE, ModelCard, RealFilmCheck, TrainingData, read_card, write_card
-from eclip.model.checkpoint import WEIGHTS, load_model
+from eclip.model.checkpoint import WEIGHTS, LoadedModel, load_model
 from eclip.model.encode import encode_images
 
 HEADLINE = (
@@ -109,7 +109,7 @@ SOURCES = {  # manifest 'source' -> (what the model learned from, the report tex
 _TRUE = {"1", "1.0", "true", "True"}
 
 
-def training_rows(lm, train_data: str | Path | None = None) -> tuple[Path, pd.DataFrame]:
+def training_rows(lm: LoadedModel, train_data: str | Path | None = None) -> tuple[Path, pd.DataFrame]:
     """The corpus a model learned from (``train_data``, else its config's ``data.root``) and
     its training-split rows."""
     data_cfg = lm.config.get("data") or {}
@@ -172,7 +172,7 @@ def limitations(data: TrainingData, check: RealFilmCheck | None) -> tuple[str, .
     return tuple(out)
 
 
-def train_reference(lm, root: Path, train: pd.DataFrame, fingerprint: str, seed: int = 0,
+def train_reference(lm: LoadedModel, root: Path, train: pd.DataFrame, fingerprint: str, seed: int = 0,
                     limit: int = SAMPLE_MAX, batch_size: int = 32, device: str = "cpu"):
     """The typicality reference of a seeded sample of the training images, encoded by the
     model itself."""

@@ -37,8 +37,10 @@ import numpy as np
 import pandas as pd
 
 from eclip.index import kept
+from eclip.index.store import EmbeddingIndex
 from eclip.io import write_json
 from eclip.memo import BoundedCache
+from eclip.model.checkpoint import LoadedModel
 from eclip.model.encode import encode_prompt_sets, probability_scale
 from eclip.model.prompts import PromptSet, load_prompt_set
 from eclip.model.targets import binary_targets
@@ -237,7 +239,7 @@ def prompt_key(prompt_set: PromptSet) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def calibration_for(index, manifest: pd.DataFrame, prompt_set: PromptSet, pair_emb: np.ndarray,
+def calibration_for(index: EmbeddingIndex, manifest: pd.DataFrame, prompt_set: PromptSet, pair_emb: np.ndarray,
                     scale: float, keep: bool = True) -> ZeroShotCalibration:
     """The calibration of ``prompt_set`` over ``index``: read from the index folder when it
     was fitted for this build, these prompts and this scale, else fitted now (and kept there
@@ -274,7 +276,8 @@ def _read(path: Path, key: str) -> ZeroShotCalibration | None:
         return None  # absent, from another build, or unreadable: fitted afresh
 
 
-def default_calibration(index, manifest: pd.DataFrame, lm, prompt_set: str = DEFAULT_SET) -> ZeroShotCalibration:
+def default_calibration(index: EmbeddingIndex, manifest: pd.DataFrame, lm: LoadedModel,
+                        prompt_set: str = DEFAULT_SET) -> ZeroShotCalibration:
     """The kept calibration of a named binary prompt set (the shipped ``binary`` set by
     default) under a loaded model: its prompts encoded, fitted if not yet kept."""
     ps = load_prompt_set(prompt_set)

@@ -15,7 +15,7 @@ from eclip.cli import run_command
 from eclip.data.images import load_image, to_working
 from eclip.data.manifest import read_manifest
 from eclip.errors import EclipError, ReportGenerationError
-from eclip.model.checkpoint import load_model
+from eclip.model.checkpoint import LoadedModel, load_model
 from eclip.report.api import draft_for_pixels, open_index
 from eclip.report.backends import CHOICES
 from eclip.report.context import build_context
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _default_data(lm, checkpoint: str) -> str:
+def _default_data(lm: LoadedModel, checkpoint: str) -> str:
     root = (lm.config.get("data") or {}).get("root", "")
     if not root or not (Path(root) / "manifest.csv").is_file():
         raise ReportGenerationError(

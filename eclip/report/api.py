@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from eclip.index import IndexMissing, build_index, load_index
+from eclip.index.store import EmbeddingIndex
 from eclip.index.typicality import describe
 from eclip.model.card import ModelCard
-from eclip.model.checkpoint import checkpoint_name
+from eclip.model.checkpoint import LoadedModel, checkpoint_name
 from eclip.model.encode import encode_pixels
 from eclip.report.backends import Selection, select_backend
 from eclip.report.context import ReportContext, build_context
@@ -20,7 +21,7 @@ from eclip.report.prompt import render_prompt
 log = logging.getLogger(__name__)
 
 
-def draft_for_pixels(lm, index, manifest, pixels: np.ndarray, *, backend: str = "auto",
+def draft_for_pixels(lm: LoadedModel, index: EmbeddingIndex, manifest, pixels: np.ndarray, *, backend: str = "auto",
                      fallback: str | None = None, k: int = 100, n_clusters: int = 5,
                      seed: int = 0, options: dict | None = None,
                      context: ReportContext | None = None,
@@ -42,12 +43,12 @@ def draft_for_pixels(lm, index, manifest, pixels: np.ndarray, *, backend: str = 
                        typicality=image_typicality(lm, context, pixels))
 
 
-def model_caveat(lm) -> str:
+def model_caveat(lm: LoadedModel) -> str:
     """The card's caveat of a model trained on simulated films ("" for any other)."""
     return ModelCard.from_dict(getattr(lm, "card", {})).caveat
 
 
-def image_typicality(lm, context: ReportContext, pixels: np.ndarray) -> str:
+def image_typicality(lm: LoadedModel, context: ReportContext, pixels: np.ndarray) -> str:
     """The drafted image against the model's own training images, as one line."""
     if not hasattr(lm, "path"):
         return ""  # not a loaded checkpoint (a test double): no training images to compare with
@@ -55,7 +56,7 @@ def image_typicality(lm, context: ReportContext, pixels: np.ndarray) -> str:
     return describe(lm, emb)
 
 
-def open_index(checkpoint: str | Path, data: str | Path, lm=None, progress: bool = True,
+def open_index(checkpoint: str | Path, data: str | Path, lm: LoadedModel | None = None, progress: bool = True,
                cache_root: str | Path | None = None):
     """The checkpoint's embedding index over ``data`` under ``cache_root`` (None: the
     settings' index folder), built (without UMAP) if missing."""

@@ -21,8 +21,9 @@ import pandas as pd
 
 from eclip.errors import ReportGenerationError
 from eclip.errors import EclipError
-from eclip.index.store import top_k
+from eclip.index.store import EmbeddingIndex, top_k
 from eclip.index.zero_shot_calibration import ZeroShotCalibration, default_calibration, pair_logits
+from eclip.model.checkpoint import LoadedModel
 from eclip.model.encode import encode_pixels, encode_prompt_sets, probability_scale
 from eclip.model.prompts import load_prompt_set
 from eclip.report.evidence import ZeroShot
@@ -64,7 +65,7 @@ class TextPool:
     case_ids: tuple[str, ...]
 
 
-def text_pool(index, manifest: pd.DataFrame, split: str = "train") -> TextPool:
+def text_pool(index: EmbeddingIndex, manifest: pd.DataFrame, split: str = "train") -> TextPool:
     """Unique report texts of ``split`` (the index itself does not know splits)."""
     if len(manifest) != len(index.ids) or list(manifest["id"]) != list(index.ids):
         raise ReportGenerationError(
@@ -80,7 +81,7 @@ def text_pool(index, manifest: pd.DataFrame, split: str = "train") -> TextPool:
     return TextPool(text_rows.astype(np.int64), tuple(str(index.ids[r]) for r in rows[first]))
 
 
-def retrieve_terms(image_emb: np.ndarray, index, pool: TextPool, k: int = 100,
+def retrieve_terms(image_emb: np.ndarray, index: EmbeddingIndex, pool: TextPool, k: int = 100,
                    n_clusters: int = 5, seed: int = 0) -> tuple[list[Term], list[str]]:
     """The representative terms and the case ids of all ``k`` retrieved texts."""
     from sklearn.cluster import KMeans
@@ -114,7 +115,7 @@ def retrieve_terms(image_emb: np.ndarray, index, pool: TextPool, k: int = 100,
     return terms, [pool.case_ids[i] for i in top]
 
 
-def _binary_prompt_embeddings(lm, prompt_set: str):
+def _binary_prompt_embeddings(lm: LoadedModel, prompt_set: str):
     """(entries, positive [L,D], negative [L,D]) ensemble vectors (prompts cached per
     weights in ``eclip.model.encode``)."""
     ps = load_prompt_set(prompt_set)
@@ -124,7 +125,7 @@ def _binary_prompt_embeddings(lm, prompt_set: str):
     return ps.binary, pairs[:, 0], pairs[:, 1]
 
 
-def zero_shot_evidence(lm, image_emb: np.ndarray, prompt_set: str = "binary",
+def zero_shot_evidence(lm: LoadedModel, image_emb: np.ndarray, prompt_set: str = "binary",
                        calibration: ZeroShotCalibration | None = None) -> list[ZeroShot]:
     """Every finding of the set, most probable first. p = sigmoid(scale * (s_pos - s_neg)),
     i.e. the CheXzero pair softmax at the model's learned temperature (raw cosines alone
@@ -142,7 +143,8 @@ def zero_shot_evidence(lm, image_emb: np.ndarray, prompt_set: str = "binary",
     return [ZeroShot(entries[i].name, tuple(entries[i].labels), float(probs[i]), notes[i]) for i in order]
 
 
-def calibration_of(lm, index, manifest: pd.DataFrame, prompt_set: str = "binary") -> ZeroShotCalibration | None:
+def calibration_of(lm: LoadedModel, index: EmbeddingIndex, manifest: pd.DataFrame,
+                   prompt_set: str = "binary") -> ZeroShotCalibration | None:
     """The validate-split calibration of ``prompt_set`` over ``index`` (kept beside it), or
     None when it cannot be fitted (then the raw probabilities are shown, as before)."""
     try:
@@ -151,7 +153,7 @@ def calibration_of(lm, index, manifest: pd.DataFrame, prompt_set: str = "binary"
         return None
 
 
-def build_context(lm, index, manifest: pd.DataFrame, pixels: np.ndarray, *, k: int = 100,
+def build_context(lm: LoadedModel, index: EmbeddingIndex, manifest: pd.DataFrame, pixels: np.ndarray, *, k: int = 100,
                   n_clusters: int = 5, seed: int = 0, split: str = "train",
                   prompt_set: str | None = "binary", top_findings: int = 5) -> ReportContext:
     emb = encode_pixels(lm, pixels)

@@ -21,7 +21,8 @@ from eclip.data.images import load_working
 from eclip.data.manifest import read_manifest
 from eclip.data.reports import report_text
 from eclip.errors import EvaluationError
-from eclip.model.checkpoint import load_model
+from eclip.index.store import EmbeddingIndex
+from eclip.model.checkpoint import LoadedModel, load_model
 from eclip.report.api import draft_for_pixels, open_index
 from eclip.report.backends import select_backend
 from eclip.report.context import build_context
@@ -38,7 +39,7 @@ def parse_backend(spec: str) -> tuple[str, dict]:
     return name, ({"embedded_model": model} if name == "embedded" else {"model": model})
 
 
-def _draft(lm, index, manifest, pixels, context, selection):
+def _draft(lm: LoadedModel, index: EmbeddingIndex, manifest, pixels, context, selection):
     """(draft stream, seconds to the first piece, seconds in all) for one image."""
     stream = draft_for_pixels(lm, index, manifest, pixels, context=context, selection=selection)
     t0, first = time.perf_counter(), None
