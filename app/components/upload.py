@@ -7,8 +7,10 @@ Patient identifiers are never read: the decoder reads pixels and display facts o
 file's name (which may name the patient) is dropped at once: the uploader is replaced by an
 empty one as soon as the file is decoded, so the page shows only "uploaded image".
 
-``pixels()`` is the one way to get the upload as shown (window applied, working size): the
-model pages read it, and so can an export.
+``pixels()`` is the one way to get the upload as the model pages read it (working size): as
+shown, window applied, unless the visitor chose on a model page to score the stored image
+(``score_stored``; app/components/model_reads.py says which on every model page); ``shown()``
+is the image as the Case browser shows it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ _UPLOAD = "_upload"  # the Upload of this session
 _VIEW = "_upload_view"  # {"preset", "window"}: survives page switches (widget keys do not)
 _GEN = "_upload_gen"  # bumped to replace the uploader, and the file name with it
 _FAILED = "_upload_failed"  # why the last upload was refused, said once above the fresh box
+_STORED = "_upload_score_stored"  # True: the model pages score the stored image, not the window
 _PRESET, _CENTER, _WIDTH = "wl_preset", "wl_center", "wl_width"
 CUSTOM = "custom"
 ACCEPTED = "DICOM (with or without .dcm), PNG or JPEG"
@@ -51,15 +54,37 @@ def window() -> Window | None:
     return view.get("window")
 
 
-def pixels() -> np.ndarray | None:
-    """The current upload as shown (window applied), float32 HxW [0, 1] at working size;
-    None without one. The model pages and exports read this."""
+def scores_stored() -> bool:
+    """Whether the model pages score the stored image although a display window is chosen."""
+    return bool(st.session_state.get(_STORED))
+
+
+def score_stored(on: bool) -> None:
+    st.session_state[_STORED] = bool(on)
+
+
+def model_window() -> Window | None:
+    """The window the model pages read the upload with (None: as stored)."""
+    return None if scores_stored() else window()
+
+
+def shown() -> np.ndarray | None:
+    """The current upload as the Case browser shows it (window applied), float32 HxW [0, 1]
+    at working size; None without one."""
     up = current()
     return None if up is None else up.source.render(window())
 
 
+def pixels() -> np.ndarray | None:
+    """The current upload as the model pages read it: as shown, or as stored when the visitor
+    chose to score the stored image; float32 HxW [0, 1] at working size; None without one.
+    The model pages and exports read this."""
+    up = current()
+    return None if up is None else up.source.render(model_window())
+
+
 def remove() -> None:
-    for key in (_UPLOAD, _VIEW):
+    for key in (_UPLOAD, _VIEW, _STORED):
         st.session_state.pop(key, None)
 
 
@@ -96,6 +121,7 @@ def _accept(data: bytes) -> bool:
         return False
     st.session_state[_UPLOAD] = Upload(source, _facts(loaded.meta), secrets.token_hex(8))
     st.session_state[_VIEW] = {"preset": AS_STORED, "window": None}
+    st.session_state.pop(_STORED, None)  # a new image is scored as shown until chosen otherwise
     for key in (_PRESET, _CENTER, _WIDTH):
         st.session_state.pop(key, None)
     return True
@@ -197,13 +223,14 @@ def viewer(up: Upload) -> None:
     from app.render.overlay import Caption, overlay_figure, overlay_png  # lazy: matplotlib, on upload
 
     window_controls(up)
-    shown = pixels()
-    st.plotly_chart(overlay_figure(shown), key="upload_view", theme=None,
+    image = shown()
+    st.plotly_chart(overlay_figure(image), key="upload_view", theme=None,
                     config={"displaylogo": False, "scrollZoom": True})
-    st.caption("The model pages read the image as shown here, window included.")
+    st.caption("The model pages read the image as shown here, window included"
+               + (" (you chose to score it as stored there)." if scores_stored() and window() else "."))
     st.download_button("Download PNG", icon=":material/download:", mime="image/png",
                        file_name="uploaded_image.png", on_click="ignore", key="upload_png",
-                       data=overlay_png(shown, caption=Caption("uploaded image")))
+                       data=overlay_png(image, caption=Caption("uploaded image")))
 
 
 def facts(up: Upload) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from app.core import cases
 from app.render import map_view
-from app.components import index_job, loaders, state, widgets
+from app.components import index_job, loaders, model_reads, state, widgets
 from app.components.compare import map_changes, side_by_side
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ if len(models) == 1:
         st.caption(note)
 else:  # both models' maps aligned, the cases whose neighbourhoods changed most ringed and listed
     picked = map_changes.embedding_maps(models, root, manifest, by, show_text, map_view.figure)
+model_reads.stated()
 if not picked:
     st.caption("Select points (click, box or lasso) to see the cases behind them.")
     st.stop()

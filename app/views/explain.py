@@ -12,7 +12,7 @@ from eclip.explain.regions import central_region, lung_region, placement
 from eclip.explain.tour import default_prompt  # the finding's prompt-pair words, as the tour's
 
 from app.core import cases, paths
-from app.components import heavy, loaders, report_export, state, upload
+from app.components import heavy, loaders, model_reads, report_export, state, upload
 from app.components.compare import gaze_maps, side_by_side
 from app.components.case import current_case, loader, model_notes, picker, typicality
 from app.render.overlay import FILM_CHART, ZOOM_HINT, overlay_figure
@@ -122,6 +122,7 @@ if method == "integrated_gradients":
 
 model_notes.simulated_banner(checkpoint, case)
 typicality.show_typicality(checkpoint, root, manifest, lm, case)
+model_reads.stated(case)
 with state.eclip_errors("Try another method or prompt."):
     image = case.pixels
     gaze = (loaders.load_heatmap(root, row["gaze_path"], image.shape)

@@ -141,7 +141,8 @@ def _export(root: str, case_id: str, shown: Shown | None) -> None:
         fig = report_export.figure("Radiograph" + (" and gaze" if heat is not None else ""), view.image, heat,
                                    colour_scale=view.colour_scale, opacity=view.opacity, masks=view.masks)
         return report_export.build(case, "Case browser", [fig], checkpoint=checkpoint, lm=lm)
-    token = f"{case_id}|{checkpoint}|{upload.window()}|" + ("" if shown is None else shown.token())
+    token = (f"{case_id}|{checkpoint}|{upload.window()}|{upload.scores_stored()}|"
+             + ("" if shown is None else shown.token()))
     report_export.export_control("cb", token, make)
 
 

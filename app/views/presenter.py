@@ -20,7 +20,7 @@ from eclip.explain.tour import default_prompt
 from eclip.report import DISCLAIMER, build_context, check_draft, draft_for_pixels
 
 from app.core import cases, paths, tour
-from app.components import loaders, report_export, room, state, upload
+from app.components import loaders, model_reads, report_export, room, state, upload
 from app.components.compare import side_by_side
 from app.components.case import current_case, loader, model_notes, picker, typicality
 from app.render.case_report import Draft
@@ -275,6 +275,7 @@ legend = sorted({COLOURS.get(p[3], p[3]) for p in panels if p[1] is not None})
 st.caption(f"Maps explain the prompt “{cases.md_escape(prompt)}” (Grad-CAM)" + "".join(
     f" · the outline is where the {cases.md_escape(name)} is (ground truth)" for name in outline)
     + (f" · colours: {', '.join(legend)}" if legend else "") + f" · {ZOOM_HINT}")
+model_reads.stated(case)
 _case_facts(case, draft)
 if not full:  # full screen: the films, the talking point and the case alone
     with st.container(key="pr_chrome"):

@@ -17,7 +17,7 @@ from eclip.report.ollama_backend import DEFAULT_HOST, OllamaBackend
 from eclip.report.settings import ReportSettings
 
 from app.core import cases
-from app.components import heavy, index_job, report_export, state, widgets
+from app.components import heavy, index_job, model_reads, report_export, state, widgets
 from app.components.case import current_case, loader, model_notes, picker
 
 if TYPE_CHECKING:
@@ -192,6 +192,7 @@ with left:
             st.markdown(cases.md_escape(case.row["findings"]) or "_no findings section_")
             if credit := cases.report_credit(case.row):
                 st.caption(credit)
+    model_reads.stated(case)
 with right:
     if st.button("Draft report", type="primary", icon=":material/edit_note:", key="rep_go"):
         with state.eclip_errors("Try another backend, e.g. 'retrieval', which needs no model."):

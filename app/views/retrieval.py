@@ -13,7 +13,7 @@ from eclip.index.calibration import Verdict, judge_hits
 from eclip.index.store import EmbeddingIndex, rank_of, top_k
 
 from app.core import paths
-from app.components import index_job, loaders, state, widgets
+from app.components import index_job, loaders, model_reads, state, widgets
 from app.components.compare import side_by_side
 from app.components.case import current_case, loader, picker
 from eclip.model.checkpoint import LoadedModel
@@ -152,11 +152,13 @@ models = side_by_side.models(checkpoint, lm, index, root)  # + the 'compare with
 alone = len(models) == 1
 if mode == MODES[0]:
     query = _text_query()
+    model_reads.stated()
     for pane, (ck, _, idx) in zip(side_by_side.panes(models), models):
         with pane:
             _text_to_images(root, ck, idx, manifest, rows, k, query, columns=5 if alone else 3)
 else:
     case = _query_case(root, manifest, rows)
+    model_reads.stated(case)
     if not alone:  # one query image above both models' results
         with st.columns([1, 3])[0]:
             _query_image(root, manifest, case)

@@ -23,7 +23,7 @@ from eclip.model.checkpoint import LoadedModel
 from eclip.model.encode import encode_prompt_sets, probability_scale
 from eclip.model.prompts import PromptSet, list_prompt_sets
 
-from app.components import index_job, loaders, state, upload, widgets
+from app.components import index_job, loaders, model_reads, state, upload, widgets
 from app.components.compare import side_by_side, zero_shot_paired
 from app.components.case import current_case, loader, model_notes, typicality
 
@@ -72,10 +72,6 @@ def _confusion_figure(cm: np.ndarray, names: list[str]) -> go.Figure:
     fig.update_layout(height=120 + 45 * len(names), margin=dict(l=0, r=0, t=10, b=0),
                       xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
     return fig
-
-
-MODEL_READS = ("The model scores each dataset film as stored (the exported working image): no "
-               "display window is applied.")
 
 
 def _class_axis(scale: float) -> str:
@@ -172,15 +168,6 @@ def _bars(p: np.ndarray, names, axis: str) -> go.Figure:
     return fig
 
 
-def _upload_reads() -> str:
-    """Which image of the upload the model scored: the display window is part of it."""
-    w = upload.window()
-    if w is None:
-        return "The model scored your image as stored (the file's own window), as the Case browser shows it."
-    return (f"The model scored your image with the display window chosen on the Case browser (centre "
-            f"{w.center:.0f}, width {w.width:.0f}); choose “as stored” there to score the stored image.")
-
-
 def _uploaded(root, manifest, checkpoint, lm: LoadedModel, index: EmbeddingIndex, ps: PromptSet, class_emb) -> None:
     """The session's uploaded image on the same prompts."""
     with state.eclip_errors():
@@ -197,7 +184,7 @@ def _uploaded(root, manifest, checkpoint, lm: LoadedModel, index: EmbeddingIndex
         probs, axis = multiclass_scores(emb, class_emb, temperature=1.0 / scale)[1][0], _class_axis(scale)
     else:
         probs, axis = _calibrated(ps, class_emb, emb, scale, keep=False)[0][0], PAIR_AXIS
-    st.caption(_upload_reads())
+    model_reads.stated(case, right)
     right.plotly_chart(_bars(probs, ps.class_names, axis), key="zs_upload_bar")
 
 
@@ -244,4 +231,5 @@ if upload.current() is not None:
 kind = "classes" if ps.task == "multiclass" else "pairs"
 st.caption(f"{len(ps.class_names)} {kind} · {len(df)} images of split `{split}` · "
            "scores from the cached image embeddings and one pass of the prompts through the "
-           "text tower. " + MODEL_READS)
+           "text tower.")
+model_reads.stated()
