@@ -23,8 +23,9 @@ from app.core import cases, paths
 from app.render import case_report
 from app.render.case_report import CaseReport, Draft, Figure, ModelSummary
 from app.render.overlay import MASK_COLOURS, overlay_png
+from eclip.errors import EclipError
 from eclip.model.encode import encode_pixels
-from eclip.report.context import zero_shot_evidence
+from eclip.report.context import calibration_of, zero_shot_evidence
 
 if TYPE_CHECKING:
     from eclip.model.checkpoint import LoadedModel
@@ -53,9 +54,30 @@ def model_summaries(checkpoint: str | None, other: str | None = None) -> tuple[M
                  for ck, role in pairs)
 
 
-def zero_shot(lm: LoadedModel, case: loader.Case) -> tuple[tuple[str, float], ...]:
-    """Every finding of the binary prompt set for this image, most likely first."""
-    return tuple((z.name, z.probability) for z in zero_shot_evidence(lm, encode_pixels(lm, case.pixels)))
+NO_INDEX = ("Probabilities are the model's raw pair probabilities, not calibrated: this model has "
+            "no embedding index of this dataset to calibrate on.")
+
+
+def zero_shot(lm: LoadedModel, case: loader.Case,
+              checkpoint: str | None = None) -> tuple[tuple[tuple[str, float, str], ...], str]:
+    """(every finding of the binary prompt set for this image, most likely first, as (name,
+    probability, how it was made and the finding's validate base rate); the calibration's
+    summary line). Calibrated on the validate split of the sidebar's dataset, as the
+    Zero-shot and Draft report pages show them, where the model has an index of it."""
+    calibration = _calibration(lm, checkpoint)
+    found = zero_shot_evidence(lm, encode_pixels(lm, case.pixels), calibration=calibration)
+    return tuple((z.name, z.probability, z.note) for z in found), calibration.summary() if calibration else NO_INDEX
+
+
+def _calibration(lm: LoadedModel, checkpoint: str | None):
+    if checkpoint is None:
+        return None
+    root = state.current_dataset()
+    try:
+        index = loaders.load_index(paths.resolve(checkpoint), root)
+    except EclipError:  # no index (yet): the raw probabilities, and the report says why
+        return None
+    return calibration_of(lm, index, loaders.load_manifest(root))
 
 
 def facts(case: loader.Case) -> tuple[str, ...]:
@@ -110,10 +132,11 @@ def warnings(checkpoint: str | None, case: loader.Case) -> tuple[str, ...]:
 def build(case: loader.Case, page: str, figures: list[Figure], *, checkpoint: str | None = None,
           lm: LoadedModel | None = None, other: str | None = None, draft: Draft | None = None) -> CaseReport:
     """The report of ``case`` as ``page`` shows it; the model parts when a model is given."""
+    found, calibration = zero_shot(lm, case, checkpoint) if lm is not None else ((), "")
     return CaseReport(
         case=case.id, page=page, simulated=case.simulated, figures=tuple(figures), facts=facts(case),
         reading=reading(case), reading_credit=cases.report_credit(case.row),
-        zero_shot=zero_shot(lm, case) if lm is not None else (),
+        zero_shot=found, zero_shot_calibration=calibration,
         draft=draft or last_draft(case.id), models=model_summaries(checkpoint, other),
         warnings=warnings(checkpoint, case), version=eclip.__version__,
         typicality=typicality.typicality_line(lm, case) if lm is not None else "")

@@ -74,7 +74,10 @@ class CaseReport:
     facts: tuple[str, ...] = ()  # split, view, labels...; an upload's display facts
     reading: tuple[tuple[str, str], ...] = ()  # the radiologist's report: (section, text)
     reading_credit: str = ""  # the report text's attribution (Open-I's licence), shown under it
-    zero_shot: tuple[tuple[str, float], ...] = ()  # (finding, probability), most likely first
+    # (finding, probability[, how it was made: calibrated on the validate split and the finding's
+    # validate base rate, or why not]), most likely first
+    zero_shot: tuple[tuple, ...] = ()
+    zero_shot_calibration: str = ""  # the calibration's summary line (ZeroShotCalibration.summary)
     draft: Draft | None = None
     models: tuple[ModelSummary, ...] = ()
     warnings: tuple[str, ...] = ()  # e.g. the simulated-data banner
@@ -168,10 +171,13 @@ def _reading(r: CaseReport) -> str:
 def _zero_shot(r: CaseReport) -> str:
     if not r.zero_shot:
         return ""
+    notes = any(len(z) > 2 for z in r.zero_shot)
+    rows = [[z[0], float(z[1]), *([z[2] if len(z) > 2 else ""] if notes else [])] for z in r.zero_shot]
+    summary = f" {_e(r.zero_shot_calibration)}" if r.zero_shot_calibration else ""
     return ("<h2>Zero-shot findings (active model)</h2>"
-            + _table([[name, float(p)] for name, p in r.zero_shot], ["finding", "probability"])
+            + _table(rows, ["finding", "probability", *(["calibration and validate base rate"] if notes else [])])
             + '<p class="muted">CheXzero-style positive/negative prompt pairs '
-              "(eclip/assets/prompts/binary.json).</p>")
+              f"(eclip/assets/prompts/binary.json).{summary}</p>")
 
 
 def _draft(r: CaseReport) -> str:

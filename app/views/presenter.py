@@ -20,7 +20,7 @@ from eclip.explain.tour import default_prompt
 from eclip.report import DISCLAIMER, build_context, check_draft, draft_for_pixels
 
 from app.core import cases, paths, tour
-from app.components import loaders, model_reads, report_export, room, state, upload
+from app.components import draft_check, loaders, model_reads, report_export, room, state, upload
 from app.components.compare import side_by_side
 from app.components.case import current_case, loader, model_notes, picker, typicality
 from app.render.case_report import Draft
@@ -141,10 +141,11 @@ def _draw(image, panels: list, outline: dict, side: int) -> None:
         col.plotly_chart(fig, key=f"pr_fig_{title}", theme=None, config=FILM_CHART)
 
 
-def _draft(lm: LoadedModel, index: EmbeddingIndex | None, manifest, case) -> Draft | None:
-    """A retrieval draft (no language model: instant, reproducible), once per case and session."""
+def _draft(lm: LoadedModel, index: EmbeddingIndex | None, manifest, case) -> tuple[Draft | None, object]:
+    """A retrieval draft (no language model: instant, reproducible), once per case and session,
+    and the context it was drafted and checked from (its calibrated zero-shot findings)."""
     if index is None:
-        return None
+        return None, None
 
     def make():
         context = build_context(lm, index, manifest, case.pixels)
@@ -152,7 +153,7 @@ def _draft(lm: LoadedModel, index: EmbeddingIndex | None, manifest, case) -> Dra
         for _ in stream:  # header, body, footer: the body is stream.text
             pass
         return Draft(stream.text.strip(), check_draft(stream.text, context.zero_shot).as_dict(),
-                     stream.provenance.as_dict())
+                     stream.provenance.as_dict()), context
     return loader.session_memo(("pr_draft", lm.weights_sha256, case.image_id), make)
 
 
@@ -167,8 +168,9 @@ def _point(stop: tour.Stop | None) -> None:
                                 (("rule", stop.chosen), ("query_stats", stop.typical)) if text))
 
 
-def _case_facts(case, draft) -> None:
-    """Under the films: the case, its findings and report; the draft beside them."""
+def _case_facts(case, draft, context) -> None:
+    """Under the films: the case, its findings and report; the draft beside them, with its
+    evidence check and the calibrated zero-shot probabilities it was checked against."""
     left, right = st.columns(2, gap="medium")
     with left:
         st.markdown(f"#### {cases.md_escape(case.id)}")
@@ -187,6 +189,11 @@ def _case_facts(case, draft) -> None:
             st.badge(DISCLAIMER, icon=":material/warning:", color="red")
             with st.container(height=220):
                 st.markdown(cases.md_escape(draft.text).replace("\n", "  \n"))
+            check, found = st.columns(2, gap="small")
+            with check:
+                draft_check.evidence_view(draft.evidence)
+            with found:
+                draft_check.probabilities(context.findings, context.zero_shot, context.calibration)
 
 
 def _technical(checkpoint, root, manifest, lm: LoadedModel, case, panels, draft) -> None:
@@ -259,8 +266,9 @@ try:
 except EclipError:  # IndexMissing, StaleIndex: the presenter goes on without a draft
     st.caption("No embedding index for this model and dataset yet, so no draft here: the Draft "
                "report page says how to build it.")
+draft = context = None
 with state.eclip_errors("The draft needs the model's index of this dataset."):
-    draft = _draft(lm, index, manifest, case)
+    draft, context = _draft(lm, index, manifest, case)
 shown = _overlays(case, gaze, list(maps))
 panels = _panels(case.pixels, gaze, maps, shown)
 outline = _outline(root, row, stop, case.pixels.shape)
@@ -276,7 +284,7 @@ st.caption(f"Maps explain the prompt “{cases.md_escape(prompt)}” (Grad-CAM)"
     f" · the outline is where the {cases.md_escape(name)} is (ground truth)" for name in outline)
     + (f" · colours: {', '.join(legend)}" if legend else "") + f" · {ZOOM_HINT}")
 model_reads.stated(case)
-_case_facts(case, draft)
+_case_facts(case, draft, context)
 if not full:  # full screen: the films, the talking point and the case alone
     with st.container(key="pr_chrome"):
         _export(case, panels, checkpoint, lm, other[0] if other else None, draft, prompt, outline)

@@ -17,7 +17,7 @@ from eclip.report.ollama_backend import DEFAULT_HOST, OllamaBackend
 from eclip.report.settings import ReportSettings
 
 from app.core import cases
-from app.components import heavy, index_job, model_reads, report_export, state, widgets
+from app.components import draft_check, heavy, index_job, model_reads, report_export, state, widgets
 from app.components.case import current_case, loader, model_notes, picker
 
 if TYPE_CHECKING:
@@ -70,36 +70,7 @@ def _context_view(context) -> None:
                           for i, t in enumerate(context.terms)])
     st.markdown("**Retrieved context** (training reports nearest to this image, one per cluster)")
     st.dataframe(terms, hide_index=True)
-    if context.findings:
-        st.markdown("**Zero-shot findings**")
-        st.markdown(" ".join(f":blue-badge[{cases.md_escape(n)} {p:.2f}]" for n, p in context.findings))
-        notes = {z.name: z.note for z in context.zero_shot}
-        st.caption("  \n".join([cases.md_escape(context.calibration)] + [
-            f"{cases.md_escape(n)}: {cases.md_escape(notes[n])}" for n, _ in context.findings if notes.get(n)]))
-
-
-def _evidence_view(evidence: dict) -> None:
-    """The findings where the draft and the zero-shot probabilities disagree (a likely
-    finding the draft never mentions included), then the draft's repetitions and sides."""
-    st.markdown("**Draft vs zero-shot findings**")
-    if not evidence["conflicts"]:
-        st.success(f"No disagreement ({evidence['checked']} finding(s) the draft takes a position on; "
-                   f"no finding of p ≥ {evidence.get('ignore_threshold', 0.8):.1f} left unmentioned).",
-                   icon=":material/check_circle:")
-    for c in evidence["conflicts"]:
-        said = {"denies": "says absent", "asserts": "says present"}.get(c["kind"])
-        words = f": “{cases.md_escape(c['words'])}”" if said else ""
-        st.warning(f"**{cases.md_escape(c['finding'])}** (zero-shot p = {c['probability']:.2f}): the draft "
-                   f"{said or 'does not mention it'}{words}", icon=":material/report:")
-    if evidence["conflicts"]:
-        st.caption("Check these against the image before using the draft.")
-    st.markdown("**Repetition and sides**")
-    issues = [r["message"] for r in evidence.get("repeats", [])] + [
-        s["message"] for s in evidence.get("laterality", [])]
-    for message in issues:
-        st.warning(cases.md_escape(message), icon=":material/content_copy:")
-    if not issues and "repeats" in evidence:
-        st.success("Nothing said twice; no finding on conflicting sides.", icon=":material/check_circle:")
+    draft_check.probabilities(context.findings, context.zero_shot, context.calibration)
 
 
 def _hard_breaks(stream, raw: list[str], hosts: tuple):
@@ -137,7 +108,7 @@ def _draft(sources: tuple, context, pixels, choice) -> None:
                 st.write_stream(_hard_breaks(stream, raw, choice["hosts"]))
     evidence = check_draft(stream.text, context.zero_shot).as_dict()
     with check_col:
-        _evidence_view(evidence)
+        draft_check.evidence_view(evidence)
     # as drafted (the admin's to read); pages and exports show it through report_export
     st.session_state["rep_last"] = {"case": choice["case_id"], "text": "".join(raw), "hosts": choice["hosts"],
                                     "provenance": stream.provenance.as_dict(), "evidence": evidence}
@@ -150,7 +121,7 @@ def _last_draft(last: dict) -> None:
         with st.container(border=True):
             st.text(report_export.for_visitor(last["text"], last.get("hosts", ())))
     with check_col:
-        _evidence_view(last["evidence"])
+        draft_check.evidence_view(last["evidence"])
 
 
 def _export(case, checkpoint: str, lm: LoadedModel) -> None:

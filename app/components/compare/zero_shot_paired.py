@@ -1,8 +1,11 @@
-"""Zero-shot with a second model: both on the same prompts and images, the paired difference
-and its bootstrap interval.
+"""Zero-shot with a second model: both on the same prompts and images, each model's
+split-level scores, the paired difference and its bootstrap interval; pair probabilities
+calibrated on the validate split for each model where they can be (AUROC from the raw ranking).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,8 +16,11 @@ from app.components.compare.side_by_side import label, other_index
 from app.core import paths
 from eclip.evaluate.paired import agreement, binary_comparison, for_display, multiclass_comparison
 from eclip.evaluate.suite import MIN_POSITIVES
-from eclip.evaluate.zeroshot import binary_scores, multiclass_scores
+from eclip.evaluate.metrics import accuracy, macro_f1
+from eclip.evaluate.targets import multiclass_targets
+from eclip.evaluate.zeroshot import binary_results, binary_scores, mean_auroc, multiclass_scores
 from eclip.index.store import EmbeddingIndex
+from eclip.index.zero_shot_calibration import ZeroShotCalibration, calibration_for, pair_logits
 from eclip.memo import BoundedCache
 from eclip.model.encode import encode_prompt_sets, probability_scale
 
@@ -24,9 +30,10 @@ PAIRED = BoundedCache(64, "paired zero-shot comparisons")  # bootstrap: 2.3 s fo
 
 def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, prompt_file,
               emb: np.ndarray, class_emb: np.ndarray, index: EmbeddingIndex, scale: float) -> None:
-    """Both models on the same prompts and images: scores, the paired difference and, where
-    labels exist, its paired bootstrap interval. ``scale``: the active model's logit scale
-    (each model's pair probabilities are read at its own temperature)."""
+    """Both models on the same prompts and images: each model's split-level scores, the paired
+    difference and, where labels exist, its paired bootstrap interval. ``scale``: the active
+    model's logit scale (each model's probabilities are read at its own temperature, a pair's
+    calibrated on the validate split for that model where it can be)."""
     ck, lm = other
     idx_b = other_index(ck, root)
     if idx_b is None:
@@ -35,22 +42,75 @@ def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, pr
         class_b = (encode_prompt_sets(lm, [ps])[ps.name] if prompt_file is None
                    else loaders.prompt_set_embeddings(paths.resolve(ck), prompt_file)[1])
     df = manifest.iloc[rows].reset_index(drop=True)
-    a = _zero_shot_scores(ps, emb, class_emb, scale)
-    b = _zero_shot_scores(ps, np.asarray(idx_b.image_emb[rows]), class_b, probability_scale(lm))
+    keep = prompt_file is not None
+    a = Scored.of(ps, index, manifest, emb, class_emb, scale, keep)
+    b = Scored.of(ps, idx_b, manifest, np.asarray(idx_b.image_emb[rows]), class_b,
+                  probability_scale(lm), keep)
     floor = int(st.session_state.get("zs_min_pos", MIN_POSITIVES))  # the page's number box
     key = (str(index.path), str(idx_b.path), ps, rows.tobytes(), floor)
-    table = PAIRED.get_or_compute(key, lambda: _paired_table(df, ps, a, b, floor))
-    _show_paired(table, label(state.current_checkpoint()), label(ck), agreement(a[0], b[0], a[1], b[1]),
+    table = PAIRED.get_or_compute(key, lambda: _paired_table(df, ps, a.ranked, b.ranked, floor))
+    names = label(state.current_checkpoint()), label(ck)
+    st.subheader(f"{names[0]} vs {names[1]}")
+    _split_scores(df, ps, dict(zip(names, (a, b))), floor)
+    _show_paired(table, *names, agreement(a.predicted, b.predicted, a.shown, b.shown),
                  ps.task == "binary", floor)
 
 
-def _zero_shot_scores(ps, emb: np.ndarray, class_emb: np.ndarray,
-                      scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """(predictions, probabilities): argmax classes, or P(positive) > 0.5 per pair."""
-    if ps.task == "multiclass":
-        return multiclass_scores(emb, class_emb)
-    probs = binary_scores(emb, class_emb, scale)
-    return probs > 0.5, probs
+@dataclass(frozen=True)
+class Scored:
+    """One model's scores of the split: ``ranked`` what accuracy and AUROC read ((argmax,
+    probabilities) or (raw P > 0.5, raw P)), ``shown`` the probabilities a page shows (a pair's
+    calibrated on the validate split where it can be), ``predicted`` the answer from them."""
+
+    ranked: tuple[np.ndarray, np.ndarray]
+    shown: np.ndarray
+    predicted: np.ndarray
+    calibration: ZeroShotCalibration | None = None
+
+    @classmethod
+    def of(cls, ps, index: EmbeddingIndex, manifest: pd.DataFrame, emb: np.ndarray,
+           class_emb: np.ndarray, scale: float, keep: bool) -> Scored:
+        if ps.task == "multiclass":  # typed and file classes at the model's learned temperature
+            pred, probs = multiclass_scores(emb, class_emb, temperature=1.0 / scale)
+            return cls((pred, probs), probs, pred)
+        raw = binary_scores(emb, class_emb, scale)  # the AUROC is the model's raw ranking
+        cal = calibration_for(index, manifest, ps, class_emb, scale, keep=keep)
+        shown = cal.probabilities(pair_logits(emb, class_emb[:, 0], class_emb[:, 1], scale))
+        return cls((raw > 0.5, raw), shown, shown > 0.5, cal)
+
+
+def _split_scores(df: pd.DataFrame, ps, scored: dict[str, Scored], floor: int) -> None:
+    """Each model's split-level scores, one row per model: what the page above shows for the
+    active model alone."""
+    rows = []
+    for name, s in scored.items():
+        if ps.task == "multiclass":
+            target = multiclass_targets(df, ps)
+            ok = target >= 0
+            n = len(ps.class_names)
+            rows.append({"model": name,
+                         "accuracy": f"{accuracy(target[ok], s.predicted[ok]):.3f}" if ok.any() else "–",
+                         "macro-F1": f"{macro_f1(target[ok], s.predicted[ok], n):.3f}" if ok.any() else "–"})
+            continue
+        macro = mean_auroc(binary_results(df, ps, s.ranked[1], min_positives=floor))
+        rows.append({"model": name, f"macro AUROC (≥ {floor} positives and negatives)":
+                     "–" if np.isnan(macro) else f"{macro:.3f}",
+                     "mean P(positive)": f"{float(s.shown.mean()):.3f}",
+                     "calibrated on the validate split": _calibrated(s.calibration)})
+    st.markdown("**Each model on this split**")
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    notes = [f"{name}: {s.calibration.summary()}" for name, s in scored.items() if s.calibration]
+    if notes:
+        st.caption("  \n".join(notes) + "  \nAUROC is each model's raw ranking; the probabilities "
+                   "and the agreement below are calibrated where the pair is.")
+
+
+def _calibrated(cal: ZeroShotCalibration | None) -> str:
+    if cal is None:
+        return "–"
+    if cal.why:
+        return f"no: {cal.why}"
+    return f"{cal.n_calibrated} of {len(cal.findings)} pairs"
 
 
 def _paired_table(df: pd.DataFrame, ps, a, b, floor: int) -> pd.DataFrame:
@@ -61,12 +121,12 @@ def _paired_table(df: pd.DataFrame, ps, a, b, floor: int) -> pd.DataFrame:
 
 def _show_paired(table: pd.DataFrame, name_a: str, name_b: str, agree: dict, binary: bool,
                  floor: int) -> None:
-    st.subheader(f"{name_a} vs {name_b}")
     c = st.columns(2)
     c[0].metric("same prediction", f"{agree['same prediction']:.1%}",
                 help="Share of images (× pairs) both models give the same answer.")
     c[1].metric("mean |Δ probability|", f"{agree['mean |Δ probability|']:.3f}",
-                help="Mean absolute change of each image's probabilities between the models.")
+                help="Mean absolute change of each image's probabilities between the models "
+                     "(a pair's calibrated on the validate split for each model where it can be).")
     if table.empty:
         st.info("No case of this split has a label these prompts match, so there is no "
                 "accuracy to compare: only the agreement above.")

@@ -112,6 +112,23 @@ def test_zero_shot_pairs_both_models_with_an_interval(compare_env):
     assert {"same prediction", "mean |Δ probability|"} <= labels
 
 
+def test_zero_shot_compare_pane_scores_both_models_calibrated(compare_env):
+    """The split-level scores were the active model's alone, and the pane's probabilities raw."""
+    at = _page("zero_shot.py", compare=compare_env["compare"], zs_split="all")
+    both = next(d.value for d in at.dataframe if "model" in d.value.columns)
+    assert both["model"].tolist() == ["micro", "micro-b"]
+    assert {"mean P(positive)", "calibrated on the validate split"} <= set(both.columns)
+    assert any(c.startswith("macro AUROC") for c in both.columns)
+    assert both["mean P(positive)"].nunique() == 2  # two models, two scores
+    captions = " ".join(c.value for c in at.caption)
+    assert "micro: Probabilities calibrated on the validate split" in captions
+    assert "micro-b: Probabilities calibrated on the validate split" in captions
+    at.selectbox(key="zs_set").select("findings").run()
+    assert not at.exception, [e.value for e in at.exception]
+    both = next(d.value for d in at.dataframe if "model" in d.value.columns)
+    assert both["model"].tolist() == ["micro", "micro-b"] and {"accuracy", "macro-F1"} <= set(both.columns)
+
+
 def test_zero_shot_compares_classes_by_accuracy_and_macro_f1(compare_env):
     at = _page("zero_shot.py", compare=compare_env["compare"], zs_split="all", zs_set="findings")
     table = next(d.value for d in at.dataframe if "95% CI low" in d.value.columns)

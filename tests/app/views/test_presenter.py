@@ -211,6 +211,33 @@ def test_presenter_export_holds_the_stop(tour_env):
     assert "Download report (HTML)" not in [b.proto.label for b in _ok(at).get("download_button")]
 
 
+def test_presenter_draft_shows_its_check_and_the_calibrated_probabilities(tour_env, monkeypatch):
+    """The draft stood alone: no evidence check, no probabilities, no word on calibration."""
+    import eclip.report.context as context
+    from eclip.report.evidence import ZeroShot
+
+    note = "calibrated on the validate split; base rate 4 % of validate films (9 of 211)"
+    likely = [ZeroShot(n, (n,), p, note) for n, p in [("Edema", 0.93), ("Atelectasis", 0.86)]]
+    monkeypatch.setattr(context, "zero_shot_evidence", lambda *a, **k: likely)
+    at = _presenter()
+    shown = [m.value for m in at.markdown]
+    assert {"**Draft vs zero-shot findings**", "**Repetition and sides**", "**Zero-shot findings**"} <= set(shown)
+    assert any(":blue-badge[Edema 0.93]" in m for m in shown)
+    ignored = [w.value for w in at.warning if "does not mention it" in w.value]
+    assert any("**Edema** (zero-shot p = 0.93)" in w for w in ignored)  # a likely finding left out
+    captions = " ".join(c.value for c in at.caption)
+    assert "Edema: calibrated on the validate split; base rate 4 % of validate films" in captions
+    assert "Probabilities calibrated on the validate split" in captions or "not calibrated" in captions
+
+
+def test_exported_zero_shot_table_says_how_each_probability_was_made(tour_env):
+    doc = _exported(_presenter(), "pr")
+    assert "<th>calibration and validate base rate</th>" in doc
+    # the tiny dataset's validate split is too small to fit: each finding says so, with its base rate
+    assert "not calibrated (" in doc and "validate films" in doc
+    assert "Probabilities calibrated on the validate split" in doc or "not calibrated:" in doc
+
+
 def test_upload_on_the_presenter_exports_no_identifier(tour_env, tmp_path):
     at = _presenter()
     at.file_uploader[0].set_value(("Mortimer_Zqxwy.dcm", dicom_bytes(tmp_path), "application/dicom")).run()
