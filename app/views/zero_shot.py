@@ -102,15 +102,16 @@ def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame, notes, sc
 PAIR_AXIS = "P(positive), calibrated on the validate split where it can be"
 
 
-def _calibrated(ps: PromptSet, pair_emb, emb, scale: float, keep: bool):
-    """(calibrated probabilities [N, L], the calibration) of the pairs on the validate split."""
-    cal = calibration_for(index, manifest, ps, pair_emb, scale, keep=keep)
+def _calibrated(idx: EmbeddingIndex, ps: PromptSet, pair_emb, emb, scale: float, keep: bool):
+    """(calibrated probabilities [N, L], the calibration) of the pairs on the validate split
+    of ``idx``'s model."""
+    cal = calibration_for(idx, manifest, ps, pair_emb, scale, keep=keep)
     return cal.probabilities(pair_logits(emb, pair_emb[:, 0], pair_emb[:, 1], scale)), cal
 
 
 def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float, keep: bool) -> None:
     probs = binary_scores(emb, pair_emb, scale)  # raw: the AUROC is the model's ranking
-    shown, cal = _calibrated(ps, pair_emb, emb, scale, keep)
+    shown, cal = _calibrated(index, ps, pair_emb, emb, scale, keep)
     floor = int(st.number_input(
         "AUROC needs at least this many positives and negatives", min_value=1,
         value=MIN_POSITIVES, step=1, key="zs_min_pos",
@@ -159,33 +160,54 @@ def _image_notes(checkpoint, root, manifest, lm: LoadedModel, case_id: str) -> N
     typicality.show_typicality(checkpoint, root, manifest, lm, case)
 
 
-def _bars(p: np.ndarray, names, axis: str) -> go.Figure:
-    fig = go.Figure(go.Bar(x=p, y=names, orientation="h",
+def _bars(p: np.ndarray, names, axis: str, title: str = "") -> go.Figure:
+    """One bar per class or pair, its probability written beside it."""
+    fig = go.Figure(go.Bar(x=p, y=names, orientation="h", text=[f"{v:.2f}" for v in p],
+                           textposition="outside", cliponaxis=False,
                            marker_color=["#d62728" if k == p.argmax() else "#9ab"
                                          for k in range(len(names))]))
-    fig.update_layout(height=60 + 36 * len(names), margin=dict(l=0, r=0, t=10, b=0),
+    fig.update_layout(height=60 + 36 * len(names) + (24 if title else 0),
+                      margin=dict(l=0, r=40, t=34 if title else 10, b=0),
+                      title=dict(text=title, font=dict(size=14)) if title else None,
                       xaxis=dict(range=[0, 1], title=axis), yaxis_autorange="reversed")
     return fig
 
 
-def _uploaded(root, manifest, checkpoint, lm: LoadedModel, index: EmbeddingIndex, ps: PromptSet, class_emb) -> None:
-    """The session's uploaded image on the same prompts."""
+def _upload_scores(lm: LoadedModel, idx: EmbeddingIndex, case, ps: PromptSet, class_emb,
+                   keep: bool) -> tuple[np.ndarray, str]:
+    """(probabilities, axis title) of one model for the upload: classes at its temperature,
+    pairs calibrated on the validate split for that model where they can be."""
+    emb = loader.embedding(lm, idx, case)[None]
+    scale = probability_scale(lm)
+    if ps.task == "multiclass":
+        return multiclass_scores(emb, class_emb, temperature=1.0 / scale)[1][0], _class_axis(scale)
+    return _calibrated(idx, ps, class_emb, emb, scale, keep)[0][0], PAIR_AXIS
+
+
+def _uploaded(root, manifest, checkpoint, lm: LoadedModel, index: EmbeddingIndex, ps: PromptSet, class_emb,
+              prompt_file, other) -> None:
+    """The session's uploaded image on the same prompts; with a compare model, both models'
+    scores side by side."""
+    keep = prompt_file is not None
     with state.eclip_errors():
         case = loader.load(root, manifest, current_case.UPLOAD_ID)
-        emb = loader.embedding(lm, index, case)[None]
+        scored = [(checkpoint, _upload_scores(lm, index, case, ps, class_emb, keep))]
+    if other and (idx_b := side_by_side.other_index(other[0], root)) is not None:
+        class_b = zero_shot_paired.prompt_embeddings(other[0], other[1], ps, prompt_file)
+        with state.eclip_errors():
+            scored.append((other[0], _upload_scores(other[1], idx_b, case, ps, class_b, keep)))
     st.subheader("Your uploaded image")
     model_notes.simulated_banner(checkpoint, case)
     left, right = st.columns([1, 2])
     left.image(case.pixels, width="stretch", clamp=True, caption=current_case.UPLOAD_ID)
     with right:
         typicality.show_typicality(checkpoint, root, manifest, lm, case)
-    scale = probability_scale(lm)
-    if ps.task == "multiclass":
-        probs, axis = multiclass_scores(emb, class_emb, temperature=1.0 / scale)[1][0], _class_axis(scale)
-    else:
-        probs, axis = _calibrated(ps, class_emb, emb, scale, keep=False)[0][0], PAIR_AXIS
     model_reads.stated(case, right)
-    right.plotly_chart(_bars(probs, ps.class_names, axis), key="zs_upload_bar")
+    charts = right.columns(len(scored)) if len(scored) > 1 else [right]
+    for col, (ck, (probs, axis)), role in zip(charts, scored, ("active", "compare with")):
+        title = f"{side_by_side.label(ck)} ({role})" if len(scored) > 1 else ""
+        col.plotly_chart(_bars(probs, ps.class_names, axis, title), key=f"zs_upload_bar_{role.split()[0]}"
+                         if len(scored) > 1 else "zs_upload_bar")
 
 
 st.title("Zero-shot")
@@ -227,7 +249,8 @@ if other:
     zero_shot_paired.zero_shot(other, root, manifest, rows, ps, None if choice == CUSTOM else files[choice],
                       emb, class_emb, index, scale)
 if upload.current() is not None:
-    _uploaded(root, manifest, checkpoint, lm, index, ps, class_emb)
+    _uploaded(root, manifest, checkpoint, lm, index, ps, class_emb,
+              None if choice == CUSTOM else files[choice], other)
 kind = "classes" if ps.task == "multiclass" else "pairs"
 st.caption(f"{len(ps.class_names)} {kind} · {len(df)} images of split `{split}` · "
            "scores from the cached image embeddings and one pass of the prompts through the "

@@ -38,9 +38,7 @@ def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, pr
     idx_b = other_index(ck, root)
     if idx_b is None:
         return
-    with state.eclip_errors("Check the prompts."):
-        class_b = (encode_prompt_sets(lm, [ps])[ps.name] if prompt_file is None
-                   else loaders.prompt_set_embeddings(paths.resolve(ck), prompt_file)[1])
+    class_b = prompt_embeddings(ck, lm, ps, prompt_file)
     df = manifest.iloc[rows].reset_index(drop=True)
     keep = prompt_file is not None
     a = Scored.of(ps, index, manifest, emb, class_emb, scale, keep)
@@ -54,6 +52,13 @@ def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, pr
     _split_scores(df, ps, dict(zip(names, (a, b))), floor)
     _show_paired(table, *names, agreement(a.predicted, b.predicted, a.shown, b.shown),
                  ps.task == "binary", floor)
+
+
+def prompt_embeddings(ck, lm, ps, prompt_file) -> np.ndarray:
+    """The compare model's embeddings of the page's prompts (typed ones encoded now)."""
+    with state.eclip_errors("Check the prompts."):
+        return (encode_prompt_sets(lm, [ps])[ps.name] if prompt_file is None
+                else loaders.prompt_set_embeddings(paths.resolve(ck), prompt_file)[1])
 
 
 @dataclass(frozen=True)

@@ -213,3 +213,19 @@ def test_a_compare_model_without_index_says_so_and_only_an_admin_may_build_it(
     at = _page("embeddings.py", compare=compare_env["compare"], **{ADMIN_KEY: True})
     assert [b for b in at.button if b.label == "Build the index now"]
     assert any(str(micro_model["index_root"]) in w.value for w in at.warning)  # the admin's detail
+
+
+def test_zero_shot_upload_is_scored_by_both_models_with_numbers_on_the_bars(compare_env):
+    """The upload's bars had no numbers, and the compare model never scored the upload."""
+    from app_helpers import png_bytes
+
+    at = _page("explore.py", compare=compare_env["compare"])
+    at.file_uploader[0].set_value(("film.png", png_bytes(), "image/png")).run()
+    at.switch_page("views/zero_shot.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "zs_upload_bar" in (c.proto.id or "")]
+    assert [c["layout"]["title"]["text"] for c in charts] == ["micro (active)", "micro-b (compare with)"]
+    texts = [c["data"][0]["text"] for c in charts]
+    for chart, text in zip(charts, texts):  # each probability written on its bar
+        assert len(text) == len(chart["data"][0]["y"]) and all(0 <= float(t) <= 1 for t in text)
+    assert texts[0] != texts[1]  # two models, two readings
