@@ -125,7 +125,7 @@ def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float, keep: 
     display["validate base rate"] = ["–" if f.base_rate is None else f"{100 * f.base_rate:.0f} %"
                                      for f in cal.findings]
     display["calibrated"] = ["yes" if f.calibrated else f"no: {f.why}" for f in cal.findings]
-    st.dataframe(display, hide_index=True)
+    st.dataframe(display, hide_index=True, column_config=FITS_1280)
     st.caption(cal.summary() + " AUROC is the raw scores' ranking.")
     st.caption("Positives and negatives are the images with a known label; uncertain labels "
                "and images without any label are left out, never counted as negatives.")
@@ -136,6 +136,13 @@ def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float, keep: 
     per_case = pd.DataFrame(shown.round(3), columns=ps.class_names)
     st.dataframe(per_case.assign(id=df["id"].to_numpy())[["id", *per_case.columns]],
                  hide_index=True, height=260)
+
+
+# widths (px) that fit the pairs table's 8 columns in the ~800 px a 1280 x 720 window leaves
+_W = st.column_config.Column
+FITS_1280 = {"name": _W(width=125), "label column": _W(width=125), "positives": _W(width=62),
+             "negatives": _W(width=66), "AUROC": _W(width=128), "mean probability": _W(width=82),
+             "validate base rate": _W(width=74), "calibrated": _W(width=150)}
 
 
 def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs, notes, scale: float) -> None:

@@ -25,6 +25,7 @@ from eclip.memo import BoundedCache
 from eclip.model.encode import encode_prompt_sets, probability_scale
 
 
+_WIDTHS = {"name": 140, "positives": 62, "negatives": 66, "95% CI low": 84, "95% CI high": 84}
 PAIRED = BoundedCache(64, "paired zero-shot comparisons")  # bootstrap: 2.3 s for 2,000 images
 
 
@@ -139,7 +140,9 @@ def _show_paired(table: pd.DataFrame, name_a: str, name_b: str, agree: dict, bin
     shown = for_display(table).rename(columns={
         "active": name_a, "compare": name_b, "difference": f"Δ ({name_a} − {name_b})",
         "ci_low": "95% CI low", "ci_high": "95% CI high"})
-    st.dataframe(shown, hide_index=True)
+    widths = {**_WIDTHS, name_a: 122, name_b: 122, f"Δ ({name_a} − {name_b})": 108}
+    st.dataframe(shown, hide_index=True, column_config={  # 8 columns in the ~800 px of a 1280 x 720 window
+        c: st.column_config.Column(width=widths[c]) for c in shown.columns if c in widths})
     what = ("AUROC per pair and their mean" if binary
             else "Accuracy and macro-F1 over the cases with one target class")
     st.caption(f"{what}. Paired bootstrap (1,000 resamples of the images, both models scored on each): "

@@ -507,3 +507,13 @@ def test_build_index_button_runs_the_cli_and_the_page_picks_it_up(model_env, tmp
     assert not at.exception and not [w for w in at.warning if "No close match" not in w.value]
     assert at.title[0].value == "Retrieval"
     assert any("Top 10 of" in c.value for c in at.caption)
+
+
+def test_zero_shot_pairs_table_fits_a_1280_window(model_env):
+    """At 1280 x 720 the table's last columns (base rate, calibrated) were cut off."""
+    at = _page("zero_shot.py")
+    at.selectbox(key="zs_set").select("binary").run()
+    table = at.dataframe[0]
+    widths = {name: c.get("width") for name, c in json.loads(table.proto.columns).items()}
+    assert all(isinstance(widths.get(c), int) for c in table.value.columns)
+    assert sum(widths[c] for c in table.value.columns) <= 820  # the page's width beside the sidebar
