@@ -101,7 +101,9 @@ def test_the_readme_is_a_front_door():
     assert "Research use only" in head and "not for diagnosis" in head
     for command in ("make run", "make test"):
         assert command in text
-    assert len([t for t in links(text) if t.endswith(".png")]) == 1  # one screenshot
+    shots = [t for t in links(text) if t.endswith(".png")]
+    assert len(shots) == 2  # two screenshots: the Case browser and the Presenter as a room sees it
+    assert "assets/screenshots/presenter-1280x720.png" in shots
     for doc in ("app", "data", "training", "evaluation", "results", "benchmarks", "architecture", "settings"):
         assert f"docs/{doc}.md" in links(text), doc
 
