@@ -110,8 +110,21 @@ def _ms(timeout_s: float) -> int:
 
 def open_page(page, title: str, timeout_s: float) -> None:
     heading = page.locator(f"{MAIN} h1", has_text=title).first
-    after_run(page, page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click,
-              lambda: heading.wait_for(timeout=_ms(timeout_s)), _ms(timeout_s))
+    link = page.locator('[data-testid="stSidebarNav"] a', has_text=title).first
+    open_sidebar(page, link, timeout_s)
+    after_run(page, link.click, lambda: heading.wait_for(timeout=_ms(timeout_s)), _ms(timeout_s))
+
+
+def open_sidebar(page, link, timeout_s: float) -> None:
+    """The Presenter folds the sidebar for the room, and it stays folded on the next page: open
+    it as a person does (the header's expand button) when the page's link is off screen."""
+    expand = page.locator('[data-testid="stExpandSidebarButton"]')
+    if expand.count() and expand.first.is_visible():
+        expand.first.click()
+        link.wait_for(state="visible", timeout=_ms(timeout_s))
+        page.wait_for_function(  # the sidebar's slide-in has ended: the link sits inside the window
+            "el => { const r = el.getBoundingClientRect(); return r.left >= 0 && r.right <= innerWidth; }",
+            arg=link.element_handle(), timeout=_ms(timeout_s))
 
 
 def pick_case(page, case_id: str, timeout_s: float) -> None:
@@ -129,6 +142,9 @@ def pick_compare(page, compare: str, timeout_s: float) -> None:
     box = page.get_by_role("combobox", name="Compare with", exact=True)
     if not box.count():
         print("note: this app has no 'Compare with' box; --compare ignored", file=sys.stderr)
+        return
+    chosen = page.locator('[data-testid="stSelectbox"]').filter(has=box).first
+    if Path(compare).name in chosen.inner_text():  # already the model's partner: choosing it reruns nothing
         return
     box.click()
     box.fill(Path(compare).name)
