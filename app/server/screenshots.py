@@ -143,8 +143,7 @@ def pick_compare(page, compare: str, timeout_s: float) -> None:
     if not box.count():
         print("note: this app has no 'Compare with' box; --compare ignored", file=sys.stderr)
         return
-    chosen = page.locator('[data-testid="stSelectbox"]').filter(has=box).first
-    if Path(compare).name in chosen.inner_text():  # already the model's partner: choosing it reruns nothing
+    if Path(compare).name in box.input_value():  # already the model's partner: choosing it reruns nothing
         return
     box.click()
     box.fill(Path(compare).name)
