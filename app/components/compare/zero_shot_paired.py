@@ -22,6 +22,7 @@ from eclip.evaluate.zeroshot import binary_results, binary_scores, mean_auroc, m
 from eclip.index.store import EmbeddingIndex
 from eclip.index.zero_shot_calibration import ZeroShotCalibration, calibration_for, pair_logits
 from eclip.memo import BoundedCache
+from eclip.model.checkpoint import LoadedModel
 from eclip.model.encode import encode_prompt_sets, probability_scale
 
 
@@ -55,7 +56,7 @@ def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, pr
                  ps.task == "binary", floor)
 
 
-def prompt_embeddings(ck, lm, ps, prompt_file) -> np.ndarray:
+def prompt_embeddings(ck, lm: LoadedModel, ps, prompt_file) -> np.ndarray:
     """The compare model's embeddings of the page's prompts (typed ones encoded now)."""
     with state.eclip_errors("Check the prompts."):
         return (encode_prompt_sets(lm, [ps])[ps.name] if prompt_file is None
