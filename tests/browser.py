@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.core.chromium import CHROME_ARGS, CHROMIUM
-from app.server.page_waits import TIMEOUT_MS, after_run, count_runs, runs, wait_idle
+from app.server.page_waits import TIMEOUT_MS, after_run, count_runs, open_sidebar, runs, wait_idle
 
 __all__ = ["TIMEOUT_MS", "after_run", "choose", "launch", "leaving", "new_page", "open_page", "runs",
            "select_table_row", "sidebar_pages", "wait_idle"]
@@ -64,6 +64,7 @@ def open_page(page, title: str, timeout_ms: int = TIMEOUT_MS) -> None:
     of the app starts with its title as a heading."""
     link = page.locator('[data-testid="stSidebarNav"]').get_by_role("link").filter(has_text=title)
     heading = page.get_by_role("heading", name=title, level=1)
+    open_sidebar(page, link, timeout_ms)  # the Presenter leaves it folded
     after_run(page, link.click, lambda: heading.wait_for(timeout=timeout_ms), timeout_ms)
 
 

@@ -74,3 +74,16 @@ def after_run(page, action: Callable[[], object], expect: Callable[[], object] |
     else:
         expect()
     wait_idle(page, timeout_ms)
+
+
+def open_sidebar(page, link, timeout_ms: int = TIMEOUT_MS) -> None:
+    """The Presenter folds the sidebar for the room, and it stays folded on the next page: open
+    it as a person does (the header's expand button) when a sidebar link is needed."""
+    expand = page.locator('[data-testid="stExpandSidebarButton"]')
+    if not (expand.count() and expand.first.is_visible()):
+        return
+    expand.first.click()
+    link.wait_for(state="visible", timeout=timeout_ms)
+    page.wait_for_function(  # the slide-in has ended: the link lies inside the window
+        "el => { const r = el.getBoundingClientRect(); return r.left >= 0 && r.right <= innerWidth; }",
+        arg=link.element_handle(), timeout=timeout_ms)

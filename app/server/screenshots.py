@@ -31,7 +31,7 @@ from pathlib import Path
 from app.core.chromium import CHROME_ARGS, CHROMIUM
 from app.render.case_report import to_png
 from app.server import serve
-from app.server.page_waits import after_run, count_runs, settled, wait_idle
+from app.server.page_waits import after_run, count_runs, open_sidebar, settled, wait_idle
 from eclip.cli import run_command
 from eclip.data.manifest import read_manifest
 from eclip.errors import ConfigError
@@ -111,20 +111,9 @@ def _ms(timeout_s: float) -> int:
 def open_page(page, title: str, timeout_s: float) -> None:
     heading = page.locator(f"{MAIN} h1", has_text=title).first
     link = page.locator('[data-testid="stSidebarNav"] a', has_text=title).first
-    open_sidebar(page, link, timeout_s)
+    open_sidebar(page, link, _ms(timeout_s))
     after_run(page, link.click, lambda: heading.wait_for(timeout=_ms(timeout_s)), _ms(timeout_s))
 
-
-def open_sidebar(page, link, timeout_s: float) -> None:
-    """The Presenter folds the sidebar for the room, and it stays folded on the next page: open
-    it as a person does (the header's expand button) when the page's link is off screen."""
-    expand = page.locator('[data-testid="stExpandSidebarButton"]')
-    if expand.count() and expand.first.is_visible():
-        expand.first.click()
-        link.wait_for(state="visible", timeout=_ms(timeout_s))
-        page.wait_for_function(  # the sidebar's slide-in has ended: the link sits inside the window
-            "el => { const r = el.getBoundingClientRect(); return r.left >= 0 && r.right <= innerWidth; }",
-            arg=link.element_handle(), timeout=_ms(timeout_s))
 
 
 def pick_case(page, case_id: str, timeout_s: float) -> None:
