@@ -48,6 +48,8 @@ from eclip.data.manifest import LABELS, read_manifest
 from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import agreement_metrics
+from eclip.index.store import IndexMissing, StaleIndex, load_index
+from eclip.index.zero_shot_calibration import ZeroShotCalibration, default_calibration
 from eclip.model import load_model
 from eclip.model.checkpoint import LoadedModel, checkpoint_name
 from eclip.model.encode import encode_pixels
@@ -126,14 +128,28 @@ def _all(n: int, noun: str) -> str:
     return f"the 1 {noun}" if n == 1 else f"all {n} {noun}s"
 
 
-def probabilities(lm: LoadedModel, root: Path, rows: pd.DataFrame) -> tuple[list, np.ndarray]:
+def probabilities(lm: LoadedModel, root: Path, rows: pd.DataFrame,
+                  calibration: ZeroShotCalibration | None = None) -> tuple[list, np.ndarray]:
     """(the binary set's findings, [N, L] their zero-shot probabilities for ``rows``): the
     numbers the app's draft, presenter and case report show (eclip.report's
-    sigmoid(scale * (s_pos - s_neg)), at the model's learned temperature)."""
-    per_row = [zero_shot_evidence(lm, encode_pixels(lm, load_working(root / p))) for p in rows["image_path"]]
+    sigmoid(scale * (s_pos - s_neg)) at the model's learned temperature, through the
+    validate-split calibration kept with the index when there is one)."""
+    per_row = [zero_shot_evidence(lm, encode_pixels(lm, load_working(root / p)), calibration=calibration)
+               for p in rows["image_path"]]
     findings = sorted(per_row[0], key=lambda z: z.name)
     probs = [[{z.name: z.probability for z in zs}[f.name] for f in findings] for zs in per_row]
     return findings, np.asarray(probs, dtype=float)
+
+
+def kept_calibration(lm: LoadedModel, root: Path, manifest: pd.DataFrame) -> ZeroShotCalibration | None:
+    """The validate-split calibration the app shows beside the tour (kept with the model's
+    index over this dataset), so a talking point's P is the P on the same screen; None (raw
+    probabilities) when no index is built."""
+    try:
+        index = load_index(lm.path, root)
+    except (IndexMissing, StaleIndex):
+        return None
+    return default_calibration(index, manifest, lm)
 
 
 def gaze_cc(lm: LoadedModel, root: Path, rows: pd.DataFrame, method: str = METHOD) -> np.ndarray:
@@ -394,7 +410,7 @@ def pick_tour(lm: LoadedModel, other, data: str | Path, split: str = "test", rol
     if rows.empty:
         raise EvaluationError(f"{root}: no '{split}' rows; pick another split.")
     names = Names(checkpoint_name(lm.path), checkpoint_name(other.path) if other is not None else None)
-    labels, probs = probabilities(lm, root, rows)
+    labels, probs = probabilities(lm, root, rows, kept_calibration(lm, root, df))
     make = {
         "gaze": lambda taken: gaze_pick(lm, other, root, rows, names, split, taken),
         "normal": lambda taken: surest_pick("normal", rows, labels, probs, names, split, taken),

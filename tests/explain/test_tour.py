@@ -257,3 +257,25 @@ def test_command_left_out_localise_without_masks(pair, tiny_dataset, capsys):
     assert "left out localise: no 'test' rows with finding masks" in said.err
     assert re.findall(r"\n\n# (\w+): ", said.out) == ["gaze", "normal", "miss"]
     assert len(tomllib.loads(said.out)["stop"]) == 3 and "# No localise stop: no 'test' rows" in said.out
+
+
+def test_tour_probabilities_go_through_the_kept_calibration(pair, tiny_dataset, tmp_path, monkeypatch):
+    """A talking point's P is the P the app shows beside it: the validate-split calibration
+    kept with the model's index; raw (None) when no index is built."""
+    from eclip.data.manifest import read_manifest
+    from eclip.index import build_index
+    from eclip.index.store import load_index
+
+    lm = pair[0]
+    df = read_manifest(tiny_dataset)
+    monkeypatch.setattr(T, "load_index", lambda ck, data: load_index(ck, data, cache_root=tmp_path))
+    assert T.kept_calibration(lm, tiny_dataset, df) is None  # nothing built yet
+    build_index(lm.path, tiny_dataset, cache_root=tmp_path, with_umap=False, progress=False, device="cpu")
+    kept = T.kept_calibration(lm, tiny_dataset, df)
+    assert kept is not None and kept.findings
+    seen = []
+    real = T.zero_shot_evidence
+    monkeypatch.setattr(T, "zero_shot_evidence", lambda *a, **k: seen.append(k.get("calibration")) or real(*a, **k))
+    rows = df[df["split"] == "test"].head(2).reset_index(drop=True)
+    T.probabilities(lm, tiny_dataset, rows, kept)
+    assert seen and all(c is kept for c in seen)
