@@ -49,11 +49,11 @@ from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import agreement_metrics
 from eclip.index.store import IndexMissing, StaleIndex, load_index
-from eclip.index.zero_shot_calibration import ZeroShotCalibration, default_calibration
+from eclip.index.zero_shot_calibration import ZeroShotCalibration
 from eclip.model import load_model
 from eclip.model.checkpoint import LoadedModel, checkpoint_name
 from eclip.model.encode import encode_pixels
-from eclip.report.context import zero_shot_evidence
+from eclip.report.context import calibration_of, zero_shot_evidence
 
 from .agreement import case_report
 from .localisation import (REPORT_ROW, abnormal_rows, case_targets, cluster_bootstrap, label_prompts, localisation,
@@ -149,7 +149,7 @@ def kept_calibration(lm: LoadedModel, root: Path, manifest: pd.DataFrame) -> Zer
         index = load_index(lm.path, root)
     except (IndexMissing, StaleIndex):
         return None
-    return default_calibration(index, manifest, lm)
+    return calibration_of(lm, index, manifest)
 
 
 def gaze_cc(lm: LoadedModel, root: Path, rows: pd.DataFrame, method: str = METHOD) -> np.ndarray:
