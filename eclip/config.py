@@ -84,6 +84,10 @@ class MethodConfig:
     # curriculum's expert steps; "all" = also every main image that has gaze, on every step
     # (a much denser signal: the curriculum keeps expert steps at 5-50 %).
     gaze_prior_on: str = "expert"
+    # Beyond the paper: weight of a label-grounded local loss (eclip/model/label_local.py): each
+    # finding's prompt must be found somewhere (a soft maximum over the patch grid) on the films
+    # whose report names it, above every film without it. 0 = off. Needs pool_type "avg".
+    label_local_weight: float = 0.0
     temperature_init: float = 0.07
     # What the optimiser learns: "log_scale" = log(1/T) (CLIP/open_clip; ours, the default:
     # Adam then changes T by ~T*lr per step) or "tau" = T itself (the reference; ~lr per step,

@@ -20,6 +20,7 @@ from eclip.errors import ModelError
 from eclip.model.factory import create_clip, load_init_weights, load_pretrained, model_arch_cfg
 from eclip.model.gaze_prior import PRIOR_ON, check_tower, encode_with_tokens, prior_loss
 from eclip.model.hub import parse_pretrained, pretrained_path
+from eclip.model.label_local import LOCAL_LABELS, label_embeddings, local_scores, ranking_loss
 from eclip.model.loss import ClipLoss, clamp_logit_scale, logit_scale_bounds
 from eclip.model.processor import HeatmapProcessor
 
@@ -50,6 +51,17 @@ class ECLIP(nn.Module):
             raise ModelError(f"method.gaze_prior_on={method.gaze_prior_on!r}: use one of {list(PRIOR_ON)}")
         if method.gaze_prior_weight > 0:
             check_tower(clip.visual)
+        if method.label_local_weight > 0:
+            check_tower(clip.visual, "method.label_local_weight")
+        # the label prompts' tokens (attach_label_prompts); not weights: never in a checkpoint
+        self.register_buffer("label_tokens", None, persistent=False)
+        self.register_buffer("label_groups", None, persistent=False)
+
+    def attach_label_prompts(self, tokens: torch.Tensor, groups: list[int]) -> None:
+        """The tokenised prompts of ``label_local.prompt_groups`` (the loop has the tokenizer)."""
+        device = self.clip.logit_scale.device
+        self.label_tokens = tokens.to(device)
+        self.label_groups = torch.as_tensor(groups, dtype=torch.long, device=device)
 
     def _tau_parameter(self, method: MethodConfig) -> nn.Parameter | None:
         """Under "tau" the reference's parametrisation: T itself is learnt, and the wrapped
@@ -117,6 +129,14 @@ class ECLIP(nn.Module):
             return heatmaps if expert_heatmaps is None else torch.cat([heatmaps, expert_heatmaps.to(heatmaps.dtype)])
         return expert_heatmaps
 
+    def _local_loss(self, patch: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.label_tokens is None:
+            raise ModelError("method.label_local_weight > 0 but no label prompts were attached "
+                             "(ECLIP.attach_label_prompts)")
+        prompts = self.encode_text(self.label_tokens, normalize=True)
+        label_text = label_embeddings(prompts, self.label_groups, len(LOCAL_LABELS))
+        return ranking_loss(local_scores(patch, label_text, self.logit_scale()), labels)
+
     def expert_images(self, images: torch.Tensor, heatmaps: torch.Tensor, lam: float) -> torch.Tensor:
         return mix_images(images, self.processor(images, heatmaps), lam)
 
@@ -125,9 +145,11 @@ class ECLIP(nn.Module):
                 expert_heatmaps: torch.Tensor | None = None,
                 expert_tokens: torch.Tensor | None = None,
                 lam: float = 1.0, prime: bool = False,
-                heatmaps: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                heatmaps: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One training step's losses: {'loss', 'clip', 'mse'} (parts detached). ``heatmaps``
-        (the main images' gaze, zeros where none) feed the gaze prior under gaze_prior_on="all"."""
+        (the main images' gaze, zeros where none) feed the gaze prior under gaze_prior_on="all";
+        ``labels`` ([B, K] 1 / 0 / NaN, label_local.label_targets) the label-grounded local loss."""
         n_main = images.shape[0]
         if expert_images is not None:
             mixed = self.expert_images(expert_images, expert_heatmaps, lam)
@@ -135,7 +157,8 @@ class ECLIP(nn.Module):
             tokens = torch.cat([tokens, expert_tokens])
         # One encoder call for main + expert pairs: every cross pair becomes a negative.
         gaze = self._prior_heatmaps(n_main, heatmaps, expert_heatmaps)
-        img, patch = self._encode_images(images, with_tokens=gaze is not None)
+        local = labels is not None and self.method.label_local_weight > 0
+        img, patch = self._encode_images(images, with_tokens=gaze is not None or local)
         txt = self.encode_text(tokens, normalize=True)
         clip_loss = self.loss_fn(img, txt, self.logit_scale())
         loss, mse = clip_loss, torch.zeros((), device=clip_loss.device)
@@ -143,6 +166,8 @@ class ECLIP(nn.Module):
             rows = slice(patch.shape[0] - gaze.shape[0], None)  # all rows, or the expert rows only
             kl = prior_loss(patch[rows], txt[rows], gaze, self.clip.visual.grid_size, self.logit_scale())
             loss = loss + self.method.gaze_prior_weight * kl
+        if local:  # main rows only: an expert row's label is its report's, its image a blend
+            loss = loss + self.method.label_local_weight * self._local_loss(patch[:n_main], labels)
         if prime:
             main = images[:n_main]
             ones = torch.ones_like(main[:, :1])

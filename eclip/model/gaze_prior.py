@@ -21,10 +21,10 @@ from eclip.errors import ModelError
 PRIOR_ON = ("expert", "all")
 
 
-def check_tower(visual) -> None:
+def check_tower(visual, option: str = "method.gaze_prior_weight") -> None:
     """The prior needs a ViT whose patch tokens are average-pooled (its map is their mean)."""
     if not (hasattr(visual, "grid_size") and getattr(visual, "pool_type", "tok") == "avg"):
-        raise ModelError("method.gaze_prior_weight needs a ViT image tower with average-pooled patch "
+        raise ModelError(f"{option} needs a ViT image tower with average-pooled patch "
                          "tokens (vision_cfg pool_type = \"avg\", e.g. model.arch = "
                          "\"eclip-vit-tiny-minilm-gap\"); set it to 0 for this tower.")
 

@@ -22,6 +22,7 @@ from eclip.data.manifest import read_manifest
 from eclip.data.reports import report_text
 from eclip.errors import ConfigError, ManifestError
 from eclip.memo import BoundedCache
+from eclip.model.label_local import label_targets
 from eclip.model.preprocess import resize_centre_crop
 from eclip.train.clahe import clahe
 
@@ -120,7 +121,8 @@ class TrainDataset(torch.utils.data.Dataset):
     it RGB once per batch), heatmap [1,S,S] or None, text."""
 
     def __init__(self, root: str | Path, cfg: DataConfig, image_size: int, seed: int = 0,
-                 random_heatmaps: bool = False, train: bool = True, main_heatmaps: bool = False):
+                 random_heatmaps: bool = False, train: bool = True, main_heatmaps: bool = False,
+                 labels: bool = False):
         self.root, self.cfg, self.size, self.seed = Path(root), cfg, image_size, seed
         self.random_heatmaps, self.train = random_heatmaps, train
         self.main_heatmaps = main_heatmaps  # the gaze prior on every step wants main rows' gaze too
@@ -134,6 +136,7 @@ class TrainDataset(torch.utils.data.Dataset):
         self.texts = [report_text(f, i) for f, i in zip(df["findings"], df["impression"])]
         self.expert_rows = gaze_subset([i for i, g in enumerate(self.gaze) if g], cfg.gaze_fraction, cfg.gaze_seed)
         self.cache = DecodedCache(int(cfg.cache_mb * 2 ** 20))
+        self.labels = label_targets(df) if labels else None  # the label-grounded local loss's
 
     def __len__(self) -> int:
         return len(self.images)
@@ -148,7 +151,10 @@ class TrainDataset(torch.utils.data.Dataset):
             hm = (random_heatmap(rng, img.shape) if self.random_heatmaps else self.cache.get(
                 ("heatmap", row), lambda: load_heatmap(self.root / self.gaze[row], img.shape)))
         image, heat = self.transform(img, hm, rng)
-        return {"image": image, "heatmap": heat, "text": self.texts[row], "stream": stream}
+        item = {"image": image, "heatmap": heat, "text": self.texts[row], "stream": stream}
+        if self.labels is not None:
+            item["labels"] = torch.from_numpy(self.labels[row])
+        return item
 
     def transform(self, img: np.ndarray, hm: np.ndarray | None, rng: np.random.Generator):
         x = torch.from_numpy(img)[None]
@@ -186,6 +192,8 @@ class Collate:
         some = next((h for h in heats if h is not None), None)
         if some is not None:  # a row without gaze gets all zeros: the prior skips it
             batch["heatmaps"] = torch.stack([torch.zeros_like(some) if h is None else h for h in heats])
+        if "labels" in main[0]:
+            batch["labels"] = torch.stack([it["labels"] for it in main])
         if expert:
             batch["expert_images"] = _rgb(torch.stack([it["image"] for it in expert]))
             batch["expert_heatmaps"] = torch.stack([it["heatmap"] for it in expert])

@@ -24,6 +24,7 @@ from eclip.data.manifest import fingerprint
 from eclip.io import write_json
 from eclip.errors import TrainingError
 from eclip.model import build_model, get_tokenizer, save_model
+from eclip.model.label_local import prompt_groups
 from eclip.model.curriculum import expert_probability, in_cold_start
 from eclip.model.mixup import mixup_lambda, step_rng
 from eclip.model.precision import autocast, model_precision
@@ -223,6 +224,9 @@ class Trainer:
         torch.manual_seed(t.seed)  # same seed -> same init for eCLIP and its CLIP baseline
         self.model = build_model(cfg.model, cfg.method).to(ctx.device)
         self.model.loss_fn.rank, self.model.loss_fn.world_size = ctx.rank, ctx.world_size
+        if cfg.method.label_local_weight > 0:
+            texts, groups = prompt_groups()
+            self.model.attach_label_prompts(get_tokenizer(self.model.arch_cfg)(texts), groups)
         self.opt = make_optimizer(self.model, t)
         self.config = to_dict(cfg)
         self.start, self.wall_before = 0, 0.0
@@ -258,7 +262,8 @@ class Trainer:
         cfg, t, ctx = self.cfg, self.t, self.ctx
         m = cfg.method
         dataset = TrainDataset(cfg.data.root, cfg.data, self.model.image_size, t.seed, m.random_heatmaps,
-                               main_heatmaps=m.gaze_prior_weight > 0 and m.gaze_prior_on == "all")
+                               main_heatmaps=m.gaze_prior_weight > 0 and m.gaze_prior_on == "all",
+                               labels=m.label_local_weight > 0)
         self.expert_b = max(ctx.world_size, int(round(t.batch_size * cfg.method.expert_batch_fraction)))
         self.sampler = StepSampler(
             n_rows=len(dataset), expert_rows=dataset.expert_rows, batch=t.batch_size,

@@ -211,3 +211,16 @@ def test_a_worker_outside_the_group_still_dies_with_its_trainer():
             proc.wait()
         if worker is not None and worker.is_running():
             worker.kill()
+
+
+def test_collate_gives_main_rows_labels_for_the_local_loss(aligned_dataset):
+    from open_clip.tokenizer import SimpleTokenizer
+
+    from eclip.model.label_local import LOCAL_LABELS
+
+    ds = TrainDataset(aligned_dataset, DataConfig(), image_size=32, labels=True)
+    batch = Collate(SimpleTokenizer(context_length=16))([ds[(MAIN, 0, 0)], ds[(MAIN, 1, 0)], ds[(EXPERT, 2, 0)]])
+    assert batch["labels"].shape == (2, len(LOCAL_LABELS))  # main rows only
+    assert bool(torch.isnan(batch["labels"]).all())  # these rows carry no label: left out, not negatives
+    assert "labels" not in Collate(SimpleTokenizer(context_length=16))([TrainDataset(
+        aligned_dataset, DataConfig(), image_size=32)[(MAIN, 0, 0)]])
