@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from eclip.model.checkpoint import LoadedModel
 
 _KEPT = "_case_report:{}"  # session key per page: {"token", "html", "png", "stem"}
+_WANTED = "_case_report_wanted:{}"  # session key per page: the token an export was pressed for
 
 
 # --------------------------------------------------------------------------- gathering
@@ -146,20 +147,39 @@ def build(case: loader.Case, page: str, figures: list[Figure], *, checkpoint: st
 def export_control(key: str, token: str, make: Callable[[], CaseReport]) -> None:
     """The export button; after it, the HTML download and the PNG (rendered on request).
     ``token`` names what the page shows (case, prompt, overlays): a change drops the report."""
-    kept = st.session_state.get(_KEPT.format(key))
+    kept_key, wanted_key = _KEPT.format(key), _WANTED.format(key)
+    kept = st.session_state.get(kept_key)
     if kept and kept["token"] != token:
         kept = None
-        st.session_state.pop(_KEPT.format(key), None)
-    if st.button("Export case report", icon=":material/ios_share:", key=f"{key}_export",
-                 help="One self-contained HTML file (images embedded) and a PNG of it: the "
-                      "image with its overlays, scores, draft and model card."):
+        st.session_state.pop(kept_key, None)
+    # The press is noted by the button's callback, not read from what st.button returns: that
+    # is True only in the run the press starts, and Streamlit cuts a run short when another
+    # rerun comes in (the Presenter's window reporting its new size after a resize), so the
+    # press was lost and no report came. A noted press is served by whichever run gets here.
+    st.button("Export case report", icon=":material/ios_share:", key=f"{key}_export",
+              on_click=_want, args=(wanted_key, token),
+              help="One self-contained HTML file (images embedded) and a PNG of it: the "
+                   "image with its overlays, scores, draft and model card.")
+    wanted = st.session_state.get(wanted_key)
+    if wanted is not None and wanted != token:  # pressed for what the page no longer shows
+        st.session_state.pop(wanted_key, None)
+    elif wanted is not None:
         with _errors():
-            report = make()
-            kept = {"token": token, "html": case_report.to_html(report), "png": None,
-                    "stem": report.file_stem}
-            st.session_state[_KEPT.format(key)] = kept
+            try:
+                report = make()
+                kept = {"token": token, "html": case_report.to_html(report), "png": None,
+                        "stem": report.file_stem}
+            except Exception:  # a failed build is shown once, not tried again on every later run
+                st.session_state.pop(wanted_key, None)
+                raise
+            st.session_state[kept_key] = kept
+            st.session_state.pop(wanted_key, None)
     if kept:
         _downloads(key, kept)
+
+
+def _want(wanted_key: str, token: str) -> None:
+    st.session_state[wanted_key] = token
 
 
 def _downloads(key: str, kept: dict) -> None:

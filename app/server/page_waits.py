@@ -57,6 +57,24 @@ def wait_idle(page, timeout_ms: int = TIMEOUT_MS) -> None:
     settled(page, timeout_ms)
 
 
+# The Presenter's room component (app/static/room/index.html) reports the window's size 200 ms
+# after a resize ends; each report is a rerun. Settled: no report to come, the last one this size.
+_WINDOW_REPORTED = """() => [...document.querySelectorAll('.st-key-pr_room iframe')].every(frame => {
+  const root = frame.contentDocument && frame.contentDocument.documentElement;
+  return !!root && !root.dataset.pending
+    && root.dataset.sent === JSON.stringify({width: innerWidth, height: innerHeight});
+})"""
+
+
+def window_reported(page, timeout_ms: int = TIMEOUT_MS) -> None:
+    """After the window was resized: until the page has been told its size and no report is
+    to come (a page without the room component is told nothing). A report sent after the next
+    click would start a rerun that cuts the click's run short (a button's True is lost) and
+    carries the address bar as it was before the click's run changed it (the Presenter's Next
+    went back to the stop it left)."""
+    page.wait_for_function(_WINDOW_REPORTED, timeout=timeout_ms)
+
+
 def runs(page) -> int:
     return page.evaluate("window.__eclipRuns")
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from app.core.chromium import CHROME_ARGS, CHROMIUM
 from app.render.case_report import to_png
 from app.server import serve
-from app.server.page_waits import after_run, count_runs, open_sidebar, settled, wait_idle
+from app.server.page_waits import after_run, count_runs, open_sidebar, settled, wait_idle, window_reported
 from eclip.cli import run_command
 from eclip.data.manifest import read_manifest
 from eclip.errors import ConfigError
@@ -181,6 +181,9 @@ def shoot(page, out: Path, name: str, max_height: int = 5000) -> Path:
     path = out / f"{name}.png"
     page.screenshot(path=str(path))
     page.set_viewport_size(size)
+    # the Presenter reports both sizes: let its reports land before the next click, not after
+    window_reported(page)
+    wait_idle(page)
     drawn = page.locator(f'{MAIN} [data-testid="stException"]')
     if drawn.count():
         raise RuntimeError(f"{name}: the app drew an exception: {drawn.first.inner_text()[:300]}")

@@ -211,6 +211,25 @@ def test_presenter_export_holds_the_stop(tour_env):
     assert "Download report (HTML)" not in [b.proto.label for b in _ok(at).get("download_button")]
 
 
+def test_an_export_press_outlives_the_run_it_started(tour_env):
+    """A press is noted in the session, so the run after a cut-short one (another rerun came in
+    while it ran: the window reporting its size) still builds the report; a press for what the
+    page no longer shows builds nothing."""
+    at = _presenter()
+    _exported(at, "pr")
+    token = at.session_state["_case_report:pr"]["token"]
+    del at.session_state["_case_report:pr"]  # as after a press whose run was cut short
+    at.session_state["_case_report_wanted:pr"] = token
+    at.run()  # the next run: no press in it
+    assert "case000" in _ok(at).session_state["_case_report:pr"]["html"]
+    assert "_case_report_wanted:pr" not in at.session_state  # served once
+    assert "Download report (HTML)" in [b.proto.label for b in at.get("download_button")]
+    del at.session_state["_case_report:pr"]
+    at.session_state["_case_report_wanted:pr"] = token + "|another overlay"
+    at.run()
+    assert "_case_report:pr" not in _ok(at).session_state and "_case_report_wanted:pr" not in at.session_state
+
+
 def test_presenter_draft_shows_its_check_and_the_calibrated_probabilities(tour_env, monkeypatch):
     """The draft stood alone: no evidence check, no probabilities, no word on calibration."""
     import eclip.report.context as context
