@@ -13,6 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components import state  # the installed package (`pip install -e .`), whatever `streamlit run` put on sys.path
+from app.server.serve import logged_run
 from eclip.locations import package_file
 
 VIEWS = package_file("app", "views")  # page scripts Streamlit runs by path, shipped as package data
@@ -53,7 +54,10 @@ def pages() -> dict[str, list]:
 # font Streamlit bundles, and never become the favicon once this one is set (it is set first
 # on every run); tests/app/test_e2e.py fails on any request that leaves 127.0.0.1.
 FAVICON = package_file("app", "static", "favicon.png")
-st.set_page_config(page_title="eCLIP Explorer", page_icon=str(FAVICON), layout="wide")
-page = st.navigation(pages())
-state.render_sidebar()
-page.run()
+# logged_run: the run's own seconds, for a tool that measures the server ($ECLIP_RUN_LOG;
+# benchmarks/app_load.py); nothing without it.
+with logged_run():
+    st.set_page_config(page_title="eCLIP Explorer", page_icon=str(FAVICON), layout="wide")
+    page = st.navigation(pages())
+    state.render_sidebar()
+    page.run()

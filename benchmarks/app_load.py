@@ -16,9 +16,15 @@ gone. After an unrecorded warm-up loop (model and index loads, the browser's fir
 it runs one visitor alone, then N visitors together, and prints p50/p95 seconds per
 interaction side by side, with the errors seen: page exceptions, console errors, failed
 requests (and responses >= 400), requests leaving 127.0.0.1, exceptions the app drew.
+Beside them, the server's part: the interaction's script runs as the server timed them
+(its run log, app.server.serve.logged_run), from the first run's start to the last one's end.
 
 The browsers run on the same machine as the server, so on a small machine their rendering
-takes CPU from the server: the N-visitor times are an upper bound for remote visitors.
+takes CPU from the server: the N-visitor times are an upper bound for remote visitors. With
+``--pin`` they have CPUs of their own, but all N share them: a visitor's Chromium spends
+several times the server's CPU on an interaction (drawing the page, not computing it), so
+at N visitors the browsers' CPUs, not the server, can set the times. Each level's CPU line
+says how busy the browsers kept theirs; the server's part says what the server took.
 
 Two paces. Closed loop (the default): every visitor starts the next interaction as soon as
 the last one is drawn, which saturates the server. A room's pace (``--think LO-HI``): a
@@ -53,7 +59,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.core.chromium import CHROME_ARGS, CHROMIUM
-from app.server.serve import free_port, start_server, stop_server, wait_healthy
+from app.server.serve import free_port, read_run_log, start_server, stop_server, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -133,13 +139,12 @@ class Visitor:
     page: object = None
     finished: int = 0  # script runs the server reported finished (websocket)
     times: dict = field(default_factory=lambda: {k: [] for k in INTERACTIONS})
-    server: dict = field(default_factory=lambda: {k: [] for k in INTERACTIONS})
+    windows: list = field(default_factory=list)  # (interaction, trigger, end of run seen): epoch s
+    session: str = ""  # the Streamlit session's id, from its first script run
     errors: list = field(default_factory=list)
     error_at: list = field(default_factory=list)  # the interaction under way at each error
     current: str | None = None  # the interaction under way (None: between them)
     thought: float = 0.0  # seconds paused (--think)
-    _run_start: float | None = None  # first script run start seen since the last trigger
-    _run_end: float = 0.0
 
     def error(self, message: str, kind: str | None = None) -> None:
         self.errors.append(message)
@@ -169,31 +174,31 @@ class Visitor:
             return
         msg = ForwardMsg.FromString(payload)
         kind = msg.WhichOneof("type")
-        if kind == "new_session" and self._run_start is None:  # a script run starts
-            self._run_start = time.perf_counter()
+        if kind == "new_session" and not self.session and msg.new_session.HasField("initialize"):
+            self.session = msg.new_session.initialize.session_id  # sent with a session's first run
         if kind == "script_finished" and msg.script_finished in (
                 ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
-            self._run_end = time.perf_counter()
             self.finished += 1
 
     async def timed(self, kind: str | None, trigger, expect, timeout_s: float,
                     prepare=None) -> None:
         """``prepare`` (not timed: typing, opening a list), then time from ``trigger`` (the
         key press or click that starts the script run) until the run has ended and
-        ``expect`` shows. Also kept: the server's part, from the start of the first script
-        run to the end of the last (reruns included)."""
+        ``expect`` shows. Also kept: the window in which the server's runs for it started,
+        from the trigger to the end of the run seen (``server_part`` reads them in the
+        server's run log)."""
         self.current = kind
         try:
             if prepare is not None:
                 await prepare()
-            self._run_start = None
-            before, t0 = self.finished, time.perf_counter()
+            before, t0, wall0 = self.finished, time.perf_counter(), time.time()
             await trigger()
             deadline = t0 + timeout_s
             while self.finished <= before:
                 if time.perf_counter() > deadline:
                     raise TimeoutError("no end of the script run")
                 await asyncio.sleep(0.02)
+            window = (kind, wall0, time.time())
             left_ms = max(1000, (deadline - time.perf_counter()) * 1000)
             await expect.first.wait_for(state="visible", timeout=left_ms)
             await self.page.locator(STATUS).wait_for(state="detached", timeout=left_ms)
@@ -206,8 +211,7 @@ class Visitor:
             return
         if kind is not None:
             self.times[kind].append(time.perf_counter() - t0)
-            if self._run_start is not None:
-                self.server[kind].append(self._run_end - self._run_start)
+            self.windows.append(window)
         drawn = self.page.locator('[data-testid="stException"]')
         if await drawn.count():
             self.error(f"exception drawn by the app: {(await drawn.first.inner_text())[:200]}", kind)
@@ -357,10 +361,15 @@ class CpuMeter:
         self._stop.set()
 
 
-def cpu_line(before: dict, after: dict, wall: float) -> str:
+def cpu_line(before: dict, after: dict, wall: float, browser_cpus: int | None = None) -> str:
+    """The level's wall time and CPU seconds; with the browsers pinned (``browser_cpus`` of
+    them), also how busy they kept their own CPUs: near 100 % they, not the server, set the
+    times."""
     server, browser = (after[k] - before[k] for k in ("server", "browser"))
+    share = (f", {browser / wall / browser_cpus:.0%} of their {browser_cpus} "
+             f"CPU{'s' if browser_cpus > 1 else ''}" if browser_cpus else "")
     return (f"{wall:.0f} s; CPU seconds: server {server:.0f} ({server / wall:.2f} cores), "
-            f"browsers {browser:.0f} ({browser / wall:.2f} cores), of {os.cpu_count()} cores")
+            f"browsers {browser:.0f} ({browser / wall:.2f} cores{share}), of {os.cpu_count()} cores")
 
 
 # --------------------------------------------------------------------------- report
@@ -370,12 +379,29 @@ def percentiles(values: list[float]) -> tuple[float, float] | None:
     return (float(np.percentile(values, 50)), float(np.percentile(values, 95))) if values else None
 
 
-def summarise(visitors: list[Visitor]) -> dict:
+def server_part(v: Visitor, runs: dict[str, list[tuple[float, float]]]) -> dict:
+    """Interaction -> seconds the server spent on each of ``v``'s: its script runs for the
+    visitor's session (``runs``: app.server.serve.read_run_log) that started between the
+    trigger and the end of the run seen, from the first start to the last end (reruns
+    included). Timed in the server, so a browser that sees the messages late (a busy
+    browser CPU) does not count; an interaction with no run in the log has no entry. Every
+    interaction of this benchmark is a key; other kinds (benchmarks/app_scale.py's) once timed."""
+    out = {k: [] for k in INTERACTIONS}
+    mine = runs.get(v.session, []) if v.session else []
+    for kind, start, seen in v.windows:
+        inside = [(a, b) for a, b in mine if start <= a <= seen]
+        if inside:
+            out.setdefault(kind, []).append(max(b for _, b in inside) - min(a for a, _ in inside))
+    return out
+
+
+def summarise(visitors: list[Visitor], runs: dict | None = None) -> dict:
     """All visitors of one level together: raw seconds per interaction (as seen, and the
-    server's part), the errors with the interaction each came in ("other": between them)
-    and the seconds each visitor paused."""
+    server's part, from the server's run log ``runs``), the errors with the interaction
+    each came in ("other": between them) and the seconds each visitor paused."""
+    parts = [server_part(v, runs or {}) for v in visitors]
     return {"times": {k: [t for v in visitors for t in v.times[k]] for k in INTERACTIONS},
-            "server": {k: [t for v in visitors for t in v.server[k]] for k in INTERACTIONS},
+            "server": {k: [t for p in parts for t in p[k]] for k in INTERACTIONS},
             "errors": [f"{v.name}: {e}" for v in visitors for e in v.errors],
             "error_at": [k for v in visitors for k in v.error_at],
             "think_s": [round(v.thought, 3) for v in visitors]}
@@ -455,7 +481,8 @@ def ratio_to_one(levels: dict[int, dict], n: int, kind: str) -> float | None:
 
 def sweep_table(levels: dict[int, dict]) -> str:
     """visitors x interaction -> p50 / p95 / n / errors, the p95 over one visitor's and the
-    server's p95 (its script runs alone: what is left is queueing and the browser)."""
+    server's p95 (its script runs, timed in the server: what is left is the browser, the
+    network and waiting for the server's CPU)."""
     head = (f"{'visitors':>8}  {'interaction':<22}{'p50':>7}{'p95':>8}{'n':>5}{'errors':>8}"
             f"{'p95 / 1 visitor':>17}{'server p95':>12}")
     rows = [head, "-" * len(head)]
@@ -531,18 +558,21 @@ def gaze_cases(data: Path, count: int) -> list[str]:
     return ids[:count]
 
 
-async def timed_phase(meter: CpuMeter, label: str, coro):
+async def timed_phase(meter: CpuMeter, label: str, coro, run_log: Path | None = None,
+                      browser_cpus: int | None = None):
     before, t = meter.totals(), time.perf_counter()
     visitors = await coro
     wall = time.perf_counter() - t
-    line = cpu_line(before, meter.totals(), wall)
+    line = cpu_line(before, meter.totals(), wall, browser_cpus)
     print(f"{label}: {line}", flush=True)
-    return {**summarise(visitors), "cpu": line, "wall_s": round(wall, 1)}
+    runs = read_run_log(run_log) if run_log else {}
+    return {**summarise(visitors, runs), "cpu": line, "wall_s": round(wall, 1)}
 
 
-async def run(args, url: str, server_pid: int | None, levels: list[int]) -> list[dict]:
+async def run(args, url: str, server_pid: int | None, levels: list[int],
+              run_log: Path | None = None, browser_cpus: int | None = None) -> list[dict]:
     """One warm-up visitor, then each level's visitors together, one level after another,
-    each visitor on fresh cases and prompts."""
+    each visitor on fresh cases and prompts; the server's part from ``run_log``."""
     from playwright.async_api import async_playwright
 
     loops = args.loops
@@ -561,7 +591,7 @@ async def run(args, url: str, server_pid: int | None, levels: list[int]) -> list
                 label = f"{n} visitor{'s' if n > 1 else ''}"
                 results.append(await timed_phase(meter, label, phase(
                     browser, url, n, share, loops, f"L{i}n{n}v", args.timeout, args.think,
-                    args.seed)))
+                    args.seed), run_log, browser_cpus))
         finally:
             await browser.close()
             meter.close()
@@ -587,6 +617,10 @@ def parse_args(argv=None):
     ap.add_argument("--data", default=str(REPO / "data" / "demo"), help="dataset folder")
     ap.add_argument("--checkpoint", default=str(REPO / "checkpoints" / "demo-eclip"))
     ap.add_argument("--url", help="drive this running server instead of starting one")
+    ap.add_argument("--run-log", metavar="PATH",
+                    help="with --url: the script-run log of that server (started with "
+                         "ECLIP_RUN_LOG=PATH), for the server's part; a server this script "
+                         "starts writes its own")
     ap.add_argument("--timeout", type=float, default=180,
                     help="seconds one interaction may take before it counts as an error")
     ap.add_argument("--chromium", default=CHROMIUM)
@@ -634,7 +668,7 @@ def report(args, url: str, pin: str, where: str, results: list[dict]) -> dict:
         return {"levels": {str(n): res for n, res in levels.items()}}
     one, many = results
     print(table(one, many, args.sessions))
-    print("\nthe server's part (its script run: first start -> last finish message)")
+    print("\nthe server's part (its script runs, timed in the server: first start -> last end)")
     print(table(one, many, args.sessions, key="server"))
     for label, res in (("1 session", one), (f"{args.sessions} sessions", many)):
         for err in res["errors"][:20]:
@@ -651,18 +685,21 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="app_load_") as tmp:
         proc, url = None, args.url
         server_cpus, browser_cpus = split_cpus(args.pin) if args.pin else (None, None)
+        run_log = Path(args.run_log) if args.run_log else None
         if url is None:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
+            run_log = run_log or Path(tmp) / "runs.jsonl"
             proc = start_server(Path(args.data), Path(args.checkpoint), port,
-                                Path(tmp) / "streamlit.log", server_cpus)
+                                Path(tmp) / "streamlit.log", server_cpus, run_log=run_log)
         pin = pin_text(server_cpus, browser_cpus)
         if browser_cpus:
             os.sched_setaffinity(0, browser_cpus)  # inherited by the driver and chromium
             print(pin)
         try:
             wait_healthy(url, proc)
-            results = asyncio.run(run(args, url, proc.pid if proc is not None else None, levels))
+            results = asyncio.run(run(args, url, proc.pid if proc is not None else None, levels,
+                                      run_log, len(browser_cpus) if browser_cpus else None))
         finally:
             if proc is not None:
                 stop_server(proc)

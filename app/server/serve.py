@@ -1,20 +1,28 @@
 """Start and stop the app's own server from a tool: the screenshots command, the load and scale
 benchmarks. Always on 127.0.0.1 and a free port; the caller owns the process and stops it
-with ``stop_server`` (also on errors), so no tool leaves a server behind."""
+with ``stop_server`` (also on errors), so no tool leaves a server behind.
+
+A tool that measures the server can also have it log every script run (``run_log``:
+``$ECLIP_RUN_LOG``, written by ``logged_run`` around app/main.py): the server's own part of an
+interaction, which a browser on a busy machine sees late (benchmarks/app_load.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from eclip.locations import root
 
 REPO = root()  # the server runs here, so the app's relative folders (data/demo) are this one's
+RUN_LOG_ENV = "ECLIP_RUN_LOG"
 
 
 def free_port() -> int:
@@ -24,15 +32,20 @@ def free_port() -> int:
 
 
 def start_server(data: Path | str, checkpoint: Path | str | None, port: int, log_path: Path,
-                 cpus: set[int] | None = None, env: dict | None = None) -> subprocess.Popen:
+                 cpus: set[int] | None = None, env: dict | None = None,
+                 run_log: Path | None = None) -> subprocess.Popen:
     """The app's server (``python -m app``: ``streamlit run app/main.py`` after loading the
     default dataset and models) headless on 127.0.0.1:``port``, its output in
     ``log_path``; runs launched from it go next to the log, never into the repo's runs/.
-    ``checkpoint`` None: the app's own default (the shipped demo model); "none": no model."""
+    ``checkpoint`` None: the app's own default (the shipped demo model); "none": no model.
+    ``run_log``: where the server logs its script runs (``logged_run``)."""
     full_env = {**os.environ, "ECLIP_DATA": str(data),
                 "ECLIP_RUNS": str(log_path.parent / "runs"), "HF_HUB_OFFLINE": "1",
                 "TRANSFORMERS_OFFLINE": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     full_env.pop("ECLIP_CHECKPOINT", None)
+    full_env.pop(RUN_LOG_ENV, None)
+    if run_log is not None:
+        full_env[RUN_LOG_ENV] = str(run_log)
     if checkpoint is not None:
         full_env["ECLIP_CHECKPOINT"] = str(checkpoint)
     full_env.update(env or {})
@@ -69,3 +82,46 @@ def stop_server(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextlib.contextmanager
+def logged_run(environ=None) -> Iterator[None]:
+    """Around a script run (app/main.py): with $ECLIP_RUN_LOG set, append one JSON line when
+    the run ends, however it ends (st.stop and reruns end it with an exception): the browser
+    session's id, the start (seconds since the epoch, the clock a tool on the same machine
+    reads) and the run's wall and thread-CPU seconds. Without it: nothing, not even a clock
+    read. One short append per run, so the runs of concurrent sessions never interleave."""
+    path = (os.environ if environ is None else environ).get(RUN_LOG_ENV)
+    if not path:
+        yield
+        return
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    start, t0, cpu0 = time.time(), time.perf_counter(), time.thread_time()
+    try:
+        yield
+    finally:
+        line = json.dumps({"session": ctx.session_id if ctx else "", "start": round(start, 4),
+                           "wall": round(time.perf_counter() - t0, 4),
+                           "cpu": round(time.thread_time() - cpu0, 4)})
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+def read_run_log(path: Path | str) -> dict[str, list[tuple[float, float]]]:
+    """``logged_run``'s lines -> session id -> [(start, end)] in seconds since the epoch; a
+    missing file is no run, a torn last line (read while the server writes) is skipped."""
+    runs: dict[str, list[tuple[float, float]]] = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return runs
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+            start, end = float(rec["start"]), float(rec["start"]) + float(rec["wall"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        runs.setdefault(str(rec.get("session", "")), []).append((start, end))
+    return runs

@@ -95,6 +95,43 @@ def test_pauses_are_seeded_per_visitor_and_stay_in_range(al):
     assert [closed.next() for _ in range(3)] == [0.0, 0.0, 0.0] and closed.total == 0
 
 
+# --------------------------------------------------------------------------- the server's part
+def test_server_part_is_the_sessions_runs_inside_each_window(al):
+    """The server's own times (its run log), not when the browser saw the messages: on a
+    busy browser CPU the end of a run reaches the page seconds after the server sent it."""
+    v = al.Visitor("v0", session="s1")
+    v.windows = [("change case", 100.0, 104.0),  # seen 4 s after the trigger
+                 ("Grad-CAM map", 110.0, 111.0),
+                 ("switch page", 120.0, 121.0)]
+    runs = {"s1": [(99.0, 99.5),  # the step before: started before the trigger
+                   (100.5, 100.7), (100.8, 101.0),  # a run and its rerun
+                   (110.2, 110.6)],
+            "s2": [(120.1, 120.4)]}  # another visitor's, in this one's window
+    part = al.server_part(v, runs)
+    assert part["change case"] == [pytest.approx(0.5)]  # first start -> last end
+    assert part["Grad-CAM map"] == [pytest.approx(0.4)]
+    assert part["switch page"] == [] and part["zero-shot prompt edit"] == []
+    assert al.server_part(al.Visitor("v1"), runs) == {k: [] for k in al.INTERACTIONS}  # no session seen
+    both = al.summarise([v, al.Visitor("v1")], runs)
+    assert both["server"]["change case"] == [pytest.approx(0.5)]
+    assert al.summarise([v])["server"]["change case"] == []  # no run log (a --url server)
+    v.windows.append(("warm load: Zero-shot", 130.0, 131.0))  # app_scale.py's own kinds
+    runs["s1"].append((130.2, 130.5))
+    assert al.server_part(v, runs)["warm load: Zero-shot"] == [pytest.approx(0.3)]
+
+
+def test_cpu_line_says_how_busy_the_pinned_browsers_kept_their_cpus(al):
+    before, after = {"server": 0.0, "browser": 0.0}, {"server": 20.0, "browser": 150.0}
+    line = al.cpu_line(before, after, 250.0, browser_cpus=1)
+    assert "server 20 (0.08 cores)" in line and "browsers 150 (0.60 cores, 60% of their 1 CPU)" in line
+    assert "of their" not in al.cpu_line(before, after, 250.0)  # not pinned: they share every CPU
+
+
+def test_run_log_argument(al, tmp_path):
+    assert args(al, tmp_path).run_log is None
+    assert args(al, tmp_path, "--url", "http://127.0.0.1:1", "--run-log", "r.jsonl").run_log == "r.jsonl"
+
+
 # --------------------------------------------------------------------------- the table
 def test_sweep_table_rows_ratios_and_errors(al):
     levels = {1: level(al, 1.0), 2: level(al, 1.2), 8: level(
