@@ -193,6 +193,16 @@ def test_verdict_needs_times_the_eight_visitors_and_a_room_pace(al):
     assert not met and "closed loop" in line
 
 
+def test_verdict_on_the_servers_part_reads_the_server_times(al):
+    seen, server = level(al, 9.0), level(al, 1.2)  # browsers queue; the server keeps pace
+    many = {**seen, "server": server["times"]}
+    levels = {1: level(al, 1.0), 8: many}
+    levels[1]["server"] = level(al, 1.0)["times"]
+    assert not al.sweep_verdict(levels, THINK)[0]
+    met, line = al.sweep_verdict(levels, THINK, key="server")
+    assert met and "the server's part of every interaction" in line and "1.20x" in line
+
+
 def test_header_names_pace_pinning_and_machine(al):
     text = al.header(THINK, 3, al.pin_text({0}, {1}), 3, "http://127.0.0.1:1", "2 cores")
     assert "uniform 5-15 s" in text and "seed 3" in text
