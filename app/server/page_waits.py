@@ -70,8 +70,9 @@ def window_reported(page, timeout_ms: int = TIMEOUT_MS) -> None:
     """After the window was resized: until the page has been told its size and no report is
     to come (a page without the room component is told nothing). A report sent after the next
     click would start a rerun that cuts the click's run short (a button's True is lost) and
-    carries the address bar as it was before the click's run changed it (the Presenter's Next
-    went back to the stop it left)."""
+    carries the address bar as it was before the click's run changed it (the case pages take
+    that for the address bar catching up, app/components/case/current_case.py; the Presenter's
+    Next used to go back to the stop it left)."""
     page.wait_for_function(_WINDOW_REPORTED, timeout=timeout_ms)
 
 

@@ -121,6 +121,37 @@ def test_deep_link_to_an_unknown_case_says_so(app_env):
     assert at.selectbox(key="case_id").value == "case000"
 
 
+def test_a_rerun_carrying_the_address_bar_the_session_left_keeps_the_new_case(app_env, monkeypatch):
+    """A rerun (a widget, the Presenter's size report) sent before the browser heard of the new
+    case carries the old ?case=: the address bar catching up, not a link. A new link still opens
+    its case, and the browser's Back brings an old one back."""
+    from app.components.case import current_case
+
+    at = _app(case="case007")
+    at.selectbox(key="case_id").set_value("case010").run()
+    at.query_params["case"] = "case007"  # sent before the browser had ?case=case010
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="case_id").value == "case010" and "#### case010" in [m.value for m in at.markdown]
+    assert at.query_params["case"] == "case010"  # put back in the address bar
+    at.query_params["case"] = "case012"  # a link the session never had
+    at.run()
+    assert at.selectbox(key="case_id").value == "case012" and at.query_params["case"] == "case012"
+    monkeypatch.setattr(current_case, "history_navigation", lambda: True)
+    at.query_params["case"] = "case010"  # Back
+    at.run()
+    assert at.selectbox(key="case_id").value == "case010" and at.query_params["case"] == "case010"
+
+
+def test_a_rerun_carrying_the_case_an_upload_replaced_keeps_the_upload(app_env):
+    at = _upload(_app(case="case007"), "my film.png", png_bytes(), "image/png")
+    assert at.selectbox(key="case_id").value == UPLOAD and "case" not in at.query_params
+    at.query_params["case"] = "case007"  # sent before the browser heard the link was dropped
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="case_id").value == UPLOAD and "case" not in at.query_params
+
+
 # --------------------------------------------------------------------------- with a model
 @pytest.fixture
 def simulated_model_env(model_env, tmp_path, monkeypatch):

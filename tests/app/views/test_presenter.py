@@ -127,6 +127,20 @@ def test_presenter_walks_the_tour_with_next_and_previous(tour_env):
     assert _stop_line(_ok(at)).startswith("**Stop 1 of 3")
 
 
+def test_a_rerun_with_the_stop_just_left_in_the_address_bar_stays_on_the_next(tour_env):
+    """F, then PageDown within 200 ms: the size report's rerun carries ?case= as the browser had
+    it before Next's run changed it. The Presenter stays on the next stop; a new link moves it."""
+    at = _presenter()
+    at.button(key="pr_next").click().run()
+    assert _stop_line(_ok(at)).startswith("**Stop 2 of 3") and at.query_params["case"] == "case002"
+    at.query_params["case"] = "case000"  # the stop Next left: the address bar catching up
+    at.run()
+    assert _stop_line(_ok(at)).startswith("**Stop 2 of 3") and at.query_params["case"] == "case002"
+    at.query_params["case"] = "case001"  # a link the session never had
+    at.run()
+    assert _stop_line(_ok(at)).startswith("**Stop 3 of 3") and at.query_params["case"] == "case001"
+
+
 def test_presenter_follows_a_link_and_offers_the_full_pages(tour_env):
     at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
     at.query_params["case"] = "case002"
