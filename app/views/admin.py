@@ -31,7 +31,9 @@ RESUMABLE = (RunStatus.STOPPED, RunStatus.FAILED)  # from their last checkpoint,
 # CLIP part, so the two lines lie on each other: the dashed one stays visible on the solid.
 LOSS_LINES = {TOTAL_LOSS: ("total loss", "#1f77b4", "solid", 3.0),
               "loss_clip": ("CLIP (InfoNCE) part", "#d62728", "dash", 2.0),
-              "loss_mse": ("priming MSE part", "#2ca02c", "dashdot", 2.0)}
+              "loss_mse": ("priming MSE part", "#2ca02c", "dashdot", 2.0),
+              "loss_prior": ("gaze prior KL (unweighted)", "#9467bd", "dot", 2.0),
+              "loss_local": ("label-local ranking (unweighted)", "#8c564b", "dot", 2.0)}
 
 
 def _login(expected: str) -> bool:

@@ -147,7 +147,8 @@ class ECLIP(nn.Module):
                 lam: float = 1.0, prime: bool = False,
                 heatmaps: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """One training step's losses: {'loss', 'clip', 'mse'} (parts detached). ``heatmaps``
+        """One training step's losses: {'loss', 'clip', 'mse', 'prior', 'local'} (parts
+        unweighted and detached; 0 when off). ``heatmaps``
         (the main images' gaze, zeros where none) feed the gaze prior under gaze_prior_on="all";
         ``labels`` ([B, K] 1 / 0 / NaN, label_local.label_targets) the label-grounded local loss."""
         n_main = images.shape[0]
@@ -161,20 +162,23 @@ class ECLIP(nn.Module):
         img, patch = self._encode_images(images, with_tokens=gaze is not None or local)
         txt = self.encode_text(tokens, normalize=True)
         clip_loss = self.loss_fn(img, txt, self.logit_scale())
-        loss, mse = clip_loss, torch.zeros((), device=clip_loss.device)
+        zero = torch.zeros((), device=clip_loss.device)
+        loss, mse, kl, rank = clip_loss, zero, zero, zero
         if gaze is not None:  # each gazed row's own patch evidence for its report vs its gaze
             rows = slice(patch.shape[0] - gaze.shape[0], None)  # all rows, or the expert rows only
             kl = prior_loss(patch[rows], txt[rows], gaze, self.clip.visual.grid_size, self.logit_scale())
             loss = loss + self.method.gaze_prior_weight * kl
         if local:  # main rows only: an expert row's label is its report's, its image a blend
-            loss = loss + self.method.label_local_weight * self._local_loss(patch[:n_main], labels)
+            rank = self._local_loss(patch[:n_main], labels)
+            loss = loss + self.method.label_local_weight * rank
         if prime:
             main = images[:n_main]
             ones = torch.ones_like(main[:, :1])
             mse = F.mse_loss(self.processor(main, ones).float(), main.float())
             w = self.method.priming_weight
             loss = (1.0 - w) * clip_loss + w * mse
-        return {"loss": loss, "clip": clip_loss.detach(), "mse": mse.detach()}
+        return {"loss": loss, "clip": clip_loss.detach(), "mse": mse.detach(),
+                "prior": kl.detach(), "local": rank.detach()}
 
 
 def build_model(model_cfg: ModelConfig | dict | None = None,

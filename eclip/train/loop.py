@@ -246,6 +246,10 @@ class Trainer:
                      "mode": "eclip" if cfg.method.expert else "clip", "total_steps": t.steps,
                      "world_size": ctx.world_size, "metrics": {}}
         self.amp = self._autocast()
+        # the unweighted parts a run has (older runs' rows keep their three keys)
+        self.logged_losses = ("loss", "loss_clip", "loss_mse") + (
+            ("loss_prior",) if cfg.method.gaze_prior_weight > 0 else ()) + (
+            ("loss_local",) if cfg.method.label_local_weight > 0 else ())
 
     def _autocast(self):
         """() -> the context of a step's forward: bf16 autocast on CUDA with ``train.amp``;
@@ -287,6 +291,7 @@ class Trainer:
         loss = out["loss"].detach().float()
         reduced = D.all_reduce_named(
             {"loss": loss, "loss_clip": out["clip"], "loss_mse": out["mse"],
+             "loss_prior": out["prior"], "loss_local": out["local"],
              "nonfinite": ~torch.isfinite(loss), "stop": float(stop_requested)}, self.ctx, loss.device)
         if reduced["nonfinite"] > 0:
             raise self._non_finite(step, "loss", reduced)
@@ -300,6 +305,7 @@ class Trainer:
         self.opt.step()
         self.model.clamp_temperature()
         info.update(loss=reduced["loss"], loss_clip=reduced["loss_clip"], loss_mse=reduced["loss_mse"],
+                    loss_prior=reduced["loss_prior"], loss_local=reduced["loss_local"],
                     stop=reduced["stop"] > 0)
         return info
 
@@ -353,7 +359,7 @@ class Trainer:
         images_per_s, sec_per_step = meter.take()
         row = RF.ProgressRow(
             step=done, epoch=self.sampler.epoch_of(step), lr=info["lr"],
-            losses={k: info[k] for k in ("loss", "loss_clip", "loss_mse")},
+            losses={k: info[k] for k in self.logged_losses},
             p_expert=p_expert(self.method, step, self.t.steps), expert=info["expert"], lam=info["lam"],
             priming=info["priming"], temperature=self.model.temperature, images_per_s=images_per_s,
             eta_s=sec_per_step * (self.t.steps - done), wall_time_s=self.wall_time())

@@ -72,3 +72,25 @@ def test_ablation_switches_run(tiny_dataset, tmp_path):
                          "method.curriculum.enabled=false", "method.curriculum.constant_p=1.0")) == 0
     rows = [json.loads(line) for line in (run2 / "progress.jsonl").read_text().splitlines()]
     assert all(r["expert"] and r["p_expert"] == 1.0 and not r["priming"] for r in rows)
+
+
+def test_the_gaze_prior_and_local_loss_parts_are_logged_unweighted(tiny_dataset, tmp_path):
+    from eclip.model.factory import resolve_arch
+
+    spec = resolve_arch("eclip-vit-micro")
+    spec["vision_cfg"]["pool_type"] = "avg"  # both terms read average-pooled patch tokens
+    arch = tmp_path / "vit-micro-gap.json"
+    arch.write_text(json.dumps(spec))
+    run = tmp_path / "parts"
+    assert main(cli_args(tiny_dataset, run, f"model.arch={arch}", "method.gaze_prior_weight=1",
+                         "method.gaze_prior_on=all", "method.label_local_weight=2", "train.steps=6",
+                         "train.log_every=1")) == 0
+    rows = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
+    assert all({"loss_prior", "loss_local"} <= set(r) for r in rows)
+    late = [r for r in rows if not r["priming"]]  # priming replaces the loss during the cold start
+    assert late and any(r["loss_local"] > 0 for r in late) and any(r["loss_prior"] > 0 for r in late)
+    # an earlier run's rows keep their three parts: nothing new when both terms are off
+    plain = tmp_path / "plain"
+    assert main(cli_args(tiny_dataset, plain, "train.steps=2", "train.log_every=1")) == 0
+    first = json.loads((plain / "progress.jsonl").read_text().splitlines()[0])
+    assert "loss_prior" not in first and "loss_local" not in first
