@@ -50,15 +50,21 @@ def gaze_grid(heatmaps: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     return pooled / pooled.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+def patch_shares(tokens: torch.Tensor, text: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """[B, P, D] projected patch tokens x [B, K, D] texts -> [B, K, P]: scale * token . text /
+    |mean token|, each patch's term in the scaled image-text cosine (the terms average to it)."""
+    tok = tokens.float()
+    norm = tok.mean(dim=1).norm(dim=-1).clamp_min(1e-6)[:, None, None]
+    return scale.float() * torch.einsum("bpd,bkd->bkp", tok, text.float()) / norm
+
+
 def prior_loss(tokens: torch.Tensor, text: torch.Tensor, heatmaps: torch.Tensor, grid: tuple[int, int],
                scale: torch.Tensor) -> torch.Tensor:
     """Mean over items of KL(gaze || softmax(scale * share)), where a patch's share is its term
     in the image-report cosine: token . text / |mean token| (the shares average to the cosine).
     These are the terms Grad-CAM reads at the pooled tokens; a per-token cosine would ignore
     token norms, and a few high-norm tokens are what pulled the maps to the film's corners."""
-    tok = tokens.float()
-    norm = tok.mean(dim=1).norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    logits = scale.float() * torch.einsum("bpd,bd->bp", tok, text.float()) / norm
+    logits = patch_shares(tokens, text[:, None], scale)[:, 0]
     target = gaze_grid(heatmaps, grid)
     per_item = F.kl_div(F.log_softmax(logits, dim=1), target, reduction="none").sum(dim=1)
     has_gaze = target.sum(dim=1) > 0  # an all-zero heatmap is a row without gaze

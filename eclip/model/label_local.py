@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from eclip.data.manifest import LABELS
 from eclip.errors import ManifestError
+from eclip.model.gaze_prior import patch_shares
 from eclip.model.prompts import load_prompt_set
 
 LOCAL_LABELS = tuple(label for label in LABELS if label != "No Finding")
@@ -75,10 +76,8 @@ def local_scores(tokens: torch.Tensor, label_text: torch.Tensor, scale: torch.Te
     """[B, P, D] projected patch tokens x [K, D] label embeddings -> [B, K] soft maxima over the
     grid of each patch's share (token . text / |mean token|, times the logit scale: the terms
     that average to the scaled image-prompt cosine and that Grad-CAM reads)."""
-    tok = tokens.float()
-    norm = tok.mean(dim=1).norm(dim=-1).clamp_min(1e-6)[:, None, None]
-    shares = scale.float() * torch.einsum("bpd,kd->bkp", tok, label_text.float()) / norm
-    return torch.logsumexp(shares, dim=-1) - float(np.log(tok.shape[1]))
+    shares = patch_shares(tokens, label_text.expand(tokens.shape[0], -1, -1), scale)
+    return torch.logsumexp(shares, dim=-1) - float(np.log(tokens.shape[1]))
 
 
 def ranking_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
