@@ -36,21 +36,35 @@ errors and the p95 ratio to one visitor's, with a verdict against the room's tar
 8 visitors at a room's pace, 0 errors and every interaction's p95 within 1.5x of one
 visitor's.
 
+Two kinds of visitor. ``--visitors browser`` (the default): Chromium pages, as above.
+``--visitors wire``: Python clients speaking Streamlit's websocket protocol
+(benchmarks/wire_visitor.py), the same steps and pauses without a browser, so that on a
+small machine the visitors' own drawing does not set the times (each brings their own device
+in a room); an interaction runs from the message sent to the end of its script run received
+and the media it shows fetched, the visitor's rendering not included. They are cheap, so the
+one visitor (the reference) goes through ``--ref-loops`` cases (10 by default; browsers:
+``--loops``). ``--probe`` makes one visitor of each level a Chromium page, in a table of its
+own: what a person sees while the others load the server.
+
     python benchmarks/app_load.py                      # 8 visitors vs 1, 3 loops each
     python benchmarks/app_load.py --sessions 4 --loops 2
     python benchmarks/app_load.py --url http://127.0.0.1:8501   # a server already running
     python benchmarks/app_load.py --pin 1    # server on CPU 0, browsers on the others
     python benchmarks/app_load.py --sweep 1,2,4,8,16 --think 5-15 --pin 1   # a room's pace
+    python benchmarks/app_load.py --visitors wire --sweep 1,2,4,8,16 --think 5-15 --pin 1
+    python benchmarks/app_load.py --visitors wire --probe --sweep 1,2,4,8,16 --think 5-15 --pin 1
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -261,68 +275,154 @@ async def zero_shot_edit(v: Visitor, tag: str, extra: int, timeout_s: float) -> 
                   prepare=lambda: area.fill(typed_classes(tag, extra)))
 
 
+def gradcam_prompt(tag: str) -> str:
+    """A Grad-CAM prompt worded afresh by ``tag`` (no map cache hit)."""
+    return f"Small pleural effusion at the left base ({tag})."
+
+
 async def gradcam(v: Visitor, tag: str, timeout_s: float) -> None:
     page = v.page
     box = page.get_by_label("Text prompt", exact=False)
     chart = page.locator(f"{MAIN} .js-plotly-plot")
     await v.timed("Grad-CAM map", lambda: box.press("Enter"), chart.nth(1), timeout_s,
-                  prepare=lambda: box.fill(f"Small pleural effusion at the left base ({tag})."))
+                  prepare=lambda: box.fill(gradcam_prompt(tag)))
+
+
+class BrowserSteps:
+    """A visitor's steps in a Chromium page (one browser context: one Streamlit session)."""
+
+    def __init__(self, browser, url: str, v: Visitor, timeout_s: float):
+        self.browser, self.url, self.v, self.timeout_s = browser, url, v, timeout_s
+        self.context = None
+
+    async def open(self) -> None:
+        self.context = await self.browser.new_context(viewport={"width": 1280, "height": 800})
+        self.context.set_default_timeout(self.timeout_s * 1000)  # clicks too: 8 pages load at once
+        v = self.v
+        v.watch(await self.context.new_page())
+        await v.timed(None, lambda: v.page.goto(self.url, wait_until="domcontentloaded"),
+                      v.page.locator(f"{MAIN} h1", has_text="Case browser"), self.timeout_s)
+
+    async def close(self) -> None:
+        if self.context is not None:
+            await self.context.close()
+
+    def open_page(self, title: str):
+        return open_page(self.v, title, self.timeout_s)
+
+    def change_case(self, case_id: str):
+        return change_case(self.v, case_id, self.timeout_s)
+
+    def zero_shot_edit(self, tag: str, extra: int):
+        return zero_shot_edit(self.v, tag, extra, self.timeout_s)
+
+    def gradcam(self, tag: str):
+        return gradcam(self.v, tag, self.timeout_s)
+
+
+def wire_module():
+    """benchmarks/wire_visitor.py, the script beside this one (benchmarks/ is no package)."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import wire_visitor
+
+    return wire_visitor
+
+
+class WireSteps:
+    """The same steps over Streamlit's websocket, without a browser (wire_visitor.py)."""
+
+    def __init__(self, url: str, v: Visitor, timeout_s: float):
+        self.wire = wire_module()
+        self.session = self.wire.WireSession(url, v, timeout_s)
+
+    async def open(self) -> None:
+        await self.session.open(self.wire.shows("Case browser", "heading"))
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def open_page(self, title: str):
+        return self.session.switch_page(title)
+
+    def change_case(self, case_id: str):
+        return self.session.set_value("change case", "Case", case_id,
+                                      self.wire.shows(case_id, "markdown"))
+
+    async def zero_shot_edit(self, tag: str, extra: int) -> None:
+        area, s = "Classes, one per line", self.session
+        if not s.has_widget(area):  # the typed-prompt mode, chosen once per visit of the page
+            await s.set_value(None, "Prompt set", "custom (type prompts)", self.wire.labelled(area))
+        await s.set_value("zero-shot prompt edit", area, typed_classes(tag, extra),
+                          self.wire.shows(f"{3 + extra} classes ·", "markdown"))
+
+    def gradcam(self, tag: str):
+        return self.session.set_value("Grad-CAM map", "Text prompt", gradcam_prompt(tag),
+                                      self.wire.at_least(2, "plotly_chart"), exact=False)
+
+
+async def walk(v: Visitor, steps, cases: list[str], pace: Pace) -> Visitor:
+    """One visitor: open the app, then per case: change case, edit a zero-shot prompt, draw
+    a Grad-CAM map for a new prompt, the page switches between them; a pause (``pace``)
+    before every step after the first. ``steps``: a browser's or a wire visitor's."""
+    try:
+        await steps.open()
+        for i, case_id in enumerate(cases):
+            if i:
+                await pace.pause()
+                await steps.open_page("Case browser")
+            await pace.pause()
+            await steps.change_case(case_id)
+            await pace.pause()
+            await steps.open_page("Zero-shot")
+            await pace.pause()
+            await steps.zero_shot_edit(f"{v.name}-{i}", 1 + i % 2)
+            await pace.pause()
+            await steps.open_page("Model vs gaze")
+            await pace.pause()
+            await steps.gradcam(f"{v.name}-{i}")
+    except Exception as exc:  # noqa: BLE001  (whatever ended it is reported as an error)
+        v.error(f"visit ended early: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]}")
+    finally:
+        v.thought = pace.total
+        await steps.close()
+    return v
 
 
 async def visit(browser, url: str, name: str, cases: list[str], timeout_s: float,
                 pace: Pace | None = None) -> Visitor:
-    """One visitor: open the app, then per case: change case, edit a zero-shot prompt, draw
-    a Grad-CAM map for a new prompt; a pause (``pace``) before every step after the first."""
+    """A browser visitor (``walk``); ``browser`` None: a wire visitor."""
     v = Visitor(name)
-    pace = pace or Pace(None, 0, name)
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(timeout_s * 1000)  # clicks too: 8 pages load at once
-    try:
-        v.watch(await context.new_page())
-        await v.timed(None, lambda: v.page.goto(url, wait_until="domcontentloaded"),
-                      v.page.locator(f"{MAIN} h1", has_text="Case browser"), timeout_s)
-        for i, case_id in enumerate(cases):
-            if i:
-                await pace.pause()
-                await open_page(v, "Case browser", timeout_s)
-            await pace.pause()
-            await change_case(v, case_id, timeout_s)
-            await pace.pause()
-            await open_page(v, "Zero-shot", timeout_s)
-            await pace.pause()
-            await zero_shot_edit(v, f"{name}-{i}", 1 + i % 2, timeout_s)
-            await pace.pause()
-            await open_page(v, "Model vs gaze", timeout_s)
-            await pace.pause()
-            await gradcam(v, f"{name}-{i}", timeout_s)
-    except Exception as exc:  # noqa: BLE001  (whatever ended it is reported as an error)
-        v.error(f"visit ended early: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
-    finally:
-        v.thought = pace.total
-        await context.close()
-    return v
+    steps = (BrowserSteps(browser, url, v, timeout_s) if browser is not None
+             else WireSteps(url, v, timeout_s))
+    return await walk(v, steps, cases, pace or Pace(None, 0, name))
 
 
 async def phase(browser, url: str, n: int, cases: list[str], loops: int, label: str,
                 timeout_s: float, think: tuple[float, float] | None = None,
-                seed: int = 0) -> list[Visitor]:
-    """``n`` visitors at once, ``loops`` fresh cases each, pausing as ``think`` says."""
+                seed: int = 0, probe=None) -> list[Visitor]:
+    """``n`` visitors at once, ``loops`` fresh cases each, pausing as ``think`` says; in
+    ``browser`` (None: wire visitors), and with ``probe`` (a browser) the first of them in
+    that browser instead, its name ending in "probe"."""
     shares = [cases[i * loops:(i + 1) * loops] for i in range(n)]
-    names = [f"{label}{i}" for i in range(n)]
-    return list(await asyncio.gather(*(visit(browser, url, name, share, timeout_s,
-                                             Pace(think, seed, name))
-                                       for name, share in zip(names, shares))))
+    names = [f"{label}{i}" + ("probe" if probe is not None and i == 0 else "") for i in range(n)]
+    return list(await asyncio.gather(*(
+        visit(probe if probe is not None and i == 0 else browser, url, name, share, timeout_s,
+              Pace(think, seed, name))
+        for i, (name, share) in enumerate(zip(names, shares)))))
 
 
 # --------------------------------------------------------------------------- CPU
 class CpuMeter:
     """CPU seconds of the server's processes and of the browser's (every other process this
-    script started), sampled twice a second so that renderers of closed contexts count."""
+    script started), sampled twice a second so that renderers of closed contexts count.
+    ``own``: wire visitors run in this process, so its CPU counts as theirs ("browser")."""
 
-    def __init__(self, server_pid: int | None):
+    def __init__(self, server_pid: int | None, own: bool = False, who: str = "browsers"):
         import psutil
 
-        self._me, self._server_pid = psutil.Process(), server_pid
+        self._me, self._server_pid, self._own, self.who = psutil.Process(), server_pid, own, who
         self._seen: dict[int, tuple[str, float]] = {}  # pid -> (whose, CPU seconds so far)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -342,7 +442,7 @@ class CpuMeter:
                 server = {root.pid} | {p.pid for p in root.children(recursive=True)}
             except psutil.Error:
                 pass
-        for proc in self._me.children(recursive=True):
+        for proc in self._me.children(recursive=True) + ([self._me] if self._own else []):
             try:
                 cpu = proc.cpu_times()
                 self._seen[proc.pid] = ("server" if proc.pid in server else "browser",
@@ -361,7 +461,8 @@ class CpuMeter:
         self._stop.set()
 
 
-def cpu_line(before: dict, after: dict, wall: float, browser_cpus: int | None = None) -> str:
+def cpu_line(before: dict, after: dict, wall: float, browser_cpus: int | None = None,
+             who: str = "browsers") -> str:
     """The level's wall time and CPU seconds; with the browsers pinned (``browser_cpus`` of
     them), also how busy they kept their own CPUs: near 100 % they, not the server, set the
     times."""
@@ -369,7 +470,7 @@ def cpu_line(before: dict, after: dict, wall: float, browser_cpus: int | None = 
     share = (f", {browser / wall / browser_cpus:.0%} of their {browser_cpus} "
              f"CPU{'s' if browser_cpus > 1 else ''}" if browser_cpus else "")
     return (f"{wall:.0f} s; CPU seconds: server {server:.0f} ({server / wall:.2f} cores), "
-            f"browsers {browser:.0f} ({browser / wall:.2f} cores{share}), of {os.cpu_count()} cores")
+            f"{who} {browser:.0f} ({browser / wall:.2f} cores{share}), of {os.cpu_count()} cores")
 
 
 # --------------------------------------------------------------------------- report
@@ -396,9 +497,19 @@ def server_part(v: Visitor, runs: dict[str, list[tuple[float, float]]]) -> dict:
 
 
 def summarise(visitors: list[Visitor], runs: dict | None = None) -> dict:
-    """All visitors of one level together: raw seconds per interaction (as seen, and the
-    server's part, from the server's run log ``runs``), the errors with the interaction
-    each came in ("other": between them) and the seconds each visitor paused."""
+    """All visitors of one level together (``pooled``); a probe (``--probe``: the browser
+    visitor among wire visitors) apart, under "probe"."""
+    probes = [v for v in visitors if v.name.endswith("probe")]
+    out = pooled([v for v in visitors if v not in probes], runs)
+    if probes:
+        out["probe"] = pooled(probes, runs)
+    return out
+
+
+def pooled(visitors: list[Visitor], runs: dict | None = None) -> dict:
+    """Visitors' raw seconds per interaction (as seen, and the server's part, from the
+    server's run log ``runs``), the errors with the interaction each came in ("other":
+    between them) and the seconds each visitor paused."""
     parts = [server_part(v, runs or {}) for v in visitors]
     return {"times": {k: [t for v in visitors for t in v.times[k]] for k in INTERACTIONS},
             "server": {k: [t for p in parts for t in p[k]] for k in INTERACTIONS},
@@ -422,7 +533,8 @@ def table(one: dict, many: dict, n: int, key: str = "times") -> str:
     return "\n".join(rows)
 
 
-def verdict(one: dict, many: dict, n: int, target: float = TARGET_RATIO) -> str:
+def verdict(one: dict, many: dict, n: int, target: float = TARGET_RATIO,
+            kind: str = "browser") -> str:
     """The 1-vs-N run's verdict: no errors and every interaction's p95 (page switches
     aside) within ``target`` times one session's."""
     ratios = []
@@ -432,7 +544,7 @@ def verdict(one: dict, many: dict, n: int, target: float = TARGET_RATIO) -> str:
             ratios.append(b[1] / a[1])
     worst = max(ratios) if len(ratios) == 3 else float("inf")
     met = not one["errors"] and not many["errors"] and worst <= target
-    return (f"target ({n} sessions, no errors, every interaction's p95 within "
+    return (f"target ({n} {kind} sessions, no errors, every interaction's p95 within "
             f"{target:g}x of one session): {'met' if met else 'NOT met'} "
             f"(worst p95 ratio {worst:.1f}x)")
 
@@ -460,17 +572,37 @@ def think_text(think: tuple[float, float] | None, seed: int = 0) -> str:
     return f"think {spread} before every step, seeded per visitor (seed {seed})"
 
 
-def pin_text(server_cpus: set[int] | None, browser_cpus: set[int] | None) -> str:
+def load_text(args) -> str:
+    """Who puts the load on the server: browsers, or wire visitors (and the probe)."""
+    if args.visitors == "browser":
+        return "browsers"
+    return "wire visitors" + (" and the probe" if args.probe else "")
+
+
+def pin_text(server_cpus: set[int] | None, browser_cpus: set[int] | None,
+             who: str = "browsers") -> str:
     if not server_cpus:
-        return "no pinning (server and browsers share every CPU)"
-    return f"server on CPUs {sorted(server_cpus)}, browsers on {sorted(browser_cpus)}"
+        return f"no pinning (server and {who} share every CPU)"
+    return f"server on CPUs {sorted(server_cpus)}, {who} on {sorted(browser_cpus)}"
 
 
-def header(think, seed: int, pin: str, loops: int, url: str, where: str | None = None) -> str:
-    return "\n".join([f"pace: {think_text(think, seed)}", f"CPU pinning: {pin}",
-                      f"machine: {where or machine()}",
-                      f"{loops} loop(s) per visitor against {url}; seconds as the visitor sees "
-                      "them (trigger -> drawn)"])
+SEEN = {"browser": "seconds as the visitor sees them (trigger -> drawn)",
+        "wire": "seconds from the message sent to the run's end received and its media fetched "
+                "(no rendering)"}
+
+
+def header(think, seed: int, pin: str, loops: int, url: str, where: str | None = None,
+           ref_loops: int | None = None, visitors: str = "browser") -> str:
+    ref = f", {ref_loops} for the one visitor" if ref_loops not in (None, loops) else ""
+    return "\n".join([f"visitors: {visitors}", f"pace: {think_text(think, seed)}",
+                      f"CPU pinning: {pin}", f"machine: {where or machine()}",
+                      f"{loops} loop(s) per visitor{ref} against {url}; {SEEN[visitors]}"])
+
+
+def samples_line(res: dict, label: str = "the one visitor (the reference)") -> str:
+    """How many times each interaction was timed: a p95 of a few is near their maximum."""
+    counts = ", ".join(f"{k} {len(res['times'][k])}" for k in INTERACTIONS)
+    return f"samples of {label}: {counts}"
 
 
 def ratio_to_one(levels: dict[int, dict], n: int, kind: str, key: str = "times") -> float | None:
@@ -520,14 +652,15 @@ def level_line(levels: dict[int, dict], n: int) -> str:
 
 def sweep_verdict(levels: dict[int, dict], think: tuple[float, float] | None,
                   visitors: int = ROOM_VISITORS, target: float = ROOM_RATIO,
-                  key: str = "times") -> tuple[bool, str]:
+                  key: str = "times", kind: str = "browser") -> tuple[bool, str]:
     """(met, the verdict line): ``visitors`` at a room's pace, no errors (with them or with
     the one visitor they are compared to) and every interaction's p95 within ``target``
-    times one visitor's. ``key`` "server" judges the server's part alone: in a room every
+    times one visitor's, judged on the ``kind`` visitors' times (browser or wire; a probe's
+    are not judged). ``key`` "server" judges the server's part alone: in a room every
     visitor's browser has its own machine, while here all of them share the browsers' CPUs."""
     whose = "the server's part of " if key == "server" else ""
-    goal = (f"target ({visitors} visitors at a room's pace: 0 errors, {whose}every interaction's "
-            f"p95 <= {target:g}x one visitor's)")
+    goal = (f"target ({visitors} {kind} visitors at a room's pace: 0 errors, {whose}every "
+            f"interaction's p95 <= {target:g}x one visitor's)")
     if think is None:
         return False, f"{goal}: not judged, a closed loop (no --think) measures saturation"
     if visitors not in levels or 1 not in levels:
@@ -558,7 +691,7 @@ def gaze_cases(data: Path, count: int) -> list[str]:
     ids = listed.loc[listed["gaze_path"] != "", "id"].tolist()
     if len(ids) < count:
         raise SystemExit(f"{data} lists {len(ids)} cases with gaze; this run needs {count} "
-                         "(fewer --sessions or --loops)")
+                         "(fewer --sessions, --loops or --ref-loops)")
     return ids[:count]
 
 
@@ -567,39 +700,93 @@ async def timed_phase(meter: CpuMeter, label: str, coro, run_log: Path | None = 
     before, t = meter.totals(), time.perf_counter()
     visitors = await coro
     wall = time.perf_counter() - t
-    line = cpu_line(before, meter.totals(), wall, browser_cpus)
+    line = cpu_line(before, meter.totals(), wall, browser_cpus, meter.who)
     print(f"{label}: {line}", flush=True)
     runs = read_run_log(run_log) if run_log else {}
     return {**summarise(visitors, runs), "cpu": line, "wall_s": round(wall, 1)}
 
 
-async def run(args, url: str, server_pid: int | None, levels: list[int],
-              run_log: Path | None = None, browser_cpus: int | None = None) -> list[dict]:
-    """One warm-up visitor, then each level's visitors together, one level after another,
-    each visitor on fresh cases and prompts; the server's part from ``run_log``."""
+def level_loops(args, n: int) -> int:
+    """Cases per visitor at a level of ``n``: ``--ref-loops`` for the one visitor (the
+    reference every ratio is taken to), ``--loops`` for more."""
+    return args.ref_loops if n == 1 else args.loops
+
+
+@contextlib.asynccontextmanager
+async def chromium(args):
+    """The Chromium that browser visitors (or the probe) run in; None for wire visitors."""
+    if args.visitors == "wire" and not args.probe:
+        yield None
+        return
     from playwright.async_api import async_playwright
 
-    loops = args.loops
-    cases = gaze_cases(Path(args.data), 1 + loops * sum(levels))
-    meter = CpuMeter(server_pid)
-    results, at = [], 1
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=args.chromium, args=CHROME_ARGS)
         try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def run(args, url: str, server_pid: int | None, levels: list[int],
+              run_log: Path | None = None, browser_cpus: int | None = None) -> list[dict]:
+    """One warm-up visitor, then each level's visitors together, one level after another,
+    each visitor on fresh cases and prompts; the server's part from ``run_log``. With
+    ``--probe``, one browser visitor among each level's wire visitors, and alone after the
+    one wire visitor (the probe's reference)."""
+    wire = args.visitors == "wire"
+    need = [level_loops(args, n) * n for n in levels] + [args.loops if args.probe else 0]
+    cases = iter(gaze_cases(Path(args.data), 1 + sum(need)))
+    take = lambda count: [next(cases) for _ in range(count)]  # noqa: E731
+    meter = CpuMeter(server_pid, own=wire, who=load_text(args))
+    results = []
+    async with chromium(args) as browser:
+        visitors, probe = (None, browser) if wire else (browser, None)
+        try:
             # first model, index and prompt loads on a fresh server: more time
-            warm = await timed_phase(meter, "warm-up", phase(browser, url, 1, cases[:1], 1, "warm",
+            warm = await timed_phase(meter, "warm-up", phase(visitors, url, 1, take(1), 1, "warm",
                                                                3 * args.timeout))
             print(f"warm-up errors: {warm['errors'] or 'none'}", flush=True)
             for i, n in enumerate(levels):
-                share, at = cases[at:at + n * loops], at + n * loops
-                label = f"{n} visitor{'s' if n > 1 else ''}"
-                results.append(await timed_phase(meter, label, phase(
-                    browser, url, n, share, loops, f"L{i}n{n}v", args.timeout, args.think,
-                    args.seed), run_log, browser_cpus))
+                loops, label = level_loops(args, n), f"{n} visitor{'s' if n > 1 else ''}"
+                res = await timed_phase(meter, label, phase(
+                    visitors, url, n, take(n * loops), loops, f"L{i}n{n}v", args.timeout,
+                    args.think, args.seed, probe if n > 1 else None), run_log, browser_cpus)
+                if probe is not None and n == 1:  # the probe's reference: a browser alone
+                    res["probe"] = (await timed_phase(meter, "the probe alone", phase(
+                        None, url, 1, take(args.loops), args.loops, f"L{i}n1v", args.timeout,
+                        args.think, args.seed, probe), run_log, browser_cpus))["probe"]
+                results.append(res)
         finally:
-            await browser.close()
             meter.close()
     return results
+
+
+WIRE_REF_LOOPS = 10  # wire visitors are cheap: the one visitor's p95 from 10 samples, not 3
+
+
+def add_visitor_args(ap) -> None:
+    ap.add_argument("--visitors", choices=("browser", "wire"), default="browser",
+                    help="browser: each visitor a Chromium page (default); wire: a Python "
+                         "client speaking Streamlit's websocket protocol (benchmarks/"
+                         "wire_visitor.py), the same steps without drawing them")
+    ap.add_argument("--ref-loops", type=int, metavar="K",
+                    help="cases the one visitor (the reference) goes through (default: "
+                         f"{WIRE_REF_LOOPS} with wire visitors, --loops with browsers)")
+    ap.add_argument("--probe", action="store_true",
+                    help="with --visitors wire: one visitor of each level in Chromium, "
+                         "reported in its own table (what a person sees under that load)")
+
+
+def check_visitor_args(ap, args) -> None:
+    if args.probe and args.visitors != "wire":
+        ap.error("--probe goes with --visitors wire")
+    if args.ref_loops is None:
+        args.ref_loops = WIRE_REF_LOOPS if args.visitors == "wire" else args.loops
+    if args.ref_loops < 1:
+        ap.error("--ref-loops must be at least 1")
+    if (args.visitors == "browser" or args.probe) and not Path(args.chromium).exists():
+        ap.error(f"no browser at {args.chromium}: `make browser` installs Debian's chromium")
 
 
 def parse_args(argv=None):
@@ -632,6 +819,7 @@ def parse_args(argv=None):
     ap.add_argument("--pin", type=int, metavar="K",
                     help="run the server on the first K CPUs and the browsers on the others, "
                          "so that the browsers stand for visitors on their own machines")
+    add_visitor_args(ap)
     args = ap.parse_args(argv)
     if args.sweep is not None and args.sessions is not None:
         ap.error("--sweep or --sessions, not both")
@@ -644,8 +832,7 @@ def parse_args(argv=None):
         args.sessions = 8
     if args.sessions < 1 or args.loops < 1:
         ap.error("--sessions and --loops must be at least 1")
-    if not Path(args.chromium).exists():
-        ap.error(f"no browser at {args.chromium}: `make browser` installs Debian's chromium")
+    check_visitor_args(ap, args)
     if not args.url and not (Path(args.data) / "manifest.csv").is_file():
         ap.error(f"no dataset at {args.data}: `make demo` builds data/demo")
     return args
@@ -655,21 +842,33 @@ def _interrupted(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")  # unwinds: the browser and the server close
 
 
+def report_sweep(args, levels: dict[int, dict]) -> None:
+    """The sweep's table, a line per level, the errors and the verdicts; with a probe, its
+    own table (the browser visitor among the wire visitors, against the browser alone)."""
+    print(sweep_table(levels))
+    print(samples_line(levels[1]))
+    probed = {n: res["probe"] for n, res in levels.items() if "probe" in res}
+    if probed:
+        print(f"\nthe probe: one of the level's visitors in Chromium, among {args.visitors} "
+              "visitors (its level 1: the browser alone; seconds as it sees them)")
+        print(sweep_table(probed))
+    print()
+    for n in args.sweep:
+        print(level_line(levels, n))
+    for n in args.sweep:
+        for err in levels[n]["errors"][:20] + probed.get(n, {"errors": []})["errors"][:20]:
+            print(f"  {n} visitor(s): {err}")
+    print(sweep_verdict(levels, args.think, kind=args.visitors)[1])
+    print(sweep_verdict(levels, args.think, key="server", kind=args.visitors)[1])
+
+
 def report(args, url: str, pin: str, where: str, results: list[dict]) -> dict:
     """Print the run's tables and verdict; return what --json keeps."""
     print()
-    print(header(args.think, args.seed, pin, args.loops, url, where))
+    print(header(args.think, args.seed, pin, args.loops, url, where, args.ref_loops, args.visitors))
     if args.sweep:
         levels = dict(zip(args.sweep, results))
-        print(sweep_table(levels))
-        print()
-        for n in args.sweep:
-            print(level_line(levels, n))
-        for n in args.sweep:
-            for err in levels[n]["errors"][:20]:
-                print(f"  {n} visitor(s): {err}")
-        print(sweep_verdict(levels, args.think)[1])
-        print(sweep_verdict(levels, args.think, key="server")[1])
+        report_sweep(args, levels)
         return {"levels": {str(n): res for n, res in levels.items()}}
     one, many = results
     print(table(one, many, args.sessions))
@@ -678,7 +877,8 @@ def report(args, url: str, pin: str, where: str, results: list[dict]) -> dict:
     for label, res in (("1 session", one), (f"{args.sessions} sessions", many)):
         for err in res["errors"][:20]:
             print(f"  {label}: {err}")
-    print(verdict(one, many, args.sessions, ROOM_RATIO if args.think else TARGET_RATIO))
+    print(verdict(one, many, args.sessions, ROOM_RATIO if args.think else TARGET_RATIO,
+                  args.visitors))
     return {"one": one, "many": many}
 
 
@@ -697,7 +897,7 @@ def main(argv=None) -> None:
             run_log = run_log or Path(tmp) / "runs.jsonl"
             proc = start_server(Path(args.data), Path(args.checkpoint), port,
                                 Path(tmp) / "streamlit.log", server_cpus, run_log=run_log)
-        pin = pin_text(server_cpus, browser_cpus)
+        pin = pin_text(server_cpus, browser_cpus, load_text(args))
         if browser_cpus:
             os.sched_setaffinity(0, browser_cpus)  # inherited by the driver and chromium
             print(pin)
@@ -715,7 +915,8 @@ def main(argv=None) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"think": args.think, "seed": args.seed, "pin": pin, "machine": where,
-             "loops": args.loops, **kept}, indent=1))
+             "loops": args.loops, "ref_loops": args.ref_loops, "visitors": args.visitors,
+             "probe": args.probe, **kept}, indent=1))
 
 
 if __name__ == "__main__":
