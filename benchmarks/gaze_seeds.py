@@ -11,7 +11,10 @@ fresh corpus (cases whose report text the training never saw).
     python benchmarks/gaze_seeds.py report                          # results/gaze-seeds.{json,md}
 
 ``--steps N`` trains a cheaper version of every arm (state it with the result). Runs go to
-``runs/gs-s<seed>-<arm>``; per-run scores to ``runs/gs-s<seed>-<arm>/scores.npz``.
+``runs/gs-s<seed>-<arm>``; per-run scores to ``runs/gs-s<seed>-<arm>/scores.npz``. ``--pair
+local-w3`` (every subcommand) runs the same design on the demo pair's configs with the gaze
+prior and the label-local loss, into ``runs/gs-local-w3-s<seed>-<arm>`` and
+``results/gaze-seeds-local-w3``.
 """
 
 from __future__ import annotations
@@ -29,9 +32,21 @@ if TYPE_CHECKING:
     from eclip.model.checkpoint import LoadedModel
 
 ROOT = Path(__file__).resolve().parents[1]
-ARMS = {"clip": ["--config", "configs/demo20k-clip.toml"],
-        "eclip": ["--config", "configs/demo20k-eclip.toml"],
-        "random": ["--config", "configs/demo20k-eclip.toml", "--set", "method.random_heatmaps=true"]}
+# The config pair each experiment trains its arms from: ``paper`` (the plan's: the method as
+# published), ``local-w3`` (the demo pair with the every-step gaze prior and the label-local
+# loss at weight 3; its random arm feeds random heatmaps to the expert images and the prior alike).
+PAIRS = {"paper": ("configs/demo20k-clip.toml", "configs/demo20k-eclip.toml"),
+         "local-w3": ("configs/demo20k-clip-local-w3.toml", "configs/demo20k-eclip-local-w3.toml")}
+
+
+def arms(pair: str = "paper") -> dict[str, list[str]]:
+    """Arm -> the training command's config arguments, for one config pair."""
+    clip, eclip = PAIRS[pair]
+    return {"clip": ["--config", clip], "eclip": ["--config", eclip],
+            "random": ["--config", eclip, "--set", "method.random_heatmaps=true"]}
+
+
+ARMS = arms()
 CONTRASTS = (("eclip", "clip"), ("eclip", "random"))
 MIN_POSITIVES = 20  # a label joins the macro AUROC only with this many positives (and negatives)
 PROBE_FRACTION = 0.10
@@ -41,29 +56,30 @@ SECONDARY = ("zeroshot_auroc", "pointing_report", "miou")
 
 
 # --------------------------------------------------------------------------- training
-def run_dir(runs: Path, seed: int, arm: str) -> Path:
-    return runs / f"gs-s{seed}-{arm}"
+def run_dir(runs: Path, seed: int, arm: str, pair: str = "paper") -> Path:
+    return runs / (f"gs-s{seed}-{arm}" if pair == "paper" else f"gs-{pair}-s{seed}-{arm}")
 
 
-def train_command(folder: Path, arm: str, seed: int, steps: int | None, threads: int) -> list[str]:
+def train_command(folder: Path, arm: str, seed: int, steps: int | None, threads: int,
+                  pair: str = "paper") -> list[str]:
     """Resume a started run (it has a config.json), else start it."""
     cmd = [sys.executable, "-m", "eclip.train"]
     if (folder / "config.json").is_file():
         return cmd + ["--resume", str(folder)]
     extra = ["--set", f"train.steps={steps}"] if steps else []
-    return cmd + ARMS[arm] + extra + ["--set", f"train.seed={seed}", "--set", f"train.threads={threads}",
+    return cmd + arms(pair)[arm] + extra + ["--set", f"train.seed={seed}", "--set", f"train.threads={threads}",
                                       "--out", str(folder)]
 
 
 def train(a) -> None:
     lane, lanes = (int(x) for x in a.lane.split("/"))
     for arm in list(ARMS)[lane::lanes]:
-        folder = run_dir(a.runs, a.seed, arm)
+        folder = run_dir(a.runs, a.seed, arm, a.pair)
         if (folder / "final" / "model.safetensors").is_file():
             print(f"{arm}: finished, skipped ({folder})", flush=True)
             continue
         print(f"{arm}: training into {folder}", flush=True)
-        subprocess.run(train_command(folder, arm, a.seed, a.steps, a.threads), cwd=ROOT, check=True)
+        subprocess.run(train_command(folder, arm, a.seed, a.steps, a.threads, a.pair), cwd=ROOT, check=True)
 
 
 # --------------------------------------------------------------------------- scoring one run
@@ -140,7 +156,7 @@ def score_run(final: Path, data: Path) -> dict[str, np.ndarray]:
 def evaluate(a) -> None:
     for seed in a.seeds:
         for arm in ARMS:
-            folder = run_dir(a.runs, seed, arm)
+            folder = run_dir(a.runs, seed, arm, a.pair)
             out = folder / "scores.npz"
             if out.is_file() or not (folder / "final" / "model.safetensors").is_file():
                 continue
@@ -216,13 +232,13 @@ def verdict(t_ci, boot_ci) -> str:
 
 
 # --------------------------------------------------------------------------- the report
-def load_scores(runs: Path, seeds: list[int]) -> dict[str, list[dict]]:
+def load_scores(runs: Path, seeds: list[int], pair: str = "paper") -> dict[str, list[dict]]:
     """Arm -> per-seed scores, for the seeds every arm has scored (so all is paired)."""
-    paired = [s for s in seeds if all((run_dir(runs, s, arm) / "scores.npz").is_file() for arm in ARMS)]
+    paired = [s for s in seeds if all((run_dir(runs, s, arm, pair) / "scores.npz").is_file() for arm in ARMS)]
     out: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     for s in paired:
         for arm in ARMS:
-            with np.load(run_dir(runs, s, arm) / "scores.npz", allow_pickle=False) as z:
+            with np.load(run_dir(runs, s, arm, pair) / "scores.npz", allow_pickle=False) as z:
                 out[arm].append({k: z[k] for k in z.files})
     return out, paired
 
@@ -265,12 +281,12 @@ def markdown(report: dict) -> str:
 
 
 def report(a) -> None:
-    scores, seeds = load_scores(a.runs, a.seeds)
+    scores, seeds = load_scores(a.runs, a.seeds, a.pair)
     if len(seeds) < 2:
         raise SystemExit(f"report: need at least 2 seeds scored for every arm under {a.runs} "
                          f"(scored: {seeds}); run `train` and `evaluate` first")
     result = build_report(scores, seeds, a.n_boot)
-    out = Path(a.out)
+    out = Path(a.out or ROOT / "results" / ("gaze-seeds" if a.pair == "paper" else f"gaze-seeds-{a.pair}"))
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
@@ -291,9 +307,12 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
         s.add_argument("--data", default="data/demo-fresh", help="the report-disjoint evaluation corpus")
         s.add_argument("--n-boot", type=int, default=1000)
-        s.add_argument("--out", default=str(ROOT / "results" / "gaze-seeds"))
+        s.add_argument("--out", help="results/gaze-seeds (paper pair) or results/gaze-seeds-<pair>")
     for s in sub.choices.values():
         s.add_argument("--runs", type=Path, default=ROOT / "runs")
+        s.add_argument("--pair", choices=sorted(PAIRS), default="paper",
+                       help="the config pair the arms come from (paper: the plan's; runs of "
+                            "another pair go to runs/gs-<pair>-s<seed>-<arm>)")
     a = p.parse_args(argv)
     {"train": train, "evaluate": evaluate, "report": report}[a.cmd](a)
 

@@ -75,3 +75,13 @@ def test_train_command_starts_then_resumes(gs, tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     assert gs.train_command(folder, "random", 3, 500, 1)[-2:] == ["--resume", str(folder)]
+
+
+def test_a_second_pair_trains_its_own_configs_into_its_own_folders(gs, tmp_path):
+    folder = gs.run_dir(tmp_path, 2, "random", "local-w3")
+    assert folder.name == "gs-local-w3-s2-random" and gs.run_dir(tmp_path, 2, "random").name == "gs-s2-random"
+    cmd = gs.train_command(folder, "random", 2, None, 1, "local-w3")
+    assert "configs/demo20k-eclip-local-w3.toml" in cmd and "method.random_heatmaps=true" in cmd
+    assert "configs/demo20k-clip-local-w3.toml" in gs.train_command(folder, "clip", 2, None, 1, "local-w3")
+    for clip, eclip in gs.PAIRS.values():
+        assert (gs.ROOT / clip).is_file() and (gs.ROOT / eclip).is_file()
