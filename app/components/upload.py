@@ -15,6 +15,8 @@ is the image as the Case browser shows it.
 
 from __future__ import annotations
 
+import functools
+
 import math
 import secrets
 from dataclasses import dataclass
@@ -230,7 +232,7 @@ def viewer(up: Upload) -> None:
                + (" (you chose to score it as stored there)." if scores_stored() and window() else "."))
     st.download_button("Download PNG", icon=":material/download:", mime="image/png",
                        file_name="uploaded_image.png", on_click="ignore", key="upload_png",
-                       data=overlay_png(image, caption=Caption("uploaded image")))
+                       data=functools.partial(overlay_png, image, caption=Caption("uploaded image")))
 
 
 def facts(up: Upload) -> None:

@@ -3,6 +3,7 @@ gaze heatmap, the finding masks (demo corpus), the report and the labels."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,12 +120,14 @@ def _viewer(root: str, row: pd.Series) -> Shown | None:
     st.plotly_chart(fig, key="overlay", theme=None, config={
         **FILM_CHART, "toImageButtonOptions": {"filename": f"{row['id']}_overlay", "scale": 2}})
     st.caption(ZOOM_HINT)
+    # The PNG (upscaled to >= 512 px) is drawn only when the button is pressed: building it on
+    # every run was a fifth of a case change's server time.
     st.download_button(
         "Download overlay PNG", icon=":material/download:", mime="image/png",
         file_name=f"{row['id']}_overlay.png", on_click="ignore", key="download_png",
-        data=overlay_png(image, shown_hm, opacity=opacity, colour_scale=scale,
-                         masks=shown_masks,
-                         caption=Caption(row["id"], bool(cases.is_simulated(row.to_frame().T).iloc[0]))))
+        data=functools.partial(overlay_png, image, shown_hm, opacity=opacity, colour_scale=scale,
+                               masks=shown_masks,
+                               caption=Caption(row["id"], bool(cases.is_simulated(row.to_frame().T).iloc[0]))))
     return Shown(image, shown_hm, shown_masks, opacity, scale)
 
 

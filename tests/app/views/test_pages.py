@@ -466,3 +466,14 @@ def test_table_and_panel_agree_on_every_run(app_env, monkeypatch):
         fake.terminate()
         fake.wait(timeout=10)
 
+
+
+def test_the_overlay_png_is_drawn_only_when_downloaded(app_env, monkeypatch):
+    from app.render import overlay
+
+    drawn = []
+    monkeypatch.setattr(overlay, "overlay_png", lambda *a, **k: drawn.append(1) or b"png")
+    at = _run()
+    button = at.get("download_button")[0].proto
+    assert button.label == "Download overlay PNG" and not button.url  # no file built for this run
+    assert drawn == []
