@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eclip.evaluate.metrics import accuracy, macro_f1, paired_bootstrap
+from eclip.evaluate.metrics import accuracy_rows, macro_f1_rows, paired_bootstrap, paired_bootstrap_rows
 from eclip.evaluate.suite import MIN_POSITIVES
 from eclip.evaluate.targets import binary_targets, multiclass_targets
 from eclip.evaluate.zeroshot import too_few
@@ -32,10 +32,11 @@ def multiclass_comparison(df: pd.DataFrame, prompt_set: PromptSet, pred_active: 
         return pd.DataFrame()
     y, a, c = target[keep], np.asarray(pred_active)[keep], np.asarray(pred_compare)[keep]
     n_classes = len(prompt_set.class_names)
-    metrics = {"accuracy": lambda p, i: accuracy(y[i], p[i]),
-               "macro-F1": lambda p, i: macro_f1(y[i], p[i], n_classes)}
+    # Each statistic scores a matrix of resampled indices, one value per row.
+    metrics = {"accuracy": lambda p, i: accuracy_rows(y[i], p[i]),
+               "macro-F1": lambda p, i: macro_f1_rows(y[i], p[i], n_classes)}
     return pd.DataFrame([_paired_row(name, lambda i, f=f: f(a, i), lambda i, f=f: f(c, i),
-                                     len(y), n_boot, seed) for name, f in metrics.items()])
+                                     len(y), n_boot, seed, rows=True) for name, f in metrics.items()])
 
 
 def binary_comparison(df: pd.DataFrame, prompt_set: PromptSet, probs_active: np.ndarray,
@@ -155,14 +156,17 @@ def _row(name: str, active: float, compare: float, diffs: np.ndarray, n: int) ->
             "n": n}
 
 
-def _paired_row(name: str, stat_active, stat_compare, n: int, n_boot: int, seed: int) -> dict:
+def _paired_row(name: str, stat_active, stat_compare, n: int, n_boot: int, seed: int,
+                rows: bool = False) -> dict:
     """Both models' statistic on all n items and, with n_boot > 0, the paired interval of
-    active - compare."""
-    everything = np.arange(n)
-    row = {"name": name, "active": stat_active(everything), "compare": stat_compare(everything),
+    active - compare. ``rows``: the statistics score an [R, m] index matrix at once."""
+    everything = np.arange(n)[None] if rows else np.arange(n)
+    one = (lambda v: float(v[0])) if rows else (lambda v: v)
+    row = {"name": name, "active": one(stat_active(everything)), "compare": one(stat_compare(everything)),
            "difference": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": n}
     if n_boot and n:
-        res = paired_bootstrap(stat_compare, stat_active, n, n_boot=n_boot, seed=seed)
+        boot = paired_bootstrap_rows if rows else paired_bootstrap
+        res = boot(stat_compare, stat_active, n, n_boot=n_boot, seed=seed)
         row.update(difference=res["diff"], ci_low=res["ci_low"], ci_high=res["ci_high"])
     else:
         row["difference"] = row["active"] - row["compare"]

@@ -135,3 +135,30 @@ def test_binary_comparison_scores_a_pair_only_with_enough_positives_and_negative
     assert shown.loc["cardiomegaly", "active"] == f"{table.loc['cardiomegaly', 'active']:.3f}"
     assert "why" not in shown.columns
     assert "macro AUROC (mean over 2 of 3 pairs)" in for_display(lowered.reset_index())["name"].tolist()
+
+
+def test_row_statistics_match_one_resample_at_a_time():
+    from eclip.evaluate.metrics import (accuracy, accuracy_rows, macro_f1, macro_f1_rows,
+                                        paired_bootstrap, paired_bootstrap_rows)
+
+    rng = np.random.default_rng(3)
+    y, a, c = (rng.integers(0, 5, 60) for _ in range(3))
+    c[:30] = y[:30]  # a better model, so the interval is not centred on 0
+    y[y == 4] = 0  # class 4 never true: left out of macro-F1, as one at a time
+    for rows_stat, one_stat in ((lambda p, i: accuracy_rows(y[i], p[i]), lambda p, i: accuracy(y[i], p[i])),
+                                (lambda p, i: macro_f1_rows(y[i], p[i], 5), lambda p, i: macro_f1(y[i], p[i], 5))):
+        fast = paired_bootstrap_rows(lambda i: rows_stat(a, i), lambda i: rows_stat(c, i), 60, n_boot=200, seed=4)
+        slow = paired_bootstrap(lambda i: one_stat(a, i), lambda i: one_stat(c, i), 60, n_boot=200, seed=4)
+        assert fast.keys() == slow.keys()
+        for key in fast:
+            assert_close(fast[key], slow[key], atol=1e-12)
+        assert fast["ci_low"] > 0
+
+
+def test_macro_f1_by_hand():
+    from eclip.evaluate.metrics import macro_f1
+
+    # class 0: tp 1, support 2, predicted 1 -> 2/3; class 1: tp 1, support 1, predicted 2 -> 2/3;
+    # class 2 absent from the truth and never predicted: left out
+    assert_close(macro_f1(np.array([0, 0, 1]), np.array([0, 1, 1]), 3), 2 / 3, atol=1e-12)
+    assert np.isnan(macro_f1(np.array([], int), np.array([], int), 3))
