@@ -147,8 +147,9 @@ def test_row_statistics_match_one_resample_at_a_time():
     y[y == 4] = 0  # class 4 never true: left out of macro-F1, as one at a time
     for rows_stat, one_stat in ((lambda p, i: accuracy_rows(y[i], p[i]), lambda p, i: accuracy(y[i], p[i])),
                                 (lambda p, i: macro_f1_rows(y[i], p[i], 5), lambda p, i: macro_f1(y[i], p[i], 5))):
-        fast = paired_bootstrap_rows(lambda i: rows_stat(a, i), lambda i: rows_stat(c, i), 60, n_boot=200, seed=4)
-        slow = paired_bootstrap(lambda i: one_stat(a, i), lambda i: one_stat(c, i), 60, n_boot=200, seed=4)
+        fast = paired_bootstrap_rows(lambda i, f=rows_stat: f(a, i), lambda i, f=rows_stat: f(c, i), 60,
+                                     n_boot=200, seed=4)
+        slow = paired_bootstrap(lambda i, f=one_stat: f(a, i), lambda i, f=one_stat: f(c, i), 60, n_boot=200, seed=4)
         assert fast.keys() == slow.keys()
         for key in fast:
             assert_close(fast[key], slow[key], atol=1e-12)
