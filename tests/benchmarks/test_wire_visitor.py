@@ -1,21 +1,17 @@
 """The wire visitor (benchmarks/wire_visitor.py, app_load.py --visitors wire): its pure parts
 on hand-built protobuf messages (a widget found by its label, the BackMsgs it sends, the media
 URLs a run has it fetch), one step against a scripted socket, the load benchmark's wire
-options; and one visit of one case against the real app server on the demo (127.0.0.1 only;
-no timed assertion)."""
+options. One visit of one case against the real app server: tests/app/test_wire_visitor_e2e.py."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
 
 import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO, CHECKPOINT = REPO / "data" / "demo", REPO / "checkpoints" / "demo-eclip"
 MAIN_HASH, CASES_HASH, ZERO_HASH = "main0", "page-cases", "page-zero"
 
 
@@ -209,26 +205,3 @@ def test_a_probe_is_summarised_apart_and_the_verdict_names_the_visitors(al):
     levels = {1: al.summarise([wire]), 8: res}
     assert "8 wire visitors" in al.sweep_verdict(levels, (5.0, 15.0), kind="wire")[1]
     assert "samples of the one visitor (the reference): change case 1," in al.samples_line(levels[1])
-
-
-# --------------------------------------------------------------------------- end to end
-@pytest.mark.slow
-@pytest.mark.skipif(not (DEMO / "manifest.csv").is_file(), reason="needs data/demo (make demo)")
-def test_one_wire_visitor_goes_through_one_case_on_the_demo(al, tmp_path):
-    from app.server.serve import free_port, read_run_log, start_server, stop_server, wait_healthy
-
-    port, run_log = free_port(), tmp_path / "runs.jsonl"
-    url = f"http://127.0.0.1:{port}"
-    proc = start_server(DEMO, CHECKPOINT, port, tmp_path / "streamlit.log", run_log=run_log)
-    try:
-        wait_healthy(url, proc)
-        case = al.gaze_cases(DEMO, 1)
-        v = asyncio.run(al.visit(None, url, "wire0", case, timeout_s=120))
-    finally:
-        stop_server(proc)
-    assert v.errors == []
-    assert {k: len(t) for k, t in v.times.items()} == {
-        "change case": 1, "zero-shot prompt edit": 1, "Grad-CAM map": 1, "switch page": 2}
-    assert v.session and len(v.windows) == 5
-    part = al.server_part(v, read_run_log(run_log))  # the server logged this session's runs
-    assert all(len(part[k]) == len(v.times[k]) for k in al.INTERACTIONS)
