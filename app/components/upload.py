@@ -16,7 +16,6 @@ is the image as the Case browser shows it.
 from __future__ import annotations
 
 import functools
-
 import math
 import secrets
 from dataclasses import dataclass
