@@ -21,7 +21,7 @@ from eclip.data.images import load_working
 from eclip.memo import BoundedCache
 from eclip.model.prefix_text import encode_shared_prefixes, supports_prefix_sharing
 from eclip.model.prompts import PromptSet
-from eclip.model.text_features import text_features
+from eclip.model.text_features import hf_pooled, hf_project, hf_text_tower, text_features, trunk_digest
 
 if TYPE_CHECKING:
     from eclip.model.checkpoint import LoadedModel
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 # Prompt embeddings per (weights sha256, prompt): editing one prompt of a set re-encodes only
 # that prompt. 50k prompts ~ 50 MB at 256 dims.
 PROMPT_CACHE = BoundedCache(50_000, "prompt embeddings")
+# Pooled text-trunk outputs per (trunk digest, prompt), shared by models whose frozen trunk is
+# the same (the demo pair): a prompt typed once goes through the trunk once, not once per model.
+TRUNK_CACHE = BoundedCache(50_000, "pooled text-trunk outputs")
 
 
 # --------------------------------------------------------------------------- vectors
@@ -78,13 +81,21 @@ def encode_texts(lm: LoadedModel, texts: list[str], batch_size: int = 64, device
         if supports_prefix_sharing(lm.model.clip):
             with torch.inference_mode():
                 return encode_shared_prefixes(lm.model.clip, tokens.to(device)).float().cpu().numpy()
+    return _batched(lm, texts, batch_size, device, lambda tok: text_features(lm.model.clip, tok),
+                    tokens)
+
+
+def _batched(lm: LoadedModel, texts: list[str], batch_size: int, device: str, features,
+             tokens: torch.Tensor | None = None) -> np.ndarray:
+    """``features(tokens)`` rows for ``texts``, in batches of similar token length (so each
+    drops the padding after its longest text), as float32 in the texts' order."""
+    tokens = lm.tokenizer(list(texts)) if tokens is None else tokens
     order = np.argsort(-(tokens != 0).sum(1).numpy(), kind="stable")
     out = np.empty((len(texts), 0), np.float32)
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             rows = order[start:start + batch_size]
-            emb = text_features(lm.model.clip, tokens[torch.as_tensor(rows)].to(device))
-            emb = emb.float().cpu().numpy()
+            emb = features(tokens[torch.as_tensor(rows)].to(device)).float().cpu().numpy()
             if out.shape[1] == 0:
                 out = np.empty((len(texts), emb.shape[1]), np.float32)
             out[rows] = emb
@@ -138,16 +149,34 @@ def encode_prompts(lm: LoadedModel, prompts: list[str], device: str = "cpu") -> 
     key = getattr(lm, "weights_sha256", None) or str(id(lm))
 
     def compute(missing: list[tuple[str, str]]) -> np.ndarray:
+        texts = [p for _, p in missing]
+        if hf_text_tower(lm.model.clip) is not None:
+            return _through_shared_trunk(lm, texts, device)
         # templated prompts share prefixes: each is computed once; other towers fall back to
         # small length-sorted batches, which carry less padding than one big batch
-        return encode_texts(lm, [p for _, p in missing], batch_size=32, device=device,
-                            share_prefixes=True)
+        return encode_texts(lm, texts, batch_size=32, device=device, share_prefixes=True)
 
     return np.stack(PROMPT_CACHE.get_many([(key, p) for p in prompts], compute))
 
 
+def _through_shared_trunk(lm: LoadedModel, texts: list[str], device: str) -> np.ndarray:
+    """Embeddings of a Hugging Face text tower from pooled trunk outputs cached per trunk
+    digest (``TRUNK_CACHE``), so that models sharing a frozen trunk share its passes."""
+    text = hf_text_tower(lm.model.clip)
+    digest = trunk_digest(text)
+
+    def pooled(missing: list[tuple[str, str]]) -> np.ndarray:
+        return _batched(lm, [t for _, t in missing], 32, device, lambda tok: hf_pooled(text, tok))
+
+    rows = np.stack(TRUNK_CACHE.get_many([(digest, t) for t in texts], pooled))
+    with torch.inference_mode():
+        out = hf_project(text, torch.from_numpy(rows).to(device))
+    return out.float().cpu().numpy()
+
+
 def clear_prompt_cache() -> None:
     PROMPT_CACHE.clear()
+    TRUNK_CACHE.clear()
 
 
 def encode_prompt_sets(lm: LoadedModel, prompt_sets: list[PromptSet], device: str = "cpu") -> dict[str, np.ndarray]:

@@ -3,9 +3,13 @@
 These reach into open_clip's text tower internals (token embedding, causal mask, pooling),
 so they live with the model: callers above it only ever ask ``text_features(clip, tokens)``.
 Both trims are exact: they drop only positions that cannot influence the pooled output.
+A Hugging Face tower can also be run in two halves (pooled trunk, then projection), so that
+models sharing one frozen trunk share its passes (``trunk_digest``).
 """
 
 from __future__ import annotations
+
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -63,3 +67,54 @@ def used_length(tokens: torch.Tensor, pad: int) -> int:
     """Columns up to the last one holding a non-pad token in any row (at least 1)."""
     used = (tokens != pad).any(0).nonzero()
     return int(used.max()) + 1 if len(used) else 1
+
+
+# --------------------------------------------------------------------------- shared trunks
+def hf_text_tower(clip):
+    """The Hugging Face text tower of an open_clip ``CustomTextCLIP``, else None."""
+    from open_clip.hf_model import HFTextEncoder
+
+    text = getattr(clip, "text", None)
+    return text if isinstance(text, HFTextEncoder) and text.config.pad_token_id is not None else None
+
+
+def hf_pooled(text, tokens: torch.Tensor) -> torch.Tensor:
+    """The tower's pooled trunk output [B, H] before its projection (its ``forward`` split at
+    the projection), on tokens with the all-padding columns trimmed."""
+    tokens = tokens[:, :used_length(tokens, text.config.pad_token_id)]
+    mask = (tokens != text.config.pad_token_id).long()
+    return text.pooler(text.transformer(input_ids=tokens, attention_mask=mask), mask)
+
+
+def hf_project(text, pooled: torch.Tensor) -> torch.Tensor:
+    """L2-normalised text embeddings from pooled trunk outputs: the rest of ``forward``."""
+    return F.normalize(text.proj(pooled), dim=-1)
+
+
+def trunk_digest(text) -> str:
+    """A digest of everything before the projection: the trunk's weights and the pooler.
+
+    Two models whose text trunk was frozen from the same pretrained weights (a LiT-style
+    pair, e.g. the demo's eCLIP and CLIP) share it, so a prompt's pooled trunk output
+    computed for one is exact for the other; only the projections differ. Computed once per
+    tower object (~0.1 s for MiniLM): loaded models are never changed in place, and a
+    copy (e.g. a randomised one for the sanity checks) is a new object with its own."""
+    digest = _DIGESTS.get(text)
+    if digest is None:
+        digest = _DIGESTS[text] = _hash_trunk(text)
+    return digest
+
+
+_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _hash_trunk(text) -> str:
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(type(text.pooler).__name__.encode())
+    for name, t in text.transformer.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
