@@ -32,7 +32,8 @@ visitor pauses before every step (page switches included) for a time drawn unifo
 LO..HI seconds, seeded per visitor (``--seed``), as people read a film before they type.
 ``--sweep 1,2,4,8,16`` runs those numbers of visitors one level after another against one
 server (one warm-up) and prints one table, visitors x interaction -> p50 / p95 / n /
-errors and the p95 ratio to one visitor's, with a verdict against the room's target:
+errors and the p95 ratio to one visitor's with its bootstrap 95 % interval (a p95 of a
+few dozen samples moves between reruns), with a verdict against the room's target:
 8 visitors at a room's pace, 0 errors and every interaction's p95 within 1.5x of one
 visitor's.
 
@@ -474,10 +475,62 @@ def cpu_line(before: dict, after: dict, wall: float, browser_cpus: int | None = 
 
 
 # --------------------------------------------------------------------------- report
+PERCENTILE_METHOD = "linear"  # numpy's default; the bootstrap's p95s are taken alike
+
+
 def percentiles(values: list[float]) -> tuple[float, float] | None:
     import numpy as np
 
-    return (float(np.percentile(values, 50)), float(np.percentile(values, 95))) if values else None
+    if not values:
+        return None
+    return (float(np.percentile(values, 50, method=PERCENTILE_METHOD)),
+            float(np.percentile(values, 95, method=PERCENTILE_METHOD)))
+
+
+def ratio_interval(one: list[float], many: list[float], n_boot: int = 2000,
+                   seed: int = 0) -> tuple[float, float] | None:
+    """A percentile bootstrap 95 % interval of p95(``many``) / p95(``one``): each list
+    resampled on its own, with replacement, ``n_boot`` times (seeded: the same samples give
+    the same interval); None when either list is empty. From a few dozen samples a p95 is
+    one or two slow steps, so this says how far a rerun's ratio may land from this one."""
+    import numpy as np
+
+    if not one or not many:
+        return None
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(one, dtype=float), np.asarray(many, dtype=float)
+
+    def p95s(x: np.ndarray) -> np.ndarray:  # the p95 of each of n_boot resamples of x
+        draws = x[rng.integers(0, len(x), size=(n_boot, len(x)))]
+        return np.percentile(draws, 95, axis=1, method=PERCENTILE_METHOD)
+
+    lo, hi = np.percentile(p95s(b) / p95s(a), [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def ratio_text(ratio: float, interval: tuple[float, float] | None, digits: int = 2) -> str:
+    """"1.58x [1.21, 2.30]": the ratio and its interval (none: the ratio alone)."""
+    text = f"{ratio:.{digits}f}x"
+    return text + (f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]" if interval else "")
+
+
+def unsettled(ratios: dict[str, float], intervals: dict[str, tuple[float, float] | None],
+              target: float) -> str:
+    """The verdict's clause when the intervals leave it open ("" when they settle it): met,
+    but an interaction's interval spans ``target``; or not met only by interactions whose
+    intervals all span it. The rule stays the point estimates against ``target``."""
+    spans = [k for k, iv in intervals.items() if iv and iv[0] <= target <= iv[1]]
+    over = [k for k, r in ratios.items() if r > target]
+    if over and not set(over) <= set(spans):
+        return ""  # over the target beyond what the samples leave open
+    open_ = over or spans
+    if not open_:
+        return ""
+    worst = max(ratios, key=ratios.get)
+    whose = ("the interval spans" if open_ == [worst] else
+             f"the interval{'s' if len(open_) > 1 else ''} of {', '.join(open_)} "
+             f"span{'' if len(open_) > 1 else 's'}")
+    return f"{whose} {target:g}x: more samples (--loops, --ref-loops) would settle it"
 
 
 def server_part(v: Visitor, runs: dict[str, list[tuple[float, float]]]) -> dict:
@@ -518,15 +571,21 @@ def pooled(visitors: list[Visitor], runs: dict | None = None) -> dict:
             "think_s": [round(v.thought, 3) for v in visitors]}
 
 
+def cells(p: tuple[float, float] | None) -> str:
+    return f"{p[0]:>7.2f}{p[1]:>8.2f}" if p else f"{'–':>7}{'–':>8}"
+
+
 def table(one: dict, many: dict, n: int, key: str = "times") -> str:
+    """1 session against ``n``: p50 / p95 per interaction, the p95 ratio with its bootstrap
+    95 % interval, the samples."""
     head = (f"{'interaction':<24}{'1 session p50':>14}{'p95':>8}   {f'{n} sessions p50':>15}"
-            f"{'p95':>8}   {'p95 ratio':>9}   samples")
+            f"{'p95':>8}   {'p95 ratio [95 % CI]':>21}   samples")
     rows = [head, "-" * len(head)]
     for kind in INTERACTIONS:
         a, b = percentiles(one[key][kind]), percentiles(many[key][kind])
-        cell = lambda p: f"{p[0]:>7.2f}{p[1]:>8.2f}" if p else f"{'–':>7}{'–':>8}"
-        ratio = f"{b[1] / a[1]:>8.1f}x" if a and b else f"{'–':>9}"
-        rows.append(f"{kind:<24}{cell(a):>22}   {cell(b):>23}   {ratio}   "
+        ratio = (ratio_text(b[1] / a[1], ratio_interval(one[key][kind], many[key][kind]), 1)
+                 if a and b else "–")
+        rows.append(f"{kind:<24}{cells(a):>22}   {cells(b):>23}   {ratio:>21}   "
                     f"{len(one[key][kind])} / {len(many[key][kind])}")
     if key == "times":
         rows.append(f"{'errors':<24}{len(one['errors']):>22}   {len(many['errors']):>23}")
@@ -536,17 +595,26 @@ def table(one: dict, many: dict, n: int, key: str = "times") -> str:
 def verdict(one: dict, many: dict, n: int, target: float = TARGET_RATIO,
             kind: str = "browser") -> str:
     """The 1-vs-N run's verdict: no errors and every interaction's p95 (page switches
-    aside) within ``target`` times one session's."""
-    ratios = []
-    for kind in INTERACTIONS[:3]:
-        a, b = percentiles(one["times"][kind]), percentiles(many["times"][kind])
+    aside) within ``target`` times one session's; the worst ratio with its bootstrap
+    interval, and a clause when the intervals leave the verdict open (``unsettled``)."""
+    ratios, intervals = {}, {}
+    for step in INTERACTIONS[:3]:
+        a, b = percentiles(one["times"][step]), percentiles(many["times"][step])
         if a and b:
-            ratios.append(b[1] / a[1])
-    worst = max(ratios) if len(ratios) == 3 else float("inf")
-    met = not one["errors"] and not many["errors"] and worst <= target
+            ratios[step] = b[1] / a[1]
+            intervals[step] = ratio_interval(one["times"][step], many["times"][step])
+    errors = one["errors"] or many["errors"]
+    if len(ratios) == 3:
+        step = max(ratios, key=ratios.get)
+        worst = ratios[step]
+        why = f"worst p95 ratio {ratio_text(worst, intervals[step], 1)} ({step})"
+    else:
+        worst, why = float("inf"), "worst p95 ratio infx"
+    met = not errors and worst <= target
+    clause = unsettled(ratios, intervals, target) if not errors and len(ratios) == 3 else ""
     return (f"target ({n} {kind} sessions, no errors, every interaction's p95 within "
             f"{target:g}x of one session): {'met' if met else 'NOT met'} "
-            f"(worst p95 ratio {worst:.1f}x)")
+            f"({why}){'; ' + clause if clause else ''}")
 
 
 def machine() -> str:
@@ -612,22 +680,34 @@ def ratio_to_one(levels: dict[int, dict], n: int, kind: str, key: str = "times")
     return b[1] / a[1] if a and b else None
 
 
+def interval_to_one(levels: dict[int, dict], n: int, kind: str,
+                    key: str = "times") -> tuple[float, float] | None:
+    """``ratio_to_one``'s bootstrap 95 % interval (``ratio_interval``); None without times
+    for both, and for one visitor itself (the reference: its ratio is 1 by definition)."""
+    return None if n == 1 else ratio_interval(levels[1][key][kind], levels[n][key][kind])
+
+
+def worst_text(levels: dict[int, dict], n: int, ratios: dict[str, float], key: str = "times") -> str:
+    """"worst p95 ratio 1.58x [1.21, 2.30] (zero-shot prompt edit)" among ``ratios``."""
+    kind = max(ratios, key=ratios.get)
+    return f"worst p95 ratio {ratio_text(ratios[kind], interval_to_one(levels, n, kind, key))} ({kind})"
+
+
 def sweep_table(levels: dict[int, dict]) -> str:
-    """visitors x interaction -> p50 / p95 / n / errors, the p95 over one visitor's and the
-    server's p95 (its script runs, timed in the server: what is left is the browser, the
-    network and waiting for the server's CPU)."""
+    """visitors x interaction -> p50 / p95 / n / errors, the p95 over one visitor's (with its
+    bootstrap 95 % interval, ``ratio_interval``) and the server's p95 (its script runs, timed
+    in the server: what is left is the browser, the network and waiting for the server's CPU)."""
     head = (f"{'visitors':>8}  {'interaction':<22}{'p50':>7}{'p95':>8}{'n':>5}{'errors':>8}"
-            f"{'p95 / 1 visitor':>17}{'server p95':>12}")
+            f"{'p95 / 1 visitor [95 % CI]':>27}{'server p95':>12}")
     rows = [head, "-" * len(head)]
     for n in sorted(levels):
         res = levels[n]
         for kind in INTERACTIONS:
             p, srv = percentiles(res["times"][kind]), percentiles(res["server"][kind])
             ratio = ratio_to_one(levels, n, kind)
-            rows.append(f"{n:>8}  {kind:<22}"
-                        + (f"{p[0]:>7.2f}{p[1]:>8.2f}" if p else f"{'–':>7}{'–':>8}")
-                        + f"{len(res['times'][kind]):>5}{res['error_at'].count(kind):>8}"
-                        + (f"{ratio:>16.2f}x" if ratio is not None else f"{'–':>17}")
+            ratio = "–" if ratio is None else ratio_text(ratio, interval_to_one(levels, n, kind))
+            rows.append(f"{n:>8}  {kind:<22}{cells(p)}"
+                        + f"{len(res['times'][kind]):>5}{res['error_at'].count(kind):>8}{ratio:>27}"
                         + (f"{srv[1]:>12.2f}" if srv else f"{'–':>12}"))
         other = res["error_at"].count("other")
         if other:
@@ -642,8 +722,7 @@ def level_line(levels: dict[int, dict], n: int) -> str:
     have = {k: r for k, r in ratios.items() if r is not None}
     line = f"{n:>3} visitor(s): {len(res['errors'])} error(s)"
     if have and n != 1:
-        kind = max(have, key=have.get)
-        line += f", worst p95 ratio {have[kind]:.2f}x ({kind})"
+        line += f", {worst_text(levels, n, have)}"
     missing = [k for k in INTERACTIONS if ratios[k] is None]
     if missing:
         line += f", no times for {', '.join(missing)}"
@@ -673,10 +752,12 @@ def sweep_verdict(levels: dict[int, dict], think: tuple[float, float] | None,
     why = [f"{errors} error(s)"]
     have = {k: r for k, r in ratios.items() if r is not None}
     if have:
-        kind = max(have, key=have.get)
-        why.append(f"worst p95 ratio {have[kind]:.2f}x ({kind})")
+        why.append(worst_text(levels, visitors, have, key))
     if missing:
         why.append(f"no times for {', '.join(missing)}")
+    elif not errors:  # the ratios alone decide: say when their intervals leave it open
+        clause = unsettled(have, {k: interval_to_one(levels, visitors, k, key) for k in have}, target)
+        why += [clause] if clause else []
     return met, f"{goal}: {'met' if met else 'NOT met'} ({'; '.join(why)})"
 
 

@@ -4,9 +4,12 @@ no server, no timed assertion)."""
 
 from __future__ import annotations
 
+import re
 import sys
 
+import numpy as np
 import pytest
+from floats import assert_close
 
 
 @pytest.fixture(scope="module")
@@ -143,9 +146,11 @@ def test_sweep_table_rows_ratios_and_errors(al):
     rows = [ln.split() for ln in lines[2:]]
     assert len(rows) == 3 * len(al.INTERACTIONS) + 1  # + the errors between interactions
     grad8 = next(r for r in rows if r[0] == "8" and r[1:3] == ["Grad-CAM", "map"])
-    assert grad8[-5:] == ["3.00", "20", "2", "3.00x", "1.50"]  # p95, n, errors, ratio, server
+    assert grad8[-7:-3] + grad8[-1:] == ["3.00", "20", "2", "3.00x", "1.50"]  # p95, n, errors, ratio, server
+    lo, hi = (float(x.strip("[],")) for x in grad8[-3:-1])  # the ratio's interval
+    assert lo < 3.0 < hi
     case2 = next(r for r in rows if r[0] == "2" and r[1:3] == ["change", "case"])
-    assert case2[-4:-1] == ["20", "0", "1.20x"]
+    assert case2[-6:-3] == ["20", "0", "1.20x"]
     assert rows[-1][0] == "8" and rows[-1][-1] == "1"  # errors between interactions
     assert all(r[-2] == "1.00x" for r in rows if r[0] == "1")
 
@@ -172,7 +177,8 @@ def test_verdict_met_at_eight_visitors_within_one_and_a_half(al):
 def test_verdict_not_met_over_the_ratio_on_one_interaction(al):
     p95 = {**{k: 1.2 for k in al.INTERACTIONS}, "switch page": 1.6}
     met, line = al.sweep_verdict({1: level(al, 1.0), 8: level(al, p95)}, THINK)
-    assert not met and "NOT met" in line and "1.60x (switch page)" in line
+    assert not met and "NOT met" in line
+    assert re.search(r"worst p95 ratio 1\.60x \[\d\.\d\d, \d\.\d\d\] \(switch page\)", line)
 
 
 @pytest.mark.parametrize("where", [8, 1])
@@ -221,11 +227,111 @@ def test_report_prints_the_sweep_or_the_closed_loop(al, tmp_path, capsys):
     a = args(al, tmp_path, "--sweep", "1,8", "--think", "5-15")
     kept = al.report(a, "http://127.0.0.1:1", "no pinning", "2 cores", [level(al, 1.0), level(al, 1.2)])
     out = capsys.readouterr().out
-    assert "p95 / 1 visitor" in out and out.rstrip().endswith("(0 error(s); worst p95 ratio 1.20x "
-                                                               "(change case))")
+    assert "p95 / 1 visitor" in out
+    assert re.search(r"\(0 error\(s\); worst p95 ratio 1\.20x \[\d\.\d\d, \d\.\d\d\] \(change case\)\)$",
+                     out.rstrip())
     assert ": met" in out and set(kept["levels"]) == {"1", "8"}
     a = args(al, tmp_path, "--sessions", "4")
     kept = al.report(a, "u", "no pinning", "2 cores", [level(al, 1.0), level(al, 2.0)])
     out = capsys.readouterr().out
     assert "4 sessions p50" in out and "within 3x of one session): met" in out
     assert set(kept) == {"one", "many"}
+
+
+# --------------------------------------------------------------------------- the ratio's interval
+def samples(seed: int, n: int, scale: float = 1.0) -> list[float]:
+    """Step times as a server gives them: mostly near 0.2 s, a long right tail."""
+    return list(scale * np.random.default_rng(seed).lognormal(np.log(0.2), 0.4, n))
+
+
+def p95_ratio(one, many) -> float:
+    return float(np.percentile(many, 95) / np.percentile(one, 95))
+
+
+@pytest.mark.parametrize("seed, n_one, n_many", [(0, 10, 21), (1, 30, 24), (2, 20, 20), (3, 12, 30)])
+def test_ratio_interval_holds_the_point_estimate(al, seed, n_one, n_many):
+    one, many = samples(seed, n_one), samples(100 + seed, n_many, 1.3)
+    lo, hi = al.ratio_interval(one, many)
+    assert lo < p95_ratio(one, many) < hi
+    assert hi - lo > 0.1  # a few dozen samples: an honest interval is wide
+
+
+def test_ratio_interval_is_seeded(al):
+    one, many = samples(0, 20), samples(1, 21)
+    assert al.ratio_interval(one, many) == al.ratio_interval(one, many, seed=0)
+    assert al.ratio_interval(one, many, seed=1) == al.ratio_interval(one, many, seed=1)
+    assert al.ratio_interval(one, many, seed=1) != al.ratio_interval(one, many)
+
+
+def test_ratio_interval_of_scaled_copies_is_around_the_scale(al):
+    one = samples(4, 20)
+    lo, hi = al.ratio_interval(one, [2 * t for t in one])
+    assert lo < 2.0 < hi  # each list resampled on its own: not exactly 2, ...
+    assert_close(np.sqrt(lo * hi), 2.0, atol=0.05)  # ... but 2 times a ratio as likely as its inverse
+    assert_close(al.ratio_interval([0.3] * 10, [0.6] * 15), (2.0, 2.0), atol=1e-9)  # no spread: none left
+
+
+@pytest.mark.parametrize("one, many", [([], [0.2, 0.3]), ([0.2, 0.3], []), ([], [])])
+def test_ratio_interval_without_samples_is_none(al, one, many):
+    assert al.ratio_interval(one, many) is None
+
+
+def test_ratio_text(al):
+    assert al.ratio_text(1.5838, (1.2149, 2.3)) == "1.58x [1.21, 2.30]"
+    assert al.ratio_text(2.04, (1.61, 2.33), 1) == "2.0x [1.6, 2.3]"
+    assert al.ratio_text(1.0, None) == "1.00x"
+
+
+def test_sweep_table_shows_each_ratios_interval_and_stays_aligned(al):
+    levels = {1: level(al, 1.0), 8: level(al, {**{k: 1.4 for k in al.INTERACTIONS}, "Grad-CAM map": 73.5})}
+    lines = al.sweep_table(levels).splitlines()
+    assert "[95 % CI]" in lines[0]
+    assert {len(ln) for ln in lines} == {len(lines[0])}  # a 73x ratio's interval fits its column
+    for kind in al.INTERACTIONS:
+        row = next(ln for ln in lines if ln.split()[0] == "8" and kind in ln)
+        interval = al.ratio_interval(levels[1]["times"][kind], levels[8]["times"][kind])
+        assert interval is not None and f"x [{interval[0]:.2f}, {interval[1]:.2f}]" in row
+    assert all("[" not in ln for ln in lines[2:] if ln.split()[0] == "1")  # the reference: 1 by definition
+    line = al.level_line(levels, 8)
+    iv = al.ratio_interval(levels[1]["times"]["Grad-CAM map"], levels[8]["times"]["Grad-CAM map"])
+    assert f"worst p95 ratio {al.ratio_text(73.5, iv)} (Grad-CAM map)" in line
+
+
+def test_verdict_says_when_the_interval_spans_the_target(al):
+    spans = "the interval spans 1.5x: more samples"
+    one = level(al, 1.0)
+    met, line = al.sweep_verdict({1: one, 8: level(al, 1.45)}, THINK)  # met, [1.20, 1.68]
+    assert met and "1.45x [" in line and "span 1.5x: more samples" in line
+    met, line = al.sweep_verdict({1: one, 8: level(al, {**{k: 1.0 for k in al.INTERACTIONS},
+                                                         "switch page": 1.6})}, THINK)
+    assert not met and line.endswith(f"(switch page); {spans} (--loops, --ref-loops) would settle it)")
+    for p95 in (1.0, 2.5):  # met or not beyond the intervals: nothing to add
+        assert "more samples" not in al.sweep_verdict({1: one, 8: level(al, p95)}, THINK)[1]
+    p95 = {**{k: 1.0 for k in al.INTERACTIONS}, "switch page": 1.6, "change case": 2.5}
+    met, line = al.sweep_verdict({1: one, 8: level(al, p95)}, THINK)
+    assert not met and "more samples" not in line  # the case change is over beyond doubt
+    met, line = al.sweep_verdict({1: one, 8: level(al, 1.45, {"other": 1})}, THINK)
+    assert not met and "more samples" not in line  # an error decides it
+
+
+def test_unsettled_names_the_intervals_that_span_the_target(al):
+    ratios = {"a": 1.4, "b": 1.2}
+    assert al.unsettled(ratios, {"a": (1.3, 1.45), "b": (1.0, 1.4)}, 1.5) == ""
+    assert al.unsettled(ratios, {"a": (1.3, 1.6), "b": (1.0, 1.4)}, 1.5).startswith("the interval spans 1.5x")
+    assert al.unsettled(ratios, {"a": (1.3, 1.4), "b": (1.0, 1.6)}, 1.5).startswith("the interval of b spans")
+    assert al.unsettled(ratios, {"a": (1.3, 1.6), "b": (1.0, 1.6)}, 1.5).startswith("the intervals of a, b span")
+    over = {"a": 1.7, "b": 1.2}
+    assert al.unsettled(over, {"a": (1.4, 1.9), "b": (1.0, 1.6)}, 1.5).startswith("the interval spans")
+    assert al.unsettled(over, {"a": (1.55, 1.9), "b": (1.0, 1.6)}, 1.5) == ""
+
+
+def test_closed_loop_table_and_verdict_show_the_interval(al):
+    one, many = level(al, 1.0), level(al, 2.0)
+    interval = al.ratio_interval(one["times"]["change case"], many["times"]["change case"])
+    want = al.ratio_text(2.0, interval, 1)
+    assert want.startswith("2.0x [") and want in al.table(one, many, 8).splitlines()[2]
+    line = al.verdict(one, many, 8)
+    assert f"met (worst p95 ratio {want} (change case))" in line and "more samples" not in line
+    assert "8 browser sessions" in line
+    line = al.verdict(one, level(al, 1.45), 8, al.ROOM_RATIO)
+    assert ": met" in line and line.endswith("span 1.5x: more samples (--loops, --ref-loops) would settle it")
