@@ -9,6 +9,7 @@ the talking point inside the window and nothing blank under the films."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -19,6 +20,7 @@ from eclip.locations import package_file
 _WINDOW = components.declare_component("eclip_room", path=str(package_file("app", "static", "room")))
 DEFAULT_WINDOW = (1280, 720)  # before the browser has said (and under AppTest): a projector's size
 FULL = "pr_full_on"  # session state: the full-screen layout is on
+PRESSES = "pr_presses"  # session state: how many presses of the room's buttons the app has taken
 
 # px the page takes around the films (measured in Chromium with the CSS below): the side
 # padding, the header with Streamlit's menu (none in full screen), the title, Previous/Next,
@@ -58,12 +60,28 @@ def layout(width: int, height: int, n: int, full: bool = False) -> Layout:
     return Layout(film, False, inner, 0, text_h)
 
 
+def counted(callback: Callable[..., None]) -> Callable[..., None]:
+    """``callback`` as the on_click of a button the room's keys press, counting the press: the
+    window's side presses the next key only once it has seen the count go up (see window)."""
+    def on_click(*args) -> None:
+        st.session_state[PRESSES] = st.session_state.get(PRESSES, 0) + 1
+        callback(*args)
+    return on_click
+
+
 def window(full: bool) -> tuple[int, int]:
     """The browser window's (width, height), DEFAULT_WINDOW until it has said; draws nothing
     seen (css() hides the component's frame and the ``pr_window_<w>x<h>`` mark a browser
-    test or the screenshots wait for: the page laid out for the window's own size)."""
+    test or the screenshots wait for: the page laid out for the window's own size).
+
+    Called after the buttons the room's keys press: the presses it passes on tell the
+    window's side that the press it made last has been taken and the buttons drawn again
+    with this run's arguments, so the next key may press them. A key pressed before that
+    would be lost (Streamlit sends the clicks of one turn of the page as one rerun, so a
+    button clicked twice counts once) or act on the stop before (a run cut short by it keeps
+    the buttons' arguments of the run before)."""
     with st.container(key="pr_room"):
-        value = _WINDOW(full=full, key="pr_room_window", default=None)
+        value = _WINDOW(full=full, presses=st.session_state.get(PRESSES, 0), key="pr_room_window", default=None)
         try:
             size = int(value["width"]), int(value["height"])
         except (TypeError, KeyError, ValueError):

@@ -74,13 +74,14 @@ def _nav(stops: list[tour.Stop], i: int | None, full: bool) -> None:
     with st.container(key="pr_nav"):
         c1, c2, c3, c4 = st.columns([1, 3, 1.3, 1], vertical_alignment="center")
     at = -1 if i is None else i
-    c1.button("Previous", icon=":material/arrow_back:", key="pr_prev", on_click=_go,
+    c1.button("Previous", icon=":material/arrow_back:", key="pr_prev", on_click=room.counted(_go),
               args=(stops, at - 1 if i is not None else len(stops) - 1), width="stretch",
               help="Keys: PageUp or the left arrow (a presenter's clicker sends PageUp).")
-    c4.button("Next", icon=":material/arrow_forward:", key="pr_next", on_click=_go,
+    c4.button("Next", icon=":material/arrow_forward:", key="pr_next", on_click=room.counted(_go),
               args=(stops, at + 1), width="stretch",
               help="Keys: PageDown or the right arrow (a presenter's clicker sends PageDown).")
-    c3.button("Exit full screen" if full else "Full screen", key="pr_full", on_click=_full, args=(not full,),
+    c3.button("Exit full screen" if full else "Full screen", key="pr_full", on_click=room.counted(_full),
+              args=(not full,),
               icon=":material/fullscreen_exit:" if full else ":material/fullscreen:", width="stretch",
               help="Key: Esc." if full else "The films and the talking point alone, in the browser's "
                                             "full screen. Key: F; Esc leaves it.")
@@ -232,7 +233,6 @@ def _export(case, panels, checkpoint, lm: LoadedModel, other, draft, prompt: str
 
 st.set_page_config(initial_sidebar_state="collapsed")  # the room sees the films, not the app's menu
 full = bool(st.session_state.get(room.FULL))
-width, height = room.window(full)
 st.markdown(room.css(full, POINT_TYPE), unsafe_allow_html=True)
 st.title("Presenter")
 root, manifest = state.require_dataset()
@@ -246,6 +246,7 @@ if not stops:
     st.stop()
 i = _position(stops, manifest)
 _nav(stops, i, full)
+width, height = room.window(full)  # after the buttons: it tells the room's keys they are drawn
 with state.eclip_errors("Upload the image again, or go on with the tour."):
     case = loader.load(root, manifest, stops[i].case if i is not None else current_case.UPLOAD_ID)
 stop = stops[i] if i is not None else None

@@ -3,6 +3,7 @@ Playwright, tests/browser.py's waits): at 1280 x 720 the sidebar is folded and t
 the talking point fit the window; a clicker's PageDown/PageUp and the arrow keys walk the tour;
 F and Esc enter and leave the full-screen layout; F then PageDown at once lands on the next stop
 and stays there when the full screen's size report comes, and Back returns to the stop left;
+keys pressed right after F, faster than the app answers, each count once and in order;
 scrolling on a film zooms it and dragging pans it."""
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ X_RANGE = "el => el._fullLayout.xaxis.range[1] - el._fullLayout.xaxis.range[0]"
 WATCH_ZOOM = """el => { el.__wheel = 0; el.__drawn = 0;
   el.addEventListener('wheel', () => { el.__wheel = performance.now(); }, true);
   el.on('plotly_relayout', () => { el.__drawn = performance.now(); }); }"""
+# Keys that reach the page back to back, as a clicker's do while the page is busy (F's full
+# screen redraws every film): Chromium hands them over one after the other, before Streamlit's
+# next turn sends the first press to the app.
+BURST = """keys => { for (const key of keys)
+  document.dispatchEvent(new KeyboardEvent('keydown', {key: key, bubbles: true, cancelable: true})); }"""
+# The room component has pressed every key it was given and the app has drawn each press.
+KEYS_DONE = """() => [...document.querySelectorAll('.st-key-pr_room iframe')].every(frame => {
+  const root = frame.contentDocument && frame.contentDocument.documentElement;
+  return !!root && !root.dataset.keys;
+})"""
 
 
 @pytest.fixture
@@ -194,5 +205,47 @@ def test_presenter_fits_a_projector_and_walks_on_a_clickers_keys(room_server):
             page.mouse.up()
             page.wait_for_function("([el, x0]) => el._fullLayout.xaxis.range[0] < x0",
                                    arg=[film.element_handle(), zoomed[0]])  # dragged right: earlier columns
+        finally:
+            browser.close()
+
+
+@needs_chromium
+def test_keys_pressed_right_after_f_each_count_once_in_order(room_server):
+    """F, then PageDown twice before the app has answered F: two stops on, in full screen. The
+    page used to click Next for each key at once; Streamlit sends the clicks of one turn of the
+    page together, and one button's two clicks are one press (the second PageDown was lost), and
+    a key the app took while a run was under way could act on the stop before it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = new_page(browser, 1280, 720)
+            page.goto(room_server + "/presenter", wait_until="domcontentloaded")
+            page.locator(".st-key-pr_window_1280x720").wait_for(state="attached", timeout=180000)
+            wait_idle(page, 180000)
+            _stop(page, 1)
+            page.locator('[data-testid="stMain"] h1').click()  # the focus on the page, as after a click
+
+            page.keyboard.press("f")
+            page.evaluate(BURST, ["PageDown", "PageDown"])
+            page.set_viewport_size({"width": 1280, "height": 800})  # the full screen's own resize
+            page.wait_for_function(KEYS_DONE, timeout=120000)
+            page.locator(".st-key-pr_window_1280x800").wait_for(state="attached", timeout=120000)
+            window_reported(page)
+            wait_idle(page)
+            assert page.locator(STOP).filter(has_text=re.compile(r"^Stop \d of 3")).first.inner_text().startswith(
+                "Stop 3 of 3")
+            assert page.evaluate("location.search") == "?case=case004"
+            assert page.get_by_role("button", name="Exit full screen").is_visible()
+
+            # In order: Next, then Previous twice (round to the last stop), then F out of the layout
+            page.evaluate(BURST, ["PageDown", "PageUp", "PageUp", "f"])
+            page.wait_for_function(KEYS_DONE, timeout=120000)
+            wait_idle(page)
+            assert page.locator(STOP).filter(has_text=re.compile(r"^Stop \d of 3")).first.inner_text().startswith(
+                "Stop 2 of 3")
+            assert page.evaluate("location.search") == "?case=case002"
+            assert page.get_by_role("button", name="Full screen", exact=True).is_visible()
         finally:
             browser.close()
