@@ -140,9 +140,14 @@ def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float, keep: 
 
 # widths (px) that fit the pairs table's 8 columns in the ~800 px a 1280 x 720 window leaves
 _W = st.column_config.Column
-FITS_1280 = {"name": _W(width=125), "label column": _W(width=125), "positives": _W(width=62),
-             "negatives": _W(width=66), "AUROC": _W(width=128), "mean probability": _W(width=82),
-             "validate base rate": _W(width=74), "calibrated": _W(width=150)}
+FITS_1280 = {
+    "name": _W(width=125), "label column": _W(width=125), "positives": _W(width=62),
+    "negatives": _W(width=66), "AUROC": _W(width=128),
+    "mean probability": _W("mean P", width=82,
+                           help="Mean probability over the split's images (calibrated where the pair is)."),
+    "validate base rate": _W("base rate", width=74,
+                             help="Share of the validate split's labelled films with the finding."),
+    "calibrated": _W(width=150)}
 
 
 def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs, notes, scale: float) -> None:

@@ -79,7 +79,8 @@ def binary_comparison(df: pd.DataFrame, prompt_set: PromptSet, probs_active: np.
 def for_display(table: pd.DataFrame) -> pd.DataFrame:
     """A comparison as a reader sees it. Binary (``binary_comparison``): the counts first
     ("–" for a pair without a label), each model's AUROC as text, and where there is none
-    the reason ("too few positives (3)") in its place, never a bare None; the "why" column
+    the reason ("too few positives (3)") in its place and "–" for its difference and interval,
+    never a bare None; the "why" column
     folded in ("macro AUROC (mean over 3 of 9 pairs)"). Multiclass tables come back rounded."""
     if "why" not in table.columns:
         return table.round(3)
@@ -87,6 +88,9 @@ def for_display(table: pd.DataFrame) -> pd.DataFrame:
     scored = table["active"].notna()
     for col in ("active", "compare"):
         shown[col] = [f"{v:.3f}" if ok else why for v, ok, why in zip(table[col], scored, table["why"])]
+    for col in ("difference", "ci_low", "ci_high"):  # a dataframe shows a missing number as "None"
+        if col in shown.columns:
+            shown[col] = ["–" if pd.isna(v) else f"{v:.3f}" for v in table[col]]
     for col in ("positives", "negatives"):
         shown[col] = ["–" if pd.isna(v) else str(int(v)) for v in table[col]]
     shown["name"] = [f"{name} ({why})" if ok and why else name

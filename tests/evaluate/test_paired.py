@@ -131,6 +131,8 @@ def test_binary_comparison_scores_a_pair_only_with_enough_positives_and_negative
     assert list(shown.columns[:2]) == ["positives", "negatives"]
     assert shown.loc["effusion", "active"] == "too few positives (3)"
     assert shown.loc["effusion", "compare"] == "too few positives (3)"
+    assert [shown.loc["effusion", c] for c in ("difference", "ci_low", "ci_high")] == ["–"] * 3
+    assert shown.loc["cardiomegaly", "difference"] == f"{table.loc['cardiomegaly', 'difference']:.3f}"
     assert shown.loc["effusion", "positives"] == "3" and shown.loc["free text", "positives"] == "–"
     assert shown.loc["cardiomegaly", "active"] == f"{table.loc['cardiomegaly', 'active']:.3f}"
     assert "why" not in shown.columns
