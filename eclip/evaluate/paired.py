@@ -90,7 +90,7 @@ def for_display(table: pd.DataFrame) -> pd.DataFrame:
         shown[col] = [f"{v:.3f}" if ok else why for v, ok, why in zip(table[col], scored, table["why"])]
     for col in ("difference", "ci_low", "ci_high"):  # a dataframe shows a missing number as "None"
         if col in shown.columns:
-            shown[col] = ["–" if pd.isna(v) else f"{v:.3f}" for v in table[col]]
+            shown[col] = ["–" if pd.isna(v) else f"{round(v, 3) + 0.0:.3f}" for v in table[col]]  # no "-0.000"
     for col in ("positives", "negatives"):
         shown[col] = ["–" if pd.isna(v) else str(int(v)) for v in table[col]]
     shown["name"] = [f"{name} ({why})" if ok and why else name

@@ -132,7 +132,9 @@ def test_binary_comparison_scores_a_pair_only_with_enough_positives_and_negative
     assert shown.loc["effusion", "active"] == "too few positives (3)"
     assert shown.loc["effusion", "compare"] == "too few positives (3)"
     assert [shown.loc["effusion", c] for c in ("difference", "ci_low", "ci_high")] == ["–"] * 3
-    assert shown.loc["cardiomegaly", "difference"] == f"{table.loc['cardiomegaly', 'difference']:.3f}"
+    assert shown.loc["cardiomegaly", "difference"] == f"{round(table.loc['cardiomegaly', 'difference'], 3):.3f}"
+    nearly_zero = table.reset_index().assign(ci_low=lambda t: np.where(t["why"] == "", -1e-4, np.nan))
+    assert for_display(nearly_zero).set_index("name").loc["cardiomegaly", "ci_low"] == "0.000"  # not "-0.000"
     assert shown.loc["effusion", "positives"] == "3" and shown.loc["free text", "positives"] == "–"
     assert shown.loc["cardiomegaly", "active"] == f"{table.loc['cardiomegaly', 'active']:.3f}"
     assert "why" not in shown.columns
