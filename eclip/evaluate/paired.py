@@ -80,8 +80,8 @@ def for_display(table: pd.DataFrame) -> pd.DataFrame:
     """A comparison as a reader sees it. Binary (``binary_comparison``): the counts first
     ("–" for a pair without a label), each model's AUROC as text, and where there is none
     the reason ("too few positives (3)") in its place and "–" for its difference and interval,
-    never a bare None; the "why" column
-    folded in ("macro AUROC (mean over 3 of 9 pairs)"). Multiclass tables come back rounded."""
+    never a bare None; the "why" column folded in ("macro AUROC (mean over 3 of 9 pairs)").
+    Multiclass tables come back rounded."""
     if "why" not in table.columns:
         return table.round(3)
     shown = table.drop(columns=["why"]).round(3)

@@ -55,12 +55,8 @@ def trim_masked_padding(clip, tokens: torch.Tensor) -> torch.Tensor:
     Those build their attention mask from the pad id and mean-pool under it, so padded
     positions never reach a real token or the pooled output; MiniLM would otherwise run all
     64 positions for a 10-token prompt (~5x the work)."""
-    from open_clip.hf_model import HFTextEncoder
-
-    text = getattr(clip, "text", None)
-    if not isinstance(text, HFTextEncoder) or text.config.pad_token_id is None:
-        return tokens
-    return tokens[:, :used_length(tokens, text.config.pad_token_id)]
+    text = hf_text_tower(clip)
+    return tokens if text is None else tokens[:, :used_length(tokens, text.config.pad_token_id)]
 
 
 def used_length(tokens: torch.Tensor, pad: int) -> int:
