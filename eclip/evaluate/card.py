@@ -1,6 +1,7 @@
 """Write into a checkpoint's card.json (weights untouched): evaluation results
 (``update_card``), and what the model carries of its training world (``eclip evaluate card``:
-``write_training_world``)."""
+``write_training_world``), with the seeds experiment's answer to "does gaze help?"
+(``--gaze-seeds``)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import pandas as pd
 from eclip.cli import run_command
 from eclip.data.manifest import fingerprint, read_manifest
 from eclip.errors import EvaluationError
+from eclip.evaluate.gaze_effect import load_effect
 from eclip.evaluate.suite import baseline_values
 from eclip.index.typicality import K, SAMPLE_MAX, fit_reference, sample_rows, save_reference
 from eclip.io import sha256_file
-from eclip.model.card import CARD, INTENDED_USE, ModelCard, RealFilmCheck, TrainingData, read_card, write_card
+from eclip.model.card import (CARD, INTENDED_USE, GazeEffect, ModelCard, RealFilmCheck, TrainingData, read_card,
+                              write_card)
 from eclip.model.checkpoint import WEIGHTS, LoadedModel, load_model
 from eclip.model.encode import encode_images
 
@@ -185,13 +188,15 @@ def train_reference(lm: LoadedModel, root: Path, train: pd.DataFrame, fingerprin
 
 
 def write_training_world(checkpoint: str | Path, train_data: str | Path | None = None, *,
-                         real_film_check: RealFilmCheck | None = None, source: str = "",
+                         real_film_check: RealFilmCheck | None = None,
+                         gaze_effect: GazeEffect | None = None, source: str = "",
                          text_licence: str = "", seed: int = 0, limit: int = SAMPLE_MAX,
                          allow_other_corpus: bool = False, batch_size: int = 32,
                          device: str = "cpu") -> dict:
     """card.json's training-data facts, intended use, limitations and real-film check, and
     ``train_reference.safetensors``, for one checkpoint folder. Rerunnable: the same inputs
-    give the same files. A real-film check already on the card stays unless one is given."""
+    give the same files. A real-film check or gaze effect already on the card stays unless one
+    is given."""
     lm = load_model(checkpoint, device=device)  # verifies the weights against the card
     card = read_card(checkpoint)
     root, train = training_rows(lm, train_data)
@@ -204,7 +209,8 @@ def write_training_world(checkpoint: str | Path, train_data: str | Path | None =
         "data": data.root, "data_fingerprint": fp,
         "is_training_corpus": not card.data_fingerprint or fp == card.data_fingerprint})
     card = replace(card, training_data=data, intended_use=INTENDED_USE,
-                   limitations=limitations(data, check), real_film_check=check, extra=extra)
+                   limitations=limitations(data, check), real_film_check=check,
+                   gaze_effect=gaze_effect or card.gaze_effect, extra=extra)
     write_card(checkpoint, card)
     if sha256_file(Path(checkpoint) / WEIGHTS) != lm.weights_sha256:
         raise EvaluationError(f"{checkpoint}/{WEIGHTS} changed while its card was written")
@@ -225,6 +231,10 @@ def _parser():
     p.add_argument("--real-film-check", metavar="JSON",
                    help="a measurement on real films ({metric, value, ci95, n_films, films, model}); "
                         "default: the card's own, if any")
+    p.add_argument("--gaze-seeds", metavar="JSON",
+                   help="the seeds experiment's report (results/gaze-seeds.json, from "
+                        "`python benchmarks/gaze_seeds.py report`): its answer to 'does gaze help?' "
+                        "goes on the card; default: the card's own, if any")
     p.add_argument("--source", default="", help="what the training corpus is (default: from its 'source' column)")
     p.add_argument("--text-licence", default="", help="licence of its report text (default: from its source)")
     p.add_argument("--sample", type=int, default=SAMPLE_MAX,
@@ -255,15 +265,18 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         check = _read_check(args.real_film_check)
+        gaze = load_effect(args.gaze_seeds) if args.gaze_seeds else None
         for ckpt in args.checkpoint:
             card = write_training_world(
-                ckpt, args.train_data, real_film_check=check, source=args.source,
+                ckpt, args.train_data, real_film_check=check, gaze_effect=gaze, source=args.source,
                 text_licence=args.text_licence, seed=args.seed, limit=args.sample,
                 allow_other_corpus=args.allow_fingerprint_mismatch, batch_size=args.batch_size,
                 device=args.device)
             ref = card["train_reference"]
             print(f"{ckpt}: {ref['n']} training images ({ref['data']}) in {ref['file']}; "
                   f"caveat: {ModelCard.from_dict(card).caveat or 'none (not trained on simulated films)'}")
+            if gaze:
+                print(f"  does gaze help? {gaze.answer} ({gaze.n_seeds} seeds, {gaze.source})")
         return 0
 
     return run_command(run)

@@ -67,6 +67,39 @@ class RealFilmCheck:
 
 
 @dataclass(frozen=True)
+class GazeEffect:
+    """The seeds experiment's answer to "does gaze help?" (eCLIP against CLIP and against the
+    same training with random heatmaps, paired by training seed; written by
+    ``eclip.evaluate.gaze_effect``). A fact about the model type, measured across seeds: the
+    same on the eCLIP and the CLIP card."""
+
+    sentence: str  # what a clinician reads (the app, the Presenter tour)
+    answer: str  # the verdict in a phrase: "better than both on the pointing game; no detectable ..."
+    n_seeds: int
+    planned_seeds: int = 6
+    source: str = ""  # the report file's name, never a path
+    metrics: dict = field(default_factory=dict)  # metric -> its name, verdict and [mean, low, high] per contrast
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> GazeEffect | None:
+        """None for anything without its sentence and seed count (no half-answers on a card)."""
+        try:
+            effect = cls(str(raw["sentence"]), str(raw.get("answer", "")), int(raw["n_seeds"]),
+                         int(raw.get("planned_seeds", 6)), str(raw.get("source", "")),
+                         dict(raw.get("metrics") or {}))
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return None
+        return effect if effect.sentence.strip() and effect.n_seeds > 0 else None
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def provisional(self) -> bool:
+        return self.n_seeds < self.planned_seeds
+
+
+@dataclass(frozen=True)
 class TrainingData:
     simulated: bool | None = None  # None: the card does not say (an old card)
     source: str = ""  # "demo (simulated films, Open-I report text)"
@@ -99,6 +132,7 @@ class ModelCard:
     intended_use: str = ""
     limitations: tuple[str, ...] = ()
     real_film_check: RealFilmCheck | None = None
+    gaze_effect: GazeEffect | None = None  # does gaze help? the seeds experiment's answer
     expert: bool | None = None  # trained with the gaze expert (eCLIP) or not (CLIP); None: unknown
     seed: int | None = None
     created_at: str = ""
@@ -120,6 +154,7 @@ class ModelCard:
             intended_use=str(raw.get("intended_use") or ""),
             limitations=tuple(map(str, limits)) if isinstance(limits, list) else (),
             real_film_check=RealFilmCheck.from_dict(raw.get("real_film_check")),
+            gaze_effect=GazeEffect.from_dict(raw.get("gaze_effect")),
             expert=raw["expert"] if isinstance(raw.get("expert"), bool) else None,
             seed=_int(raw["seed"]) if raw.get("seed") is not None else None,
             created_at=str(raw.get("created_at") or ""), selected_on=str(raw.get("selected_on") or ""),
