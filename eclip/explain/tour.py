@@ -24,7 +24,9 @@ than its numbers. A role whose pool is empty (no device film with gaze, no findi
 left out, and the command says so. A case already on the tour is not picked twice.
 
 ``--out`` writes the whole tour file (header comment included; app/assets/tour.toml is this
-command's output); without it the file goes to stdout.
+command's output); without it the file goes to stdout. ``--gaze-seeds results/gaze-seeds.json``
+adds the seeds experiment's answer to "does gaze help?" (eclip.evaluate.gaze_effect) to the gaze
+stop, so the room hears what the training seeds say beside the one case.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import json
 import re
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +49,12 @@ from eclip.data.labeller import DOUBT_NEGATION, POST_NEGATION, PRE_NEGATION
 from eclip.data.manifest import LABELS, read_manifest
 from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
+from eclip.evaluate.gaze_effect import load_effect
 from eclip.evaluate.saliency import agreement_metrics
 from eclip.index.store import IndexMissing, StaleIndex, load_index
 from eclip.index.zero_shot_calibration import ZeroShotCalibration
 from eclip.model import load_model
+from eclip.model.card import GazeEffect
 from eclip.model.checkpoint import LoadedModel, checkpoint_name
 from eclip.model.encode import encode_pixels
 from eclip.report.context import calibration_of, zero_shot_evidence
@@ -431,6 +435,22 @@ def pick_tour(lm: LoadedModel, other, data: str | Path, split: str = "test", rol
     return Tour(picks, left_out, split, str(data), models)
 
 
+def with_gaze_effect(tour: Tour, effect: GazeEffect) -> Tour:
+    """The tour with the seeds experiment's answer on its gaze stop: the sentence closes the
+    talking point and the verdict joins ``typical`` (one case is an extreme; the seeds say what
+    the training does on average). A tour without a gaze stop is returned as it is."""
+    return replace(tour, picks=[_with_seeds(p, effect) if p.role == "gaze" else p for p in tour.picks])
+
+
+def _with_seeds(pick: Pick, effect: GazeEffect) -> Pick:
+    seeds = f"{effect.n_seeds} paired training seeds" + (
+        f" (provisional: {effect.n_seeds} of the {effect.planned_seeds} planned)" if effect.provisional else "")
+    typical = (f"{pick.typical.removesuffix('.')} · Does gaze help? Across {seeds}, eCLIP against CLIP "
+               f"and random heatmaps: {effect.answer}.")
+    return replace(pick, point=f"{pick.point} {effect.sentence}", typical=typical,
+                   why=f"{pick.why}; seeds experiment ({effect.source or 'report'}): {effect.answer}")
+
+
 # --------------------------------------------------------------------------- the file
 def _toml(value: str) -> str:
     """A TOML basic string (JSON's escapes are TOML's)."""
@@ -473,6 +493,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["python -m eclip.explain.tour", "--checkpoint", args.checkpoint]
     parts += ["--compare", args.compare] if args.compare else []
     parts += ["--data", args.data] + (["--split", args.split] if args.split != "test" else [])
+    parts += ["--gaze-seeds", args.gaze_seeds] if args.gaze_seeds else []
     parts += ["--out", args.out] if args.out else []
     return " ".join(p if p.startswith("python -m") else shlex.quote(p) for p in parts)
 
@@ -486,13 +507,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="test")
     ap.add_argument("--out", default=None, help="write the tour file here (app/assets/tour.toml "
                     "for the shipped tour); default: print it")
+    ap.add_argument("--gaze-seeds", metavar="JSON", default=None,
+                    help="the seeds experiment's report (results/gaze-seeds.json): its answer to "
+                         "'does gaze help?' joins the gaze stop")
     args = ap.parse_args(argv)
     return run_command(lambda: _write_tour(args))
 
 
 def _write_tour(args: argparse.Namespace) -> int:
+    effect = load_effect(args.gaze_seeds) if args.gaze_seeds else None  # a bad file fails before the picking
     other = load_model(args.compare) if args.compare else None
     tour = pick_tour(load_model(args.checkpoint), other, args.data, args.split)
+    if effect is not None:
+        tour = with_gaze_effect(tour, effect)
+        if not any(p.role == "gaze" for p in tour.picks):
+            print("--gaze-seeds: no gaze stop to carry the seeds' answer", file=sys.stderr)
     for role, reason in tour.left_out.items():
         print(f"left out {role}: {reason}", file=sys.stderr)
     text = render(tour, command_line(args))
