@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from eclip.errors import EclipError
+from eclip.model.card import GazeEffect
 
 from app.core import paths
 from app.components import loaders
@@ -180,6 +181,16 @@ def _render_model_card() -> None:
         with contextlib.suppress(EclipError, OSError):
             if loaders.dataset_info(root).fingerprint != data_fp:
                 st.caption(":orange[This model was trained on other data than the dataset shown.]")
+    gaze_answer(card)
+
+
+def gaze_answer(card: dict) -> None:
+    """The seeds experiment's answer on the card (``eclip evaluate card --gaze-seeds``), under
+    its question; nothing for a card without one. Whatever it says, a reader of the model sees it."""
+    effect = GazeEffect.from_dict(card.get("gaze_effect"))
+    if effect is not None:
+        st.markdown("**Does gaze help?**")
+        st.caption(effect.sentence)
 
 
 def _render_compare_choice() -> None:

@@ -207,6 +207,7 @@ def _technical(checkpoint, root, manifest, lm: LoadedModel, case, panels, draft)
         typicality.show_typicality(checkpoint, root, manifest, lm, case)
         card = loaders.load_card(paths.resolve(checkpoint))
         st.caption(" · ".join(f"{k} `{card[k]}`" for k in ("arch", "steps", "data_fingerprint") if k in card))
+        state.gaze_answer(card)
     if draft is not None:
         with st.expander("Draft provenance"):
             st.json(draft.provenance)

@@ -1,0 +1,61 @@
+"""The seeds experiment's answer to "does gaze help?" goes wherever the model card is shown: the
+sidebar under the model and the Presenter's model-card panel, when the card has it (``eclip
+evaluate card --gaze-seeds``); nothing when it has not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from gaze_report import report
+from streamlit.testing.v1 import AppTest
+
+from eclip.evaluate.gaze_effect import effect
+
+MAIN = Path(__file__).resolve().parents[3] / "app" / "main.py"
+
+
+def _sidebar(at: AppTest) -> tuple[list[str], list[str]]:
+    return [m.value for m in at.sidebar.markdown], [c.value for c in at.sidebar.caption]
+
+
+def _answered(src: Path, dst: Path, answer) -> Path:
+    """A copy of the checkpoint whose card carries the seeds experiment's answer."""
+    ckpt = Path(shutil.copytree(src, dst))
+    card = json.loads((ckpt / "card.json").read_text())
+    (ckpt / "card.json").write_text(json.dumps({**card, "gaze_effect": answer.as_dict()}))
+    return ckpt
+
+
+def test_the_sidebar_says_whether_gaze_helps_when_the_card_does(model_env, tmp_path, monkeypatch):
+    answer = effect(report(seeds=3), source="gaze-seeds.json")
+    ckpt = _answered(model_env["checkpoint"], tmp_path / "with-answer", answer)
+    at = AppTest.from_file(str(MAIN), default_timeout=60)
+    at.run()
+    assert not at.exception
+    markdown, captions = _sidebar(at)
+    assert "**Does gaze help?**" not in markdown  # the micro model's card has no answer
+    assert not any("paired training seeds" in c for c in captions)
+
+    monkeypatch.setenv("ECLIP_CHECKPOINT", str(ckpt))
+    at = AppTest.from_file(str(MAIN), default_timeout=60)
+    at.run()
+    assert not at.exception
+    markdown, captions = _sidebar(at)
+    assert "**Does gaze help?**" in markdown and answer.sentence in captions
+    assert "provisional: 3 of the 6 planned seeds" in answer.sentence and str(tmp_path) not in answer.sentence
+
+
+def test_the_presenters_model_card_panel_says_it_too(model_env, tmp_path, monkeypatch):
+    answer = effect(report(), source="gaze-seeds.json")
+    monkeypatch.setenv("ECLIP_CHECKPOINT", str(_answered(model_env["checkpoint"], tmp_path / "ck", answer)))
+    (tmp_path / "tour.toml").write_text('[[stop]]\ncase = "case000"\ntitle = "A film"\npoint = "Look."\n')
+    monkeypatch.setenv("ECLIP_TOUR", str(tmp_path / "tour.toml"))
+    at = AppTest.from_file(str(MAIN), default_timeout=90)
+    at.run()
+    at.switch_page("views/presenter.py").run()
+    assert not at.exception
+    (panel,) = [e for e in at.expander if e.label == "Typicality and model card"]
+    assert "**Does gaze help?**" in [m.value for m in panel.markdown]
+    assert answer.sentence in [c.value for c in panel.caption]
