@@ -18,6 +18,8 @@ interaction side by side, with the errors seen: page exceptions, console errors,
 requests (and responses >= 400), requests leaving 127.0.0.1, exceptions the app drew.
 Beside them, the server's part: the interaction's script runs as the server timed them
 (its run log, app.server.serve.logged_run), from the first run's start to the last one's end.
+Each level also says how the server's runs shared its CPUs: the share that overlapped another
+run and each run's wait beyond its own CPU time, alone and overlapped (the load tail's cause).
 
 The browsers run on the same machine as the server, so on a small machine their rendering
 takes CPU from the server: the N-visitor times are an upper bound for remote visitors. With
@@ -74,7 +76,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.core.chromium import CHROME_ARGS, CHROMIUM
-from app.server.serve import free_port, read_run_log, start_server, stop_server, wait_healthy
+from app.server.serve import free_port, read_run_log, read_run_records, start_server, stop_server, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -726,7 +728,8 @@ def level_line(levels: dict[int, dict], n: int) -> str:
     missing = [k for k in INTERACTIONS if ratios[k] is None]
     if missing:
         line += f", no times for {', '.join(missing)}"
-    return line + (f"; {res['cpu']}" if res.get("cpu") else "")
+    line += f"; {res['cpu']}" if res.get("cpu") else ""
+    return line + (f"; {sharing_text(res['sharing'])}" if res.get("sharing") else "")
 
 
 def sweep_verdict(levels: dict[int, dict], think: tuple[float, float] | None,
@@ -778,13 +781,48 @@ def gaze_cases(data: Path, count: int) -> list[str]:
 
 async def timed_phase(meter: CpuMeter, label: str, coro, run_log: Path | None = None,
                       browser_cpus: int | None = None):
-    before, t = meter.totals(), time.perf_counter()
+    before, t, t0 = meter.totals(), time.perf_counter(), time.time()
     visitors = await coro
     wall = time.perf_counter() - t
     line = cpu_line(before, meter.totals(), wall, browser_cpus, meter.who)
     print(f"{label}: {line}", flush=True)
     runs = read_run_log(run_log) if run_log else {}
-    return {**summarise(visitors, runs), "cpu": line, "wall_s": round(wall, 1)}
+    shared = sharing(read_run_records(run_log), t0, time.time()) if run_log else None
+    if shared:
+        print(f"{label}: {sharing_text(shared)}", flush=True)
+    return {**summarise(visitors, runs), "cpu": line, "wall_s": round(wall, 1), "sharing": shared}
+
+
+def sharing(records: list[dict], t0: float, t1: float) -> dict | None:
+    """How the server's script runs that started in [t0, t1] (``read_run_records``) shared its
+    CPUs: the share that overlapped another run, and each run's wait (its wall time beyond its
+    own thread's CPU time) when alone and when overlapped. On one core, concurrent runs take
+    turns, so an overlapped run waits about the other's CPU time: the load tail's cause."""
+    import numpy as np
+
+    recs = [r for r in records if t0 <= r["start"] <= t1]
+    if not recs:
+        return None
+    start = np.array([r["start"] for r in recs])
+    end = start + np.array([r["wall"] for r in recs])
+    wait = np.maximum(end - start - np.array([r["cpu"] for r in recs]), 0.0)
+    overlapped = np.array([((start < end[i]) & (end > start[i])).sum() > 1 for i in range(len(recs))])
+
+    def pct(x) -> list[float] | None:
+        p = percentiles(list(x))
+        return [round(v, 4) for v in p] if p else None
+
+    return {"runs": len(recs), "overlapped": round(float(overlapped.mean()), 4),
+            "wait_alone": pct(wait[~overlapped]), "wait_overlapped": pct(wait[overlapped])}
+
+
+def sharing_text(s: dict) -> str:
+    """"259 server runs, 9.7 % overlapped another; wait beyond own CPU p50/p95: alone ..."."""
+    def cell(v):
+        return f"{v[0]:.3f}/{v[1]:.3f} s" if v else "–"
+    runs = f"{s['runs']} server run{'s' if s['runs'] != 1 else ''}"
+    return (f"{runs}, {100 * s['overlapped']:.1f} % overlapped another; wait beyond own CPU "
+            f"p50/p95: alone {cell(s['wait_alone'])}, overlapped {cell(s['wait_overlapped'])}")
 
 
 def level_loops(args, n: int) -> int:

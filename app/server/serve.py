@@ -109,19 +109,28 @@ def logged_run(environ=None) -> Iterator[None]:
             f.write(line + "\n")
 
 
-def read_run_log(path: Path | str) -> dict[str, list[tuple[float, float]]]:
-    """``logged_run``'s lines -> session id -> [(start, end)] in seconds since the epoch; a
-    missing file is no run, a torn last line (read while the server writes) is skipped."""
-    runs: dict[str, list[tuple[float, float]]] = {}
+def read_run_records(path: Path | str) -> list[dict]:
+    """``logged_run``'s lines as dicts (session, start, wall, cpu), in the order written; a
+    missing file is no run, a torn or incomplete line (read while the server writes) is skipped."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        return runs
+        return []
+    out = []
     for line in text.splitlines():
         try:
             rec = json.loads(line)
-            start, end = float(rec["start"]), float(rec["start"]) + float(rec["wall"])
+            out.append({"session": str(rec.get("session", "")), "start": float(rec["start"]),
+                        "wall": float(rec["wall"]), "cpu": float(rec["cpu"])})
         except (ValueError, KeyError, TypeError):
             continue
-        runs.setdefault(str(rec.get("session", "")), []).append((start, end))
+    return out
+
+
+def read_run_log(path: Path | str) -> dict[str, list[tuple[float, float]]]:
+    """``logged_run``'s lines -> session id -> [(start, end)] in seconds since the epoch
+    (``read_run_records``: a missing file is no run, a torn last line is skipped)."""
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for rec in read_run_records(path):
+        runs.setdefault(rec["session"], []).append((rec["start"], rec["start"] + rec["wall"]))
     return runs

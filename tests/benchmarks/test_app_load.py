@@ -123,6 +123,28 @@ def test_server_part_is_the_sessions_runs_inside_each_window(al):
     assert al.server_part(v, runs)["warm load: Zero-shot"] == [pytest.approx(0.3)]
 
 
+def test_sharing_tells_overlapped_runs_and_their_wait_from_runs_alone(al):
+    """Why a load tail grows on one core: runs that overlap another wait about the other's CPU
+    time; runs alone wait almost nothing. Only runs that started inside the phase count."""
+    recs = [{"session": "a", "start": 10.0, "wall": 0.10, "cpu": 0.09},   # alone: waits 0.01 s
+            {"session": "a", "start": 20.0, "wall": 0.20, "cpu": 0.10},   # overlaps b's run
+            {"session": "b", "start": 20.1, "wall": 0.15, "cpu": 0.05},   # overlaps a's run
+            {"session": "c", "start": 30.0, "wall": 0.05, "cpu": 0.06},   # CPU above wall: waits 0
+            {"session": "c", "start": 99.0, "wall": 5.00, "cpu": 0.10}]   # after the phase
+    s = al.sharing(recs, 0.0, 50.0)
+    assert s["runs"] == 4 and s["overlapped"] == 0.5
+    assert_close(s["wait_overlapped"][0], 0.1, atol=1e-6)  # median of 0.10 and 0.10
+    assert_close(s["wait_alone"][0], 0.005, atol=1e-6)  # median of 0.01 and 0
+    text = al.sharing_text(s)
+    assert "4 server runs, 50.0 % overlapped another" in text and "alone 0.005/" in text
+    assert al.sharing(recs, 200.0, 300.0) is None  # no run in the phase
+    alone = al.sharing(recs[:1], 0.0, 50.0)
+    assert alone["overlapped"] == 0.0 and alone["wait_overlapped"] is None
+    assert "overlapped –" in al.sharing_text(alone)
+    line = al.level_line({1: {**level(al, 1.0), "sharing": alone}}, 1)
+    assert "1 server run, 0.0 % overlapped another" in line
+
+
 def test_cpu_line_says_how_busy_the_pinned_browsers_kept_their_cpus(al):
     before, after = {"server": 0.0, "browser": 0.0}, {"server": 20.0, "browser": 150.0}
     line = al.cpu_line(before, after, 250.0, browser_cpus=1)

@@ -48,6 +48,9 @@ def test_read_groups_runs_by_session_and_skips_a_torn_line(tmp_path):
         '{"session": "a", "start": 10',  # the server was writing it
     ]))
     assert serve.read_run_log(log) == {"a": [(100.0, 100.5), (102.0, 103.0)], "b": [(101.0, 101.25)]}
+    recs = serve.read_run_records(log)  # every field, in the order written
+    assert [(r["session"], r["cpu"]) for r in recs] == [("a", 0.4), ("b", 0.2), ("a", 0.9)]
+    assert serve.read_run_records(tmp_path / "none.jsonl") == []
 
 
 def test_start_server_sets_the_log_only_when_asked(tmp_path, monkeypatch):
