@@ -4,6 +4,6 @@ read them without importing upward. Evaluation imports them from here."""
 
 from __future__ import annotations
 
-from eclip.model.targets import MISSING, binary_targets, multiclass_targets, target_text
+from eclip.model.targets import MISSING, binary_target_matrix, binary_targets, multiclass_targets, target_text
 
-__all__ = ["MISSING", "binary_targets", "multiclass_targets", "target_text"]
+__all__ = ["MISSING", "binary_target_matrix", "binary_targets", "multiclass_targets", "target_text"]

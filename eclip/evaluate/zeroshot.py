@@ -13,7 +13,7 @@ import pandas as pd
 
 from eclip.evaluate.metrics import auroc, binary_pair_probability
 from eclip.evaluate.suite import MIN_POSITIVES
-from eclip.evaluate.targets import binary_targets, target_text
+from eclip.evaluate.targets import binary_target_matrix, target_text
 from eclip.model.encode import l2_normalize
 from eclip.model.prompts import BinaryLabel, PromptSet
 
@@ -49,18 +49,18 @@ def binary_results(df: pd.DataFrame, prompt_set: PromptSet, probs: np.ndarray,
     of the positive side. The AUROC is NaN unless the label has at least ``min_positives``
     positives *and* negatives (``eclip.evaluate``'s ``--min-positives``, default 10): an
     AUROC from one positive is a coin toss, not a measurement."""
-    rows = [_binary_row(df, lab, probs[:, j], min_positives) for j, lab in enumerate(prompt_set.binary)]
+    y = binary_target_matrix(df, prompt_set.binary)
+    rows = [_binary_row(lab, y[:, j], probs[:, j], min_positives) for j, lab in enumerate(prompt_set.binary)]
     table = pd.DataFrame(rows, columns=["name", "label column", "positives", "negatives",
                                         "AUROC", "why", "mean probability"])
     return table.astype({"positives": "Int64", "negatives": "Int64", "AUROC": float})
 
 
-def _binary_row(df: pd.DataFrame, lab: BinaryLabel, p: np.ndarray, min_positives: int) -> dict:
+def _binary_row(lab: BinaryLabel, y: np.ndarray, p: np.ndarray, min_positives: int) -> dict:
     row = {"name": lab.name, "label column": target_text(lab.labels, lab.negated),
            "positives": pd.NA, "negatives": pd.NA, "AUROC": float("nan"),
            "why": "no label: probabilities only", "mean probability": float(p.mean())}
     if lab.labels:
-        y = binary_targets(df, lab)
         keep = ~np.isnan(y)
         n_pos, n_neg = int(y[keep].sum()), int((y[keep] == 0).sum())
         why = too_few(n_pos, n_neg, min_positives)

@@ -15,6 +15,8 @@ mentioned. What a blank means is the ``missing`` policy:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -44,12 +46,24 @@ def binary_targets(df: pd.DataFrame, label: BinaryLabel, missing: str = "labelle
     in ``df`` is 0. A row where a column is blank (NaN, not mentioned) and none is 1 or -1
     is NaN (left out) with ``missing="exclude"``, 0 with ``missing="negative"``. A label
     without columns in ``df`` is NaN throughout. A negated label flips 1 and 0."""
+    return binary_target_matrix(df, [label], missing)[:, 0]
+
+
+def binary_target_matrix(df: pd.DataFrame, labels: Sequence[BinaryLabel],
+                         missing: str = "labelled") -> np.ndarray:
+    """[N, L] float: column j is ``binary_targets(df, labels[j], missing)``. Which rows carry
+    any label is read once for all of them, not once per label: that read was most of a
+    zero-shot table's time (a page redraws three tables of ten pairs each)."""
     _check_missing(missing)
-    pos = _positive(df, label.labels)
-    out = pos.astype(float)
-    out[~pos & _uncertain(df, label.labels)] = np.nan
-    out[~pos & ~_known(df, label.labels, missing)] = np.nan
-    return 1.0 - out if label.negated else out
+    labelled = _row_labelled(df) if missing == "labelled" else None
+    out = np.empty((len(df), len(labels)))
+    for j, label in enumerate(labels):
+        pos = _positive(df, label.labels)
+        y = pos.astype(float)
+        y[~pos & _uncertain(df, label.labels)] = np.nan
+        y[~pos & ~_known(df, label.labels, missing, labelled)] = np.nan
+        out[:, j] = 1.0 - y if label.negated else y
+    return out
 
 
 def target_text(labels: tuple[str, ...], negated: bool = False) -> str:
@@ -81,12 +95,16 @@ def _uncertain(df: pd.DataFrame, labels: tuple[str, ...]) -> np.ndarray:
     return _any_equal(df, labels, -1.0)
 
 
-def _known(df: pd.DataFrame, labels: tuple[str, ...], missing: str) -> np.ndarray:
-    """Rows where a non-positive, non-uncertain value of ``labels`` counts as a negative."""
+def _known(df: pd.DataFrame, labels: tuple[str, ...], missing: str,
+           labelled: np.ndarray | None = None) -> np.ndarray:
+    """Rows where a non-positive, non-uncertain value of ``labels`` counts as a negative;
+    ``labelled``: ``_row_labelled(df)`` when the caller has it already."""
     if missing == "exclude":
         return _all_known(df, labels)
     if missing == "labelled":
-        return _row_labelled(df) & np.full(len(df), any(c in df.columns for c in labels))
+        if labelled is None:
+            labelled = _row_labelled(df)
+        return labelled & np.full(len(df), any(c in df.columns for c in labels))
     return np.ones(len(df), dtype=bool)
 
 

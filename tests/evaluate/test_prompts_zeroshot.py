@@ -91,6 +91,50 @@ def test_binary_targets_uncertain_and_unmentioned_left_out():
         T.binary_targets(df, lab, missing="zero")
 
 
+def _target_by_row(row: pd.Series, lab, missing: str, label_cols: list[str]) -> float:
+    """The module docstring's rule for one row, written out as plainly as it reads."""
+    vals = [row[c] for c in lab.labels if c in row.index]
+    if 1.0 in vals:
+        y = 1.0
+    elif -1.0 in vals:
+        y = np.nan
+    elif missing == "negative":
+        y = 0.0
+    elif missing == "exclude":
+        y = 0.0 if vals and not np.isnan(vals).any() else np.nan
+    else:
+        y = 0.0 if vals and not np.isnan([row[c] for c in label_cols]).all() else np.nan
+    return 1.0 - y if lab.negated else y
+
+
+@pytest.mark.parametrize("missing", T.MISSING)
+def test_binary_target_matrix_equals_the_rule_row_by_row(missing):
+    """The matrix reads which rows carry a label once for all pairs: each column is still
+    what the rule gives row by row, with uncertain labels, blanks, rows without any label,
+    negated and multi-column labels, a column the frame lacks and one that is no label."""
+    from eclip.data.manifest import label_columns
+
+    nan = np.nan
+    df = pd.DataFrame({"Cardiomegaly": [1.0, 0.0, -1.0, nan, nan, nan, 0.0],
+                       "Edema": [nan, nan, 0.0, nan, -1.0, nan, 1.0],
+                       "Pneumothorax": [nan, 0.0, nan, nan, nan, nan, nan],
+                       "Other": [0.0, 1.0, nan, 0.0, nan, nan, -1.0]})  # not a label column
+    B = P.BinaryLabel
+    labs = [B("c", ("Cardiomegaly",), ("p",), ("n",)), B("ce", ("Cardiomegaly", "Edema"), ("p",), ("n",)),
+            B("not c", ("Cardiomegaly",), ("p",), ("n",), negated=True),
+            B("not ce", ("Cardiomegaly", "Edema"), ("p",), ("n",), negated=True),
+            B("absent", ("Fracture",), ("p",), ("n",)), B("mixed", ("Fracture", "Pneumothorax"), ("p",), ("n",)),
+            B("other", ("Other",), ("p",), ("n",)), B("none", (), ("p",), ("n",))]
+    got = T.binary_target_matrix(df, labs, missing)
+    want = np.array([[_target_by_row(row, lab, missing, label_columns(df)) for lab in labs]
+                     for _, row in df.iterrows()])
+    np.testing.assert_array_equal(got, want)  # NaNs in the same places
+    for j, lab in enumerate(labs):
+        np.testing.assert_array_equal(T.binary_targets(df, lab, missing), got[:, j])
+    assert T.binary_target_matrix(df.iloc[:0], labs, missing).shape == (0, len(labs))
+    assert T.binary_target_matrix(df, [], missing).shape == (len(df), 0)
+
+
 def test_multiclass_and_binary_scores_hand_case():
     img = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
     pred, probs = multiclass_scores(img, np.array([[1.0, 0.0], [0.0, 1.0]]), temperature=1.0)
