@@ -15,7 +15,7 @@ from eclip.evaluate.metrics import accuracy, confusion_matrix, macro_f1
 from eclip.evaluate.targets import multiclass_targets
 from eclip.evaluate.typed_prompts import TypedPrompts, parse_classes, parse_pairs
 from eclip.evaluate.suite import MIN_POSITIVES
-from eclip.evaluate.zeroshot import (binary_results, binary_scores, mean_auroc, multiclass_scores,
+from eclip.evaluate.zeroshot import (binary_scores, mean_auroc, multiclass_scores,
                                      results_for_display)
 from eclip.index.store import EmbeddingIndex
 from eclip.index.zero_shot_calibration import calibration_for, pair_logits
@@ -109,7 +109,7 @@ def _calibrated(idx: EmbeddingIndex, ps: PromptSet, pair_emb, emb, scale: float,
     return cal.probabilities(pair_logits(emb, pair_emb[:, 0], pair_emb[:, 1], scale)), cal
 
 
-def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float, keep: bool) -> None:
+def _binary(ps: PromptSet, pair_emb, emb, rows: np.ndarray, df: pd.DataFrame, scale: float, keep: bool) -> None:
     probs = binary_scores(emb, pair_emb, scale)  # raw: the AUROC is the model's ranking
     shown, cal = _calibrated(index, ps, pair_emb, emb, scale, keep)
     floor = int(st.number_input(
@@ -117,7 +117,7 @@ def _binary(ps: PromptSet, pair_emb, emb, df: pd.DataFrame, scale: float, keep: 
         value=MIN_POSITIVES, step=1, key="zs_min_pos",
         help="Below it a pair's AUROC is not shown: from a handful of positives it swings "
              "by chance. The default is eclip.evaluate's --min-positives."))
-    table = binary_results(df, ps, probs, min_positives=floor)
+    table = zero_shot_paired.split_results(root, rows, df, ps, probs, floor)
     macro = mean_auroc(table)
     st.metric(f"macro AUROC (pairs with at least {floor} positives and negatives)",
               "–" if np.isnan(macro) else f"{macro:.3f}")
@@ -255,7 +255,7 @@ if ps.task == "multiclass":
     _multiclass(root, ps, class_emb, emb, df,
                 lambda case_id: _image_notes(checkpoint, root, manifest, lm, case_id), scale)
 else:
-    _binary(ps, class_emb, emb, df, scale, keep=choice != CUSTOM)
+    _binary(ps, class_emb, emb, rows, df, scale, keep=choice != CUSTOM)
 other = side_by_side.other_model()  # the sidebar's 'compare with' model, None when off
 if other:
     zero_shot_paired.zero_shot(other, root, manifest, rows, ps, None if choice == CUSTOM else files[choice],

@@ -5,6 +5,7 @@ calibrated on the validate split for each model where they can be (AUROC from th
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,20 @@ from eclip.model.encode import encode_prompt_sets, probability_scale
 
 _WIDTHS = {"name": 140, "positives": 62, "negatives": 66, "95% CI low": 84, "95% CI high": 84}
 PAIRED = BoundedCache(64, "paired zero-shot comparisons")  # bootstrap: 2.3 s for 2,000 images
+SPLIT_TABLES = BoundedCache(64, "zero-shot split tables")
+
+
+def split_results(root: str, rows: np.ndarray, df: pd.DataFrame, ps, probs: np.ndarray,
+                  floor: int) -> pd.DataFrame:
+    """``binary_results(df, ps, probs, floor)`` for ``df`` = the manifest's ``rows``, kept per
+    manifest content, rows, prompt set, floor and the probabilities themselves (a digest:
+    whatever model or calibration made them, other numbers are another entry). A page draws
+    the same split's table for each model on every visit, whichever case it shows. Shared by
+    every session: read it, never modify it."""
+    p = np.ascontiguousarray(probs)
+    key = (loaders.dataset_info(root).fingerprint, rows.tobytes(), ps, floor, p.shape, p.dtype.str,
+           hashlib.blake2b(p.tobytes(), digest_size=16).digest())
+    return SPLIT_TABLES.get_or_compute(key, lambda: binary_results(df, ps, probs, min_positives=floor))
 
 
 def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, prompt_file,
@@ -51,7 +66,7 @@ def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, pr
     table = PAIRED.get_or_compute(key, lambda: _paired_table(df, ps, a.ranked, b.ranked, floor))
     names = label(state.current_checkpoint()), label(ck)
     st.subheader(f"{names[0]} vs {names[1]}")
-    _split_scores(df, ps, dict(zip(names, (a, b))), floor)
+    _split_scores(root, rows, df, ps, dict(zip(names, (a, b))), floor)
     _show_paired(table, *names, agreement(a.predicted, b.predicted, a.shown, b.shown),
                  ps.task == "binary", floor)
 
@@ -86,26 +101,27 @@ class Scored:
         return cls((raw > 0.5, raw), shown, shown > 0.5, cal)
 
 
-def _split_scores(df: pd.DataFrame, ps, scored: dict[str, Scored], floor: int) -> None:
+def _split_scores(root: str, rows: np.ndarray, df: pd.DataFrame, ps, scored: dict[str, Scored],
+                  floor: int) -> None:
     """Each model's split-level scores, one row per model: what the page above shows for the
     active model alone."""
-    rows = []
+    lines = []
     for name, s in scored.items():
         if ps.task == "multiclass":
             target = multiclass_targets(df, ps)
             ok = target >= 0
             n = len(ps.class_names)
-            rows.append({"model": name,
-                         "accuracy": f"{accuracy(target[ok], s.predicted[ok]):.3f}" if ok.any() else "–",
-                         "macro-F1": f"{macro_f1(target[ok], s.predicted[ok], n):.3f}" if ok.any() else "–"})
+            lines.append({"model": name,
+                          "accuracy": f"{accuracy(target[ok], s.predicted[ok]):.3f}" if ok.any() else "–",
+                          "macro-F1": f"{macro_f1(target[ok], s.predicted[ok], n):.3f}" if ok.any() else "–"})
             continue
-        macro = mean_auroc(binary_results(df, ps, s.ranked[1], min_positives=floor))
-        rows.append({"model": name, f"macro AUROC (≥ {floor} positives and negatives)":
-                     "–" if np.isnan(macro) else f"{macro:.3f}",
-                     "mean P(positive)": f"{float(s.shown.mean()):.3f}",
-                     "calibrated on the validate split": _calibrated(s.calibration)})
+        macro = mean_auroc(split_results(root, rows, df, ps, s.ranked[1], floor))
+        lines.append({"model": name, f"macro AUROC (≥ {floor} positives and negatives)":
+                      "–" if np.isnan(macro) else f"{macro:.3f}",
+                      "mean P(positive)": f"{float(s.shown.mean()):.3f}",
+                      "calibrated on the validate split": _calibrated(s.calibration)})
     st.markdown("**Each model on this split**")
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.dataframe(pd.DataFrame(lines), hide_index=True)
     notes = [f"{name}: {s.calibration.summary()}" for name, s in scored.items() if s.calibration]
     if notes:
         st.caption("  \n".join(notes) + "  \nAUROC is each model's raw ranking; the probabilities "
