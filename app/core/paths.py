@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 from app.core.settings import AppSettings, settings
 from eclip.locations import root
+from eclip.memo import BoundedCache
 from eclip.train.runfolder import FINAL
 
 ROOT = root()
@@ -118,9 +120,41 @@ def is_checkpoint(path: Path) -> bool:
         (path / "model.safetensors").is_file() or (path / "card.json").is_file())
 
 
+# Every page run lists the checkpoints two or three times (the sidebar's lists), a few file
+# checks per folder: with hundreds of runs most of the sidebar's time. A listing is kept
+# CANDIDATES_TTL_S seconds, and read again at once when runs/ or checkpoints/ itself changes
+# (a run or checkpoint folder added or removed): what the TTL can hold back is a run's
+# final/ appearing inside its folder, and the admin page forgets the listing then.
+CANDIDATES_TTL_S = 5.0
+_CANDIDATES = BoundedCache(8, "checkpoint listings")
+
+
 def checkpoint_candidates() -> list[str]:
     """``none``, the env checkpoint when set, the folders under ``checkpoints/``, then the
     exported models of finished training runs (``runs/*/final``)."""
+    key = (settings().checkpoint, str(ROOT), str(runs_root()),
+           _mtime(ROOT / "checkpoints"), _mtime(runs_root()))
+    kept = _CANDIDATES.get(key)
+    if kept is not None and time.monotonic() - kept[0] < CANDIDATES_TTL_S:
+        return list(kept[1])
+    found = _list_checkpoints()
+    _CANDIDATES.put(key, (time.monotonic(), found))
+    return list(found)
+
+
+def forget_checkpoints() -> None:
+    """The next listing reads the folders again (a training run has just finished)."""
+    _CANDIDATES.clear()
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _list_checkpoints() -> list[str]:
     found = [NO_MODEL]
     env = settings().checkpoint
     if env and env != NO_MODEL:

@@ -207,6 +207,7 @@ def _live_runs(root: str) -> None:
     draws the page without polling."""
     found = training.list_runs(Path(root))
     if not any(r.status in LIVE for r in found):
+        paths.forget_checkpoints()  # a finished run's final/ joins the sidebar's lists now
         st.rerun()
     _draw_runs(Path(root), found)
 
