@@ -7,6 +7,7 @@ pairs do without any expert). Each arm at the same seeds; every metric on the re
 fresh corpus (cases whose report text the training never saw).
 
     python benchmarks/gaze_seeds.py train --seed 0 [--lane 0/2]   # resumable; finished runs skip
+    python benchmarks/gaze_seeds.py train --seeds 0 1 2 3 4 5 --workers 2   # the whole queue
     python benchmarks/gaze_seeds.py evaluate                        # per-run scores, cached
     python benchmarks/gaze_seeds.py report                          # results/gaze-seeds.{json,md}
 
@@ -71,15 +72,32 @@ def train_command(folder: Path, arm: str, seed: int, steps: int | None, threads:
                                       "--out", str(folder)]
 
 
+def train_jobs(runs: Path, seeds: list[int], lane: str, pair: str = "paper") -> list[tuple[int, str]]:
+    """(seed, arm) left to train, seed by seed: every ``n``-th arm from the ``i``-th (``lane``
+    "i/n"); finished runs (a final model) are left out, started ones are resumed."""
+    i, n = (int(x) for x in lane.split("/"))
+    return [(seed, arm) for seed in seeds for arm in list(ARMS)[i::n]
+            if not (run_dir(runs, seed, arm, pair) / "final" / "model.safetensors").is_file()]
+
+
 def train(a) -> None:
-    lane, lanes = (int(x) for x in a.lane.split("/"))
-    for arm in list(ARMS)[lane::lanes]:
-        folder = run_dir(a.runs, a.seed, arm, a.pair)
-        if (folder / "final" / "model.safetensors").is_file():
-            print(f"{arm}: finished, skipped ({folder})", flush=True)
-            continue
-        print(f"{arm}: training into {folder}", flush=True)
-        subprocess.run(train_command(folder, arm, a.seed, a.steps, a.threads, a.pair), cwd=ROOT, check=True)
+    """Train the jobs ``train_jobs`` lists, ``--workers`` at a time (each run on ``--threads``
+    threads: on a small CPU two one-thread runs side by side finish sooner than one after the
+    other on two)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seeds = a.seeds or [a.seed]
+    jobs = train_jobs(a.runs, seeds, a.lane, a.pair)
+    print(f"{len(jobs)} run(s) to train: {', '.join(f's{s}-{arm}' for s, arm in jobs) or 'none'}", flush=True)
+
+    def one(job: tuple[int, str]) -> None:
+        seed, arm = job
+        folder = run_dir(a.runs, seed, arm, a.pair)
+        print(f"s{seed} {arm}: training into {folder}", flush=True)
+        subprocess.run(train_command(folder, arm, seed, a.steps, a.threads, a.pair), cwd=ROOT, check=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, a.workers)) as pool:
+        list(pool.map(one, jobs))  # list(): a failed run raises here
 
 
 # --------------------------------------------------------------------------- scoring one run
@@ -297,7 +315,10 @@ def main(argv: list[str] | None = None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train the three arms at one seed (resumable)")
-    t.add_argument("--seed", type=int, required=True)
+    which = t.add_mutually_exclusive_group(required=True)
+    which.add_argument("--seed", type=int)
+    which.add_argument("--seeds", type=int, nargs="+", help="these seeds' runs, as one queue")
+    t.add_argument("--workers", type=int, default=1, help="runs trained side by side")
     t.add_argument("--lane", default="0/1", help="i/n: train every n-th arm from the i-th (parallel lanes)")
     t.add_argument("--steps", type=int, help="train every arm for this many steps instead of the config's")
     t.add_argument("--threads", type=int, default=1)

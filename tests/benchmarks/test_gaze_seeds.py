@@ -3,6 +3,9 @@ interval over seeds, the two-level bootstrap and the claim rule, on synthetic ru
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -75,6 +78,34 @@ def test_train_command_starts_then_resumes(gs, tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     assert gs.train_command(folder, "random", 3, 500, 1)[-2:] == ["--resume", str(folder)]
+
+
+def test_train_jobs_queue_every_unfinished_run_seed_by_seed(gs, tmp_path):
+    done = gs.run_dir(tmp_path, 0, "clip") / "final"
+    done.mkdir(parents=True)
+    (done / "model.safetensors").write_bytes(b"")
+    gs.run_dir(tmp_path, 0, "eclip").mkdir()  # started, not finished: resumed, so queued
+    assert gs.train_jobs(tmp_path, [0, 1], "0/1") == [(0, "eclip"), (0, "random"),
+                                                       (1, "clip"), (1, "eclip"), (1, "random")]
+    assert gs.train_jobs(tmp_path, [0, 1], "1/3") == [(0, "eclip"), (1, "eclip")]
+
+
+def test_train_runs_the_queue_on_workers_and_stops_on_a_failed_run(gs, tmp_path, monkeypatch):
+    ran = []
+
+    def fake_run(cmd, cwd, check):
+        ran.append(cmd[cmd.index("--out") + 1])
+        if "gs-s1-random" in ran[-1]:
+            raise gs.subprocess.CalledProcessError(1, cmd)
+
+    monkeypatch.setattr(gs.subprocess, "run", fake_run)
+    a = argparse.Namespace(
+        seed=None, seeds=[0], lane="0/1", steps=None, threads=1, pair="paper", runs=tmp_path, workers=2)
+    gs.train(a)
+    assert sorted(Path(r).name for r in ran) == ["gs-s0-clip", "gs-s0-eclip", "gs-s0-random"]
+    a.seeds = [1]
+    with pytest.raises(gs.subprocess.CalledProcessError):
+        gs.train(a)
 
 
 def test_a_second_pair_trains_its_own_configs_into_its_own_folders(gs, tmp_path):
