@@ -143,6 +143,39 @@ def test_rows_of_another_manifest_are_refused(tmp_path):
         Z.calibration_for(_index(tmp_path, [0, 10]), _manifest(3), _set(), PAIRS, scale=10.0)
 
 
+def test_rows_in_another_order_or_with_another_id_are_refused_after_a_match_too(tmp_path):
+    idx, df = _index(tmp_path, [0, 10, 20]), _manifest(3)
+    first = Z.calibration_for(idx, df, _set(), PAIRS, scale=10.0, keep=False)
+    for ids in (["c1", "c0", "c2"], ["c0", "c1", "x2"]):  # the calibration is cached by now
+        other = df.assign(id=ids)
+        with pytest.raises(ValueError, match="not the index's"):
+            Z.calibration_for(idx, other, _set(), PAIRS, scale=10.0, keep=False)
+        with pytest.raises(ValueError, match="not the index's"):  # refused again, not remembered
+            Z.calibration_for(idx, other, _set(), PAIRS, scale=10.0, keep=False)
+    assert Z.calibration_for(idx, df.copy(), _set(), PAIRS, scale=10.0, keep=False) == first  # equal rows, new object
+
+
+class _CountedIds(list):
+    """An id list that counts how often it is read through."""
+
+    reads = 0
+
+    def __iter__(self):
+        self.reads += 1
+        return super().__iter__()
+
+
+def test_a_manifest_and_index_that_line_up_are_compared_once(tmp_path):
+    idx, df = _index(tmp_path, [0, 10, 20]), _manifest(3)
+    idx.ids = _CountedIds(idx.ids)
+    first = Z.calibration_for(idx, df, _set(), PAIRS, scale=10.0, keep=False)
+    reads = idx.ids.reads
+    assert reads >= 1
+    for _ in range(3):
+        assert Z.calibration_for(idx, df, _set(), PAIRS, scale=10.0, keep=False) == first
+    assert idx.ids.reads == reads
+
+
 def test_building_an_index_keeps_the_shipped_sets_calibration(micro_checkpoint, tiny_dataset, tmp_path):
     idx = ix.build_index(micro_checkpoint, tiny_dataset, cache_root=tmp_path, with_umap=False,
                          progress=False, device="cpu")
