@@ -63,18 +63,30 @@ def listen_args(argv: list[str], environ=None) -> list[str]:
     return [*argv, "--server.address", LOCAL]
 
 
+GC_OPTION = "--runner.postScriptGC"
+
+
+def gc_args(argv: list[str]) -> list[str]:
+    """``argv`` with Streamlit's full garbage collection after every script run turned off,
+    unless the option is given. Measured under load (benchmarks/app_load.py, a CPU profile of
+    every thread): ~35-57 ms per run, as much CPU as the run itself, outside the run and holding
+    the interpreter lock, so every other visitor's run waited on it. Python's own generational
+    collector still frees cycles; reference counts free the rest."""
+    if any(a == GC_OPTION or a.startswith(GC_OPTION + "=") for a in argv):
+        return argv
+    return [*argv, GC_OPTION, "false"]
+
+
 def _serve(argv: list[str]) -> int:
     warm = "--no-warm" not in argv
-    argv = listen_args([a for a in argv if a != "--no-warm"])
+    argv = gc_args(listen_args([a for a in argv if a != "--no-warm"]))
     if warm:
         t0 = time.perf_counter()
         print("eCLIP Explorer: loading before the server listens …", file=sys.stderr, flush=True)
         steps = quietly_warm()
-        # Streamlit runs a full garbage collection after every script run (runner.postScriptGC):
-        # over the ~550,000 objects a 200,000-case server holds that took 0.3 s idle and up to
-        # 1.5 s under load, holding the lock the server needs to send the page. What was just
-        # loaded lives as long as the server: frozen, the collector skips it (freed objects
-        # are still freed by their reference counts).
+        # What was just loaded lives as long as the server: frozen, the collector never walks
+        # it again (~550,000 objects at 200,000 cases; a full collection over them took 0.3 s
+        # idle, up to 1.5 s under load). Freed objects are still freed by their reference counts.
         gc.freeze()
         print(f"  {' · '.join(steps) or 'nothing to load'}; {time.perf_counter() - t0:.1f} s",
               file=sys.stderr, flush=True)
