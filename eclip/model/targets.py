@@ -45,7 +45,8 @@ def binary_targets(df: pd.DataFrame, label: BinaryLabel, missing: str = "labelle
     (-1); else 0 when the label is known negative, i.e. every one of its columns present
     in ``df`` is 0. A row where a column is blank (NaN, not mentioned) and none is 1 or -1
     is NaN (left out) with ``missing="exclude"``, 0 with ``missing="negative"``. A label
-    without columns in ``df`` is NaN throughout. A negated label flips 1 and 0."""
+    without columns in ``df`` is NaN throughout (0 with ``missing="negative"``: every one of
+    its columns is missing). A negated label flips 1 and 0."""
     return binary_target_matrix(df, [label], missing)[:, 0]
 
 
