@@ -78,7 +78,8 @@ class MethodConfig:
     priming_weight: float = 0.3  # paper: 0.1; total = (1 - w) * clip + w * mse during cold start
     expert_batch_fraction: float = 0.5  # expert batch = B/2
     # Beyond the paper: weight of KL(gaze || the tower's patch map for the paired report) on
-    # the expert batch's images (eclip/model/gaze_prior.py); 0 = off. Needs pool_type "avg".
+    # the expert batch's images (eclip/model/gaze_prior.py); 0 = off. Needs average-pooled
+    # patch tokens: a ViT with pool_type "avg" or a timm CNN with timm_pool "avg" (check_tower).
     gaze_prior_weight: float = 0.0
     # Which images the prior sees: "expert" = the expert batch's (mixed) images, only on the
     # curriculum's expert steps; "all" = also every main image that has gaze, on every step
@@ -86,7 +87,7 @@ class MethodConfig:
     gaze_prior_on: str = "expert"
     # Beyond the paper: weight of a label-grounded local loss (eclip/model/label_local.py): each
     # finding's prompt must be found somewhere (a soft maximum over the patch grid) on the films
-    # whose report names it, above every film without it. 0 = off. Needs pool_type "avg".
+    # whose report names it, above every film without it. 0 = off. Same towers as the prior.
     label_local_weight: float = 0.0
     temperature_init: float = 0.07
     # What the optimiser learns: "log_scale" = log(1/T) (CLIP/open_clip; ours, the default:

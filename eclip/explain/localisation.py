@@ -34,6 +34,7 @@ from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
 from eclip.evaluate.saliency import pointing_game, threshold_iou
 from eclip.model.checkpoint import LoadedModel
+from eclip.model.gaze_prior import token_grid
 from eclip.model.prompts import load_prompt_set
 
 from .agreement import case_report
@@ -114,8 +115,8 @@ def grid_limited(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 def model_grid(lm: LoadedModel) -> tuple[int, int]:
     """The resolution of the model's own maps: its token grid (ViT) or last feature map."""
     visual = lm.model.clip.visual
-    if tower_kind(lm) == "vit":
-        return tuple(visual.grid_size)
+    if tower_kind(lm) in ("vit", "cnn"):
+        return token_grid(visual)
     size = visual.image_size if isinstance(visual.image_size, (tuple, list)) else (visual.image_size,) * 2
     return size[0] // 32, size[1] // 32
 

@@ -17,7 +17,10 @@ vector. ``maps.attribution_map`` brings it to the stored image's grid.
   0.25 / 0.29 / 0.46, CLIP 0.28 / 0.45 / 0.53);
   A ViT whose patch tokens are *average-pooled* (``pool_type = "avg"``) is explained at
   the pooled tokens themselves (``ln_post``): its image-text similarity is a mean over them,
-  so gradient x activation there is each patch's own share of the score (CAM);
+  so gradient x activation there is each patch's own share of the score (CAM). A timm CNN
+  with an average-pooled final feature map (tower kind "cnn", e.g. ``eclip-rn-minilm-gap``)
+  is explained the same way, at the feature map entering its pool; behind an average pool
+  the gradient is the same at every cell, so Grad-CAM and HiResCAM agree there;
 * ``rollout`` - attention rollout (Abnar & Zuidema 2020) for ViT towers: prompt
   independent by construction (it reads attention only, never the text);
 * ``grad_rollout`` - gradient-weighted attention rollout (Chefer, Gur & Wolf, ICCV 2021,
@@ -39,7 +42,7 @@ import torch
 from eclip.errors import ModelError
 from eclip.model.checkpoint import LoadedModel
 
-from .towers import (AttentionTap, ThreadCapture, attention_probs, pooled_rows_to_grid, require_vit,
+from .towers import (AttentionTap, InputCapture, ThreadCapture, attention_probs, pooled_rows_to_grid, require_vit,
                      similarity, tower_kind, vit_tokens_to_grid)
 
 METHODS = ("gradcam", "rollout", "grad_rollout", "integrated_gradients")
@@ -56,7 +59,7 @@ def uses_prompt(method: str) -> bool:
 
 def supported_methods(lm: LoadedModel) -> list[str]:
     kind = tower_kind(lm)
-    fast = {"vit": ["gradcam", *VIT_ONLY], "resnet": ["gradcam"]}.get(kind, [])
+    fast = {"vit": ["gradcam", *VIT_ONLY], "resnet": ["gradcam"], "cnn": ["gradcam"]}.get(kind, [])
     return fast + ["integrated_gradients"]
 
 
@@ -69,13 +72,16 @@ def _gradcam_layer(lm: LoadedModel):
         return blocks[len(blocks) // 3].ln_1
     if kind == "resnet":
         return visual.layer4
-    raise ModelError(f"Grad-CAM needs a ViT or ResNet image tower, not {type(visual).__name__}; "
-                     "use method 'integrated_gradients'.")
+    if kind == "cnn":  # its *input*, the final feature map: the pooled tokens (CAM)
+        return visual.trunk.global_pool
+    raise ModelError(f"Grad-CAM needs a ViT, a ResNet or an average-pooled timm CNN image tower, not "
+                     f"{type(visual).__name__}; use method 'integrated_gradients'.")
 
 
 def gradcam(lm: LoadedModel, x: torch.Tensor, text: torch.Tensor) -> np.ndarray:
     layer = _gradcam_layer(lm)
-    with ThreadCapture([layer]) as cap:
+    capture = InputCapture if tower_kind(lm) == "cnn" else ThreadCapture
+    with capture([layer]) as cap:
         score = similarity(lm, x.clone().requires_grad_(True), text).sum()
     act = cap.outputs[-1]
     (grad,) = torch.autograd.grad(score, act)

@@ -49,7 +49,21 @@ def cascade_stages(visual, kind: str) -> list[tuple[str, list[torch.nn.Parameter
         layers += [(f"layer{i}", params(getattr(visual, f"layer{i}"))) for i in (4, 3, 2, 1)]
         seen = {id(p) for _, ps in layers for p in ps}
         return layers + [("stem", [p for p in visual.parameters() if id(p) not in seen])]
+    if kind == "cnn":
+        return _cnn_stages(visual)
     return [("image tower", list(visual.parameters()))]
+
+
+def _cnn_stages(visual) -> list[tuple[str, list[torch.nn.Parameter]]]:
+    """A timm CNN, top first: the projection, each feature stage timm names (last first), then
+    whatever is left (the stem)."""
+    stages = [("head", list(visual.head.parameters()))]
+    for info in reversed(visual.trunk.feature_info):
+        params = list(visual.trunk.get_submodule(info["module"]).parameters())
+        if params:
+            stages.append((info["module"], params))
+    seen = {id(p) for _, ps in stages for p in ps}
+    return stages + [("stem", [p for p in visual.parameters() if id(p) not in seen])]
 
 
 def _redraw(params: list[torch.nn.Parameter], gen: torch.Generator) -> None:

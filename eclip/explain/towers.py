@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from eclip.errors import ModelError
 from eclip.model.checkpoint import LoadedModel
+from eclip.model.gaze_prior import is_gap_cnn
 
 
 class ThreadCapture:
@@ -39,6 +40,19 @@ class ThreadCapture:
         for h in self._handles:
             h.remove()
         self._handles = []
+
+
+class InputCapture(ThreadCapture):
+    """ThreadCapture of each module's first *input* (a CNN's final feature map is what enters
+    its global pool)."""
+
+    def _pre_hook(self, module, args):
+        if threading.get_ident() == self.owner:
+            self.outputs.append(args[0])
+
+    def __enter__(self):
+        self._handles = [m.register_forward_pre_hook(self._pre_hook) for m in self.modules]
+        return self
 
 
 class AttentionTap(ThreadCapture):
@@ -67,12 +81,16 @@ class AttentionTap(ThreadCapture):
 
 # --------------------------------------------------------------------------- towers
 def tower_kind(lm: LoadedModel) -> str:
-    """'vit' (open_clip VisionTransformer), 'resnet' (ModifiedResNet) or 'other'."""
+    """'vit' (open_clip VisionTransformer), 'resnet' (ModifiedResNet), 'cnn' (a timm
+    convolutional trunk with an average-pooled final feature map and a linear projection) or
+    'other'."""
     visual = lm.model.clip.visual
     if hasattr(visual, "transformer") and hasattr(visual, "grid_size"):
         return "vit"
     if hasattr(visual, "layer4") and hasattr(visual, "attnpool"):
         return "resnet"
+    if is_gap_cnn(visual):
+        return "cnn"
     return "other"
 
 
@@ -80,8 +98,8 @@ def require_vit(lm: LoadedModel, what: str):
     """The ViT image tower, or a ModelError naming the methods that do work."""
     visual = lm.model.clip.visual
     if tower_kind(lm) != "vit":
-        raise ModelError(f"{what} needs a ViT image tower, not {type(visual).__name__}; "
-                         "use 'gradcam' or 'integrated_gradients'.")
+        working = "'gradcam' or 'integrated_gradients'" if tower_kind(lm) != "other" else "'integrated_gradients'"
+        raise ModelError(f"{what} needs a ViT image tower, not {type(visual).__name__}; use {working}.")
     return visual
 
 

@@ -18,7 +18,7 @@ from torch import nn
 from eclip.config import MethodConfig, ModelConfig, from_dict
 from eclip.errors import ModelError
 from eclip.model.factory import create_clip, load_init_weights, load_pretrained, model_arch_cfg
-from eclip.model.gaze_prior import PRIOR_ON, check_tower, encode_with_tokens, prior_loss
+from eclip.model.gaze_prior import PRIOR_ON, check_tower, encode_with_tokens, prior_loss, token_grid
 from eclip.model.hub import parse_pretrained, pretrained_path
 from eclip.model.label_local import LOCAL_LABELS, label_embeddings, local_scores, ranking_loss
 from eclip.model.loss import ClipLoss, clamp_logit_scale, logit_scale_bounds
@@ -166,7 +166,7 @@ class ECLIP(nn.Module):
         loss, mse, kl, rank = clip_loss, zero, zero, zero
         if gaze is not None:  # each gazed row's own patch evidence for its report vs its gaze
             rows = slice(patch.shape[0] - gaze.shape[0], None)  # all rows, or the expert rows only
-            kl = prior_loss(patch[rows], txt[rows], gaze, self.clip.visual.grid_size, self.logit_scale())
+            kl = prior_loss(patch[rows], txt[rows], gaze, token_grid(self.clip.visual), self.logit_scale())
             loss = loss + self.method.gaze_prior_weight * kl
         if local:  # main rows only: an expert row's label is its report's, its image a blend
             rank = self._local_loss(patch[:n_main], labels)

@@ -170,12 +170,39 @@ def create_clip(cfg: dict, pretrained_text: bool = True) -> nn.Module:
         cfg["vision_cfg"]["timm_model_pretrained"] = False
     custom = cfg.pop("custom_text", False) or hf
     cfg.pop("multimodal_cfg", None)
+    stride = cfg["vision_cfg"].pop(TIMM_OUTPUT_STRIDE, None)
     try:
-        if custom:
-            return CustomTextCLIP(**cfg)
-        return CLIP(**cfg)
+        clip = CustomTextCLIP(**cfg) if custom else CLIP(**cfg)
     except (TypeError, ValueError, AssertionError, KeyError) as exc:
         raise ModelError(f"open_clip could not build this config: {exc}") from exc
+    if stride:
+        set_output_stride(clip.visual, cfg["vision_cfg"], int(stride))
+    return clip
+
+
+# Our own vision_cfg key (open_clip's TimmModel passes no extra arguments to timm): a timm
+# convolutional trunk's output stride, e.g. 16 for an 8 x 8 feature grid at 128 px.
+TIMM_OUTPUT_STRIDE = "timm_output_stride"
+
+
+def set_output_stride(visual: nn.Module, vision_cfg: dict, stride: int) -> None:
+    """Replace the timm trunk of ``visual`` by the same network built with ``output_stride``
+    (dilated last stages: the same parameters, a finer final grid), keeping its weights."""
+    import timm
+
+    trunk, name = getattr(visual, "trunk", None), vision_cfg.get("timm_model_name")
+    if trunk is None or not name:
+        raise ModelError(f"vision_cfg.{TIMM_OUTPUT_STRIDE} needs a timm image tower (vision_cfg.timm_model_name)")
+    pool = vision_cfg.get("timm_pool", "avg")
+    kwargs = {"drop_path_rate": vision_cfg["timm_drop_path"]} if vision_cfg.get("timm_drop_path") else {}
+    try:
+        new = timm.create_model(name, pretrained=False, output_stride=stride,
+                                num_classes=getattr(trunk, "num_classes", 0),
+                                global_pool="" if pool in ("abs_attn", "rot_attn") else pool, **kwargs)
+        new.load_state_dict(trunk.state_dict())
+    except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
+        raise ModelError(f"timm model {name!r} could not be built with output_stride={stride}: {exc}") from exc
+    visual.trunk = new
 
 
 def get_tokenizer(cfg: dict) -> Callable[[list[str]], torch.Tensor]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from eclip.errors import ModelError
 
@@ -21,17 +22,49 @@ from eclip.errors import ModelError
 PRIOR_ON = ("expert", "all")
 
 
+def is_gap_vit(visual) -> bool:
+    """An open_clip ViT whose patch tokens are average-pooled."""
+    return hasattr(visual, "grid_size") and getattr(visual, "pool_type", "tok") == "avg"
+
+
+def is_gap_cnn(visual) -> bool:
+    """A timm convolutional trunk (open_clip TimmModel) whose final feature map is
+    average-pooled, then only a linear projection: its embedding is the mean of the projected
+    feature-map cells, as a pooled ViT's is of its patch tokens."""
+    trunk, head = getattr(visual, "trunk", None), getattr(visual, "head", None)
+    if trunk is None or head is None or not hasattr(trunk, "forward_head"):
+        return False
+    pooled = getattr(getattr(trunk, "global_pool", None), "pool_type", None) == "avg"
+    bare = isinstance(trunk.get_classifier(), nn.Identity) and not getattr(trunk, "drop_rate", 0)
+    linear = [type(m) for m in head] in ([nn.Linear], [nn.Dropout, nn.Linear])
+    no_drop = all(m.p == 0 for m in head if isinstance(m, nn.Dropout))
+    return pooled and bare and linear and no_drop
+
+
 def check_tower(visual, option: str = "method.gaze_prior_weight") -> None:
-    """The prior needs a ViT whose patch tokens are average-pooled (its map is their mean)."""
-    if not (hasattr(visual, "grid_size") and getattr(visual, "pool_type", "tok") == "avg"):
-        raise ModelError(f"{option} needs a ViT image tower with average-pooled patch "
-                         "tokens (vision_cfg pool_type = \"avg\", e.g. model.arch = "
-                         "\"eclip-vit-tiny-minilm-gap\"); set it to 0 for this tower.")
+    """The prior needs per-patch tokens whose mean is the image embedding: an average-pooled
+    ViT, or an average-pooled timm CNN with a linear projection."""
+    if not (is_gap_vit(visual) or is_gap_cnn(visual)):
+        raise ModelError(f"{option} needs an image tower with average-pooled patch tokens: a ViT "
+                         "with vision_cfg pool_type = \"avg\" (model.arch = \"eclip-vit-tiny-minilm-gap\") "
+                         "or a timm CNN with timm_pool = \"avg\", timm_proj = \"linear\" and no dropout "
+                         "(\"eclip-rn-minilm-gap\"); set it to 0 for this tower.")
+
+
+def token_grid(visual) -> tuple[int, int]:
+    """(gh, gw) of the tower's pooled tokens: a ViT's patch grid, a CNN's final feature map."""
+    if hasattr(visual, "grid_size"):
+        return tuple(visual.grid_size)
+    reduction = visual.trunk.feature_info[-1]["reduction"]
+    h, w = visual.image_size
+    return h // reduction, w // reduction
 
 
 def encode_with_tokens(visual, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(pooled image embedding [B, D], projected patch tokens [B, gh*gw, D]) in one pass; the
     mean of the tokens is the pooled embedding before normalisation."""
+    if is_gap_cnn(visual):
+        return _cnn_tokens(visual, images)
     before = visual.output_tokens
     visual.output_tokens = True
     try:
@@ -41,6 +74,14 @@ def encode_with_tokens(visual, images: torch.Tensor) -> tuple[torch.Tensor, torc
     if visual.proj is not None:  # open_clip projects the pooled embedding only (tested)
         tokens = tokens @ visual.proj
     return pooled, tokens
+
+
+def _cnn_tokens(visual, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """TimmModel.forward split at the pool: the pooled path is the tower's own, and the
+    linear head applied to each cell gives tokens whose mean is that embedding."""
+    features = visual.trunk.forward_features(images)  # [B, C, gh, gw]
+    pooled = visual.head(visual.trunk.forward_head(features))
+    return pooled, visual.head(features.flatten(2).transpose(1, 2))
 
 
 def gaze_grid(heatmaps: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

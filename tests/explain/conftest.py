@@ -12,6 +12,7 @@ import torch
 from eclip.config import Config, to_dict
 from eclip.data.manifest import read_manifest, save_array_npz, write_manifest
 from eclip.model import build_model, load_model, save_model
+from tiny_towers import cnn_arch
 
 
 def make_lm(root, arch: str, seed: int = 0):
@@ -31,6 +32,13 @@ def vit_lm(tmp_path_factory):
 @pytest.fixture(scope="session")
 def rn_lm(tmp_path_factory):
     return make_lm(tmp_path_factory.mktemp("rn_tiny"), "eclip-rn-tiny")
+
+
+@pytest.fixture(scope="session")
+def cnn_lm(tmp_path_factory):
+    """A timm CNN tower whose average-pooled 4 x 4 feature map plays the patch tokens."""
+    folder = tmp_path_factory.mktemp("cnn_micro")
+    return make_lm(folder / "ckpt", cnn_arch(folder))
 
 
 @pytest.fixture(scope="session")

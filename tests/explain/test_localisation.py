@@ -99,3 +99,19 @@ def test_average_pooled_vit_explains_its_pooled_tokens(tmp_path, masked_dataset)
     x = torch.rand(1, 3, 64, 64)
     cam = gradcam(lm, x, text_embedding(lm, "Pleural effusion."))
     assert cam.shape == (4, 4) and np.isfinite(cam).all()
+
+
+def test_cnn_is_explained_and_localised_on_its_feature_grid(cnn_lm, masked_dataset, tmp_path, capsys):
+    """Grad-CAM's raw map is the CNN's final feature grid (the cells its pool averages), and
+    `localise` scores the tower against that grid's ceiling."""
+    import torch
+
+    from eclip.explain.maps import text_embedding
+
+    assert L.model_grid(cnn_lm) == (4, 4)
+    cam = gradcam(cnn_lm, torch.rand(1, 3, 64, 64), text_embedding(cnn_lm, "Pleural effusion."))
+    assert cam.shape == (4, 4) and np.isfinite(cam).all()
+    out = tmp_path / "loc.json"
+    rc = explain.main(["localise", "--checkpoint", str(cnn_lm.path), "--data", str(masked_dataset),
+                       "--n-boot", "50", "--json", str(out)])
+    assert rc == 0 and "| all findings |" in capsys.readouterr().out

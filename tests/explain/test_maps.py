@@ -47,14 +47,23 @@ def test_vit_maps_are_unit_float32_aligned(vit_lm, method):
     assert m.min() >= 0 and m.max() == pytest.approx(1.0)
 
 
-def test_resnet_gradcam_and_unsupported_rollout(rn_lm):
-    assert explain.supported_methods(rn_lm) == ["gradcam", "integrated_gradients"]
+@pytest.mark.parametrize("tower", ["rn_lm", "cnn_lm"])
+def test_cnn_gradcam_and_unsupported_rollout(request, tower):
+    lm = request.getfixturevalue(tower)
+    assert explain.supported_methods(lm) == ["gradcam", "integrated_gradients"]
     img = pixels(1, (64, 100))
-    m = explain.attribution_map(rn_lm, img, "cardiomegaly", "gradcam", use_cache=False)
+    m = explain.attribution_map(lm, img, "cardiomegaly", "gradcam", use_cache=False)
     assert m.shape == img.shape and m.dtype == np.float32 and m.max() <= 1.0
     for method in ("rollout", "grad_rollout"):
-        with pytest.raises(ModelError, match="ViT"):
-            explain.attribution_map(rn_lm, img, "x", method, use_cache=False)
+        with pytest.raises(ModelError, match="ViT.*'gradcam' or 'integrated_gradients'"):
+            explain.attribution_map(lm, img, "x", method, use_cache=False)
+
+
+def test_timm_cnn_gradcam_reads_the_feature_map_its_pool_averages(cnn_lm):
+    from eclip.explain.methods import _gradcam_layer
+
+    assert explain.tower_kind(cnn_lm) == "cnn"
+    assert _gradcam_layer(cnn_lm) is cnn_lm.model.clip.visual.trunk.global_pool
 
 
 def test_vit_offers_the_prompt_conditioned_rollout(vit_lm):

@@ -33,6 +33,11 @@ def test_cascading_randomisation_reaches_every_image_weight_and_leaves_the_model
     assert all(torch.equal(v, vit_lm.model.state_dict()[k]) for k, v in before.items())
 
 
+def test_a_cnn_is_randomised_stage_by_stage(cnn_lm):
+    stages = [name for name, _ in sanity.cascading_randomisation(cnn_lm)]
+    assert stages == ["head", "layer4", "layer3", "layer2", "layer1", "stem"]
+
+
 def test_maps_change_with_the_weights_and_with_the_prompt(vit_lm):
     table = sanity.sanity_checks(vit_lm, images(2), ["small left pleural effusion"] * 2,
                                  ["the heart is enlarged"] * 2, ["gradcam", "rollout", "grad_rollout"])

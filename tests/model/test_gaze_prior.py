@@ -9,9 +9,10 @@ import torch
 from eclip.config import MethodConfig
 from eclip.errors import ModelError
 from eclip.model import build_model
-from eclip.model.factory import resolve_arch
-from eclip.model.gaze_prior import encode_with_tokens, gaze_grid, prior_loss
+from eclip.model.factory import create_clip, resolve_arch
+from eclip.model.gaze_prior import check_tower, encode_with_tokens, gaze_grid, prior_loss, token_grid
 from floats import assert_close
+from tiny_towers import cnn_arch, cnn_spec
 
 
 def gap_arch(tmp_path) -> str:
@@ -34,6 +35,46 @@ def test_patch_tokens_average_to_the_image_embedding(tmp_path):
     assert_close(torch.nn.functional.normalize(pooled, dim=-1), model.encode_image(x))
 
 
+def test_cnn_cells_average_to_the_image_embedding(tmp_path):
+    """A timm CNN's projected feature-map cells play the patch tokens (train mode: one pass, so
+    batch norm sees the batch once)."""
+    torch.manual_seed(0)
+    model = build_model({"arch": cnn_arch(tmp_path)})
+    x = torch.rand(2, 3, 64, 64)
+    pooled, tokens = encode_with_tokens(model.clip.visual, x)
+    assert token_grid(model.clip.visual) == (4, 4) and tokens.shape == (2, 16, pooled.shape[-1])
+    assert_close(tokens.mean(dim=1), pooled)
+    assert_close(torch.nn.functional.normalize(pooled, dim=-1), model.encode_image(x))
+
+
+def test_shipped_cnn_config_has_an_8x8_grid_and_downloads_nothing(monkeypatch):
+    import timm.models._builder
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("timm tried to load pretrained weights")
+
+    monkeypatch.setattr(timm.models._builder, "load_pretrained", no_download)
+    spec = resolve_arch("eclip-rn-minilm-gap")
+    spec["text_cfg"] = resolve_arch("eclip-vit-micro")["text_cfg"]  # the tower under test, a fast text side
+    visual = create_clip(spec).visual
+    check_tower(visual)
+    assert token_grid(visual) == (8, 8)
+    assert encode_with_tokens(visual, torch.rand(1, 3, 128, 128))[1].shape == (1, 64, 256)
+
+
+def test_output_stride_needs_a_timm_tower():
+    spec = resolve_arch("eclip-vit-micro")
+    spec["vision_cfg"]["timm_output_stride"] = 16
+    with pytest.raises(ModelError, match="timm_model_name"):
+        create_clip(spec)
+
+
+@pytest.mark.parametrize("vision", [{"timm_proj": "mlp"}, {"timm_pool": "max"}, {"timm_drop": 0.1}])
+def test_prior_needs_a_cnn_whose_cells_average_to_the_embedding(tmp_path, vision):
+    with pytest.raises(ModelError, match="timm_proj"):
+        check_tower(create_clip(cnn_spec(**vision)).visual)
+
+
 def test_gaze_grid_is_a_distribution_and_kl_is_zero_at_the_gaze():
     hm = torch.zeros(1, 1, 8, 8)
     hm[0, 0, :4, :4] = 1.0  # the top-left quarter of a 2 x 2 grid
@@ -54,10 +95,11 @@ def test_prior_needs_average_pooled_tokens():
         build_model({"arch": "eclip-vit-micro"}, MethodConfig(gaze_prior_weight=1.0))
 
 
-def test_training_on_the_prior_moves_the_map_toward_the_gaze(tmp_path):
+@pytest.mark.parametrize("arch", [gap_arch, cnn_arch])
+def test_training_on_the_prior_moves_the_map_toward_the_gaze(tmp_path, arch):
     torch.manual_seed(0)
     method = MethodConfig(gaze_prior_weight=1.0)
-    model = build_model({"arch": gap_arch(tmp_path)}, method)
+    model = build_model({"arch": arch(tmp_path)}, method)
     images, tokens = torch.rand(4, 3, 64, 64), torch.randint(1, 400, (4, 32))
     hm = torch.zeros(4, 1, 64, 64)
     hm[:, :, :16, :16] = 1.0  # every reader looked at the top-left patch
@@ -66,7 +108,7 @@ def test_training_on_the_prior_moves_the_map_toward_the_gaze(tmp_path):
         with torch.no_grad():
             _, patch = encode_with_tokens(model.clip.visual, images)
             txt = model.encode_text(tokens)
-            return float(prior_loss(patch, txt, hm, model.clip.visual.grid_size, model.logit_scale()))
+            return float(prior_loss(patch, txt, hm, token_grid(model.clip.visual), model.logit_scale()))
 
     before = kl()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -18,6 +18,7 @@ from eclip.model.gaze_prior import encode_with_tokens
 from eclip.model.label_local import (LOCAL_LABELS, label_embeddings, label_prompt_texts, label_targets,
                                      local_scores, prompt_groups, ranking_loss)
 from floats import assert_close
+from tiny_towers import cnn_arch
 
 from .test_gaze_prior import gap_arch
 
@@ -79,13 +80,14 @@ def test_local_loss_needs_average_pooled_tokens_and_attached_prompts(tmp_path):
         model(torch.rand(2, 3, 64, 64), torch.randint(1, 400, (2, 32)), labels=labels)
 
 
-def test_training_ranks_the_films_that_carry_the_finding_first(tmp_path):
+@pytest.mark.parametrize("arch", [gap_arch, cnn_arch])
+def test_training_ranks_the_films_that_carry_the_finding_first(tmp_path, arch):
     """Films with the finding carry a bright square, films without do not: a few steps of the
     local loss alone rank every positive film's soft maximum above every negative's. (Where on
     the grid the evidence lands is what `eclip explain localise` measures on real corpora: on
     this toy a ViT may park it in one register-like token.)"""
     torch.manual_seed(0)
-    model = build_model({"arch": gap_arch(tmp_path)}, MethodConfig(label_local_weight=1.0, expert=False))
+    model = build_model({"arch": arch(tmp_path)}, MethodConfig(label_local_weight=1.0, expert=False))
     texts, groups = prompt_groups()
     model.attach_label_prompts(get_tokenizer(model.arch_cfg)(texts), groups)
     k = LOCAL_LABELS.index("Pleural Effusion")
