@@ -140,7 +140,13 @@ def build(case: loader.Case, page: str, figures: list[Figure], *, checkpoint: st
         zero_shot=found, zero_shot_calibration=calibration,
         draft=draft or last_draft(case.id), models=model_summaries(checkpoint, other),
         warnings=warnings(checkpoint, case), version=eclip.__version__,
-        typicality=typicality.typicality_line(lm, case) if lm is not None else "")
+        typicality=typicality.typicality_line(lm, case) if lm is not None else "",
+        gaze_answer=gaze_answer(checkpoint))
+
+
+def gaze_answer(checkpoint: str | None) -> tuple[str, str] | None:
+    """The active model card's "Does gaze help?" answer, worded as the sidebar words it."""
+    return state.gaze_question_and_answer(loaders.load_card(paths.resolve(checkpoint))) if checkpoint else None
 
 
 # --------------------------------------------------------------------------- the control

@@ -187,10 +187,18 @@ def _render_model_card() -> None:
 def gaze_answer(card: dict) -> None:
     """The seeds experiment's answer on the card (``eclip evaluate card --gaze-seeds``), under
     its question; nothing for a card without one. Whatever it says, a reader of the model sees it."""
+    answered = gaze_question_and_answer(card)
+    if answered is not None:
+        question, answer = answered
+        st.markdown(f"**{question}**")
+        st.caption(answer)
+
+
+def gaze_question_and_answer(card: dict) -> tuple[str, str] | None:
+    """(the question, the card's answer to it) as every reader of the model sees them (the
+    sidebar, the Presenter, an exported case report); None for a card without one."""
     effect = GazeEffect.from_dict(card.get("gaze_effect"))
-    if effect is not None:
-        st.markdown("**Does gaze help?**")
-        st.caption(effect.sentence)
+    return None if effect is None else ("Does gaze help?", effect.sentence)
 
 
 def _render_compare_choice() -> None:

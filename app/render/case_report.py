@@ -82,6 +82,7 @@ class CaseReport:
     models: tuple[ModelSummary, ...] = ()
     warnings: tuple[str, ...] = ()  # e.g. the simulated-data banner
     typicality: str = ""  # the image under the active model's own training images, or why not
+    gaze_answer: tuple[str, str] | None = None  # (question, answer) from the active model's card, as the app words it
     version: str = ""
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -214,8 +215,12 @@ def _models(r: CaseReport) -> str:
         return ""
     rows = [[m.name, m.role, m.arch, m.steps, m.trained_on, m.data_fingerprint, m.weights_sha256]
             for m in r.models]
+    answer = ""
+    if r.gaze_answer is not None:
+        question, said = r.gaze_answer
+        answer = f"<p><b>{_e(question)}</b><br>{_e(said)}</p>"
     return "<h2>Model card</h2>" + _table(rows, ["model", "role", "architecture", "steps", "trained on",
-                                                 "data fingerprint", "weights SHA-256"])
+                                                 "data fingerprint", "weights SHA-256"]) + answer
 
 
 def _footer(r: CaseReport) -> str:

@@ -1,11 +1,12 @@
 """The seeds experiment's answer to "does gaze help?" goes wherever the model card is shown: the
-sidebar under the model and the Presenter's model-card panel, when the card has it (``eclip
-evaluate card --gaze-seeds``); nothing when it has not."""
+sidebar under the model, the Presenter's model-card panel and an exported case report, when the
+active model's card has it (``eclip evaluate card --gaze-seeds``); nothing when it has not."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from html import escape
 from pathlib import Path
 
 from gaze_report import report
@@ -59,3 +60,24 @@ def test_the_presenters_model_card_panel_says_it_too(model_env, tmp_path, monkey
     (panel,) = [e for e in at.expander if e.label == "Typicality and model card"]
     assert "**Does gaze help?**" in [m.value for m in panel.markdown]
     assert answer.sentence in [c.value for c in panel.caption]
+
+
+def test_the_exported_case_report_says_it_when_the_active_card_does(model_env, tmp_path):
+    from eclip.data.manifest import read_manifest
+
+    from app.components import report_export, state
+    from app.components.case import loader
+    from app.render.case_report import to_html
+
+    case = loader.load(str(model_env["data"]), read_manifest(model_env["data"]), "case000")
+    answer = effect(report(seeds=3), source="gaze-seeds.json")
+    answered = _answered(model_env["checkpoint"], tmp_path / "ck", answer)
+    page = to_html(report_export.build(case, "Model vs gaze", [], checkpoint=str(answered)))
+    # worded by the function the sidebar and the Presenter draw it with
+    question, said = state.gaze_question_and_answer({"gaze_effect": answer.as_dict()})
+    assert (question, said) == ("Does gaze help?", answer.sentence)
+    assert f"<b>{escape(question)}</b><br>{escape(said)}" in page and str(tmp_path) not in page
+
+    page = to_html(report_export.build(case, "Model vs gaze", [], checkpoint=str(model_env["checkpoint"])))
+    assert "Does gaze help?" not in page and "paired training seeds" not in page
+    assert "Model card" in page  # the card is there, without an answer to give
