@@ -18,10 +18,10 @@ the validate films that carry that finding's label:
   page can say "base rate 12 % of validate films".
 
 The fit is kept in the index folder as ``zero_shot_calibration-<prompt set>.json`` (the
-parameters, counts, base rates and the build and prompt key it was fitted for), written when
-the index is built for the shipped ``binary`` set and otherwise on first use; a rebuilt
-index or an edited prompt file makes it stale and it is fitted afresh. Typed prompt sets are
-fitted in memory only.
+parameters, counts, base rates and the build, prompt and label key it was fitted for), written
+when the index is built for the shipped ``binary`` set and otherwise on first use; a rebuilt
+index, an edited prompt file or relabelled validate films make it stale and it is fitted
+afresh. Typed prompt sets are fitted in memory only.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eclip.data.manifest import label_columns
 from eclip.index import kept
 from eclip.index.store import EmbeddingIndex
 from eclip.io import write_json
@@ -60,6 +61,8 @@ _CACHE = BoundedCache(32, "zero-shot calibrations")
 # matches; a pair that does not line up is never kept, so it is refused every time.
 _ALIGNED: dict[tuple[int, int], tuple[weakref.ref, weakref.ref, int]] = {}
 _ALIGNED_MAX = 32
+# (id(manifest), the label columns a prompt set reads) -> a weak reference to the manifest and label_key's answer
+_LABEL_KEYS: dict[tuple[int, tuple[str, ...]], tuple[weakref.ref, str]] = {}
 
 
 def sigmoid(x) -> np.ndarray:
@@ -253,7 +256,8 @@ def calibration_for(index: EmbeddingIndex, manifest: pd.DataFrame, prompt_set: P
     was fitted for this build, these prompts and this scale, else fitted now (and kept there
     with ``keep``, for the named sets a page or the index build scores)."""
     _check_rows(index, manifest)
-    key = kept.identity(index, prompt_set.name, prompt_key(prompt_set), round(float(scale), 6)).text()
+    key = kept.identity(index, prompt_set.name, prompt_key(prompt_set), round(float(scale), 6),
+                        label_key(manifest, prompt_set)).text()
 
     def compute() -> ZeroShotCalibration:
         path = Path(index.path) / FILE.format(name=_safe(prompt_set.name))
@@ -285,6 +289,34 @@ def _check_rows(index: EmbeddingIndex, manifest: pd.DataFrame) -> None:
         _ALIGNED[pair] = (weakref.ref(index), weakref.ref(manifest), len(manifest))
     except TypeError:  # not weakly referenceable: compared on every call
         pass
+
+
+def label_key(manifest: pd.DataFrame, prompt_set: PromptSet) -> str:
+    """What a fit depends on in a manifest besides its rows' order: which rows are validate and
+    their values in the label columns (the ones ``prompt_set`` reads, and the others: whether a
+    row carries any label decides what its blanks mean) (sha256, 16 hex). Relabelled films
+    under an unchanged index are fitted afresh. Worked out once per manifest object and set of
+    columns (the app's manifests are shared read-only objects, the same on every run), kept by
+    weak reference as ``_ALIGNED`` is."""
+    read = tuple(sorted({c for b in prompt_set.binary for c in b.labels if c in manifest.columns}))
+    got = _LABEL_KEYS.get((id(manifest), read))
+    if got is not None and got[0]() is manifest:
+        return got[1]
+    columns = sorted(set(read) | set(label_columns(manifest)))
+    split = manifest["split"].astype(str).to_numpy() if "split" in manifest.columns else np.array([], dtype=str)
+    rows = np.flatnonzero(split == SPLIT)
+    values = manifest.iloc[rows][columns].to_numpy(dtype=np.float64)
+    digest = hashlib.sha256(json.dumps(columns).encode("utf-8"))
+    digest.update(rows.astype(np.int64).tobytes())
+    digest.update(np.ascontiguousarray(values).tobytes())
+    text = digest.hexdigest()[:16]
+    if len(_LABEL_KEYS) >= _ALIGNED_MAX:
+        _LABEL_KEYS.clear()
+    try:
+        _LABEL_KEYS[(id(manifest), read)] = (weakref.ref(manifest), text)
+    except TypeError:  # not weakly referenceable: worked out on every call
+        pass
+    return text
 
 
 def _safe(name: str) -> str:

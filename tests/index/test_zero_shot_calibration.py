@@ -176,6 +176,39 @@ def test_a_manifest_and_index_that_line_up_are_compared_once(tmp_path):
     assert idx.ids.reads == reads
 
 
+def test_relabelled_validate_films_are_fitted_afresh_and_the_same_labels_are_served_from_the_cache(tmp_path):
+    n = 40
+    idx = _index(tmp_path, np.linspace(-40, 40, n))
+    _on_disk(tmp_path)
+    eff = (np.arange(n) % 3 == 0).astype(float)
+    df = _manifest(n, **{"Pleural Effusion": eff, "Cardiomegaly": 1 - eff})
+    first = Z.calibration_for(idx, df, _set(), PAIRS, scale=10.0)
+    assert first.finding("Pleural Effusion").positives == 14
+    assert Z.calibration_for(idx, df.copy(), _set(), PAIRS, scale=10.0) is first  # same labels: cached
+    relabelled = df.assign(**{"Pleural Effusion": (np.arange(n) % 2 == 0).astype(float)})
+    again = Z.calibration_for(idx, relabelled, _set(), PAIRS, scale=10.0)  # same index object
+    assert again.finding("Pleural Effusion").positives == 20 and again.key != first.key
+    Z._CACHE.clear()  # a new process: the file kept for the old labels is not served either
+    assert Z.calibration_for(idx, relabelled, _set(), PAIRS, scale=10.0).finding("Pleural Effusion").positives == 20
+
+
+def test_the_label_key_is_worked_out_once_per_manifest_and_keeps_no_manifest_alive(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    idx, df = _index(tmp_path, [0, 10, 20]), _manifest(3, **{"Pleural Effusion": [1, 0, 1]})
+    Z.calibration_for(idx, df, _set(EFFUSION), PAIRS[:1], scale=10.0, keep=False)
+    worked, columns = [], Z.label_columns
+    monkeypatch.setattr(Z, "label_columns", lambda m: worked.append(m) or columns(m))
+    for _ in range(3):
+        Z.calibration_for(idx, df, _set(EFFUSION), PAIRS[:1], scale=10.0, keep=False)
+    assert not worked  # the manifest's label key is remembered, not worked out again
+    gone = weakref.ref(df)
+    del df
+    gc.collect()
+    assert gone() is None
+
+
 def test_building_an_index_keeps_the_shipped_sets_calibration(micro_checkpoint, tiny_dataset, tmp_path):
     idx = ix.build_index(micro_checkpoint, tiny_dataset, cache_root=tmp_path, with_umap=False,
                          progress=False, device="cpu")
