@@ -150,9 +150,12 @@ def _heatmap_grid(h: np.ndarray) -> tuple[np.ndarray, dict]:
 def overlay_figure(image: np.ndarray, heatmap: np.ndarray | None = None, *,
                    opacity: float = 0.5, colour_scale: str = "Inferno",
                    masks: dict[str, np.ndarray] | None = None, height: int = 440,
-                   label: str = "gaze") -> go.Figure:
+                   label: str = "gaze", bar_below: bool = False) -> go.Figure:
     """Grey radiograph, optional semi-transparent heatmap, optional mask outlines; ``label``
-    names the heatmap (colour bar title, hover): "gaze", or the attribution method."""
+    names the heatmap (colour bar title, hover): "gaze", or the attribution method.
+
+    ``bar_below``: for a row of films sized by ``film_row_css`` (the film as wide as its column,
+    the colour bar in a band under it); ``height`` is then only the least the chart takes."""
     h_px, w_px = image.shape
     traces = [dict(type="image", source=_grey_png_uri(image), hoverinfo="skip", name="radiograph")]
     if heatmap is not None:
@@ -165,7 +168,8 @@ def overlay_figure(image: np.ndarray, heatmap: np.ndarray | None = None, *,
             zmin=0.0, zmax=1.0, **place, opacity=opacity, name=label,
             # A pooled cell reports the film pixel at (or just past) its centre.
             hovertemplate=f"x %{{x:.0f}}, y %{{y:.0f}}<br>{label} %{{z:.2f}}<extra></extra>",
-            colorbar=dict(title=dict(text=label, side="right"), thickness=12, len=0.6)))
+            colorbar=_bar_below(label) if bar_below else dict(title=dict(text=label, side="right"), thickness=12,
+                                                              len=0.6)))
     # Mask outlines keep every pixel: a contour of block means would round a mask's corners by
     # pixels once zoomed in and lose any part under half a block wide.
     for i, (name, mask) in enumerate((masks or {}).items()):
@@ -186,6 +190,29 @@ def overlay_figure(image: np.ndarray, heatmap: np.ndarray | None = None, *,
     # run); the figure sent is the same (tests/app/render/test_overlay_figure_json.py).
     fig = go.Figure(data=traces, layout=layout, _validate=False)
     return fig
+
+
+# Under the film, its full width: a bar beside it took a fifth of a narrow column's width and,
+# 0.6 of the figure tall, made the figure taller than the film it keys.
+BAR_BAND = 68  # px under each film for that bar, its title above it and its tick labels under it
+
+
+def _bar_below(label: str) -> dict:
+    return dict(orientation="h", title=dict(text=label, side="top", font=dict(size=12)), thickness=12, len=1.0,
+                y=0.0, yanchor="bottom", ypad=4)
+FILM_MIN = 160  # px: the least such a chart takes (Streamlit keeps a stretched chart at its figure's height or more)
+
+
+def film_row_css(key: str, shape: tuple[int, ...]) -> str:
+    """The style that sizes each chart drawn ``bar_below`` in the container ``key`` (its charts
+    drawn with ``height="stretch"``) to its column: the film as wide as the column, as tall as
+    its aspect makes it, then the colour bar's band. Worked out by the browser from the
+    column's width, which the server does not know: a fixed height left a narrow column's film
+    (three films at 1280 px) with blank room under it."""
+    ratio = shape[0] / shape[1]
+    return (f"<style>.st-key-{key} [data-testid='stColumn'] {{container-type: inline-size}}"
+            f".st-key-{key} [data-testid='stPlotlyChart'] {{height: calc(100cqw * {ratio:.4f} + {BAR_BAND}px) "
+            "!important}</style>")
 
 
 def overlay_png(image: np.ndarray, heatmap: np.ndarray | None = None, *, opacity: float = 0.5,

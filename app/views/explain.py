@@ -15,7 +15,7 @@ from app.core import cases, paths
 from app.components import heavy, loaders, model_reads, report_export, state, upload
 from app.components.compare import gaze_maps, side_by_side
 from app.components.case import current_case, loader, model_notes, picker, typicality
-from app.render.overlay import FILM_CHART, ZOOM_HINT, overlay_figure
+from app.render.overlay import FILM_CHART, FILM_MIN, ZOOM_HINT, film_row_css, overlay_figure
 from app.components import agreement_line  # the floor-and-ceiling line under the scores
 from app.components import localisation_line  # split-wide: does the map find the findings?
 
@@ -137,7 +137,8 @@ with state.eclip_errors("Try another method or prompt."):
     other_map = gaze_maps.other_map(other, case, prompt, method) if other else None
 
 opacity = st.slider("Opacity", 0.0, 1.0, 0.55, 0.05, key="xp_opacity")
-left, right, *third = st.columns(3 if other else 2, gap="medium")
+st.html(film_row_css("xp_films", image.shape))
+left, right, *third = st.container(key="xp_films").columns(3 if other else 2, gap="medium")
 name = side_by_side.label(checkpoint) if other else "Model"
 with left:
     st.markdown("**Radiologist gaze**")
@@ -145,14 +146,14 @@ with left:
         st.info("No gaze for an uploaded image: no radiologist's eye-tracking exists for it, so "
                 "there is nothing to compare the map with." if case.is_upload
                 else "No gaze for this case.", icon=":material/visibility_off:")
-    st.plotly_chart(overlay_figure(image, gaze, opacity=opacity, height=420, label="gaze"), key="xp_gaze",
-                    theme=None, config=FILM_CHART)
+    st.plotly_chart(overlay_figure(image, gaze, opacity=opacity, height=FILM_MIN, label="gaze", bar_below=True),
+                    key="xp_gaze", height="stretch", theme=None, config=FILM_CHART)
 with right:
     st.markdown(f"**{name}: {METHOD_NAMES.get(method, method)}**")
-    st.plotly_chart(overlay_figure(image, model_map, opacity=opacity, colour_scale="Jet", height=420,
+    st.plotly_chart(overlay_figure(image, model_map, opacity=opacity, colour_scale="Jet", height=FILM_MIN,
                                    label=f"{name}: {TITLES.get(method, method)}" if other
-                                   else TITLES.get(method, method)),
-                    key="xp_model", theme=None, config=FILM_CHART)
+                                   else TITLES.get(method, method), bar_below=True),
+                    key="xp_model", height="stretch", theme=None, config=FILM_CHART)
 if other:
     with third[0]:
         gaze_maps.map_column(other, image, other_map, METHOD_NAMES.get(method, method),

@@ -11,7 +11,7 @@ import streamlit as st
 from app.components import heavy
 from app.components.case import loader
 from app.components.compare.side_by_side import label
-from app.render.overlay import FILM_CHART, overlay_figure
+from app.render.overlay import FILM_CHART, FILM_MIN, overlay_figure
 from eclip.evaluate.saliency import agreement_metrics, is_flat
 from eclip.explain import supported_methods
 
@@ -36,9 +36,9 @@ def map_column(other, image: np.ndarray, model_map, title: str, colour_label: st
     if model_map is None:
         st.info(f"This method does not apply to {name}'s image tower; pick another method.")
         return
-    st.plotly_chart(overlay_figure(image, model_map, opacity=opacity, colour_scale="Jet", height=420,
-                                   label=f"{name}: {colour_label}"),
-                    key="xp_compare", theme=None, config=FILM_CHART)
+    st.plotly_chart(overlay_figure(image, model_map, opacity=opacity, colour_scale="Jet", height=FILM_MIN,
+                                   label=f"{name}: {colour_label}", bar_below=True),
+                    key="xp_compare", height="stretch", theme=None, config=FILM_CHART)
     if is_flat(model_map):
         st.caption(f":orange[{name}'s map is flat: no region raises its similarity to this prompt.]")
 

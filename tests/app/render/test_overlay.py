@@ -121,3 +121,25 @@ def test_a_large_films_figure_is_a_fraction_of_the_full_resolution_one():
     film = np.zeros((1024, 1024), np.float32)
     fig = overlay.overlay_figure(film, _smooth(film.shape))
     assert len(fig.to_json()) < 200_000  # full resolution: 4 MiB of float32 before base64
+
+
+def test_a_film_in_a_row_keys_its_colours_in_a_bar_under_it_not_beside_it():
+    film = np.zeros((40, 40), np.float32)
+    heat = np.ones((40, 40), np.float32)
+    beside = overlay.overlay_figure(film, heat, label="gaze").to_dict()
+    assert beside["data"][1]["colorbar"]["len"] == 0.6 and "orientation" not in beside["data"][1]["colorbar"]
+    fig = overlay.overlay_figure(film, heat, label="gaze", height=overlay.FILM_MIN, bar_below=True).to_dict()
+    bar = fig["data"][1]["colorbar"]
+    # the film's full width, anchored at the figure's foot, under a film kept at the figure's top
+    assert (bar["orientation"], bar["len"], bar["y"], bar["yanchor"]) == ("h", 1.0, 0.0, "bottom")
+    assert bar["title"]["text"] == "gaze" and bar["title"]["side"] == "top"
+    assert fig["layout"]["yaxis"]["constraintoward"] == "top" and fig["layout"]["height"] == overlay.FILM_MIN
+
+
+def test_a_film_rows_height_is_the_columns_width_times_the_films_aspect_plus_the_bar():
+    """The browser works the height out from the column's width: no room under a film at any
+    window width (three films in 1280 px columns left ~240 px blank under each at 420 px)."""
+    square = overlay.film_row_css("xp_films", (256, 256))
+    assert ".st-key-xp_films [data-testid='stColumn'] {container-type: inline-size}" in square
+    assert f"height: calc(100cqw * 1.0000 + {overlay.BAR_BAND}px) !important" in square
+    assert f"calc(100cqw * 1.5000 + {overlay.BAR_BAND}px)" in overlay.film_row_css("xp_films", (300, 200))

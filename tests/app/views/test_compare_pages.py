@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -72,6 +73,7 @@ def test_model_vs_gaze_shows_both_maps_each_with_its_agreement(compare_env):
     at = _page("explain.py", compare=compare_env["compare"], xp_gaze_only=True)
     bars = [t["colorbar"]["title"]["text"] for s in _specs(at) for t in s["data"] if "colorbar" in t]
     assert bars == ["gaze", "micro: Grad-CAM", "micro-b: Grad-CAM"]
+    _films_fit_their_columns(at, 3)
     table = at.dataframe[0].value
     assert list(table.index) == ["micro", "micro-b", "difference (active − compare)"]
     assert {"CC", "NSS", "KL", "AUC-JUDD"} <= set(table.columns)
@@ -84,7 +86,19 @@ def test_model_vs_gaze_without_compare_is_as_before(model_env):
     at = _page("explain.py", xp_gaze_only=True)
     bars = [t["colorbar"]["title"]["text"] for s in _specs(at) for t in s["data"] if "colorbar" in t]
     assert bars == ["gaze", "Grad-CAM"]
+    _films_fit_their_columns(at, 2)
     assert [m.label for m in at.metric] == ["CC", "NSS", "KL", "AUC-JUDD"]
+
+
+def _films_fit_their_columns(at: AppTest, n: int) -> None:
+    """Each film's colour bar under it and the row's style sizing every chart to its column
+    (app.render.overlay.film_row_css): no blank room under the films however wide the window."""
+    from app.render.overlay import FILM_MIN
+
+    films = [s for s in _specs(at) if any(t.get("type") == "image" for t in s["data"])]
+    assert len(films) == n and all(s["layout"]["height"] == FILM_MIN for s in films)
+    assert all(t["colorbar"]["orientation"] == "h" for s in films for t in s["data"] if "colorbar" in t)
+    assert any(".st-key-xp_films" in h.proto.body for h in at.get("html"))
 
 
 # --------------------------------------------------------------------------- Zero-shot
@@ -230,3 +244,40 @@ def test_zero_shot_upload_is_scored_by_both_models_with_numbers_on_the_bars(comp
     for chart, text in zip(charts, texts):  # each probability written on its bar
         assert len(text) == len(chart["data"][0]["y"]) and all(0 <= float(t) <= 1 for t in text)
     assert texts[0] != texts[1]  # two models, two readings
+
+
+def _shown_scores(at: AppTest) -> tuple[dict, dict]:
+    """(the page's accuracy and macro-F1 metrics, the compare pane's row for the active model)."""
+    page = {m.label: m.value for m in at.metric if m.label in ("accuracy", "macro-F1")}
+    both = next(d.value for d in at.dataframe if "model" in d.value.columns)
+    return page, both.set_index("model").loc["micro", ["accuracy", "macro-F1"]].to_dict()
+
+
+def test_typed_classes_are_scored_once_for_the_page_and_the_compare_pane(compare_env):
+    """The page and the pane read one scoring of the active model; an edit rescores both."""
+    from eclip.data.manifest import read_manifest
+    from eclip.evaluate.metrics import accuracy
+    from eclip.evaluate.targets import multiclass_targets
+    from eclip.evaluate.typed_prompts import parse_classes
+    from eclip.evaluate.zeroshot import multiclass_scores
+    from eclip.index import load_index
+    from eclip.model.checkpoint import load_model
+    from eclip.model.encode import encode_prompt_sets
+
+    at = _page("zero_shot.py", compare=compare_env["compare"], zs_split="all")
+    at.selectbox(key="zs_set").select("custom (type prompts)").run()
+    lm = load_model(compare_env["checkpoint"])
+    emb = np.array(load_index(compare_env["checkpoint"], compare_env["data"],
+                              cache_root=compare_env["index_root"]).image_emb)
+    manifest = read_manifest(compare_env["data"])
+    for text in ("cardiomegaly\npleural effusion\nNo Finding",
+                 "No Finding: The lungs are clear.\ncardiomegaly: The heart is enlarged."):
+        at.text_area(key="zs_custom").set_value(text).run()
+        assert not at.exception, [e.value for e in at.exception]
+        page, pane = _shown_scores(at)
+        assert page == pane
+        ps = parse_classes(text).prompt_set
+        pred, _ = multiclass_scores(emb, encode_prompt_sets(lm, [ps])[ps.name])  # argmax: any temperature
+        target = multiclass_targets(manifest, ps)
+        ok = target >= 0
+        assert page["accuracy"] == f"{accuracy(target[ok], pred[ok]):.3f}"
