@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from eclip.evaluate.metrics import accuracy, confusion_matrix, macro_f1
 from eclip.evaluate.targets import multiclass_targets
 from eclip.evaluate.typed_prompts import TypedPrompts, parse_classes, parse_pairs
 from eclip.evaluate.suite import MIN_POSITIVES
-from eclip.evaluate.zeroshot import (binary_scores, mean_auroc, multiclass_scores,
+from eclip.evaluate.zeroshot import (mean_auroc, multiclass_scores,
                                      results_for_display)
 from eclip.index.store import EmbeddingIndex
 from eclip.index.zero_shot_calibration import calibration_for, pair_logits
@@ -25,7 +24,9 @@ from eclip.model.prompts import PromptSet, list_prompt_sets
 
 from app.components import index_job, loaders, model_reads, state, upload, widgets
 from app.components.compare import side_by_side, zero_shot_paired
+from app.components.compare.zero_shot_paired import Scored
 from app.components.case import current_case, loader, model_notes, typicality
+from app.render.zero_shot_charts import confusion_figure, probability_bars
 
 CUSTOM = "custom (type prompts)"
 CLASSES, PAIRS = "classes: each image gets one", "pairs: positive | negative, AUROC each"
@@ -65,21 +66,12 @@ def _mapping(typed: TypedPrompts) -> None:
                 "`cardiomegaly`) to score it.")
 
 
-def _confusion_figure(cm: np.ndarray, names: list[str]) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=cm.tolist(), x=names, y=names, colorscale="Blues", text=cm.tolist(),
-                               texttemplate="%{text}", showscale=False,
-                               hovertemplate="true %{y}<br>predicted %{x}: %{z}<extra></extra>"))
-    fig.update_layout(height=120 + 45 * len(names), margin=dict(l=0, r=0, t=10, b=0),
-                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
-    return fig
-
-
 def _class_axis(scale: float) -> str:
     return f"probability (softmax at the model's learned temperature, T = 1/{scale:.1f})"
 
 
-def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame, notes, scale: float) -> None:
-    pred, probs = multiclass_scores(emb, class_emb, temperature=1.0 / scale)
+def _multiclass(root, ps: PromptSet, scored: Scored, df: pd.DataFrame, notes, scale: float) -> None:
+    pred, probs = scored.ranked
     names = ps.class_names
     target = multiclass_targets(df, ps)
     scored = target >= 0
@@ -89,7 +81,7 @@ def _multiclass(root, ps: PromptSet, class_emb, emb, df: pd.DataFrame, notes, sc
         c[1].metric("accuracy", f"{accuracy(target[scored], pred[scored]):.3f}")
         c[2].metric("macro-F1", f"{macro_f1(target[scored], pred[scored], len(names)):.3f}")
         cm = confusion_matrix(target[scored], pred[scored], len(names))
-        st.plotly_chart(_confusion_figure(cm, names), key="zs_cm")
+        st.plotly_chart(confusion_figure(cm, names), key="zs_cm")
     else:
         st.info("No case of this split has exactly one of these classes as a positive label, "
                 "so only predictions are shown.")
@@ -109,9 +101,9 @@ def _calibrated(idx: EmbeddingIndex, ps: PromptSet, pair_emb, emb, scale: float,
     return cal.probabilities(pair_logits(emb, pair_emb[:, 0], pair_emb[:, 1], scale)), cal
 
 
-def _binary(ps: PromptSet, pair_emb, emb, rows: np.ndarray, df: pd.DataFrame, scale: float, keep: bool) -> None:
-    probs = binary_scores(emb, pair_emb, scale)  # raw: the AUROC is the model's ranking
-    shown, cal = _calibrated(index, ps, pair_emb, emb, scale, keep)
+def _binary(ps: PromptSet, scored: Scored, rows: np.ndarray, df: pd.DataFrame) -> None:
+    probs = scored.ranked[1]  # raw: the AUROC is the model's ranking
+    shown, cal = scored.shown, scored.calibration
     floor = int(st.number_input(
         "AUROC needs at least this many positives and negatives", min_value=1,
         value=MIN_POSITIVES, step=1, key="zs_min_pos",
@@ -160,7 +152,7 @@ def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs, not
         widgets.case_gallery(root, df.iloc[[i]], columns=1)
     with right:
         notes(case_id)
-        st.plotly_chart(_bars(probs[i], names, _class_axis(scale)), key="zs_case_bar")
+        st.plotly_chart(probability_bars(probs[i], names, _class_axis(scale)), key="zs_case_bar")
 
 
 def _image_notes(checkpoint, root, manifest, lm: LoadedModel, case_id: str) -> None:
@@ -170,19 +162,6 @@ def _image_notes(checkpoint, root, manifest, lm: LoadedModel, case_id: str) -> N
         case = loader.load(root, manifest, case_id)
     model_notes.simulated_banner(checkpoint, case)
     typicality.show_typicality(checkpoint, root, manifest, lm, case)
-
-
-def _bars(p: np.ndarray, names, axis: str, title: str = "") -> go.Figure:
-    """One bar per class or pair, its probability written beside it."""
-    fig = go.Figure(go.Bar(x=p, y=names, orientation="h", text=[f"{v:.2f}" for v in p],
-                           textposition="outside", cliponaxis=False,
-                           marker_color=["#d62728" if k == p.argmax() else "#9ab"
-                                         for k in range(len(names))]))
-    fig.update_layout(height=60 + 36 * len(names) + (24 if title else 0),
-                      margin=dict(l=0, r=40, t=34 if title else 10, b=0),
-                      title=dict(text=title, font=dict(size=14)) if title else None,
-                      xaxis=dict(range=[0, 1], title=axis), yaxis_autorange="reversed")
-    return fig
 
 
 def _upload_scores(lm: LoadedModel, idx: EmbeddingIndex, case, ps: PromptSet, class_emb,
@@ -218,7 +197,7 @@ def _uploaded(root, manifest, checkpoint, lm: LoadedModel, index: EmbeddingIndex
     charts = right.columns(len(scored)) if len(scored) > 1 else [right]
     for col, (ck, (probs, axis)), role in zip(charts, scored, ("active", "compare with")):
         title = f"{side_by_side.label(ck)} ({role})" if len(scored) > 1 else ""
-        col.plotly_chart(_bars(probs, ps.class_names, axis, title), key=f"zs_upload_bar_{role.split()[0]}"
+        col.plotly_chart(probability_bars(probs, ps.class_names, axis, title), key=f"zs_upload_bar_{role.split()[0]}"
                          if len(scored) > 1 else "zs_upload_bar")
 
 
@@ -251,15 +230,17 @@ with state.eclip_errors("Check the prompts."):
 if typed is not None:
     _mapping(typed)
 scale = probability_scale(lm)  # pair probabilities at the model's temperature, as the draft's
+# scored once for this page and the comparison below
+scored = Scored.of(ps, index, manifest, emb, class_emb, scale, keep=choice != CUSTOM)
 if ps.task == "multiclass":
-    _multiclass(root, ps, class_emb, emb, df,
+    _multiclass(root, ps, scored, df,
                 lambda case_id: _image_notes(checkpoint, root, manifest, lm, case_id), scale)
 else:
-    _binary(ps, class_emb, emb, rows, df, scale, keep=choice != CUSTOM)
+    _binary(ps, scored, rows, df)
 other = side_by_side.other_model()  # the sidebar's 'compare with' model, None when off
 if other:
     zero_shot_paired.zero_shot(other, root, manifest, rows, ps, None if choice == CUSTOM else files[choice],
-                      emb, class_emb, index, scale)
+                               index, scored)
 if upload.current() is not None:
     _uploaded(root, manifest, checkpoint, lm, index, ps, class_emb,
               None if choice == CUSTOM else files[choice], other)

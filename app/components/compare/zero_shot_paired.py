@@ -46,11 +46,11 @@ def split_results(root: str, rows: np.ndarray, df: pd.DataFrame, ps, probs: np.n
 
 
 def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, prompt_file,
-              emb: np.ndarray, class_emb: np.ndarray, index: EmbeddingIndex, scale: float) -> None:
+              index: EmbeddingIndex, a: Scored) -> None:
     """Both models on the same prompts and images: each model's split-level scores, the paired
-    difference and, where labels exist, its paired bootstrap interval. ``scale``: the active
-    model's logit scale (each model's probabilities are read at its own temperature, a pair's
-    calibrated on the validate split for that model where it can be)."""
+    difference and, where labels exist, its paired bootstrap interval. ``a``: the active model's
+    scores of the manifest's ``rows`` (``Scored.of``; each model's probabilities are read at its
+    own temperature, a pair's calibrated on the validate split for that model where it can be)."""
     ck, lm = other
     idx_b = other_index(ck, root)
     if idx_b is None:
@@ -58,7 +58,6 @@ def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, pr
     class_b = prompt_embeddings(ck, lm, ps, prompt_file)
     df = manifest.iloc[rows].reset_index(drop=True)
     keep = prompt_file is not None
-    a = Scored.of(ps, index, manifest, emb, class_emb, scale, keep)
     b = Scored.of(ps, idx_b, manifest, np.asarray(idx_b.image_emb[rows]), class_b,
                   probability_scale(lm), keep)
     floor = int(st.session_state.get("zs_min_pos", MIN_POSITIVES))  # the page's number box
@@ -106,11 +105,11 @@ def _split_scores(root: str, rows: np.ndarray, df: pd.DataFrame, ps, scored: dic
     """Each model's split-level scores, one row per model: what the page above shows for the
     active model alone."""
     lines = []
+    if ps.task == "multiclass":
+        target = multiclass_targets(df, ps)
+        ok, n = target >= 0, len(ps.class_names)
     for name, s in scored.items():
         if ps.task == "multiclass":
-            target = multiclass_targets(df, ps)
-            ok = target >= 0
-            n = len(ps.class_names)
             lines.append({"model": name,
                           "accuracy": f"{accuracy(target[ok], s.predicted[ok]):.3f}" if ok.any() else "–",
                           "macro-F1": f"{macro_f1(target[ok], s.predicted[ok], n):.3f}" if ok.any() else "–"})
