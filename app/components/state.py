@@ -122,7 +122,7 @@ def render_sidebar() -> None:
         if is_admin():
             st.caption(f"`{paths.resolve(current_dataset())}`")
             st.text_input("…or another folder", key=_DATA_OTHER_KEY, placeholder="/path/to/dataset")
-        _render_provenance()
+        info = _render_provenance()
         st.divider()
         st.subheader("Model")
         models = paths.checkpoint_candidates()
@@ -130,7 +130,7 @@ def render_sidebar() -> None:
                      index=_index_of(models, paths.default_checkpoint()),
                      help=f"Folders under checkpoints/; the default comes from "
                      f"${paths.CHECKPOINT_ENV}. 'none' browses data only.")
-        _render_model_card()
+        _render_model_card(info)
         _render_compare_choice()
 
 
@@ -141,16 +141,18 @@ def _folder_label(path: str) -> str:
     return path if path == paths.NO_MODEL else paths.visitor_label(path)
 
 
-def _render_provenance() -> None:
+def _render_provenance() -> loaders.DatasetInfo | None:
+    """The dataset's counts and fingerprint under its list; returns them (None when there is
+    no readable dataset) for the model card's "trained on other data" check."""
     root = paths.resolve(current_dataset())
     if not (root / "manifest.csv").is_file():
         st.warning(f"No dataset at `{_folder_label(str(root))}`.", icon=":material/folder_off:")
-        return
+        return None
     try:
         info = loaders.dataset_info(root)
     except EclipError as exc:
         show_error(exc)
-        return
+        return None
     if info.simulated == info.rows and info.rows:
         st.badge("SIMULATED data", icon=":material/science:", color="orange")
     elif info.simulated:
@@ -158,9 +160,11 @@ def _render_provenance() -> None:
                  icon=":material/science:", color="orange")
     st.caption(f"**{info.rows}** cases · **{info.with_gaze}** with gaze  \n"
                f"fingerprint `{info.fingerprint}`")
+    return info
 
 
-def _render_model_card() -> None:
+def _render_model_card(info: loaders.DatasetInfo | None) -> None:
+    """The active model's card; ``info``: the sidebar's dataset as ``_render_provenance`` read it."""
     ck = current_checkpoint()
     if ck is None:
         st.caption("No model: pages that need one say so.")
@@ -176,11 +180,8 @@ def _render_model_card() -> None:
     if data_fp:
         facts.append(f"trained on data `{data_fp}`")
     st.caption("  \n".join(facts) or "card.json missing: provenance unknown.")
-    root = paths.resolve(current_dataset())
-    if data_fp and (root / "manifest.csv").is_file():
-        with contextlib.suppress(EclipError, OSError):
-            if loaders.dataset_info(root).fingerprint != data_fp:
-                st.caption(":orange[This model was trained on other data than the dataset shown.]")
+    if data_fp and info is not None and info.fingerprint != data_fp:
+        st.caption(":orange[This model was trained on other data than the dataset shown.]")
     gaze_answer(card)
 
 
@@ -205,8 +206,9 @@ def _render_compare_choice() -> None:
     active = current_checkpoint()
     if active is None:
         return
+    active_path = paths.resolve(active)
     options = [c for c in paths.checkpoint_candidates()
-               if c == paths.NO_MODEL or paths.resolve(c) != paths.resolve(active)]
+               if c == paths.NO_MODEL or paths.resolve(c) != active_path]
     st.selectbox("Compare with", options, key=compare_key(active),
                  index=_index_of(options, default_compare(active)),
                  help="A second checkpoint shown beside the active one on Model vs gaze, "

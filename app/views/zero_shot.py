@@ -11,7 +11,6 @@ import pandas as pd
 import streamlit as st
 
 from eclip.evaluate.metrics import accuracy, confusion_matrix, macro_f1
-from eclip.evaluate.targets import multiclass_targets
 from eclip.evaluate.typed_prompts import TypedPrompts, parse_classes, parse_pairs
 from eclip.evaluate.suite import MIN_POSITIVES
 from eclip.evaluate.zeroshot import (mean_auroc, multiclass_scores,
@@ -73,7 +72,7 @@ def _class_axis(scale: float) -> str:
 def _multiclass(root, ps: PromptSet, scored: Scored, df: pd.DataFrame, notes, scale: float) -> None:
     pred, probs = scored.ranked
     names = ps.class_names
-    target = multiclass_targets(df, ps)
+    target = zero_shot_paired.split_targets(manifest, rows, ps, df)  # df: the manifest's rows
     scored = target >= 0
     c = st.columns(3)
     c[0].metric("cases with one target class", f"{int(scored.sum())} of {len(df)}")

@@ -22,11 +22,13 @@ N_BOOT = 1000
 
 
 def multiclass_comparison(df: pd.DataFrame, prompt_set: PromptSet, pred_active: np.ndarray,
-                          pred_compare: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
+                          pred_compare: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
+                          target: np.ndarray | None = None) -> pd.DataFrame:
     """One row per metric (accuracy, macro-F1) over the rows of ``df`` with exactly one
     target class: active, compare, difference and its paired 95 % interval. Empty when no
-    row has a target."""
-    target = multiclass_targets(df, prompt_set)
+    row has a target. ``target``: ``multiclass_targets(df, prompt_set)`` when the caller has it."""
+    if target is None:
+        target = multiclass_targets(df, prompt_set)
     keep = target >= 0
     if not keep.any():
         return pd.DataFrame()

@@ -6,6 +6,7 @@ calibrated on the validate split for each model where they can be (AUROC from th
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,25 @@ from eclip.model.encode import encode_prompt_sets, probability_scale
 _WIDTHS = {"name": 140, "positives": 62, "negatives": 66, "95% CI low": 84, "95% CI high": 84}
 PAIRED = BoundedCache(64, "paired zero-shot comparisons")  # bootstrap: 2.3 s for 2,000 images
 SPLIT_TABLES = BoundedCache(64, "zero-shot split tables")
+# (id(manifest), rows, prompt set) -> (a weak reference to the manifest, its targets). The page,
+# its comparison and the paired bootstrap read the same split's targets, three times a run. The
+# app's manifest is one shared read-only object per file version, so its identity stands for its
+# content; the weak reference means an id reused by a new manifest never matches, and the cache
+# never keeps a manifest alive.
+_TARGETS = BoundedCache(32, "zero-shot split targets")
+
+
+def split_targets(manifest: pd.DataFrame, rows: np.ndarray, ps, df: pd.DataFrame | None = None) -> np.ndarray:
+    """``multiclass_targets`` of the manifest's ``rows`` for ``ps``, computed once per manifest
+    object, rows and prompt set; ``df``: those rows when the caller has them. Shared: read-only."""
+    key = (id(manifest), rows.tobytes(), ps)
+    kept = _TARGETS.get(key)
+    if kept is not None and kept[0]() is manifest:
+        return kept[1]
+    target = multiclass_targets(manifest.iloc[rows] if df is None else df, ps)
+    target.setflags(write=False)
+    _TARGETS.put(key, (weakref.ref(manifest), target))
+    return target
 
 
 def split_results(root: str, rows: np.ndarray, df: pd.DataFrame, ps, probs: np.ndarray,
@@ -62,10 +82,11 @@ def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, pr
                   probability_scale(lm), keep)
     floor = int(st.session_state.get("zs_min_pos", MIN_POSITIVES))  # the page's number box
     key = (str(index.path), str(idx_b.path), ps, rows.tobytes(), floor)
-    table = PAIRED.get_or_compute(key, lambda: _paired_table(df, ps, a.ranked, b.ranked, floor))
+    target = split_targets(manifest, rows, ps, df) if ps.task == "multiclass" else None
+    table = PAIRED.get_or_compute(key, lambda: _paired_table(df, ps, a.ranked, b.ranked, floor, target))
     names = label(state.current_checkpoint()), label(ck)
     st.subheader(f"{names[0]} vs {names[1]}")
-    _split_scores(root, rows, df, ps, dict(zip(names, (a, b))), floor)
+    _split_scores(root, rows, df, ps, dict(zip(names, (a, b))), floor, target)
     _show_paired(table, *names, agreement(a.predicted, b.predicted, a.shown, b.shown),
                  ps.task == "binary", floor)
 
@@ -101,12 +122,11 @@ class Scored:
 
 
 def _split_scores(root: str, rows: np.ndarray, df: pd.DataFrame, ps, scored: dict[str, Scored],
-                  floor: int) -> None:
+                  floor: int, target: np.ndarray | None = None) -> None:
     """Each model's split-level scores, one row per model: what the page above shows for the
-    active model alone."""
+    active model alone. ``target``: a multiclass set's ``split_targets``."""
     lines = []
     if ps.task == "multiclass":
-        target = multiclass_targets(df, ps)
         ok, n = target >= 0, len(ps.class_names)
     for name, s in scored.items():
         if ps.task == "multiclass":
@@ -135,9 +155,9 @@ def _calibrated(cal: ZeroShotCalibration | None) -> str:
     return f"{cal.n_calibrated} of {len(cal.findings)} pairs"
 
 
-def _paired_table(df: pd.DataFrame, ps, a, b, floor: int) -> pd.DataFrame:
+def _paired_table(df: pd.DataFrame, ps, a, b, floor: int, target: np.ndarray | None) -> pd.DataFrame:
     if ps.task == "multiclass":
-        return multiclass_comparison(df, ps, a[0], b[0])
+        return multiclass_comparison(df, ps, a[0], b[0], target=target)
     return binary_comparison(df, ps, a[1], b[1], min_positives=floor)
 
 
