@@ -140,7 +140,7 @@ def test_prior_on_all_reaches_main_images_on_steps_without_an_expert_batch(tmp_p
     for on in ("expert", "all"):
         torch.manual_seed(0)
         model = build_model({"arch": gap_arch(tmp_path)}, MethodConfig(gaze_prior_weight=1.0, gaze_prior_on=on))
-        losses[on] = float(model(images, tokens, heatmaps=hm)["loss"])
+        losses[on] = float(model(images, tokens, heatmaps=hm)["loss"].detach())
     assert losses["all"] > losses["expert"] + 1e-3  # the KL term is added only under "all"
 
 
