@@ -23,6 +23,9 @@ from app.components.case import current_case, loader, model_notes, picker
 if TYPE_CHECKING:
     from eclip.model.checkpoint import LoadedModel
 
+# the draft beside its checks: at 1280 px a third of the column left the checks' cards a word a line
+CHECK_SPLIT = [3, 2]
+
 
 def _backend_help(settings) -> str:
     return "; ".join(f"{k}: {v}" for k, v in {
@@ -100,7 +103,7 @@ def _draft(sources: tuple, context, pixels, choice) -> None:
     # the embedded LLM loads and generates in this server's process: one draft at a time
     with heavy.heavy_job("embedded-LLM draft", when=stream.selection.backend.name == "embedded"):
         _load_first(stream.selection.backend)
-        text_col, check_col = st.columns([2, 1], gap="medium")
+        text_col, check_col = st.columns(CHECK_SPLIT, gap="medium")
         with text_col:
             st.badge(DISCLAIMER, icon=":material/warning:", color="red")
             raw: list[str] = []
@@ -115,7 +118,7 @@ def _draft(sources: tuple, context, pixels, choice) -> None:
 
 
 def _last_draft(last: dict) -> None:
-    text_col, check_col = st.columns([2, 1], gap="medium")
+    text_col, check_col = st.columns(CHECK_SPLIT, gap="medium")
     with text_col:
         st.badge(DISCLAIMER, icon=":material/warning:", color="red")
         with st.container(border=True):
@@ -153,7 +156,7 @@ if settings.warm_up and choice["backend"] in ("auto", "embedded"):
 with state.eclip_errors("Upload the image again on the Case browser, or pick a case."):
     case = loader.load(root, manifest, choice["case_id"])
 model_notes.simulated_banner(checkpoint, case)
-left, right = st.columns([1, 2.3], gap="large")
+left, right = st.columns([1, 3], gap="large")
 with left:
     if case.is_upload:
         st.image(case.pixels, width="stretch", clamp=True, caption=current_case.UPLOAD_ID)
