@@ -21,8 +21,9 @@ EXPLAINED = ("Pointing game: the share of findings whose map peaks inside the fi
              "mask; mIoU: overlap of the map's top region with the mask. Each finding is explained "
              "with its own prompt (the page's default for a case with that finding). The floor is a "
              "map that only knows the middle of the film; the ceiling is the best any map at the "
-             "model's token grid can do; gaze at grid is what a map that copied the radiologist's "
-             "gaze would score (cases with gaze only). Intervals: 95 %, resampling report texts.")
+             "model's map grid (a ViT's patch tokens, a CNN's pooled feature cells) can do; gaze at "
+             "grid is what a map that copied the radiologist's gaze would score (cases with gaze "
+             "only). Intervals: 95 %, resampling report texts.")
 
 
 def summary_frame(summary: list[dict]) -> pd.DataFrame:

@@ -110,4 +110,4 @@ def test_shipped_cards_headline_comes_from_a_corpus_no_choice_saw(name):
     assert head["data_fingerprint"] not in (card["data_fingerprint"], card["metrics"]["eval/test"]["data_fingerprint"])
     assert head["data"] == "data/demo-fresh" and head["n_images"] >= 150
     assert {"zs/findings/accuracy", "zs/binary/macro_auroc"} <= set(head["values"])
-    assert "test split" in card["selected_on"]
+    assert card["selected_on"]  # what the pair was chosen on (a test split makes eval/test optimistic)

@@ -50,9 +50,9 @@ def simulated_checkpoint(tmp_path_factory, tiny_dataset):
 
 # --------------------------------------------------------------------------- 1. the typed card
 def test_an_old_card_loads_and_is_written_back_unchanged():
-    old = json.loads((REPO / "checkpoints/demo-clip/card.json").read_text())
-    old = {k: v for k, v in old.items() if k not in ("training_data", "intended_use", "limitations",
-                                                     "real_film_check", "train_reference")}
+    # a card from before the training world (the first shipped demo-clip's), kept here so the
+    # test does not depend on which pair is shipped
+    old = json.loads(Path(__file__).with_name("old_card.json").read_text())
     card = ModelCard.from_dict({**old, "someone_elses_key": [1, 2]})
     assert card.arch == "eclip-vit-tiny-minilm" and card.steps == 2100
     assert card.training_data.simulated is None and not card.simulated_training and card.caveat == ""
@@ -116,8 +116,12 @@ def test_the_shipped_pair_carries_its_training_world():
     for name in ("demo-eclip", "demo-clip"):
         folder = REPO / "checkpoints" / name
         card = read_card(folder)
-        assert card.simulated_training and card.real_film_check is not None
-        assert card.caveat == f"Trained on simulated films; {MEASURED}."
+        assert card.simulated_training
+        if card.real_film_check is None:
+            assert card.caveat == "Trained on simulated films; it has not been measured on real films."
+        else:  # a measurement of this model type, not of another shipped before it
+            assert card.arch in card.real_film_check.model, (card.arch, card.real_film_check.model)
+            assert card.caveat == f"Trained on simulated films; {card.real_film_check.sentence()}."
         assert "CC BY-NC-ND 4.0" in card.training_data.text_licence and card.intended_use
         # the card writer never changed the weights: they still hash to what training wrote
         assert sha256_file(folder / "model.safetensors") == card.weights_sha256

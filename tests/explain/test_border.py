@@ -1,9 +1,11 @@
-"""The shipped demo model's Grad-CAM must not light up the image border.
+"""The shipped demo model's Grad-CAM must not light up the image border, whatever its tower.
 
-Textbook Grad-CAM on the tokens entering the last ViT block put ~48 % of each map's mass in
-the outer patch ring (which is 44 % of the image) on the demo's test gaze cases with the
-page's default prompts: gradient averaged over tokens scores every token by resemblance,
-and the last block's class token reads mostly border tokens (eclip.explain.methods).
+Textbook Grad-CAM on the tokens entering the last block of a class-token ViT put ~48 % of each
+map's mass in the outer patch ring (which is 44 % of the image) on the demo's test gaze cases
+with the page's default prompts: gradient averaged over tokens scores every token by
+resemblance, and the last block's class token reads mostly border tokens
+(eclip.explain.methods). That ViT rule is pinned on the micro ViT below, so it holds whichever
+model is shipped.
 """
 
 from __future__ import annotations
@@ -41,3 +43,12 @@ def test_shipped_gradcam_keeps_its_mass_off_the_border(tmp_path):
         shares.append(mass_fraction(m, band))
     # an even spread would put band.mean() = 0.44 there; the gaze puts 0.07
     assert np.nanmean(shares) < 0.8 * band.mean(), np.round(shares, 2)
+
+
+def test_a_class_token_vit_is_explained_a_third_of_the_way_in(vit_lm):
+    from eclip.explain.methods import _gradcam_layer
+
+    visual = vit_lm.model.clip.visual
+    assert getattr(visual, "pool_type", "tok") == "tok"  # the micro ViT reads its class token
+    blocks = visual.transformer.resblocks
+    assert _gradcam_layer(vit_lm) is blocks[len(blocks) // 3].ln_1  # not the last block's input
