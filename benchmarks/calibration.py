@@ -62,7 +62,7 @@ def main() -> None:
         rate = "-" if f.base_rate is None else f"{f.base_rate:.2f}"
         print(f"{label.name:24s} {keep.sum():4d} {yk.mean():8.2f} {rate:>8s} {pr.mean():6.2f} {pc.mean():6.2f} "
               f"{np.mean((pr - yk) ** 2):9.3f} {np.mean((pc - yk) ** 2):9.3f} {ece(pr, yk):7.3f} {ece(pc, yk):7.3f}"
-              + ("" if f.calibrated else f"  raw: {f.why}"))
+              + ("" if f.calibrated else f"  pooled: {f.why}" if f.pooled else f"  raw: {f.why}"))
     if pooled:
         r, c, y = (np.concatenate(x) for x in zip(*pooled))
         print(f"calibrated findings pooled: Brier {np.mean((r - y) ** 2):.3f} -> {np.mean((c - y) ** 2):.3f}, "

@@ -16,7 +16,7 @@ from eclip.evaluate.suite import MIN_POSITIVES
 from eclip.evaluate.zeroshot import (mean_auroc, multiclass_scores,
                                      results_for_display)
 from eclip.index.store import EmbeddingIndex
-from eclip.index.zero_shot_calibration import calibration_for, pair_logits
+from eclip.index.zero_shot_calibration import SPLIT, calibration_for, pair_logits
 from eclip.model.checkpoint import LoadedModel
 from eclip.model.encode import encode_prompt_sets, probability_scale
 from eclip.model.prompts import PromptSet, list_prompt_sets
@@ -115,7 +115,7 @@ def _binary(ps: PromptSet, scored: Scored, rows: np.ndarray, df: pd.DataFrame) -
     display = results_for_display(table.assign(**{"mean probability": shown.mean(axis=0)}))
     display["validate base rate"] = ["–" if f.base_rate is None else f"{100 * f.base_rate:.0f} %"
                                      for f in cal.findings]
-    display["calibrated"] = ["yes" if f.calibrated else f"no: {f.why}" for f in cal.findings]
+    display["calibrated"] = [_calibrated_cell(f) for f in cal.findings]
     st.dataframe(display, hide_index=True, column_config=FITS_1280)
     st.caption(cal.summary() + " AUROC is the raw scores' ranking.")
     st.caption("Positives and negatives are the images with a known label; uncertain labels "
@@ -123,7 +123,8 @@ def _binary(ps: PromptSet, scored: Scored, rows: np.ndarray, df: pd.DataFrame) -
     st.markdown("**P(positive) per image**",
                 help="Each pair's softmax over (positive, negative) at the model's learned "
                      "temperature, calibrated on the validate split where the pair has 10 "
-                     "validate positives and negatives: the probabilities the Draft report shows.")
+                     "validate positives and negatives (else the median slope of those, levelled at "
+                     "the pair's base rate): the probabilities the Draft report shows.")
     per_case = pd.DataFrame(shown.round(3), columns=ps.class_names)
     st.dataframe(per_case.assign(id=df["id"].to_numpy())[["id", *per_case.columns]],
                  hide_index=True, height=260)
@@ -131,6 +132,15 @@ def _binary(ps: PromptSet, scored: Scored, rows: np.ndarray, df: pd.DataFrame) -
 
 # widths (px) that fit the pairs table's 8 columns in the ~800 px a 1280 x 720 window leaves
 _W = st.column_config.Column
+def _calibrated_cell(f) -> str:
+    """'yes', or 'pooled'/'no' with the reason cut to what fits the column at 1280 px
+    ('9 validate positives, fewer than 10' -> '9 positives'; the caption has it whole)."""
+    if f.calibrated:
+        return "yes"
+    why = f.why.split(",")[0].replace(f" {SPLIT}", "")
+    return f"{'pooled' if f.pooled else 'no'}: {why}"
+
+
 FITS_1280 = {
     "name": _W(width=125), "label column": _W(width=125), "positives": _W(width=62),
     "negatives": _W(width=66), "AUROC": _W(width=128),
@@ -138,7 +148,9 @@ FITS_1280 = {
                            help="Mean probability over the split's images (calibrated where the pair is)."),
     "validate base rate": _W("base rate", width=74,
                              help="Share of the validate split's labelled films with the finding."),
-    "calibrated": _W(width=150)}
+    "calibrated": _W(width=150, help="yes: fitted on its validate films (Platt). pooled: too few validate "
+                                     "positives or negatives for a fit of its own (count shown): the fitted "
+                                     "findings' median slope, levelled at its base rate. no: the raw probability.")}
 
 
 def _case_details(root, df: pd.DataFrame, table: pd.DataFrame, names, probs, notes, scale: float) -> None:

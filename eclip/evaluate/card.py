@@ -79,11 +79,15 @@ def _shown_path(path: str) -> str:
         return path
 
 
+FRESH_WHY = "scored on a freshly built corpus that no choice (model, budget, prompt set) was made on"
+
+
 def update_card(checkpoint: str | Path, result: dict, *, fresh: bool = False,
-                selected_on: str = "") -> Path:
+                selected_on: str = "", why: str = FRESH_WHY) -> Path:
     """Numbers under ``metrics["eval/<split>"]``, or ``"eval/fresh-<split>"`` for a corpus no
-    choice saw, which then becomes the card's ``headline``; ``selected_on`` records what the
-    model was chosen on (a model picked by its test score has an optimistic test number)."""
+    choice saw, which then becomes the card's ``headline`` with ``why`` (say so when a decision
+    did read that corpus, e.g. as a ship gate); ``selected_on`` records what the model was
+    chosen on (a model picked by its test score has an optimistic test number)."""
     try:
         card = read_card(checkpoint, strict=True)
     except (OSError, ValueError) as exc:
@@ -91,8 +95,7 @@ def update_card(checkpoint: str | Path, result: dict, *, fresh: bool = False,
     key = f"eval/{'fresh-' if fresh else ''}{result['split']}"
     card = replace(card, metrics={**card.metrics, key: headline_metrics(result)})
     if fresh:
-        card = replace(card, headline={"metrics": key, "why": "scored on a freshly built corpus that no "
-                                       "choice (model, budget, prompt set) was made on"})
+        card = replace(card, headline={"metrics": key, "why": why})
     if selected_on:
         card = replace(card, selected_on=selected_on)
     return write_card(checkpoint, card)

@@ -40,7 +40,7 @@ import numpy as np
 from eclip.cli import run_command
 from eclip.errors import EvaluationError
 from eclip.evaluate import disjoint, suite
-from eclip.evaluate.card import update_card
+from eclip.evaluate.card import FRESH_WHY, update_card
 from eclip.evaluate.run import Options, result_header, eval_items, load_prompt_sets, model_embeddings
 from eclip.evaluate.tables import (fmt, md_row, diff_cell, zero_shot_blocks, zero_shot_metrics,
                                    metric_cells, metric_label, diff_text, write_outputs)
@@ -160,7 +160,7 @@ def member_result(result: dict, group: str) -> dict:
     return {**{k: result[k] for k in ("data", "split", "created_at")}, "subsets": subsets}
 
 
-def update_cards(result: dict, selected_on: str) -> list[Path]:
+def update_cards(result: dict, selected_on: str, why: str = FRESH_WHY) -> list[Path]:
     """Write each group's numbers (and the fresh corpus's, as the headline) into its card."""
 
     written = []
@@ -169,7 +169,7 @@ def update_cards(result: dict, selected_on: str) -> list[Path]:
         update_card(ckpt, member_result(result, gname), selected_on=selected_on)
         if "fresh" in result:
             written.append(update_card(ckpt, member_result(result["fresh"], gname), fresh=True,
-                                       selected_on=selected_on))
+                                       selected_on=selected_on, why=why))
         else:
             written.append(Path(ckpt) / "card.json")
     return written
@@ -276,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
                         "with --fresh-data the fresh corpus's numbers become the card's headline")
     p.add_argument("--selected-on", default="",
                    help="with --update-card: what the model was chosen on, recorded in its card")
+    p.add_argument("--headline-why", default=FRESH_WHY,
+                   help="with --update-card and --fresh-data: why the fresh numbers are the headline "
+                        "(say so when a decision read that corpus)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     if args.update_card and not args.selected_on:
@@ -300,7 +303,7 @@ def _run(args: argparse.Namespace, groups: dict[str, list[str]], opts: Options) 
         check_one_per_group(groups)
     result = run_with_fresh(groups, args.data, opts, args.baseline, args.fresh_data)
     if args.update_card:
-        update_cards(result, args.selected_on)
+        update_cards(result, args.selected_on, args.headline_why)
     write_outputs(Path(args.out), result, experiment_table(result), args.quiet)
     return 0
 

@@ -9,8 +9,14 @@ the validate films that carry that finding's label:
 
 * targets are ``eclip.model.targets.binary_targets`` (default policy): a missing label is
   missing, never a negative; uncertain labels are left out;
-* a finding with fewer than ``MIN_EACH`` (10) validate positives or negatives stays
-  uncalibrated (its raw probability is shown) and says why;
+* a finding with fewer than ``MIN_EACH`` (10) validate positives or negatives gets no fit of
+  its own, but a *pooled* one: the median slope of the findings that were fitted, and the
+  intercept that makes its mean probability over its labelled validate films its smoothed
+  base rate ((N+ + 1) / (N + 2)). Its ranking stays the model's, its level is the finding's
+  frequency. Raw contrastive probabilities of rare findings are extreme (0.995 for a 3 % finding
+  under a ResNet tower), which a reader takes as a finding. Only a finding with no labelled
+  validate film, or a prompt set with no fitted finding to pool from, shows its raw
+  probability; each says which it got and why;
 * Platt's smoothed targets ((N+ + 1) / (N+ + 2) and 1 / (N- + 2)) keep a separable finding
   from a fit at infinite slope; the slope is kept at or above 0, so a finding whose scores run
   against its labels on validate gets its base rate rather than a flipped ranking;
@@ -50,6 +56,8 @@ from eclip.model.targets import binary_targets
 log = logging.getLogger(__name__)
 
 SPLIT = "validate"
+# Bumped when the fit changes what it writes: a kept fit of an older version is fitted afresh.
+FIT_VERSION = 2  # 2: pooled fits for findings with too few validate films
 MIN_EACH = 10  # validate positives and negatives a finding needs to be calibrated
 DEFAULT_SET = "binary"  # fitted when an index is built
 FILE = "zero_shot_calibration-{name}.json"
@@ -124,11 +132,17 @@ class FindingCalibration:
     negatives: int
     slope: float | None = None
     intercept: float | None = None
-    why: str = ""  # why it is not calibrated ("" when it is)
+    why: str = ""  # why it has no fit of its own ("" when it has)
+    pooled_from: int = 0  # > 0: a pooled fit, its slope the median of this many findings' fits
 
     @property
     def calibrated(self) -> bool:
-        return self.slope is not None
+        """Fitted on its own validate films (Platt)."""
+        return self.slope is not None and not self.pooled
+
+    @property
+    def pooled(self) -> bool:
+        return self.pooled_from > 0
 
     @property
     def base_rate(self) -> float | None:
@@ -137,8 +151,8 @@ class FindingCalibration:
         return self.positives / n if n else None
 
     def probability(self, logits) -> np.ndarray:
-        """The calibrated probability for pair logits; the raw one when not calibrated."""
-        if not self.calibrated:
+        """The calibrated (or pooled) probability for pair logits; the raw one without a fit."""
+        if self.slope is None:
             return sigmoid(logits)
         return sigmoid(self.slope * np.asarray(logits, dtype=np.float64) + self.intercept)
 
@@ -153,6 +167,9 @@ class FindingCalibration:
         """How a page states this finding's probability."""
         if self.calibrated:
             return f"calibrated on the {SPLIT} split; {self.base_rate_text()}"
+        if self.pooled:
+            return (f"pooled calibration ({self.why}): the slope of {self.pooled_from} calibrated findings, "
+                    f"levelled at its base rate; {self.base_rate_text()}")
         return f"not calibrated ({self.why}): the model's raw probability; {self.base_rate_text()}"
 
 
@@ -187,11 +204,15 @@ class ZeroShotCalibration:
         if self.why:
             return f"Probabilities are the model's raw pair probabilities, not calibrated: {self.why}."
         n, total = self.n_calibrated, len(self.findings)
-        raw = [f.name for f in self.findings if not f.calibrated]
+        pooled = [f.name for f in self.findings if f.pooled]
+        raw = [f.name for f in self.findings if f.slope is None]
         text = (f"Probabilities calibrated on the {SPLIT} split ({self.split_images:,} films; Platt "
                 f"scaling per finding, {n} of {total} findings)")
+        if pooled:
+            text += (f"; pooled (too few labelled {SPLIT} films for a fit of their own: the median slope, "
+                     f"levelled at the finding's base rate): {', '.join(pooled)}")
         if raw:
-            text += f"; raw (too few labelled {SPLIT} films): {', '.join(raw)}"
+            text += f"; raw (no fit to pool from or no labelled {SPLIT} films): {', '.join(raw)}"
         return text + "."
 
     def as_dict(self) -> dict:
@@ -205,7 +226,8 @@ class ZeroShotCalibration:
     def from_dict(cls, raw: dict) -> ZeroShotCalibration:
         findings = tuple(FindingCalibration(
             f["name"], tuple(f["labels"]), int(f["positives"]), int(f["negatives"]),
-            f.get("slope"), f.get("intercept"), f.get("why", "")) for f in raw["findings"])
+            f.get("slope"), f.get("intercept"), f.get("why", ""), int(f.get("pooled_from", 0)))
+            for f in raw["findings"])
         return cls(raw["prompt_set"], float(raw["scale"]), int(raw["split_images"]), findings,
                    raw.get("why", ""), raw.get("key", ""))
 
@@ -224,8 +246,34 @@ def fit_calibration(prompt_set: PromptSet, pair_emb: np.ndarray, image_emb: np.n
     df = manifest.iloc[rows].reset_index(drop=True)
     pair_emb = np.asarray(pair_emb, dtype=np.float32)
     logits = pair_logits(np.asarray(image_emb[rows]), pair_emb[:, 0], pair_emb[:, 1], scale)
-    found = tuple(_fit_one(b, df, logits[:, j], min_each) for j, b in enumerate(prompt_set.binary))
-    return ZeroShotCalibration(prompt_set.name, float(scale), len(rows), found)
+    found = [_fit_one(b, df, logits[:, j], min_each) for j, b in enumerate(prompt_set.binary)]
+    slopes = [f.slope for f in found if f.calibrated and f.slope > 0]
+    if slopes:
+        slope = float(np.median(slopes))
+        found = [_pooled(f, b, df, logits[:, j], slope, len(slopes)) if f.slope is None else f
+                 for j, (f, b) in enumerate(zip(found, prompt_set.binary))]
+    return ZeroShotCalibration(prompt_set.name, float(scale), len(rows), tuple(found))
+
+
+def _pooled(f: FindingCalibration, label, df: pd.DataFrame, logits: np.ndarray, slope: float,
+            n_fits: int) -> FindingCalibration:
+    """``f`` with the pooled ``slope`` and the intercept that levels its mean probability over
+    its labelled validate films at its smoothed base rate (unchanged without such films)."""
+    if not label.labels or f.positives + f.negatives == 0:
+        return f
+    y = binary_targets(df, label)
+    x = slope * np.asarray(logits, dtype=np.float64)[~np.isnan(y)]
+    return replace(f, slope=slope, intercept=level_intercept(x, (f.positives + 1) / (f.positives + f.negatives + 2)),
+                   pooled_from=n_fits)
+
+
+def level_intercept(x: np.ndarray, rate: float) -> float:
+    """The ``b`` with ``mean(sigmoid(x + b)) == rate`` (bisection: the mean rises with b)."""
+    lo, hi = -60.0, 60.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if float(sigmoid(x + mid).mean()) < rate else (lo, mid)
+    return (lo + hi) / 2
 
 
 def _fit_one(label, df: pd.DataFrame, logits: np.ndarray, min_each: int) -> FindingCalibration:
@@ -257,7 +305,7 @@ def calibration_for(index: EmbeddingIndex, manifest: pd.DataFrame, prompt_set: P
     with ``keep``, for the named sets a page or the index build scores)."""
     _check_rows(index, manifest)
     key = kept.identity(index, prompt_set.name, prompt_key(prompt_set), round(float(scale), 6),
-                        label_key(manifest, prompt_set)).text()
+                        label_key(manifest, prompt_set), FIT_VERSION).text()
 
     def compute() -> ZeroShotCalibration:
         path = Path(index.path) / FILE.format(name=_safe(prompt_set.name))

@@ -110,7 +110,52 @@ def test_too_few_validate_positives_stay_raw_and_say_why(tmp_path):
     assert cal.finding("Cardiomegaly").why == "9 validate negatives, fewer than 10"
     logits = Z.pair_logits(idx.image_emb, PAIRS[:, 0], PAIRS[:, 1], 10.0)
     assert_close(cal.probabilities(logits), Z.sigmoid(logits))  # shown raw
-    assert "raw (too few labelled validate films): Pleural Effusion, Cardiomegaly" in cal.summary()
+    # neither has a fit of its own, so there is no slope to pool: both raw, and the line says why
+    assert "raw (no fit to pool from or no labelled validate films): Pleural Effusion, Cardiomegaly" in cal.summary()
+
+
+def test_a_rare_finding_gets_the_pooled_slope_levelled_at_its_base_rate(tmp_path):
+    # Cardiomegaly has 20 positives (fitted); effusion only 3, every film scored near raw 1:
+    # it takes Cardiomegaly's slope and the intercept whose mean probability is (3 + 1) / (40 + 2)
+    n = 40
+    angles = np.random.default_rng(2).uniform(-30, 10, n)
+    idx = _index(tmp_path, angles)
+    eff = (np.arange(n) < 3).astype(float)
+    heart = (angles + np.random.default_rng(3).normal(0, 8, n) < np.median(angles)).astype(float)
+    cal = Z.calibration_for(idx, _manifest(n, **{"Pleural Effusion": eff, "Cardiomegaly": heart}),
+                            _set(), PAIRS, scale=10.0, keep=False)
+    f, fitted = cal.finding("Pleural Effusion"), cal.finding("Cardiomegaly")
+    assert fitted.calibrated and not fitted.pooled
+    assert f.pooled and not f.calibrated and f.pooled_from == 1 and f.why == "3 validate positives, fewer than 10"
+    assert f.slope == fitted.slope
+    logits = Z.pair_logits(idx.image_emb, PAIRS[:, 0], PAIRS[:, 1], 10.0)
+    p = cal.probabilities(logits)[:, 0]
+    assert_close(p.mean(), 4 / 42, atol=1e-6)
+    assert Z.sigmoid(logits[:, 0]).mean() > 0.5  # raw: far above the 7.5 % base rate
+    order = np.argsort(logits[:, 0])
+    assert np.all(np.diff(p[order]) >= -1e-12)  # the model's ranking is kept
+    assert f.line().startswith("pooled calibration (3 validate positives, fewer than 10): the slope of 1 ")
+    assert "pooled (too few labelled validate films" in cal.summary() and "raw" not in cal.summary()
+    assert Z.ZeroShotCalibration.from_dict(cal.as_dict()) == cal
+
+
+def test_the_level_intercept_meets_the_rate():
+    x = np.array([-2.0, 0.0, 5.0, 9.0])
+    for rate in (0.02, 0.3, 0.97):
+        assert_close(Z.sigmoid(x + Z.level_intercept(x, rate)).mean(), rate, atol=1e-9)
+
+
+def test_a_kept_fit_of_an_older_version_is_fitted_afresh(tmp_path, monkeypatch):
+    n = 40
+    idx = _index(tmp_path, np.linspace(-40, 40, n))
+    _on_disk(tmp_path)
+    eff = (np.arange(n) % 3 == 0).astype(float)
+    df = _manifest(n, **{"Pleural Effusion": eff, "Cardiomegaly": 1 - eff})
+    monkeypatch.setattr(Z, "FIT_VERSION", 1)
+    old = Z.calibration_for(idx, df, _set(), PAIRS, scale=10.0)
+    monkeypatch.undo()
+    Z._CACHE.clear()
+    assert Z.calibration_for(idx, df, _set(), PAIRS, scale=10.0).key != old.key
 
 
 def test_a_dataset_without_a_validate_split_is_not_calibrated_and_says_so(tmp_path):

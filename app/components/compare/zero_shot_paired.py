@@ -152,7 +152,8 @@ def _calibrated(cal: ZeroShotCalibration | None) -> str:
         return "–"
     if cal.why:
         return f"no: {cal.why}"
-    return f"{cal.n_calibrated} of {len(cal.findings)} pairs"
+    pooled = sum(f.pooled for f in cal.findings)
+    return f"{cal.n_calibrated} of {len(cal.findings)} pairs" + (f" ({pooled} more pooled)" if pooled else "")
 
 
 def _paired_table(df: pd.DataFrame, ps, a, b, floor: int, target: np.ndarray | None) -> pd.DataFrame:
