@@ -4,7 +4,7 @@ Streamlit here: app.components.heavy shows the message on a page).
 Visitors share one demo server, and Streamlit runs every browser session as a thread of one
 process. An embedded-LLM draft (benchmarks/explain_report.py on the 2-core demo machine: 17 s
 to load SmolLM2 once, 7.8 s per draft) or an Integrated Gradients map (32 backward passes:
-0.4 s for the shipped tiny ViT, far more for a larger checkpoint) keeps the cores busy; two
+0.4 s for a tiny ViT, far more for a larger checkpoint) keeps the cores busy; two
 at once each take about twice as long, and slow every cheap interaction of every other
 visitor meanwhile. So heavy work takes a server-wide slot (``heavy_job``), and whoever finds
 it taken sees "Another visitor's <job> is running; yours starts when it finishes — N
