@@ -15,7 +15,7 @@ fresh corpus (cases whose report text the training never saw).
 ``runs/gs-s<seed>-<arm>``; per-run scores to ``runs/gs-s<seed>-<arm>/scores.npz``. ``--pair
 local-w3`` (every subcommand) runs the same design on the demo pair's configs with the gaze
 prior and the label-local loss, into ``runs/gs-local-w3-s<seed>-<arm>`` and
-``results/gaze-seeds-local-w3``.
+``results/gaze-seeds-local-w3``; ``--pair rn-local`` on the shipped ResNet pair's configs.
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 # The config pair each experiment trains its arms from: ``paper`` (the plan's: the method as
 # published), ``local-w3`` (the demo pair with the every-step gaze prior and the label-local
-# loss at weight 3; its random arm feeds random heatmaps to the expert images and the prior alike).
+# loss at weight 3; its random arm feeds random heatmaps to the expert images and the prior alike),
+# ``rn-local`` (the shipped ResNet pair: the plan's addendum; seed 0 of clip and eclip are its runs).
 PAIRS = {"paper": ("configs/demo20k-clip.toml", "configs/demo20k-eclip.toml"),
-         "local-w3": ("configs/demo20k-clip-local-w3.toml", "configs/demo20k-eclip-local-w3.toml")}
+         "local-w3": ("configs/demo20k-clip-local-w3.toml", "configs/demo20k-eclip-local-w3.toml"),
+         "rn-local": ("configs/demo20k-clip-rn-local.toml", "configs/demo20k-eclip-rn-local.toml")}
 
 
 def arms(pair: str = "paper") -> dict[str, list[str]]:
