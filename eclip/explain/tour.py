@@ -18,7 +18,8 @@ Five roles over the ``split`` (default test), each a case picked by one number:
 A pick is an extreme, so every stop carries the same number over the split beside the case's:
 ``chosen`` says how the case was picked, ``typical`` what the split looks like (mean CC of both
 models over the same cases; the share of normal / device films called so; the pointing game of
-both models beside a centre-only map; how many positive findings score below 0.5). The titles
+both models beside a centre-only map; how many positive findings score below their finding's
+validate base rate, or below 0.5 for uncalibrated probabilities). The titles
 and talking points are templates filled with these numbers, so a re-chosen tour claims no more
 than its numbers. A role whose pool is empty (no device film with gaze, no finding masks) is
 left out, and the command says so. A case already on the tour is not picked twice.
@@ -363,9 +364,12 @@ def _mass_inside(lm: LoadedModel, root: Path, row, finding: str) -> float:
 
 
 def miss_pick(rows: pd.DataFrame, labels: list, probs: np.ndarray, names: Names, split: str,
-              taken: set) -> Pick:
+              taken: set, base_rates: dict[str, float] | None = None) -> Pick:
     """The (case, finding) among the positive findings of ``rows`` the model scores lowest;
-    beside it, how many positive findings score below CALLED."""
+    beside it, how many positive findings score below their bar: the finding's validate base
+    rate when ``base_rates`` (of calibrated probabilities) has every finding, else CALLED.
+    Calibrated probabilities sit near the base rate, so 0.5 would call a 9 % finding's good
+    score a miss."""
     scored = []  # (probability, row, pair, the label the row carries)
     for j, lab in enumerate(labels):
         if lab.name == "No Finding":
@@ -376,33 +380,51 @@ def miss_pick(rows: pd.DataFrame, labels: list, probs: np.ndarray, names: Names,
             scored.append((float(probs[i, j]), int(i), lab, carried))
     if not scored:
         raise EmptyPool(f"no {split} case has a positive finding")
+    rates = base_rates or {}
+    by_rate = all(s[2].name in rates for s in scored)
+
+    def bar(lab) -> float:
+        return rates[lab.name] if by_rate else CALLED
+
     ids = rows["id"].to_numpy()
     ranked = sorted(scored, key=lambda s: (s[0], str(ids[s[1]])))
     pick = next((s for s in ranked if ids[s[1]] not in taken), None)
     if pick is None:
         raise EmptyPool("every case with a positive finding is already on the tour")
     p, i, lab, finding = pick
-    n, below = len(scored), sum(s[0] < CALLED for s in scored)
+    n, below = len(scored), sum(s[0] < bar(s[2]) for s in scored)
+    under = "their finding's base rate" if by_rate else str(CALLED)
     m, skipped = names.model, _not_first(pick is not ranked[0])
     chosen = (f"Chosen as the lowest-scored{skipped} of the {n} positive findings in the "
               f"{_count(len(rows), f'{split} case')}.")
-    typical = (f"P({lab.name}), this film: {p:.2f} · over the {split} split: {below} of {n} positive "
-               f"findings below {CALLED}.")
+    rate = f" (base rate {rates[lab.name]:.0%})" if by_rate else ""
+    typical = (f"P({lab.name}), this film: {p:.2f}{rate} · over the {split} split: {below} of {n} positive "
+               f"findings below {under}.")
     lowest = f"the lowest score of any positive finding{skipped} in the {split} split"
-    if p >= CALLED:  # the weakest call is no miss: say so
+    if p >= bar(lab):  # the weakest call is no miss: say so
         title = "The weakest call"
-        point = (f"Labelled {finding}; {m} gives it P = {p:.2f}, {lowest}, and still {CALLED} or more: "
-                 f"none of the {n} positive findings scores below {CALLED}.")
+        point = (f"Labelled {finding}; {m} gives it P = {p:.2f}, {lowest}, and still at or above "
+                 f"{'its base rate' if by_rate else CALLED}: none of the {n} positive findings scores "
+                 f"below {under}.")
     else:
         title = "A miss"
-        rest = (f"It is the only positive finding below {CALLED}." if below == 1 else
-                f"It is the extreme, not the only one: {below} of {n} positive findings score below {CALLED}.")
-        point = (f"Labelled {finding}, yet {m} gives it P = {p:.2f}: {lowest}. {rest} A demonstration "
+        rest = (f"It is the only positive finding below {under}." if below == 1 else
+                f"It is the extreme, not the only one: {below} of {n} positive findings score below {under}.")
+        point = (f"Labelled {finding}, yet {m} gives it P = {p:.2f}{rate}: {lowest}. {rest} A demonstration "
                  "model misses things: it drafts, it does not diagnose.")
     why = (f"labelled {finding}, zero-shot P({lab.name}) {p:.3f}; {below} of the {n} positive findings "
-           f"of the {len(rows)} {split} cases score below {CALLED}")
+           f"of the {len(rows)} {split} cases score below {under}")
     return Pick("miss", ids[i], label_prompts().get(finding, f"{finding}."), title, point, chosen,
                 typical, why)
+
+
+def base_rates_of(calibration: ZeroShotCalibration | None) -> dict[str, float]:
+    """Finding -> validate base rate, for the findings whose probability is calibrated or pooled
+    (empty without a calibration: the raw probabilities have no base-rate scale)."""
+    if calibration is None:
+        return {}
+    return {f.name: f.base_rate for f in calibration.findings
+            if f.slope is not None and f.base_rate is not None}
 
 
 def pick_tour(lm: LoadedModel, other, data: str | Path, split: str = "test", roles=ROLES) -> Tour:
@@ -414,13 +436,15 @@ def pick_tour(lm: LoadedModel, other, data: str | Path, split: str = "test", rol
     if rows.empty:
         raise EvaluationError(f"{root}: no '{split}' rows; pick another split.")
     names = Names(checkpoint_name(lm.path), checkpoint_name(other.path) if other is not None else None)
-    labels, probs = probabilities(lm, root, rows, kept_calibration(lm, root, df))
+    calibration = kept_calibration(lm, root, df)
+    labels, probs = probabilities(lm, root, rows, calibration)
+    rates = base_rates_of(calibration)
     make = {
         "gaze": lambda taken: gaze_pick(lm, other, root, rows, names, split, taken),
         "normal": lambda taken: surest_pick("normal", rows, labels, probs, names, split, taken),
         "device": lambda taken: surest_pick("device", rows, labels, probs, names, split, taken),
         "localise": lambda taken: localise_pick(lm, other, root, names, split, taken),
-        "miss": lambda taken: miss_pick(rows, labels, probs, names, split, taken),
+        "miss": lambda taken: miss_pick(rows, labels, probs, names, split, taken, rates),
     }
     picks, left_out = [], {}
     for role in roles:

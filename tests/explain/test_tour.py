@@ -128,6 +128,35 @@ def test_miss_stop_counts_the_positive_findings_below_half():
     assert "3 of 4 positive findings score below 0.5" in pick.point
 
 
+def test_miss_stop_measures_calibrated_probabilities_against_the_base_rate():
+    # calibrated probabilities sit near the base rate: a positive at 0.30 of a 10 % finding is
+    # scored well, so the bar is each finding's base rate, not 0.5
+    rows = _rows(4, **{"No Finding": [0, 0, 0, 1], "Cardiomegaly": [1, 1, 0, 0], "Lung Opacity": [0, 1, 1, 0]})
+    labels = [_pair("Cardiomegaly"), _pair("Consolidation/Opacity", "Consolidation", "Lung Opacity"),
+              _pair("No Finding")]
+    probs = np.array([[0.30, 0.9, 0.2], [0.08, 0.05, 0.1], [0.3, 0.45, 0.1], [0.1, 0.1, 0.01]])
+    rates = {"Cardiomegaly": 0.10, "Consolidation/Opacity": 0.20, "No Finding": 0.4}
+    pick = T.miss_pick(rows, labels, probs, NAMES, "test", set(), rates)
+    assert pick.case == "c01" and pick.title == "A miss"
+    assert pick.typical == ("P(Consolidation/Opacity), this film: 0.05 (base rate 20%) · over the test split: "
+                            "2 of 4 positive findings below their finding's base rate.")
+    assert "2 of 4 positive findings score below their finding's base rate" in pick.point
+    # without a base rate for every finding (raw probabilities), the bar stays 0.5
+    assert "4 of 4 positive findings below 0.5" in T.miss_pick(
+        rows, labels, probs, NAMES, "test", set(), {"Cardiomegaly": 0.1}).typical
+
+
+def test_base_rates_come_only_from_fitted_or_pooled_findings():
+    from eclip.index.zero_shot_calibration import FindingCalibration, ZeroShotCalibration
+
+    cal = ZeroShotCalibration("binary", 10.0, 40, (
+        FindingCalibration("Cardiomegaly", ("Cardiomegaly",), 10, 30, 1.0, 0.0),
+        FindingCalibration("Edema", ("Edema",), 2, 38, 1.0, -3.0, "2 validate positives, fewer than 10", 1),
+        FindingCalibration("Pneumonia", ("Pneumonia",), 0, 0, why="no labelled films")))
+    assert T.base_rates_of(cal) == {"Cardiomegaly": 0.25, "Edema": 0.05}
+    assert T.base_rates_of(None) == {}
+
+
 def test_a_lowest_call_above_half_is_no_miss():
     rows = _rows(2, Cardiomegaly=[1, 1])
     pick = T.miss_pick(rows, [_pair("Cardiomegaly")], np.array([[0.9], [0.7]]), NAMES, "test", set())
