@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import os
 import re
 import secrets
 import sys
@@ -126,17 +127,29 @@ def pick_case(page, case_id: str, timeout_s: float) -> None:
               lambda: heading.wait_for(timeout=_ms(timeout_s)), _ms(timeout_s))
 
 
+def compare_option(compare: str | Path) -> str:
+    """The sidebar's entry for ``compare`` (checkpoints/NAME), or a ConfigError. The server
+    started here lists the folders under checkpoints/ only (its runs/ is a fresh, empty one),
+    and picking a folder from elsewhere by its name alone would shoot another model."""
+    p = Path(os.path.abspath(compare))
+    if p.parent == REPO / "checkpoints":
+        return p.relative_to(REPO).as_posix()
+    raise ConfigError(f"--compare {compare}: the screenshot server's compare box lists the folders under "
+                      "checkpoints/ only; copy or link this checkpoint into checkpoints/ first.")
+
+
 def pick_compare(page, compare: str, timeout_s: float) -> None:
     """The sidebar's compare box, when this app version has one."""
     box = page.get_by_role("combobox", name="Compare with", exact=True)
     if not box.count():
         print("note: this app has no 'Compare with' box; --compare ignored", file=sys.stderr)
         return
-    if Path(compare).name in box.input_value():  # already the model's partner: choosing it reruns nothing
+    option = compare_option(compare)
+    if box.input_value() == option:  # already the model's partner: choosing it reruns nothing
         return
     box.click()
-    box.fill(Path(compare).name)
-    after_run(page, page.get_by_role("option", name=Path(compare).name).first.click, None, _ms(timeout_s))
+    box.fill(option)
+    after_run(page, page.get_by_role("option", name=option, exact=True).click, None, _ms(timeout_s))
 
 
 def sign_in(page, password: str, timeout_s: float) -> None:
@@ -380,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def shoot_all(args: argparse.Namespace) -> int:
+    if args.compare:
+        compare_option(args.compare)  # refused before anything else is checked or started
     if not (args.data / "manifest.csv").is_file():
         raise ConfigError(f"No dataset at {args.data} (no manifest.csv). Build the demo first: "
                           "python -m eclip.data build-demo --n 2000 --out data/demo")

@@ -79,3 +79,18 @@ def test_readme_copies_are_one_screen_in_a_palette(tmp_path):
     with Image.open(path) as im:
         assert im.size == (1280, 1000) and im.mode == "P" and len(im.getcolors(256) or []) <= 96
     assert path.stat().st_size < before / 2
+
+
+def test_compare_names_the_sidebar_entry_or_is_refused(tmp_path):
+    from app.server.screenshots import compare_option
+    from eclip.errors import ConfigError
+
+    assert compare_option(REPO / "checkpoints" / "demo-clip") == "checkpoints/demo-clip"
+    # a folder the sidebar does not list: picking "demo-clip" by name would shoot the shipped one
+    for elsewhere in (tmp_path / "demo-clip", REPO / "runs" / "my-run" / "final"):
+        with pytest.raises(ConfigError, match="lists the folders under checkpoints/ only"):
+            compare_option(elsewhere)
+    done = subprocess.run([sys.executable, "-m", "app.server.screenshots", "--out", str(tmp_path / "o"),
+                           "--data", str(tmp_path / "nothing"), "--compare", str(tmp_path / "demo-clip")],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "copy or link this checkpoint into checkpoints/" in done.stderr
