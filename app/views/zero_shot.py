@@ -16,7 +16,7 @@ from eclip.evaluate.suite import MIN_POSITIVES
 from eclip.evaluate.zeroshot import (mean_auroc, multiclass_scores,
                                      results_for_display)
 from eclip.index.store import EmbeddingIndex
-from eclip.index.zero_shot_calibration import SPLIT, calibration_for, pair_logits
+from eclip.index.zero_shot_calibration import calibration_for, pair_logits
 from eclip.model.checkpoint import LoadedModel
 from eclip.model.encode import encode_prompt_sets, probability_scale
 from eclip.model.prompts import PromptSet, list_prompt_sets
@@ -115,7 +115,7 @@ def _binary(ps: PromptSet, scored: Scored, rows: np.ndarray, df: pd.DataFrame) -
     display = results_for_display(table.assign(**{"mean probability": shown.mean(axis=0)}))
     display["validate base rate"] = ["–" if f.base_rate is None else f"{100 * f.base_rate:.0f} %"
                                      for f in cal.findings]
-    display["calibrated"] = [_calibrated_cell(f) for f in cal.findings]
+    display["calibrated"] = [f.short() for f in cal.findings]
     st.dataframe(display, hide_index=True, column_config=FITS_1280)
     st.caption(cal.summary() + " AUROC is the raw scores' ranking.")
     st.caption("Positives and negatives are the images with a known label; uncertain labels "
@@ -132,15 +132,6 @@ def _binary(ps: PromptSet, scored: Scored, rows: np.ndarray, df: pd.DataFrame) -
 
 # widths (px) that fit the pairs table's 8 columns in the ~800 px a 1280 x 720 window leaves
 _W = st.column_config.Column
-def _calibrated_cell(f) -> str:
-    """'yes', or 'pooled'/'no' with the reason cut to what fits the column at 1280 px
-    ('9 validate positives, fewer than 10' -> '9 positives'; the caption has it whole)."""
-    if f.calibrated:
-        return "yes"
-    why = f.why.split(",")[0].replace(f" {SPLIT}", "")
-    return f"{'pooled' if f.pooled else 'no'}: {why}"
-
-
 FITS_1280 = {
     "name": _W(width=125), "label column": _W(width=125), "positives": _W(width=62),
     "negatives": _W(width=66), "AUROC": _W(width=128),

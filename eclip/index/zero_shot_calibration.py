@@ -163,6 +163,14 @@ class FindingCalibration:
             return f"no labelled {SPLIT} films: base rate unknown"
         return f"base rate {100 * rate:.0f} % of {SPLIT} films ({self.positives} of {self.positives + self.negatives})"
 
+    def short(self) -> str:
+        """A table cell: 'yes', or 'pooled'/'no' with the reason in a few words ('9 validate
+        positives, fewer than 10' -> '9 positives'; ``line`` has it whole)."""
+        if self.calibrated:
+            return "yes"
+        why = self.why.split(",")[0].replace(f" {SPLIT}", "")
+        return f"{'pooled' if self.pooled else 'no'}: {why}"
+
     def line(self) -> str:
         """How a page states this finding's probability."""
         if self.calibrated:

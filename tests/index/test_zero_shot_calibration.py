@@ -139,6 +139,13 @@ def test_a_rare_finding_gets_the_pooled_slope_levelled_at_its_base_rate(tmp_path
     assert Z.ZeroShotCalibration.from_dict(cal.as_dict()) == cal
 
 
+def test_a_table_cell_says_which_fit_in_a_few_words():
+    why = "3 validate positives, fewer than 10"
+    assert Z.FindingCalibration("Edema", ("Edema",), 30, 90, 1.0, 0.0).short() == "yes"
+    assert Z.FindingCalibration("Edema", ("Edema",), 3, 90, 1.0, -2.0, why, 6).short() == "pooled: 3 positives"
+    assert Z.FindingCalibration("Edema", ("Edema",), 3, 90, why=why).short() == "no: 3 positives"
+
+
 def test_the_level_intercept_meets_the_rate():
     x = np.array([-2.0, 0.0, 5.0, 9.0])
     for rate in (0.02, 0.3, 0.97):

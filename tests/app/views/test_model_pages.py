@@ -208,16 +208,6 @@ def test_zero_shot_file_and_custom_prompts(model_env):
     assert "AUROC" in at.dataframe[0].value.columns
 
 
-def test_the_calibrated_column_says_which_fit_in_a_few_words():
-    from app.views.zero_shot import _calibrated_cell
-    from eclip.index.zero_shot_calibration import FindingCalibration
-
-    why = "3 validate positives, fewer than 10"
-    assert _calibrated_cell(FindingCalibration("Edema", ("Edema",), 30, 90, 1.0, 0.0)) == "yes"
-    assert _calibrated_cell(FindingCalibration("Edema", ("Edema",), 3, 90, 1.0, -2.0, why, 6)) == "pooled: 3 positives"
-    assert _calibrated_cell(FindingCalibration("Edema", ("Edema",), 3, 90, why=why)) == "no: 3 positives"
-
-
 def test_zero_shot_pairs_show_their_calibration_and_base_rate(model_env):
     at = _page("zero_shot.py")
     at.selectbox(key="zs_set").select("binary").run()
