@@ -424,7 +424,7 @@ def base_rates_of(calibration: ZeroShotCalibration | None) -> dict[str, float]:
     if calibration is None:
         return {}
     return {f.name: f.base_rate for f in calibration.findings
-            if f.slope is not None and f.base_rate is not None}
+            if f.fitted and f.base_rate is not None}
 
 
 def pick_tour(lm: LoadedModel, other, data: str | Path, split: str = "test", roles=ROLES) -> Tour:

@@ -136,9 +136,14 @@ class FindingCalibration:
     pooled_from: int = 0  # > 0: a pooled fit, its slope the median of this many findings' fits
 
     @property
+    def fitted(self) -> bool:
+        """Has a fit, its own or a pooled one (else its probability is the raw one)."""
+        return self.slope is not None
+
+    @property
     def calibrated(self) -> bool:
         """Fitted on its own validate films (Platt)."""
-        return self.slope is not None and not self.pooled
+        return self.fitted and not self.pooled
 
     @property
     def pooled(self) -> bool:
@@ -152,7 +157,7 @@ class FindingCalibration:
 
     def probability(self, logits) -> np.ndarray:
         """The calibrated (or pooled) probability for pair logits; the raw one without a fit."""
-        if self.slope is None:
+        if not self.fitted:
             return sigmoid(logits)
         return sigmoid(self.slope * np.asarray(logits, dtype=np.float64) + self.intercept)
 
@@ -213,7 +218,7 @@ class ZeroShotCalibration:
             return f"Probabilities are the model's raw pair probabilities, not calibrated: {self.why}."
         n, total = self.n_calibrated, len(self.findings)
         pooled = [f.name for f in self.findings if f.pooled]
-        raw = [f.name for f in self.findings if f.slope is None]
+        raw = [f.name for f in self.findings if not f.fitted]
         text = (f"Probabilities calibrated on the {SPLIT} split ({self.split_images:,} films; Platt "
                 f"scaling per finding, {n} of {total} findings)")
         if pooled:
@@ -258,7 +263,7 @@ def fit_calibration(prompt_set: PromptSet, pair_emb: np.ndarray, image_emb: np.n
     slopes = [f.slope for f in found if f.calibrated and f.slope > 0]
     if slopes:
         slope = float(np.median(slopes))
-        found = [_pooled(f, b, df, logits[:, j], slope, len(slopes)) if f.slope is None else f
+        found = [_pooled(f, b, df, logits[:, j], slope, len(slopes)) if not f.fitted else f
                  for j, (f, b) in enumerate(zip(found, prompt_set.binary))]
     return ZeroShotCalibration(prompt_set.name, float(scale), len(rows), tuple(found))
 
