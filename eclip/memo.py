@@ -10,6 +10,7 @@ another thread between a fill and a read cannot lose an entry the caller needs.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Callable, Hashable, Iterable
 
@@ -101,3 +102,30 @@ class BoundedCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+class IdentityCache:
+    """Values worked out from shared read-only objects (the app's manifest and index: one object
+    per file version, the same on every run), keyed by the objects' identity and held beside
+    weak references to them: an id reused by a new object never matches, and the cache keeps
+    no object alive. Bounded like BoundedCache; a computation that raises keeps nothing, so it
+    is tried again on the next call."""
+
+    def __init__(self, max_items: int, name: str = "identity cache"):
+        self._cache = BoundedCache(max_items, name)
+
+    def get_or_compute(self, objects: tuple, extra: Hashable, compute: Callable[[], object]):
+        key = (tuple(id(o) for o in objects), extra)
+        kept = self._cache.get(key)
+        if kept is not None and all(ref() is o for ref, o in zip(kept[0], objects)):
+            return kept[1]
+        value = compute()
+        try:
+            refs = tuple(weakref.ref(o) for o in objects)
+        except TypeError:  # not weakly referenceable: worked out on every call
+            return value
+        self._cache.put(key, (refs, value))
+        return value
+
+    def clear(self) -> None:
+        self._cache.clear()

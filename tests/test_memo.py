@@ -90,3 +90,47 @@ def test_a_pickled_cache_arrives_empty_with_its_bound():
     assert len(copy) == 0 and copy.max_items == 3 and copy.name == "tokens"
     copy.put("b", 2)
     assert copy.get("b") == 2
+
+
+class _Shared:
+    """A stand-in for a shared read-only object (weakly referenceable)."""
+
+
+def test_identity_cache_serves_the_same_objects_and_keeps_none_alive():
+    import gc
+    import weakref
+
+    from eclip.memo import IdentityCache
+
+    cache, calls = IdentityCache(4), []
+    a, b = _Shared(), _Shared()
+
+    def work(tag):
+        calls.append(tag)
+        return tag
+
+    assert cache.get_or_compute((a, b), "x", lambda: work("ab")) == "ab"
+    assert cache.get_or_compute((a, b), "x", lambda: work("again")) == "ab" and calls == ["ab"]
+    assert cache.get_or_compute((b, a), "x", lambda: work("ba")) == "ba"  # another pair
+    assert cache.get_or_compute((a, b), "y", lambda: work("other extra")) == "other extra"
+    gone = weakref.ref(a)
+    del a
+    gc.collect()
+    assert gone() is None  # the cache kept no strong reference
+
+
+def test_identity_cache_keeps_nothing_from_a_failed_computation_or_an_unreferenceable_object():
+    from eclip.memo import IdentityCache
+
+    cache, shared = IdentityCache(4), _Shared()
+
+    def refuse():
+        raise ValueError("not aligned")
+
+    for _ in range(2):  # refused every time
+        with pytest.raises(ValueError, match="not aligned"):
+            cache.get_or_compute((shared,), None, refuse)
+    calls = []
+    for _ in range(2):  # a list cannot be weakly referenced: worked out on every call
+        cache.get_or_compute(([1, 2],), None, lambda: calls.append(1))
+    assert len(calls) == 2

@@ -36,7 +36,6 @@ import hashlib
 import json
 import logging
 import math
-import weakref
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from eclip.data.manifest import label_columns
 from eclip.index import kept
 from eclip.index.store import EmbeddingIndex
 from eclip.io import write_json
-from eclip.memo import BoundedCache
+from eclip.memo import BoundedCache, IdentityCache
 from eclip.model.checkpoint import LoadedModel
 from eclip.model.encode import encode_prompt_sets, probability_scale
 from eclip.model.prompts import PromptSet, load_prompt_set
@@ -62,15 +61,12 @@ MIN_EACH = 10  # validate positives and negatives a finding needs to be calibrat
 DEFAULT_SET = "binary"  # fitted when an index is built
 FILE = "zero_shot_calibration-{name}.json"
 _CACHE = BoundedCache(32, "zero-shot calibrations")
-# (id(index), id(manifest)) -> weak references to both and the row count, for pairs whose rows
-# were found to line up. The app's manifest and index are shared, read-only cached objects, the
-# same ones on every run: comparing every id again on each call (3 a Zero-shot run) cost 5 ms at
-# 2,000 rows and grows with the dataset. Weak references, so an id reused by a new object never
-# matches; a pair that does not line up is never kept, so it is refused every time.
-_ALIGNED: dict[tuple[int, int], tuple[weakref.ref, weakref.ref, int]] = {}
-_ALIGNED_MAX = 32
-# (id(manifest), the label columns a prompt set reads) -> a weak reference to the manifest and label_key's answer
-_LABEL_KEYS: dict[tuple[int, tuple[str, ...]], tuple[weakref.ref, str]] = {}
+# Pairs of (index, manifest) whose rows were found to line up, and each manifest's label key:
+# the app's manifest and index are shared read-only objects, the same on every run, and
+# comparing every id again on each call (3 a Zero-shot run) cost 5 ms at 2,000 rows and grows
+# with the dataset. A pair that does not line up is never kept, so it is refused every time.
+_ALIGNED = IdentityCache(32, "aligned manifests")
+_LABEL_KEYS = IdentityCache(32, "validate label keys")
 
 
 def sigmoid(x) -> np.ndarray:
@@ -338,18 +334,13 @@ def calibration_for(index: EmbeddingIndex, manifest: pd.DataFrame, prompt_set: P
 
 def _check_rows(index: EmbeddingIndex, manifest: pd.DataFrame) -> None:
     """Raise unless ``manifest``'s rows are ``index``'s, in order (compared once per pair of objects)."""
-    pair = (id(index), id(manifest))
-    got = _ALIGNED.get(pair)
-    if got is not None and got[0]() is index and got[1]() is manifest and got[2] == len(manifest) == len(index.ids):
-        return
-    if len(manifest) != len(index.ids) or list(manifest["id"]) != list(index.ids):
-        raise ValueError(f"the manifest's rows are not the index's ({len(manifest)} vs {len(index.ids)} rows)")
-    if len(_ALIGNED) >= _ALIGNED_MAX:
-        _ALIGNED.clear()
-    try:
-        _ALIGNED[pair] = (weakref.ref(index), weakref.ref(manifest), len(manifest))
-    except TypeError:  # not weakly referenceable: compared on every call
-        pass
+
+    def compare() -> bool:
+        if len(manifest) != len(index.ids) or list(manifest["id"]) != list(index.ids):
+            raise ValueError(f"the manifest's rows are not the index's ({len(manifest)} vs {len(index.ids)} rows)")
+        return True
+
+    _ALIGNED.get_or_compute((index, manifest), (len(manifest), len(index.ids)), compare)
 
 
 def label_key(manifest: pd.DataFrame, prompt_set: PromptSet) -> str:
@@ -357,12 +348,13 @@ def label_key(manifest: pd.DataFrame, prompt_set: PromptSet) -> str:
     their values in the label columns (the ones ``prompt_set`` reads, and the others: whether a
     row carries any label decides what its blanks mean) (sha256, 16 hex). Relabelled films
     under an unchanged index are fitted afresh. Worked out once per manifest object and set of
-    columns (the app's manifests are shared read-only objects, the same on every run), kept by
-    weak reference as ``_ALIGNED`` is."""
+    columns (the app's manifests are shared read-only objects, the same on every run; see
+    ``eclip.memo.IdentityCache``)."""
     read = tuple(sorted({c for b in prompt_set.binary for c in b.labels if c in manifest.columns}))
-    got = _LABEL_KEYS.get((id(manifest), read))
-    if got is not None and got[0]() is manifest:
-        return got[1]
+    return _LABEL_KEYS.get_or_compute((manifest,), read, lambda: _label_digest(manifest, read))
+
+
+def _label_digest(manifest: pd.DataFrame, read: tuple[str, ...]) -> str:
     columns = sorted(set(read) | set(label_columns(manifest)))
     split = manifest["split"].astype(str).to_numpy() if "split" in manifest.columns else np.array([], dtype=str)
     rows = np.flatnonzero(split == SPLIT)
@@ -370,14 +362,7 @@ def label_key(manifest: pd.DataFrame, prompt_set: PromptSet) -> str:
     digest = hashlib.sha256(json.dumps(columns).encode("utf-8"))
     digest.update(rows.astype(np.int64).tobytes())
     digest.update(np.ascontiguousarray(values).tobytes())
-    text = digest.hexdigest()[:16]
-    if len(_LABEL_KEYS) >= _ALIGNED_MAX:
-        _LABEL_KEYS.clear()
-    try:
-        _LABEL_KEYS[(id(manifest), read)] = (weakref.ref(manifest), text)
-    except TypeError:  # not weakly referenceable: worked out on every call
-        pass
-    return text
+    return digest.hexdigest()[:16]
 
 
 def _safe(name: str) -> str:

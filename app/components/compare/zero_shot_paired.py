@@ -6,7 +6,6 @@ calibrated on the validate split for each model where they can be (AUROC from th
 from __future__ import annotations
 
 import hashlib
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +22,7 @@ from eclip.evaluate.targets import multiclass_targets
 from eclip.evaluate.zeroshot import binary_results, binary_scores, mean_auroc, multiclass_scores
 from eclip.index.store import EmbeddingIndex
 from eclip.index.zero_shot_calibration import ZeroShotCalibration, calibration_for, pair_logits
-from eclip.memo import BoundedCache
+from eclip.memo import BoundedCache, IdentityCache
 from eclip.model.checkpoint import LoadedModel
 from eclip.model.encode import encode_prompt_sets, probability_scale
 
@@ -31,25 +30,21 @@ from eclip.model.encode import encode_prompt_sets, probability_scale
 _WIDTHS = {"name": 140, "positives": 62, "negatives": 66, "95% CI low": 84, "95% CI high": 84}
 PAIRED = BoundedCache(64, "paired zero-shot comparisons")  # bootstrap: 2.3 s for 2,000 images
 SPLIT_TABLES = BoundedCache(64, "zero-shot split tables")
-# (id(manifest), rows, prompt set) -> (a weak reference to the manifest, its targets). The page,
-# its comparison and the paired bootstrap read the same split's targets, three times a run. The
-# app's manifest is one shared read-only object per file version, so its identity stands for its
-# content; the weak reference means an id reused by a new manifest never matches, and the cache
-# never keeps a manifest alive.
-_TARGETS = BoundedCache(32, "zero-shot split targets")
+# Per manifest object, rows and prompt set: the page, its comparison and the paired bootstrap
+# read the same split's targets, three times a run.
+_TARGETS = IdentityCache(32, "zero-shot split targets")
 
 
 def split_targets(manifest: pd.DataFrame, rows: np.ndarray, ps, df: pd.DataFrame | None = None) -> np.ndarray:
     """``multiclass_targets`` of the manifest's ``rows`` for ``ps``, computed once per manifest
     object, rows and prompt set; ``df``: those rows when the caller has them. Shared: read-only."""
-    key = (id(manifest), rows.tobytes(), ps)
-    kept = _TARGETS.get(key)
-    if kept is not None and kept[0]() is manifest:
-        return kept[1]
-    target = multiclass_targets(manifest.iloc[rows] if df is None else df, ps)
-    target.setflags(write=False)
-    _TARGETS.put(key, (weakref.ref(manifest), target))
-    return target
+
+    def compute() -> np.ndarray:
+        target = multiclass_targets(manifest.iloc[rows] if df is None else df, ps)
+        target.setflags(write=False)
+        return target
+
+    return _TARGETS.get_or_compute((manifest,), (rows.tobytes(), ps), compute)
 
 
 def split_results(root: str, rows: np.ndarray, df: pd.DataFrame, ps, probs: np.ndarray,
