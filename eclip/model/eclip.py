@@ -23,6 +23,7 @@ from eclip.model.hub import parse_pretrained, pretrained_path
 from eclip.model.label_local import LOCAL_LABELS, label_embeddings, local_scores, ranking_loss
 from eclip.model.loss import ClipLoss, clamp_logit_scale, logit_scale_bounds
 from eclip.model.processor import HeatmapProcessor
+from eclip.model.text_features import PooledTrunkCache, frozen_trunk, hf_text_tower
 
 
 TEMPERATURE_PARAMS = ("log_scale", "tau")
@@ -56,6 +57,7 @@ class ECLIP(nn.Module):
         # the label prompts' tokens (attach_label_prompts); not weights: never in a checkpoint
         self.register_buffer("label_tokens", None, persistent=False)
         self.register_buffer("label_groups", None, persistent=False)
+        self._trunk_cache = PooledTrunkCache()
 
     def attach_label_prompts(self, tokens: torch.Tensor, groups: list[int]) -> None:
         """The tokenised prompts of ``label_local.prompt_groups`` (the loop has the tokenizer)."""
@@ -81,6 +83,14 @@ class ECLIP(nn.Module):
 
     def encode_text(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         return self.clip.encode_text(tokens, normalize=normalize)
+
+    def _loss_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``encode_text(tokens)`` for the losses: with a frozen HF trunk, each distinct text's
+        pooled trunk output comes from ``PooledTrunkCache`` and only the projection runs."""
+        text = hf_text_tower(self.clip)
+        if text is None or not frozen_trunk(text):
+            return self.encode_text(tokens, normalize=True)
+        return self._trunk_cache.encode(text, tokens)
 
     @property
     def temperature(self) -> float:
@@ -133,7 +143,7 @@ class ECLIP(nn.Module):
         if self.label_tokens is None:
             raise ModelError("method.label_local_weight > 0 but no label prompts were attached "
                              "(ECLIP.attach_label_prompts)")
-        prompts = self.encode_text(self.label_tokens, normalize=True)
+        prompts = self._loss_text(self.label_tokens)
         label_text = label_embeddings(prompts, self.label_groups, len(LOCAL_LABELS))
         return ranking_loss(local_scores(patch, label_text, self.logit_scale()), labels)
 
@@ -160,7 +170,7 @@ class ECLIP(nn.Module):
         gaze = self._prior_heatmaps(n_main, heatmaps, expert_heatmaps)
         local = labels is not None and self.method.label_local_weight > 0
         img, patch = self._encode_images(images, with_tokens=gaze is not None or local)
-        txt = self.encode_text(tokens, normalize=True)
+        txt = self._loss_text(tokens)
         clip_loss = self.loss_fn(img, txt, self.logit_scale())
         zero = torch.zeros((), device=clip_loss.device)
         loss, mse, kl, rank = clip_loss, zero, zero, zero
