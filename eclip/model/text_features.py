@@ -14,6 +14,7 @@ import weakref
 import torch
 import torch.nn.functional as F
 
+from eclip.memo import BoundedCache
 from eclip.model.prefix_text import supports_prefix_sharing
 
 
@@ -131,8 +132,6 @@ class PooledTrunkCache:
     ``encode_text`` up to float summation order (a row is computed beside other rows)."""
 
     def __init__(self, max_items: int = 200_000):
-        from eclip.memo import BoundedCache
-
         self._cache = BoundedCache(max_items, "pooled trunk outputs")
 
     def __getstate__(self) -> dict:
