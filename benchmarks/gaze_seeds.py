@@ -12,7 +12,9 @@ fresh corpus (cases whose report text the training never saw).
     python benchmarks/gaze_seeds.py report                          # results/gaze-seeds.{json,md}
 
 ``--steps N`` trains a cheaper version of every arm (state it with the result). Runs go to
-``runs/gs-s<seed>-<arm>``; per-run scores to ``runs/gs-s<seed>-<arm>/scores.npz``. ``--pair
+``runs/gs-s<seed>-<arm>`` (ignored: a fresh checkout has none); each finished run's scores are
+kept, compressed, in ``results/gaze-seeds[-<pair>]/scores/s<seed>-<arm>.npz`` (committed, a few
+hundred KiB each), so the experiment goes on across checkouts and the report needs no run. ``--pair
 local-w3`` (every subcommand) runs the same design on the demo pair's configs with the gaze
 prior and the label-local loss, into ``runs/gs-local-w3-s<seed>-<arm>`` and
 ``results/gaze-seeds-local-w3``; ``--pair rn-local`` on the shipped ResNet pair's configs.
@@ -59,8 +61,27 @@ SECONDARY = ("zeroshot_auroc", "pointing_report", "miou")
 
 
 # --------------------------------------------------------------------------- training
+# Runs that are shipped checkpoints: seed 0 of the shipped pair's clip and eclip arms (the
+# checkpoints are byte copies of those runs' fp16 final models, scripts/ship_demo_pair.py).
+SHIPPED = {("rn-local", 0, "clip"): "checkpoints/demo-clip", ("rn-local", 0, "eclip"): "checkpoints/demo-eclip"}
+
+
 def run_dir(runs: Path, seed: int, arm: str, pair: str = "paper") -> Path:
     return runs / (f"gs-s{seed}-{arm}" if pair == "paper" else f"gs-{pair}-s{seed}-{arm}")
+
+
+def final_model(runs: Path, seed: int, arm: str, pair: str = "paper") -> Path:
+    """The folder holding one run's final model (a shipped checkpoint where the run is one)."""
+    shipped = SHIPPED.get((pair, seed, arm))
+    return ROOT / shipped if shipped else run_dir(runs, seed, arm, pair) / "final"
+
+
+def scores_dir(pair: str = "paper") -> Path:
+    return ROOT / "results" / ("gaze-seeds" if pair == "paper" else f"gaze-seeds-{pair}") / "scores"
+
+
+def scores_file(seed: int, arm: str, pair: str = "paper", root: Path | None = None) -> Path:
+    return (root or scores_dir(pair)) / f"s{seed}-{arm}.npz"
 
 
 def train_command(folder: Path, arm: str, seed: int, steps: int | None, threads: int,
@@ -76,10 +97,11 @@ def train_command(folder: Path, arm: str, seed: int, steps: int | None, threads:
 
 def train_jobs(runs: Path, seeds: list[int], lane: str, pair: str = "paper") -> list[tuple[int, str]]:
     """(seed, arm) left to train, seed by seed: every ``n``-th arm from the ``i``-th (``lane``
-    "i/n"); finished runs (a final model) are left out, started ones are resumed."""
+    "i/n"); finished runs (a final model or kept scores) are left out, started ones resumed."""
     i, n = (int(x) for x in lane.split("/"))
     return [(seed, arm) for seed in seeds for arm in list(ARMS)[i::n]
-            if not (run_dir(runs, seed, arm, pair) / "final" / "model.safetensors").is_file()]
+            if not (final_model(runs, seed, arm, pair) / "model.safetensors").is_file()
+            and not scores_file(seed, arm, pair).is_file()]
 
 
 def train(a) -> None:
@@ -176,12 +198,14 @@ def score_run(final: Path, data: Path) -> dict[str, np.ndarray]:
 def evaluate(a) -> None:
     for seed in a.seeds:
         for arm in ARMS:
-            folder = run_dir(a.runs, seed, arm, a.pair)
-            out = folder / "scores.npz"
-            if out.is_file() or not (folder / "final" / "model.safetensors").is_file():
+            out, final = scores_file(seed, arm, a.pair, a.scores), final_model(a.runs, seed, arm, a.pair)
+            if out.is_file() or not (final / "model.safetensors").is_file():
                 continue
-            print(f"scoring {folder.name}", flush=True)
-            np.savez(out, **score_run(folder / "final", Path(a.data)))
+            print(f"scoring s{seed}-{arm}", flush=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.stem + ".partial.npz")  # a stopped scoring leaves no half file
+            np.savez_compressed(tmp, **score_run(final, Path(a.data)))
+            tmp.replace(out)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -252,13 +276,13 @@ def verdict(t_ci, boot_ci) -> str:
 
 
 # --------------------------------------------------------------------------- the report
-def load_scores(runs: Path, seeds: list[int], pair: str = "paper") -> dict[str, list[dict]]:
+def load_scores(root: Path, seeds: list[int]) -> tuple[dict[str, list[dict]], list[int]]:
     """Arm -> per-seed scores, for the seeds every arm has scored (so all is paired)."""
-    paired = [s for s in seeds if all((run_dir(runs, s, arm, pair) / "scores.npz").is_file() for arm in ARMS)]
+    paired = [s for s in seeds if all(scores_file(s, arm, root=root).is_file() for arm in ARMS)]
     out: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     for s in paired:
         for arm in ARMS:
-            with np.load(run_dir(runs, s, arm, pair) / "scores.npz", allow_pickle=False) as z:
+            with np.load(scores_file(s, arm, root=root), allow_pickle=False) as z:
                 out[arm].append({k: z[k] for k in z.files})
     return out, paired
 
@@ -301,9 +325,9 @@ def markdown(report: dict) -> str:
 
 
 def report(a) -> None:
-    scores, seeds = load_scores(a.runs, a.seeds, a.pair)
+    scores, seeds = load_scores(a.scores, a.seeds)
     if len(seeds) < 2:
-        raise SystemExit(f"report: need at least 2 seeds scored for every arm under {a.runs} "
+        raise SystemExit(f"report: need at least 2 seeds scored for every arm in {a.scores} "
                          f"(scored: {seeds}); run `train` and `evaluate` first")
     result = build_report(scores, seeds, a.n_boot)
     out = Path(a.out or ROOT / "results" / ("gaze-seeds" if a.pair == "paper" else f"gaze-seeds-{a.pair}"))
@@ -331,12 +355,16 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--data", default="data/demo-fresh", help="the report-disjoint evaluation corpus")
         s.add_argument("--n-boot", type=int, default=1000)
         s.add_argument("--out", help="results/gaze-seeds (paper pair) or results/gaze-seeds-<pair>")
+        s.add_argument("--scores", type=Path, help="where per-run scores are kept "
+                       "(default results/gaze-seeds[-<pair>]/scores)")
     for s in sub.choices.values():
         s.add_argument("--runs", type=Path, default=ROOT / "runs")
         s.add_argument("--pair", choices=sorted(PAIRS), default="paper",
                        help="the config pair the arms come from (paper: the plan's; runs of "
                             "another pair go to runs/gs-<pair>-s<seed>-<arm>)")
     a = p.parse_args(argv)
+    if getattr(a, "scores", None) is None:
+        a.scores = scores_dir(a.pair)
     {"train": train, "evaluate": evaluate, "report": report}[a.cmd](a)
 
 

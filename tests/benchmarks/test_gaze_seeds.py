@@ -116,3 +116,23 @@ def test_a_second_pair_trains_its_own_configs_into_its_own_folders(gs, tmp_path)
     assert "configs/demo20k-clip-local-w3.toml" in gs.train_command(folder, "clip", 2, None, 1, "local-w3")
     for clip, eclip in gs.PAIRS.values():
         assert (gs.ROOT / clip).is_file() and (gs.ROOT / eclip).is_file()
+
+
+def test_scores_are_kept_where_a_fresh_checkout_finds_them(gs, tmp_path):
+    assert gs.scores_dir("rn-local") == gs.ROOT / "results" / "gaze-seeds-rn-local" / "scores"
+    assert gs.scores_file(2, "random", root=tmp_path) == tmp_path / "s2-random.npz"
+    rng = np.random.default_rng(1)
+    for seed in (0, 1):
+        for arm in gs.ARMS:
+            np.savez_compressed(gs.scores_file(seed, arm, root=tmp_path), **fake_run(rng, 1.0, 0.5))
+    gs.scores_file(1, "random", root=tmp_path).unlink()  # seed 1 not paired across all arms
+    scores, seeds = gs.load_scores(tmp_path, [0, 1])
+    assert seeds == [0] and all(len(v) == 1 for v in scores.values())
+
+
+def test_seed_zero_of_the_shipped_pair_is_the_shipped_checkpoints(gs, tmp_path):
+    assert gs.final_model(tmp_path, 0, "eclip", "rn-local") == gs.ROOT / "checkpoints" / "demo-eclip"
+    assert gs.final_model(tmp_path, 0, "random", "rn-local") == tmp_path / "gs-rn-local-s0-random" / "final"
+    assert gs.final_model(tmp_path, 0, "eclip", "paper") == tmp_path / "gs-s0-eclip" / "final"
+    jobs = gs.train_jobs(tmp_path, [0], "0/1", "rn-local")
+    assert (0, "random") in jobs and (0, "eclip") not in jobs
