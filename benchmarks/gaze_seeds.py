@@ -44,15 +44,27 @@ PAIRS = {"paper": ("configs/demo20k-clip.toml", "configs/demo20k-eclip.toml"),
          "rn-local": ("configs/demo20k-clip-rn-local.toml", "configs/demo20k-eclip-rn-local.toml")}
 
 
+# Pairs whose eCLIP config carries the gaze prior have a fourth arm, ``prior`` (the plan's second
+# addendum): gaze only as a prior on the tower's patch map, no expert images, i.e. the eCLIP
+# config less its expert pairs. It is scored beside the three, on the same seeds.
+PRIOR_PAIRS = ("local-w3", "rn-local")
+
+
 def arms(pair: str = "paper") -> dict[str, list[str]]:
     """Arm -> the training command's config arguments, for one config pair."""
     clip, eclip = PAIRS[pair]
-    return {"clip": ["--config", clip], "eclip": ["--config", eclip],
-            "random": ["--config", eclip, "--set", "method.random_heatmaps=true"]}
+    out = {"clip": ["--config", clip], "eclip": ["--config", eclip],
+           "random": ["--config", eclip, "--set", "method.random_heatmaps=true"]}
+    if pair in PRIOR_PAIRS:
+        out["prior"] = ["--config", eclip, "--set", "method.expert=false"]
+    return out
 
 
-ARMS = arms()
+ARMS = arms()  # the three arms of the planned experiment; every report needs all three
 CONTRASTS = (("eclip", "clip"), ("eclip", "random"))
+# The prior arm's question, with the same claim rule (better than CLIP and the random-heatmap
+# control on both intervals), and what the expert images add beyond the prior (described only).
+PRIOR_CONTRASTS = (("prior", "clip"), ("prior", "random"), ("eclip", "prior"))
 MIN_POSITIVES = 20  # a label joins the macro AUROC only with this many positives (and negatives)
 PROBE_FRACTION = 0.10
 PROBE_SEEDS = (0, 1, 2)
@@ -99,7 +111,10 @@ def train_jobs(runs: Path, seeds: list[int], lane: str, pair: str = "paper") -> 
     """(seed, arm) left to train, seed by seed: every ``n``-th arm from the ``i``-th (``lane``
     "i/n"); finished runs (a final model or kept scores) are left out, started ones resumed."""
     i, n = (int(x) for x in lane.split("/"))
-    return [(seed, arm) for seed in seeds for arm in list(ARMS)[i::n]
+    extra = [arm for arm in arms(pair) if arm not in ARMS]  # after every seed of the planned arms
+    order = [(seed, arm) for seed in seeds for arm in list(ARMS)[i::n]]
+    order += [(seed, arm) for arm in extra for seed in seeds[i::n]]
+    return [(seed, arm) for seed, arm in order
             if not (final_model(runs, seed, arm, pair) / "model.safetensors").is_file()
             and not scores_file(seed, arm, pair).is_file()]
 
@@ -197,7 +212,7 @@ def score_run(final: Path, data: Path) -> dict[str, np.ndarray]:
 
 def evaluate(a) -> None:
     for seed in a.seeds:
-        for arm in ARMS:
+        for arm in arms(a.pair):
             out, final = scores_file(seed, arm, a.pair, a.scores), final_model(a.runs, seed, arm, a.pair)
             if out.is_file() or not (final / "model.safetensors").is_file():
                 continue
@@ -276,12 +291,12 @@ def verdict(t_ci, boot_ci) -> str:
 
 
 # --------------------------------------------------------------------------- the report
-def load_scores(root: Path, seeds: list[int]) -> tuple[dict[str, list[dict]], list[int]]:
-    """Arm -> per-seed scores, for the seeds every arm has scored (so all is paired)."""
-    paired = [s for s in seeds if all(scores_file(s, arm, root=root).is_file() for arm in ARMS)]
-    out: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+def load_scores(root: Path, seeds: list[int], which=tuple(ARMS)) -> tuple[dict[str, list[dict]], list[int]]:
+    """Arm -> per-seed scores, for the seeds every arm of ``which`` has scored (so all is paired)."""
+    paired = [s for s in seeds if all(scores_file(s, arm, root=root).is_file() for arm in which)]
+    out: dict[str, list[dict]] = {arm: [] for arm in which}
     for s in paired:
-        for arm in ARMS:
+        for arm in which:
             with np.load(scores_file(s, arm, root=root), allow_pickle=False) as z:
                 out[arm].append({k: z[k] for k in z.files})
     return out, paired
@@ -295,11 +310,15 @@ def contrast(scores: dict[str, list[dict]], a: str, b: str, name: str, n_boot: i
             "verdict": verdict(t_ci, boot)}
 
 
-def build_report(scores: dict[str, list[dict]], seeds: list[int], n_boot: int) -> dict:
+def build_report(scores: dict[str, list[dict]], seeds: list[int], n_boot: int,
+                 contrasts_of=CONTRASTS, claims: int = 2) -> dict:
+    """Arms' means and the paired contrasts; a benefit is claimed on a metric where the first
+    ``claims`` contrasts (the arm against CLIP and against random heatmaps) are all "better"."""
     metrics = PRIMARY + SECONDARY
     arms = {arm: {m: [metric(r, m) for r in runs] for m in metrics} for arm, runs in scores.items()}
-    contrasts = {f"{a} - {b}": {m: contrast(scores, a, b, m, n_boot) for m in metrics} for a, b in CONTRASTS}
-    helps = {m: all(contrasts[f"{a} - {b}"][m]["verdict"] == "better" for a, b in CONTRASTS) for m in metrics}
+    contrasts = {f"{a} - {b}": {m: contrast(scores, a, b, m, n_boot) for m in metrics} for a, b in contrasts_of}
+    helps = {m: all(contrasts[f"{a} - {b}"][m]["verdict"] == "better" for a, b in contrasts_of[:claims])
+             for m in metrics}
     return {"seeds": seeds, "arms": arms, "contrasts": contrasts, "gaze_helps": helps,
             "primary": list(PRIMARY), "secondary": list(SECONDARY)}
 
@@ -319,7 +338,8 @@ def markdown(report: dict) -> str:
             lines.append(f"| {name} | {m} | {seeds} | {c['mean']:+.3f} | [{c['t_ci'][0]:+.3f}, {c['t_ci'][1]:+.3f}] "
                          f"| [{c['bootstrap_ci'][0]:+.3f}, {c['bootstrap_ci'][1]:+.3f}] | {c['verdict']} |")
     helps = [m for m, v in report["gaze_helps"].items() if v]
-    lines += ["", "Gaze helps (eCLIP better than both CLIP and the random-heatmap control): "
+    who = "the gaze prior alone" if "prior" in report["arms"] else "eCLIP"
+    lines += ["", f"Gaze helps ({who} better than both CLIP and the random-heatmap control): "
               + (", ".join(helps) if helps else "on no metric")]
     return "\n".join(lines) + "\n"
 
@@ -330,10 +350,18 @@ def report(a) -> None:
         raise SystemExit(f"report: need at least 2 seeds scored for every arm in {a.scores} "
                          f"(scored: {seeds}); run `train` and `evaluate` first")
     result = build_report(scores, seeds, a.n_boot)
+    text = markdown(result)
+    if "prior" in arms(a.pair):  # the fourth arm, on the seeds all four have scored
+        scores4, seeds4 = load_scores(a.scores, a.seeds, (*ARMS, "prior"))
+        if len(seeds4) >= 2:
+            result["prior"] = build_report(scores4, seeds4, a.n_boot, PRIOR_CONTRASTS)
+            text += "\n## Gaze as a prior only (no expert images)\n\n" + markdown(result["prior"])
+        else:
+            text += f"\nThe prior-only arm: {len(seeds4)} seed(s) scored beside the other three; not reported.\n"
     out = Path(a.out or ROOT / "results" / ("gaze-seeds" if a.pair == "paper" else f"gaze-seeds-{a.pair}"))
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    out.with_suffix(".md").write_text(text)
+    print(text)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -136,3 +136,21 @@ def test_seed_zero_of_the_shipped_pair_is_the_shipped_checkpoints(gs, tmp_path):
     assert gs.final_model(tmp_path, 0, "eclip", "paper") == tmp_path / "gs-s0-eclip" / "final"
     jobs = gs.train_jobs(tmp_path, [0], "0/1", "rn-local")
     assert (0, "random") in jobs and (0, "eclip") not in jobs
+
+
+def test_the_prior_arm_trains_after_the_planned_arms(gs, tmp_path):
+    assert "prior" not in gs.arms("paper")
+    assert gs.arms("rn-local")["prior"][-2:] == ["--set", "method.expert=false"]
+    jobs = gs.train_jobs(tmp_path, [1, 2], "0/1", "rn-local")
+    assert jobs[:6] == [(1, "clip"), (1, "eclip"), (1, "random"), (2, "clip"), (2, "eclip"), (2, "random")]
+    assert jobs[6:] == [(1, "prior"), (2, "prior")]
+
+
+def test_the_prior_arm_is_claimed_against_clip_and_random_heatmaps(gs):
+    effects = {"clip": (0.2, 0.2), "eclip": (0.2, 0.2), "random": (0.2, 0.2), "prior": (1.5, 0.6)}
+    rng = np.random.default_rng(0)
+    scores = {arm: [fake_run(rng, *effects[arm]) for _ in range(6)] for arm in effects}
+    report = gs.build_report(scores, list(range(6)), n_boot=30, contrasts_of=gs.PRIOR_CONTRASTS)
+    assert report["gaze_helps"]["pointing"]
+    assert report["contrasts"]["eclip - prior"]["pointing"]["verdict"] == "worse"  # described, not claimed
+    assert "the gaze prior alone" in gs.markdown(report)
