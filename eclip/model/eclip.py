@@ -92,6 +92,14 @@ class ECLIP(nn.Module):
             return self.encode_text(tokens, normalize=True)
         return self._trunk_cache.encode(text, tokens)
 
+    def warm_text_cache(self, tokens: torch.Tensor, progress: bool = False) -> int:
+        """Before training: the pooled trunk outputs of ``tokens`` (every training text) computed
+        in a few large batches; 0 where the trunk is not a frozen HF one (nothing is cached)."""
+        text = hf_text_tower(self.clip)
+        if text is None or not frozen_trunk(text):
+            return 0
+        return self._trunk_cache.warm(text, tokens, progress=progress)
+
     @property
     def temperature(self) -> float:
         if self.tau is not None:

@@ -276,6 +276,15 @@ class Trainer:
         self.loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=self.sampler, num_workers=cfg.data.workers,
             collate_fn=Collate(get_tokenizer(self.model.arch_cfg)), worker_init_fn=worker_init)
+        self._warm_text(dataset.texts)
+
+    def _warm_text(self, texts: list[str]) -> None:
+        """A frozen text trunk's outputs for every training text, once, before the first step."""
+        t0 = time.time()
+        tokens = get_tokenizer(self.model.arch_cfg)(sorted(set(texts)))
+        n = self.model.warm_text_cache(tokens, progress=self.ctx.is_main)
+        if n:
+            log.info("frozen text trunk: %d distinct training texts encoded once (%.0f s)", n, time.time() - t0)
 
     # -- one step -----------------------------------------------------------------------
     def step(self, step: int, batch: dict, stop_requested: bool) -> dict:

@@ -80,3 +80,29 @@ def test_a_trunk_that_trains_is_not_cached(built):
         assert rows == [4, 4]  # through the trunk every time
     finally:
         layer.requires_grad_(False)
+
+
+def test_warming_encodes_each_text_once_in_length_batches_and_matches_encode_text():
+    cfg = load_config(CONFIG)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.method)
+    tok = get_tokenizer(model.arch_cfg)
+    rows = trunk_rows(model)
+    texts = REPORTS + REPORTS[:2] + ["Right upper lobe pneumonia."]
+    assert model.warm_text_cache(tok(texts), progress=False) == 5  # five distinct texts
+    assert sum(rows) == 5
+    rows.clear()
+    got = model._loss_text(tok(REPORTS))
+    assert rows == []  # every text was kept: no trunk pass during a step
+    assert_close(got.detach(), model.encode_text(tok(REPORTS)).detach(), atol=1e-5)
+    assert model.warm_text_cache(tok(REPORTS), progress=False) == 0
+
+
+def test_a_trunk_that_trains_is_not_warmed(built):
+    model, tok = built
+    text = hf_text_tower(model.clip)
+    text.transformer.train()
+    try:
+        assert model.warm_text_cache(tok(REPORTS)) == 0
+    finally:
+        text.transformer.eval()
