@@ -57,6 +57,8 @@ COMMANDS = (
             "a PNG contact sheet of a demo dataset (films + gaze)"),
     Command(("train",), "eclip.train.__main__:main", "train eCLIP or the CLIP baseline (torchrun-able)"),
     Command(("index",), "eclip.index.cli:main", "embed a dataset under a checkpoint and cache it"),
+    Command(("checkpoint", "slim"), "eclip.model.slim:main",
+            "re-save a checkpoint with its frozen pretrained text trunk by reference (smaller)"),
     Command(("evaluate",), "eclip.evaluate.__main__:main",
             "every metric of a checkpoint (or a pair) with 95 % intervals"),
     Command(("evaluate", "experiment"), "eclip.evaluate.experiment:main",

@@ -23,6 +23,7 @@ from eclip.model.card import ModelCard
 from eclip.model.eclip import build_model
 from eclip.model.factory import get_tokenizer
 from eclip.model.preprocess import Preprocess
+from eclip.model.text_trunk import META_KEY, TRUNK_PREFIX, check_trunk, reference_digest, without_trunk
 
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "card.json"
 PROCESSOR_PREFIX = "heatmap_processor."
@@ -57,11 +58,13 @@ def model_state(model) -> dict[str, torch.Tensor]:
 
 
 def save_model(directory: str | os.PathLike, model, config: dict, card: dict | None = None,
-               dtype: str | torch.dtype = "float16") -> Path:
+               dtype: str | torch.dtype = "float16", text_trunk: str = "embed") -> Path:
     """Write weights (temp file + rename), config.json and card.json. Returns the folder.
 
     ``config`` is the resolved run config (``eclip.config.to_dict``); the architecture
     dict is stored with it under ``arch_cfg`` so the folder alone rebuilds the model.
+    ``text_trunk="reference"`` leaves out a frozen pretrained text trunk and names it by
+    digest (``eclip.model.text_trunk``); the default keeps every weight.
     """
     from safetensors.torch import save_file
 
@@ -69,10 +72,16 @@ def save_model(directory: str | os.PathLike, model, config: dict, card: dict | N
     directory.mkdir(parents=True, exist_ok=True)
     torch_dtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
     state = {k: (v.to(torch_dtype) if v.is_floating_point() else v) for k, v in model_state(model).items()}
+    metadata = {"format": "pt", "eclip": "1"}
+    if text_trunk == "reference":
+        metadata[META_KEY] = reference_digest(model, torch_dtype)
+        state = without_trunk(state)
+    elif text_trunk != "embed":
+        raise ValueError(f"text_trunk={text_trunk!r}: use 'embed' or 'reference'")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(state, tmp, metadata={"format": "pt", "eclip": "1"})
+        save_file(state, tmp, metadata=metadata)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600 (and save_file keeps it); shipped weights must be readable
         sha = sha256_file(Path(tmp))
         os.replace(tmp, directory / WEIGHTS)
@@ -91,6 +100,9 @@ def save_model(directory: str | os.PathLike, model, config: dict, card: dict | N
         "arch": full_config.get("model", {}).get("arch", ""),
         "expert": bool(model.method.expert),
     })
+    card.pop("text_trunk", None)
+    if META_KEY in metadata:  # a reader of the card learns the file alone is not the whole model
+        card["text_trunk"] = f"by reference: the installed pretrained weights ({metadata[META_KEY][:12]})"
     write_json(directory / CONFIG, full_config)
     write_json(directory / CARD, card)
     return directory
@@ -137,13 +149,30 @@ def load_state(weights: Path) -> dict[str, torch.Tensor]:
                          "corrupt or truncated: restore it or re-export the checkpoint") from exc
 
 
-def apply_state(model, state: dict[str, torch.Tensor], source: Path) -> None:
-    """Load a checkpoint-scheme state dict into an ECLIP (casts fp16 -> the model's dtype)."""
+def trunk_reference(weights: Path) -> str | None:
+    """The digest of the text trunk a file names instead of holding it, else None."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), "pt") as f:
+            return (f.metadata() or {}).get(META_KEY)
+    except Exception as exc:
+        raise ModelError(f"{weights} is not a readable safetensors file ({exc}); the file is "
+                         "corrupt or truncated: restore it or re-export the checkpoint") from exc
+
+
+def apply_state(model, state: dict[str, torch.Tensor], source: Path, trunk: str | None = None) -> None:
+    """Load a checkpoint-scheme state dict into an ECLIP (casts fp16 -> the model's dtype).
+    ``trunk``: the digest of a text trunk the file holds by reference; the model must already
+    carry that trunk (built from the installed pretrained package)."""
     proc = {k[len(PROCESSOR_PREFIX):]: v for k, v in state.items() if k.startswith(PROCESSOR_PREFIX)}
     clip = {k: v for k, v in state.items() if not k.startswith(PROCESSOR_PREFIX)}
     problems = []
     for name, module, part in (("model", model.clip, clip), ("processor", model.processor, proc)):
         expected = module.state_dict()
+        if trunk is not None and name == "model":
+            check_trunk(model, trunk, source)
+            part = dict(part, **{k: v for k, v in expected.items() if k.startswith(TRUNK_PREFIX)})
         missing = sorted(set(expected) - set(part))
         unexpected = sorted(set(part) - set(expected))
         shapes = [f"{k}: {tuple(part[k].shape)} vs {tuple(expected[k].shape)}"
@@ -180,13 +209,14 @@ def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu",
     try:
         # init_weights / pretrained were only the starting point of training: never re-read them.
         model_cfg = dict(config["model"], init_weights="", pretrained="")
+        trunk = trunk_reference(weights)
         model = build_model(model_cfg, config.get("method"), arch_cfg=config["arch_cfg"],
-                            pretrained_text=False)
+                            pretrained_text=trunk is not None)
     except ModelError:
         raise
     except Exception as exc:
         raise ModelError(f"{directory / CONFIG}: the model could not be rebuilt ({exc})") from exc
-    apply_state(model, load_state(weights), weights)
+    apply_state(model, load_state(weights), weights, trunk)
     model = model.float().to(device).eval()
     data = config.get("data", {})
     preprocess = Preprocess(model.image_size, data.get("mean", 0.58), data.get("std", 0.26))
