@@ -53,10 +53,12 @@ from ship_demo_pair import (  # noqa: E402  (a sibling script, not a package)
     NAMES,
     REPO,
     Refused,
+    card_command,
     check_real_film,
     final_of,
     gate,
     read_json,
+    refusing,
     recipe,
     run,
 )
@@ -227,11 +229,7 @@ def ship(args: argparse.Namespace) -> int:
          "--n-boot", str(args.n_boot), "--update-card", "--selected-on", args.selected_on,
          "--headline-why", args.headline_why, "--quiet"],
         args.print_only)
-    card = [py, "-m", "eclip.evaluate.card", "--checkpoint", str(staged)]
-    card += ["--train-data", args.train_data] if args.train_data else []
-    card += ["--real-film-check", args.real_film_check] if args.real_film_check else []
-    card += ["--gaze-seeds", args.gaze_seeds] if args.gaze_seeds else []
-    run(card, args.print_only)
+    run(card_command([staged], args), args.print_only)
     if args.print_only:
         shutil.rmtree(stage)
         print(f"(--print-only: nothing was written; {target} would be installed)")
@@ -249,12 +247,7 @@ def ship(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return ship(args)
-    except Refused as exc:
-        print(f"ship_compare_model: refused: {exc}", file=sys.stderr)
-        return 2
+    return refusing("ship_compare_model", ship, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -131,6 +131,24 @@ def check_real_film(path: str, arch: str) -> None:
                       "been measured on real films)")
 
 
+def card_command(folders: list[Path], args: argparse.Namespace) -> list[str]:
+    """``eclip.evaluate.card`` on the staged folders, with the optional inputs given."""
+    cmd = [sys.executable, "-m", "eclip.evaluate.card", "--checkpoint", *map(str, folders)]
+    for flag, value in (("--train-data", args.train_data), ("--real-film-check", args.real_film_check),
+                        ("--gaze-seeds", args.gaze_seeds)):
+        cmd += [flag, value] if value else []
+    return cmd
+
+
+def refusing(name: str, ship_fn, args: argparse.Namespace) -> int:
+    """Run a ship step; a refusal is a message and exit code 2, not a traceback."""
+    try:
+        return ship_fn(args)
+    except Refused as exc:
+        print(f"{name}: refused: {exc}", file=sys.stderr)
+        return 2
+
+
 def run(cmd: list[str], print_only: bool) -> None:
     print("+ " + shlex.join(cmd), flush=True)
     if not print_only and subprocess.run(cmd).returncode != 0:
@@ -231,11 +249,7 @@ def ship(args: argparse.Namespace) -> int:
          "--n-boot", str(args.n_boot), "--update-card", "--selected-on", args.selected_on,
          "--headline-why", args.headline_why, "--quiet"],
         args.print_only)
-    card = [py, "-m", "eclip.evaluate.card", "--checkpoint", *map(str, staged)]
-    card += ["--train-data", args.train_data] if args.train_data else []
-    card += ["--real-film-check", args.real_film_check] if args.real_film_check else []
-    card += ["--gaze-seeds", args.gaze_seeds] if args.gaze_seeds else []
-    run(card, args.print_only)
+    run(card_command(staged, args), args.print_only)
     tour_cmd = [py, "-m", "eclip.explain.tour", "--checkpoint", str(staged[0]), "--compare", str(staged[1]),
                 "--data", args.data, "--out", str(stage / "tour.toml")]
     run(tour_cmd + (["--gaze-seeds", args.gaze_seeds] if args.gaze_seeds else []), args.print_only)
@@ -257,12 +271,7 @@ def ship(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return ship(args)
-    except Refused as exc:
-        print(f"ship_demo_pair: refused: {exc}", file=sys.stderr)
-        return 2
+    return refusing("ship_demo_pair", ship, parse_args(argv))
 
 
 if __name__ == "__main__":

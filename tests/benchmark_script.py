@@ -1,5 +1,5 @@
-"""Load a script of benchmarks/ as a module, for tests of its pure parts (importable as
-``benchmark_script``: the benchmarks are scripts, not a package)."""
+"""Load a script of benchmarks/ (or scripts/) as a module, for tests of its pure parts
+(importable as ``benchmark_script``: those folders hold scripts, not packages)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 from types import ModuleType
 
 
-def load(name: str) -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+def load(name: str, folder: str = "benchmarks") -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"{name}_script", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there

@@ -4,9 +4,7 @@ and its gate reads the staged cards' fresh headline against both baselines."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def ship():
-    spec = importlib.util.spec_from_file_location("ship_demo_pair", ROOT / "scripts" / "ship_demo_pair.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    from benchmark_script import load
+
+    return load("ship_demo_pair", "scripts")
 
 
 CONFIG = {"model": {"arch": "eclip-rn-minilm-gap"}, "data": {"root": "data/demo20k"},

@@ -41,10 +41,11 @@ def trained(tmp_path_factory):
 
 def test_the_file_leaves_the_trunk_out_and_names_it(trained):
     _, root = trained
-    slim, full = load_file(str(root / "slim" / "model.safetensors")), load_file(str(root / "full" / "model.safetensors"))
+    files = {kind: root / kind / "model.safetensors" for kind in ("slim", "full")}
+    slim, full = load_file(str(files["slim"])), load_file(str(files["full"]))
     assert not any(k.startswith(TRUNK_PREFIX) for k in slim)
     assert set(full) - set(slim) == {k for k in full if k.startswith(TRUNK_PREFIX)}
-    assert (root / "slim" / "model.safetensors").stat().st_size < 0.3 * (root / "full" / "model.safetensors").stat().st_size
+    assert files["slim"].stat().st_size < 0.3 * files["full"].stat().st_size
     with safe_open(str(root / "slim" / "model.safetensors"), "pt") as f:
         assert len(f.metadata()["text_trunk"]) == 32
     assert "by reference" in json.loads((root / "slim" / "card.json").read_text())["text_trunk"]
