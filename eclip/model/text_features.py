@@ -155,8 +155,8 @@ class PooledTrunkCache:
 
     def warm(self, text, tokens: torch.Tensor, batch: int = 256, progress: bool = False) -> int:
         """Compute and keep the pooled output of every row of ``tokens`` not kept yet, in
-        batches of rows of similar length (little padding), so that a run's first epoch never
-        waits on the trunk (one pass over 16,000 reports, instead of one per batch). Returns
+        batches of rows of similar length (little padding), so that no step waits on the trunk
+        (demo20k: 2,170 distinct report texts, 41 s on one thread beside other work). Returns
         the number of rows computed."""
         from tqdm.auto import tqdm
 
