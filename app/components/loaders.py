@@ -16,6 +16,7 @@ from eclip.data.gaze import load_heatmap as read_heatmap
 from eclip.data.images import load_working
 from eclip.data.manifest import fingerprint, manifest_path, read_manifest
 from eclip.errors import GazeFormatError, ManifestError, ModelError
+from eclip.model.card import gaze_use
 from eclip.settings import settings
 
 from app.core import cases
@@ -137,17 +138,26 @@ def load_masks(root: str | Path, rel: str, shape: tuple[int, int]) -> dict[str, 
 
 
 @st.cache_data(max_entries=32)
-def _card(path: str, mtime: int) -> dict:
+def _card(path: str, mtime: int, config_mtime: int) -> dict:
     try:
-        return json.loads(Path(path).read_text())
+        card = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
+    if "gaze" not in card:  # a card written before it said how gaze entered: from config.json
+        try:
+            method = json.loads((Path(path).parent / "config.json").read_text()).get("method")
+        except (OSError, ValueError, AttributeError):
+            method = None
+        if isinstance(method, dict):
+            card["gaze"] = gaze_use(method)
+    return card
 
 
 def load_card(checkpoint: str | Path) -> dict:
-    """The checkpoint's card.json ({} when missing or unreadable)."""
+    """The checkpoint's card.json ({} when missing or unreadable), with how gaze entered its
+    training ("gaze") taken from config.json where the card does not say."""
     path = Path(checkpoint) / "card.json"
-    return _card(str(path), _mtime(path))
+    return _card(str(path), _mtime(path), _mtime(Path(checkpoint) / "config.json"))
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=2)

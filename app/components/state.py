@@ -176,6 +176,8 @@ def _render_model_card(info: loaders.DatasetInfo | None) -> None:
         return
     card = loaders.load_card(path)
     facts = [f"{k}: `{card[k]}`" for k in ("arch", "mode", "steps", "created_at") if k in card]
+    if card.get("gaze"):
+        facts.insert(min(2, len(facts)), f"gaze in training: {card['gaze']}")
     data_fp = card.get("data_fingerprint")
     if data_fp:
         facts.append(f"trained on data `{data_fp}`")

@@ -19,8 +19,8 @@ from eclip.evaluate.gaze_effect import load_effect
 from eclip.evaluate.suite import baseline_values
 from eclip.index.typicality import K, SAMPLE_MAX, fit_reference, sample_rows, save_reference
 from eclip.io import sha256_file
-from eclip.model.card import (CARD, INTENDED_USE, GazeEffect, ModelCard, RealFilmCheck, TrainingData, read_card,
-                              write_card)
+from eclip.model.card import (CARD, INTENDED_USE, GazeEffect, ModelCard, RealFilmCheck, TrainingData, gaze_use,
+                              read_card, training_mode, write_card)
 from eclip.model.checkpoint import WEIGHTS, LoadedModel, load_model
 from eclip.model.encode import encode_images
 
@@ -207,7 +207,8 @@ def write_training_world(checkpoint: str | Path, train_data: str | Path | None =
     ref = train_reference(lm, root, train, fp, seed, limit, batch_size, device)
     data = training_data(card, root, train, fp, source, text_licence)
     check = real_film_check or card.real_film_check
-    extra = dict(card.extra, train_reference={
+    method = lm.config.get("method") or {}
+    extra = dict(card.extra, mode=training_mode(method), gaze=gaze_use(method), train_reference={
         "file": save_reference(checkpoint, ref).name, "n": len(ref.scores), "k": ref.k, "seed": seed,
         "data": data.root, "data_fingerprint": fp,
         "is_training_corpus": not card.data_fingerprint or fp == card.data_fingerprint})

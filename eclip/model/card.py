@@ -99,6 +99,24 @@ class GazeEffect:
         return self.n_seeds < self.planned_seeds
 
 
+def training_mode(method: dict) -> str:
+    """"eclip" (expert images), "gaze-prior" (gaze only as a prior on where the model looks)
+    or "clip" (no gaze), from a run config's [method]."""
+    if method.get("expert", True):  # MethodConfig's default
+        return "eclip"
+    return "gaze-prior" if float(method.get("gaze_prior_weight") or 0) > 0 else "clip"
+
+
+def gaze_use(method: dict) -> str:
+    """How gaze entered training, in words a clinician reads (the sidebar's card facts)."""
+    parts = (["expert images"] if method.get("expert", True) else []) + (
+        ["a prior on where it looks"] if float(method.get("gaze_prior_weight") or 0) > 0 else [])
+    if not parts:
+        return "none (the CLIP baseline)"
+    control = " (random heatmaps in place of gaze: the control)" if method.get("random_heatmaps") else ""
+    return " and ".join(parts) + control
+
+
 @dataclass(frozen=True)
 class TrainingData:
     simulated: bool | None = None  # None: the card does not say (an old card)

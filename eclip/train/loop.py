@@ -25,6 +25,7 @@ from eclip.io import write_json
 from eclip.errors import TrainingError
 from eclip.model import build_model, get_tokenizer, save_model
 from eclip.model.label_local import prompt_groups
+from eclip.model.card import gaze_use, training_mode
 from eclip.model.curriculum import expert_probability, in_cold_start
 from eclip.model.mixup import mixup_lambda, step_rng
 from eclip.model.precision import autocast, model_precision
@@ -243,7 +244,8 @@ class Trainer:
         self.ddp = D.wrap_ddp(self.model, ctx)
         self._make_data()
         self.card = {"data_fingerprint": fingerprint(cfg.data.root), "dataset": str(cfg.data.root),
-                     "mode": "eclip" if cfg.method.expert else "clip", "total_steps": t.steps,
+                     "mode": training_mode(to_dict(cfg.method)), "gaze": gaze_use(to_dict(cfg.method)),
+                     "total_steps": t.steps,
                      "world_size": ctx.world_size, "metrics": {}}
         self.amp = self._autocast()
         # the unweighted parts a run has (older runs' rows keep their three keys)

@@ -83,6 +83,7 @@ def test_the_writer_fills_the_card_and_never_touches_the_weights(simulated_check
     assert card.limitations[0].startswith("Trained on simulated films only (15 training images")
     assert card.limitations[1] == MEASURED[0].upper() + MEASURED[1:] + "."
     assert card.real_film_check == RealFilmCheck.from_dict(CHECK)
+    assert card.extra["gaze"] and card.extra["mode"] in ("eclip", "gaze-prior", "clip")  # from config.json
     # rerunnable: the same command gives the same files, the check kept, the weights untouched
     write_training_world(simulated_checkpoint, tiny_dataset)
     assert sha256_file(weights) == sha and read_card(simulated_checkpoint) == card

@@ -29,3 +29,18 @@ def test_a_missing_card_is_unknown_or_an_error_when_strict(tmp_path):
     assert read_card(tmp_path) == ModelCard()
     with pytest.raises(OSError):
         read_card(tmp_path, strict=True)
+
+
+def test_how_gaze_entered_training_is_said_from_the_method_config():
+    from eclip.model.card import gaze_use, training_mode
+
+    shipped_eclip = {"expert": True, "gaze_prior_weight": 5.0}
+    prior_only = {"expert": False, "gaze_prior_weight": 5.0}
+    assert training_mode(shipped_eclip) == "eclip" and training_mode({}) == "eclip"  # expert is the default
+    assert training_mode(prior_only) == "gaze-prior"
+    assert training_mode({"expert": False, "gaze_prior_weight": 0.0}) == "clip"
+    assert gaze_use(shipped_eclip) == "expert images and a prior on where it looks"
+    assert gaze_use(prior_only) == "a prior on where it looks"
+    assert gaze_use({"expert": False}) == "none (the CLIP baseline)"
+    control = gaze_use(dict(shipped_eclip, random_heatmaps=True))
+    assert control.endswith("(random heatmaps in place of gaze: the control)")

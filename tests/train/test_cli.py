@@ -47,7 +47,8 @@ def test_clip_baseline_never_uses_the_processor(tiny_dataset, tmp_path):
     assert main(cli_args(tiny_dataset, run, "method.expert=false", "train.steps=6", "train.log_every=1")) == 0
     rows = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
     assert not any(r["expert"] or r["priming"] for r in rows) and all(r["loss_mse"] == 0 for r in rows)
-    assert load_model(run / "final").card["mode"] == "clip"
+    card = load_model(run / "final").card
+    assert card["mode"] == "clip" and card["gaze"] == "none (the CLIP baseline)"
 
 
 def test_config_errors_exit_2_with_message(tiny_dataset, tmp_path, capsys):

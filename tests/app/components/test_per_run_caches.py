@@ -145,3 +145,12 @@ def test_the_case_gallery_captions_each_case_with_its_positive_findings(app_env)
     assert sorted(c.value for c in at.caption) == sorted(expected)  # the tree lists them column by column
     assert len(at.get("image")) == 5
     assert any("no positive finding" not in e for e in expected[:-1])  # some case has a finding
+
+
+def test_the_sidebar_says_how_gaze_entered_training_even_for_an_older_card(app_env, tmp_path, monkeypatch):
+    ck = _fake_checkpoint(tmp_path / "ck-prior", "x")  # its card predates the "gaze" fact
+    (ck / "config.json").write_text(json.dumps({"method": {"expert": False, "gaze_prior_weight": 5.0}}))
+    monkeypatch.setenv("ECLIP_CHECKPOINT", str(ck))
+    at = AppTest.from_function(_sidebar_script, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("gaze in training: a prior on where it looks" in c.value for c in at.sidebar.caption)
