@@ -49,7 +49,15 @@ $(COMPARE_STAMP): $(DEMO_DIR)/manifest.csv $(COMPARE_CKPT)/model.safetensors | $
 	$(VPY) -m eclip.index build --checkpoint $(COMPARE_CKPT) --data $(DEMO_DIR)
 	touch $@
 
-index: $(INDEX_STAMP) $(COMPARE_STAMP)
+# ...and under any third shipped model (checkpoints/demo-prior: gaze only as a prior), which the
+# sidebar's "Compare with" also offers.
+EXTRA_CKPTS := $(filter-out $(DEMO_CKPT) $(COMPARE_CKPT),$(wildcard checkpoints/demo-*))
+EXTRA_STAMPS := $(foreach c,$(EXTRA_CKPTS),.cache/index/.ready-$(notdir $(c))-$(subst /,_,$(DEMO_DIR)))
+.cache/index/.ready-%-$(subst /,_,$(DEMO_DIR)): $(DEMO_DIR)/manifest.csv checkpoints/%/model.safetensors | $(STAMP)
+	$(VPY) -m eclip.index build --checkpoint checkpoints/$* --data $(DEMO_DIR)
+	touch $@
+
+index: $(INDEX_STAMP) $(COMPARE_STAMP) $(EXTRA_STAMPS)
 
 # Where the demo listens: this machine only (127.0.0.1). `make run HOST=0.0.0.0` serves the room
 # (every interface: the projector's machine, the visitors' laptops); docs/app.md. Set with =,
