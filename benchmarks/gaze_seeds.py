@@ -8,6 +8,7 @@ fresh corpus (cases whose report text the training never saw).
 
     python benchmarks/gaze_seeds.py train --seed 0 [--lane 0/2]   # resumable; finished runs skip
     python benchmarks/gaze_seeds.py train --seeds 0 1 2 3 4 5 --workers 2   # the whole queue
+    python benchmarks/gaze_seeds.py status                          # what is scored / training
     python benchmarks/gaze_seeds.py evaluate                        # per-run scores, cached
     python benchmarks/gaze_seeds.py report                          # results/gaze-seeds.{json,md}
 
@@ -364,6 +365,30 @@ def report(a) -> None:
     print(text)
 
 
+# --------------------------------------------------------------------------- where it stands
+def run_state(runs: Path, seed: int, arm: str, pair: str, scores: Path) -> str:
+    """"scored", "finished" (not scored yet), "step N" (training), or "-" (not started)."""
+    if scores_file(seed, arm, root=scores).is_file():
+        return "scored"
+    if (final_model(runs, seed, arm, pair) / "model.safetensors").is_file():
+        return "finished"
+    progress = run_dir(runs, seed, arm, pair) / "progress.jsonl"
+    lines = progress.read_text().splitlines() if progress.is_file() else []
+    return f"step {json.loads(lines[-1])['step']}" if lines else "-"
+
+
+def status(a) -> None:
+    """A table of every run of the design, without reading any score."""
+    names = list(arms(a.pair))
+    table = {arm: [run_state(a.runs, s, arm, a.pair, a.scores) for s in a.seeds] for arm in names}
+    print("arm      " + "".join(f"{'s' + str(s):>11}" for s in a.seeds))
+    for arm, states in table.items():
+        print(f"{arm:<9}" + "".join(f"{x:>11}" for x in states))
+    done = sum(x == "scored" for v in table.values() for x in v)
+    print(f"{done} of {len(names) * len(a.seeds)} runs scored (kept in {a.scores}); "
+          "training state lives in runs/, which a fresh working copy does not have")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -376,7 +401,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--lane", default="0/1", help="i/n: train every n-th arm from the i-th (parallel lanes)")
     t.add_argument("--steps", type=int, help="train every arm for this many steps instead of the config's")
     t.add_argument("--threads", type=int, default=1)
-    for name, hlp in (("evaluate", "score every finished run on the fresh corpus (cached)"),
+    for name, hlp in (("status", "which runs are scored, finished or training (reads no score)"),
+                      ("evaluate", "score every finished run on the fresh corpus (cached)"),
                       ("report", "paired contrasts over seeds -> results/gaze-seeds.{json,md}")):
         s = sub.add_parser(name, help=hlp)
         s.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
@@ -393,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     if getattr(a, "scores", None) is None:
         a.scores = scores_dir(a.pair)
-    {"train": train, "evaluate": evaluate, "report": report}[a.cmd](a)
+    {"train": train, "status": status, "evaluate": evaluate, "report": report}[a.cmd](a)
 
 
 if __name__ == "__main__":

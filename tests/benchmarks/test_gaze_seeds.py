@@ -154,3 +154,15 @@ def test_the_prior_arm_is_claimed_against_clip_and_random_heatmaps(gs):
     assert report["gaze_helps"]["pointing"]
     assert report["contrasts"]["eclip - prior"]["pointing"]["verdict"] == "worse"  # described, not claimed
     assert "the gaze prior alone" in gs.markdown(report)
+
+
+def test_status_tells_scored_finished_training_and_not_started_apart(gs, tmp_path):
+    runs, scores = tmp_path / "runs", tmp_path / "scores"
+    scores.mkdir()
+    np.savez_compressed(gs.scores_file(1, "clip", root=scores), x=np.zeros(1))
+    (gs.run_dir(runs, 1, "eclip", "rn-local") / "final").mkdir(parents=True)
+    (gs.run_dir(runs, 1, "eclip", "rn-local") / "final" / "model.safetensors").write_bytes(b"")
+    (gs.run_dir(runs, 1, "random", "rn-local")).mkdir(parents=True)
+    (gs.run_dir(runs, 1, "random", "rn-local") / "progress.jsonl").write_text('{"step": 10}\n{"step": 20}\n')
+    states = [gs.run_state(runs, 1, arm, "rn-local", scores) for arm in ("clip", "eclip", "random", "prior")]
+    assert states == ["scored", "finished", "step 20", "-"]
