@@ -108,7 +108,8 @@ def train_command(folder: Path, arm: str, seed: int, steps: int | None, threads:
                                       "--out", str(folder)]
 
 
-def train_jobs(runs: Path, seeds: list[int], lane: str, pair: str = "paper") -> list[tuple[int, str]]:
+def train_jobs(runs: Path, seeds: list[int], lane: str, pair: str = "paper",
+               scores: Path | None = None) -> list[tuple[int, str]]:
     """(seed, arm) left to train, seed by seed: every ``n``-th arm from the ``i``-th (``lane``
     "i/n"); finished runs (a final model or kept scores) are left out, started ones resumed."""
     i, n = (int(x) for x in lane.split("/"))
@@ -117,7 +118,7 @@ def train_jobs(runs: Path, seeds: list[int], lane: str, pair: str = "paper") -> 
     order += [(seed, arm) for arm in extra for seed in seeds[i::n]]
     return [(seed, arm) for seed, arm in order
             if not (final_model(runs, seed, arm, pair) / "model.safetensors").is_file()
-            and not scores_file(seed, arm, pair).is_file()]
+            and not scores_file(seed, arm, pair, scores).is_file()]
 
 
 def train(a) -> None:
@@ -127,7 +128,7 @@ def train(a) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     seeds = a.seeds or [a.seed]
-    jobs = train_jobs(a.runs, seeds, a.lane, a.pair)
+    jobs = train_jobs(a.runs, seeds, a.lane, a.pair, a.scores)
     print(f"{len(jobs)} run(s) to train: {', '.join(f's{s}-{arm}' for s, arm in jobs) or 'none'}", flush=True)
 
     def one(job: tuple[int, str]) -> None:

@@ -85,9 +85,9 @@ def test_train_jobs_queue_every_unfinished_run_seed_by_seed(gs, tmp_path):
     done.mkdir(parents=True)
     (done / "model.safetensors").write_bytes(b"")
     gs.run_dir(tmp_path, 0, "eclip").mkdir()  # started, not finished: resumed, so queued
-    assert gs.train_jobs(tmp_path, [0, 1], "0/1") == [(0, "eclip"), (0, "random"),
+    assert gs.train_jobs(tmp_path, [0, 1], "0/1", scores=tmp_path) == [(0, "eclip"), (0, "random"),
                                                        (1, "clip"), (1, "eclip"), (1, "random")]
-    assert gs.train_jobs(tmp_path, [0, 1], "1/3") == [(0, "eclip"), (1, "eclip")]
+    assert gs.train_jobs(tmp_path, [0, 1], "1/3", scores=tmp_path) == [(0, "eclip"), (1, "eclip")]
 
 
 def test_train_runs_the_queue_on_workers_and_stops_on_a_failed_run(gs, tmp_path, monkeypatch):
@@ -100,7 +100,8 @@ def test_train_runs_the_queue_on_workers_and_stops_on_a_failed_run(gs, tmp_path,
 
     monkeypatch.setattr(gs.subprocess, "run", fake_run)
     a = argparse.Namespace(
-        seed=None, seeds=[0], lane="0/1", steps=None, threads=1, pair="paper", runs=tmp_path, workers=2)
+        seed=None, seeds=[0], lane="0/1", steps=None, threads=1, pair="paper", runs=tmp_path, workers=2,
+        scores=tmp_path)
     gs.train(a)
     assert sorted(Path(r).name for r in ran) == ["gs-s0-clip", "gs-s0-eclip", "gs-s0-random"]
     a.seeds = [1]
@@ -134,14 +135,14 @@ def test_seed_zero_of_the_shipped_pair_is_the_shipped_checkpoints(gs, tmp_path):
     assert gs.final_model(tmp_path, 0, "eclip", "rn-local") == gs.ROOT / "checkpoints" / "demo-eclip"
     assert gs.final_model(tmp_path, 0, "random", "rn-local") == tmp_path / "gs-rn-local-s0-random" / "final"
     assert gs.final_model(tmp_path, 0, "eclip", "paper") == tmp_path / "gs-s0-eclip" / "final"
-    jobs = gs.train_jobs(tmp_path, [0], "0/1", "rn-local")
+    jobs = gs.train_jobs(tmp_path, [0], "0/1", "rn-local", tmp_path)
     assert (0, "random") in jobs and (0, "eclip") not in jobs
 
 
 def test_the_prior_arm_trains_after_the_planned_arms(gs, tmp_path):
     assert "prior" not in gs.arms("paper")
     assert gs.arms("rn-local")["prior"][-2:] == ["--set", "method.expert=false"]
-    jobs = gs.train_jobs(tmp_path, [1, 2], "0/1", "rn-local")
+    jobs = gs.train_jobs(tmp_path, [1, 2], "0/1", "rn-local", tmp_path)
     assert jobs[:6] == [(1, "clip"), (1, "eclip"), (1, "random"), (2, "clip"), (2, "eclip"), (2, "random")]
     assert jobs[6:] == [(1, "prior"), (2, "prior")]
 
