@@ -61,3 +61,43 @@ def test_the_shipped_model_loads_and_embeds_offline():
         img = lm.model.encode_image(torch.zeros(1, 3, lm.image_size, lm.image_size))
         txt = lm.model.encode_text(lm.tokenizer(["small left pleural effusion"]))
     assert img.shape == txt.shape and torch.isfinite(img).all()
+
+
+# Shipped models beyond the pair (checkpoints/demo-prior: the pair's recipe with gaze only as a
+# prior): slim (the frozen text trunk by reference), the same recipe as the CLIP arm but for the
+# expert path, and with a card that says how gaze entered its training.
+EXTRA = sorted(p.name for p in ROOT.glob("demo-*") if p.name not in PAIR)
+SLIM_MAX_MIB = 15
+
+
+@pytest.mark.parametrize("name", EXTRA)
+def test_a_third_model_is_slim_like_for_like_and_says_how_it_used_gaze(name):
+    folder = ROOT / name
+    assert (folder / "model.safetensors").stat().st_size <= SLIM_MAX_MIB * 2 ** 20
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        assert len(f.metadata()["text_trunk"]) == 32 and not any(k.startswith("text.transformer.") for k in f.keys())
+    card = json.loads((folder / "card.json").read_text())
+    clip_card = json.loads((ROOT / "demo-clip" / "card.json").read_text())
+    assert card["gaze"] and card["mode"] in ("eclip", "gaze-prior", "clip")
+    assert card["metrics"]["eval/fresh-test"]["values"] and card["headline"]["metrics"] == "eval/fresh-test"
+    for key in ("arch", "steps", "data_fingerprint", "image_size"):
+        assert card[key] == clip_card[key], key
+    config, clip = (json.loads((ROOT / n / "config.json").read_text()) for n in (name, "demo-clip"))
+    for c in (config, clip):
+        for key in EXPERT_PATH:
+            c["method"].pop(key, None)
+        c["train"].pop("threads", None)
+    assert config == clip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXTRA)
+def test_a_slim_model_loads_offline_with_the_installed_trunk(name):
+    import torch
+
+    from eclip.model import load_model
+
+    lm = load_model(ROOT / name)
+    with torch.no_grad():
+        txt = lm.model.encode_text(lm.tokenizer(["small left pleural effusion"]))
+    assert torch.isfinite(txt).all()
