@@ -199,6 +199,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def name_shipped_paths(results: Path, renames: dict[str, str]) -> None:
+    """The results name the shipped folders, relative to the repository, not the staging ones."""
+    for f in (results, results.with_suffix(".md")):
+        if f.is_file():
+            text = f.read_text(encoding="utf-8")
+            for old, new in renames.items():
+                text = text.replace(old, new)
+            f.write_text(text, encoding="utf-8")
+
+
 def ship(args: argparse.Namespace) -> int:
     if Path.cwd().resolve() != REPO:  # the cards name paths as typed, relative to the repository
         raise Refused(f"run it from the repository root ({REPO})")
@@ -239,6 +249,7 @@ def ship(args: argparse.Namespace) -> int:
     if any(ln.startswith("FAIL") for ln in lines):
         raise Refused(f"{args.name} does not clear metric 3; nothing was shipped (staged: {stage})")
     install(staged, target, stage)
+    name_shipped_paths(results, {str(staged): str(target), str(base): str(args.baseline), f"{REPO}/": ""})
     print(f"shipped: {target} ({mib(target / FILES[0]):.1f} MiB of weights, the text trunk by reference; "
           f"the run's final/ holds {mib(final / FILES[0]):.1f} MiB); results {results} (+ .md); "
           f"staging folder kept: {stage}")

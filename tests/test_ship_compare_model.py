@@ -184,3 +184,14 @@ def test_only_a_model_that_clears_the_gate_is_installed_and_the_baseline_is_unto
     assert json.loads((target / "card.json").read_text())["headline"] == {"metrics": "eval/fresh-test"}
     assert (baseline / "card.json").read_text() == card_before
     assert (stages[1] / "replaced-demo-prior" / "model.safetensors").read_bytes() == b"old"
+
+
+def test_results_name_the_shipped_folders_not_the_staging_ones(ship, tmp_path):
+    results = tmp_path / "r.json"
+    results.write_text('{"group": "/tmp/ship-x/demo-prior", "data": "' + str(ship.REPO) + '/data/demo"}')
+    results.with_suffix(".md").write_text("| /tmp/ship-x/baseline/demo-clip |")
+    ship.name_shipped_paths(results, {"/tmp/ship-x/demo-prior": "checkpoints/demo-prior",
+                                      "/tmp/ship-x/baseline/demo-clip": "checkpoints/demo-clip",
+                                      f"{ship.REPO}/": ""})
+    assert json.loads(results.read_text()) == {"group": "checkpoints/demo-prior", "data": "data/demo"}
+    assert results.with_suffix(".md").read_text() == "| checkpoints/demo-clip |"
