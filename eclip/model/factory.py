@@ -10,6 +10,8 @@ file, resolved by eclip.model.hub) and/or ``model.init_weights`` (a local .safet
 
 from __future__ import annotations
 
+import contextlib
+
 import copy
 import json
 import logging
@@ -172,12 +174,30 @@ def create_clip(cfg: dict, pretrained_text: bool = True) -> nn.Module:
     cfg.pop("multimodal_cfg", None)
     stride = cfg["vision_cfg"].pop(TIMM_OUTPUT_STRIDE, None)
     try:
-        clip = CustomTextCLIP(**cfg) if custom else CLIP(**cfg)
+        with quiet_transformers():
+            clip = CustomTextCLIP(**cfg) if custom else CLIP(**cfg)
     except (TypeError, ValueError, AssertionError, KeyError) as exc:
         raise ModelError(f"open_clip could not build this config: {exc}") from exc
     if stride:
         set_output_stride(clip.visual, cfg["vision_cfg"], int(stride))
     return clip
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Hugging Face's loading chatter (a per-tensor progress bar, a "load report" table naming the
+    pooler weights a sentence encoder does not use) kept out of every log; its errors still show."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 # Our own vision_cfg key (open_clip's TimmModel passes no extra arguments to timm): a timm

@@ -98,3 +98,11 @@ def test_slim_copies_the_folder_with_the_trunk_by_reference(trained, tmp_path, c
     assert load_model(tmp_path / "slim").card["text_trunk"].startswith("by reference")
     with pytest.raises(SystemExit):
         slim_main([str(root / "full"), str(tmp_path / "slim")])  # not over a filled folder
+
+
+def test_loading_rebuilds_the_trunk_without_hugging_faces_chatter(trained, capfd):
+    _, root = trained
+    capfd.readouterr()
+    load_model(root / "slim")
+    out, err = capfd.readouterr()
+    assert "LOAD REPORT" not in out + err and "Loading weights" not in out + err
