@@ -56,6 +56,7 @@ from ship_demo_pair import (  # noqa: E402  (a sibling script, not a package)
     card_command,
     check_real_film,
     final_of,
+    name_shipped_paths,
     gate,
     read_json,
     refusing,
@@ -197,16 +198,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--replace", action="store_true", help="swap out an existing non-empty OUT/NAME")
     ap.add_argument("--print-only", action="store_true", help="print the steps, run nothing, write nothing")
     return ap.parse_args(argv)
-
-
-def name_shipped_paths(results: Path, renames: dict[str, str]) -> None:
-    """The results name the shipped folders, relative to the repository, not the staging ones."""
-    for f in (results, results.with_suffix(".md")):
-        if f.is_file():
-            text = f.read_text(encoding="utf-8")
-            for old, new in renames.items():
-                text = text.replace(old, new)
-            f.write_text(text, encoding="utf-8")
 
 
 def ship(args: argparse.Namespace) -> int:

@@ -220,6 +220,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def name_shipped_paths(results: Path, renames: dict[str, str]) -> None:
+    """The results name the shipped folders, relative to the repository, not the staging ones."""
+    for f in (results, results.with_suffix(".md")):
+        if f.is_file():
+            text = f.read_text(encoding="utf-8")
+            for old, new in renames.items():
+                text = text.replace(old, new)
+            f.write_text(text, encoding="utf-8")
+
+
 def ship(args: argparse.Namespace) -> int:
     if Path.cwd().resolve() != REPO:  # the cards and the tour name paths as typed, relative to the repository
         raise Refused(f"run it from the repository root ({REPO})")
@@ -265,6 +275,7 @@ def ship(args: argparse.Namespace) -> int:
         text = text.replace(str(folder), str(out / name))
     (stage / "tour.toml").write_text(text.replace(str(stage / "tour.toml"), str(tour)), encoding="utf-8")
     install(stage, out, stage / "tour.toml", tour)
+    name_shipped_paths(results, {**{str(f): str(out / n) for f, n in zip(staged, NAMES)}, f"{REPO}/": ""})
     print(f"shipped: {out / NAMES[0]}, {out / NAMES[1]}, {tour}; results {results} (+ .md); "
           f"replaced files kept in {stage}\n{BY_HAND}")
     return 0
