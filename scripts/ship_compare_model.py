@@ -60,7 +60,7 @@ from ship_demo_pair import (  # noqa: E402  (a sibling script, not a package)
     gate,
     read_json,
     refusing,
-    recipe,
+    recipe_problems,
     run,
 )
 
@@ -78,8 +78,8 @@ Still by hand, from the new card and results:
   docs/results.md: a row for the shipped {name} (its fresh-corpus headline, vs the baseline)
   NOTICE: what the shipped weights contain (the text trunk by reference: installed MiniLM)
   screenshots (only if a page shows the checkpoint list): python -m app.server.screenshots ...
-  its demo index is not in `make index`: python -m eclip.index build --checkpoint {out} --data {data}
-    (or the app's button, signed in as admin)
+  its demo index: `make index` builds it for every checkpoints/demo-* folder (or
+    python -m eclip.index build --checkpoint {out} --data {data})
   CHANGELOG.md; then: git add {out} <results JSON and .md>"""
 
 
@@ -96,14 +96,7 @@ def baseline_problems(final: Path, baseline: Path) -> list[str]:
     configs = [read_json(f / "config.json") for f in (final, baseline)]
     problems = [f"{k} differs: {cards[0].get(k)!r} vs the baseline's {cards[1].get(k)!r}"
                 for k in LIKE if cards[0].get(k) != cards[1].get(k)]
-    a, b = recipe(configs[0]), recipe(configs[1])
-    for section in sorted(set(a) | set(b)):
-        if a.get(section) != b.get(section):
-            x, y = a.get(section, {}), b.get(section, {})
-            both = isinstance(x, dict) and isinstance(y, dict)
-            keys = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k)) if both else [section]
-            problems.append(f"config [{section}] differs beyond the expert path: {keys}")
-    return problems
+    return problems + recipe_problems(*configs)
 
 
 def check_target(name: str, out: Path, baseline: Path, replace: bool) -> Path:

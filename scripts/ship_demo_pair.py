@@ -113,11 +113,18 @@ def pair_problems(eclip: Path, clip: Path) -> list[str]:
                         f"{cards[0].get('expert')}, {cards[1].get('expert')})")
     if float(configs[1].get("method", {}).get("gaze_prior_weight") or 0) != 0:
         problems.append("the CLIP arm trains with a gaze prior (method.gaze_prior_weight != 0)")
-    a, b = recipe(configs[0]), recipe(configs[1])
+    return problems + recipe_problems(*configs)
+
+
+def recipe_problems(config_a: dict, config_b: dict) -> list[str]:
+    """The config sections (and their keys) in which two runs differ beyond the expert path."""
+    a, b = recipe(config_a), recipe(config_b)
+    problems = []
     for section in sorted(set(a) | set(b)):
         if a.get(section) != b.get(section):
-            keys = sorted(k for k in set(a.get(section, {})) | set(b.get(section, {}))
-                          if a.get(section, {}).get(k) != b.get(section, {}).get(k))
+            x, y = a.get(section, {}), b.get(section, {})
+            both = isinstance(x, dict) and isinstance(y, dict)
+            keys = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k)) if both else [section]
             problems.append(f"config [{section}] differs beyond the expert path: {keys}")
     return problems
 
