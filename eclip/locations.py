@@ -23,3 +23,14 @@ def root() -> Path:
     installed wheel lives in site-packages, no place for datasets or caches."""
     checkout = Path(__file__).resolve().parents[1]
     return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as results and cards name it: relative to the working directory when inside
+    it (data/demo, not the absolute folder of the machine that measured it: results are
+    committed and read elsewhere), else absolute. Relative to the working directory, not the
+    checkout, so the same process can still open what it names."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())

@@ -22,6 +22,7 @@ import pandas as pd
 
 from eclip.data.manifest import read_manifest
 from eclip.data.reports import normalized_report
+from eclip.locations import shown_path
 from eclip.model.card import read_card
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def seen_reports(data: str | Path, checkpoints: list[str | Path] = ()) -> SeenRe
         splits = None if selected_on_test(ckpt) else SELECTION_SPLITS
         if (root, splits) not in done:
             done.add((root, splits))
-            seen.add(read_manifest(root), f"{root} (training corpus of {Path(ckpt).name})", splits)
+            seen.add(read_manifest(root), f"{shown_path(root)} (training corpus of {Path(ckpt).name})", splits)
     return seen
 
 

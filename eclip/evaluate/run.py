@@ -18,6 +18,7 @@ from eclip.data.manifest import fingerprint, read_manifest
 from eclip.errors import EvaluationError
 from eclip.evaluate import suite
 from eclip.index import build_index
+from eclip.locations import shown_path
 from eclip.model.checkpoint import checkpoint_name, load_model
 from eclip.model.encode import encode_prompt_sets
 from eclip.model.prompts import PromptSet, list_prompt_sets, load_prompt_set
@@ -63,8 +64,8 @@ def model_embeddings(checkpoint: str | Path, data: str | Path, prompt_sets: list
         text_index=np.asarray(idx.text_index),
         prompt_emb=encode_prompt_sets(lm, prompt_sets, opts.device))
     ckpt = Path(checkpoint).resolve()
-    info = {"path": str(ckpt), "name": checkpoint_name(ckpt),
-            "weights_sha256": lm.weights_sha256, "index": str(idx.path),
+    info = {"path": shown_path(ckpt), "name": checkpoint_name(ckpt),
+            "weights_sha256": lm.weights_sha256, "index": shown_path(idx.path),
             "precision": idx.meta.get("precision", "fp32"),
             "card": {k: v for k, v in lm.model_card.as_dict().items()
                      if k in ("arch", "expert", "steps", "seed", "created_at")},
@@ -119,12 +120,12 @@ def subset_result(items: suite.EvalItems, stats: dict[str, suite.Stat], opts: Op
 
 
 def result_header(data: str | Path, prompt_sets: list[PromptSet], opts: Options) -> dict:
-    return {"version": RESULT_VERSION, "data": {"path": str(Path(data).resolve()),
+    return {"version": RESULT_VERSION, "data": {"path": shown_path(data),
                                                 "fingerprint": fingerprint(data)},
             "split": opts.split, "n_boot": opts.n_boot, "seed": opts.seed,
             "probe": {"seeds": list(opts.probe_seeds), "fractions": list(opts.probe_fractions)},
             "min_positives": opts.min_positives, "missing_labels": opts.missing,
-            "prompt_sets": {ps.name: ps.path for ps in prompt_sets},
+            "prompt_sets": {ps.name: shown_path(ps.path) for ps in prompt_sets},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
