@@ -18,6 +18,7 @@ from eclip.train.runfolder import read_progress
 
 from .helpers import cli_args, finish, popen, state
 from floats import assert_close
+from tiny_data import make_tiny_dataset
 
 SETS = ("train.steps=12", "train.ckpt_every=6", "train.keep_checkpoints=5", "train.log_every=1")
 
@@ -164,15 +165,17 @@ def _read_lines(proc, seen: list[str], marker: str, found: threading.Event) -> N
 
 
 @pytest.mark.slow
-def test_a_second_ctrl_c_aborts_without_saving(tiny_dataset, tmp_path):
+def test_a_second_ctrl_c_aborts_without_saving(tmp_path):
     """Ctrl-C reaches the terminal's whole foreground group. The first asks for a save at
     the end of the step; a second, sent as soon as the first is acknowledged (long before
     the first step and its checkpoint are done), aborts: exit 130, nothing saved."""
     run = tmp_path / "abort"
-    # A 12-block ViT at 224 px: a step plus its checkpoint take ~1 s here, so the second
-    # Ctrl-C lands inside it (the micro model's 0.2 s step could finish and save first).
-    proc = popen(cli_args(tiny_dataset, run, "train.steps=1000", "train.log_every=1", "data.workers=1",
-                          "model.arch=eclip-vit-tiny"))
+    # A 12-block ViT at 224 px on batches of 32: the first step takes several seconds, so the
+    # second Ctrl-C lands inside it even on a loaded machine (at batch 8 the ~1 s step could
+    # finish and save first while the test waited for a core).
+    data = make_tiny_dataset(tmp_path / "data", n=60)
+    proc = popen(cli_args(data, run, "train.steps=1000", "train.log_every=1", "data.workers=1",
+                          "model.arch=eclip-vit-tiny", "train.batch_size=32"))
     seen, acknowledged = [], threading.Event()
     reader = threading.Thread(target=_read_lines, args=(proc, seen, "SIGINT received", acknowledged))
     reader.start()
