@@ -15,13 +15,13 @@ import pandas as pd
 from eclip.cli import run_command
 from eclip.data.manifest import fingerprint, read_manifest
 from eclip.errors import EvaluationError
-from eclip.evaluate.gaze_effect import load_effect
+from eclip.evaluate.gaze_effect import effect, part, read_report, section_for
 from eclip.evaluate.suite import baseline_values
 from eclip.index.typicality import K, SAMPLE_MAX, fit_reference, sample_rows, save_reference
 from eclip.io import sha256_file
 from eclip.model.card import (CARD, INTENDED_USE, GazeEffect, ModelCard, RealFilmCheck, TrainingData, gaze_use,
                               read_card, training_mode, write_card)
-from eclip.model.checkpoint import WEIGHTS, LoadedModel, load_model
+from eclip.model.checkpoint import CONFIG, WEIGHTS, LoadedModel, load_model
 from eclip.model.encode import encode_images
 
 HEADLINE = (
@@ -238,7 +238,9 @@ def _parser():
     p.add_argument("--gaze-seeds", metavar="JSON",
                    help="the seeds experiment's report (results/gaze-seeds.json, from "
                         "`python benchmarks/gaze_seeds.py report`): its answer to 'does gaze help?' "
-                        "goes on the card; default: the card's own, if any")
+                        "goes on the card: a gaze-prior model's card gets the prior-only arm's answer "
+                        "(the report's 'prior' section), every other card eCLIP's; default: the "
+                        "card's own, if any")
     p.add_argument("--source", default="", help="what the training corpus is (default: from its 'source' column)")
     p.add_argument("--text-licence", default="", help="licence of its report text (default: from its source)")
     p.add_argument("--sample", type=int, default=SAMPLE_MAX,
@@ -264,13 +266,38 @@ def _read_check(path: str | None) -> RealFilmCheck | None:
     return check
 
 
+def _mode(checkpoint: str | Path) -> str:
+    """The checkpoint's training mode (eclip.model.card.training_mode), from its config.json."""
+    path = Path(checkpoint) / CONFIG
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvaluationError(f"{path}: cannot read the training method ({exc})") from exc
+    return training_mode((config.get("method") if isinstance(config, dict) else None) or {})
+
+
+def _gaze_effects(path: str | None, checkpoints: list[str]) -> dict[str, GazeEffect]:
+    """Per checkpoint, the seeds experiment's answer for its kind of model (``section_for`` its
+    training mode): the report is read and every answer phrased before any card is written, so
+    a bad file, or a gaze-prior model with no prior section to answer it, changes no card."""
+    if not path:
+        return {}
+    report, out = read_report(path), {}
+    for ckpt in checkpoints:
+        mode = _mode(ckpt)
+        part(report, section_for(mode), f"{path} (for {ckpt}, a {mode} model)")  # the error names the model
+        out[ckpt] = effect(report, source=Path(path).name, section=section_for(mode))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
     def run() -> int:
         check = _read_check(args.real_film_check)
-        gaze = load_effect(args.gaze_seeds) if args.gaze_seeds else None
+        effects = _gaze_effects(args.gaze_seeds, args.checkpoint)
         for ckpt in args.checkpoint:
+            gaze = effects.get(ckpt)
             card = write_training_world(
                 ckpt, args.train_data, real_film_check=check, gaze_effect=gaze, source=args.source,
                 text_licence=args.text_licence, seed=args.seed, limit=args.sample,

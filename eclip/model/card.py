@@ -71,7 +71,8 @@ class GazeEffect:
     """The seeds experiment's answer to "does gaze help?" (eCLIP against CLIP and against the
     same training with random heatmaps, paired by training seed; written by
     ``eclip.evaluate.gaze_effect``). A fact about the model type, measured across seeds: the
-    same on the eCLIP and the CLIP card."""
+    same on the eCLIP and the CLIP card; a gaze-prior model's card carries the prior-only arm's
+    answer (that model against CLIP and random heatmaps) from the same report."""
 
     sentence: str  # what a clinician reads (the app, the Presenter tour)
     answer: str  # the verdict in a phrase: "better than both on the pointing game; no detectable ..."

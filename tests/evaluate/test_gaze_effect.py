@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from gaze_report import report
+from gaze_report import prior_section, report
 
 from eclip.errors import EvaluationError
 from eclip.evaluate import gaze_effect as G
@@ -150,3 +150,130 @@ def test_card_command_writes_the_answer_and_keeps_it(tmp_path, tiny_dataset, cap
     before = (ckpt / "card.json").read_text()
     assert main(["--checkpoint", str(ckpt), "--gaze-seeds", str(tmp_path / "missing.json")]) == 2
     assert "no such file" in capsys.readouterr().err and (ckpt / "card.json").read_text() == before
+
+
+# --------------------------------------------------------------------------- gaze as a prior only
+# (prior - clip, prior - random, eclip - prior): the prior ahead of both controls, eCLIP level with it
+BETTER = ((0.050, 0.020, 0.080), (0.040, 0.010, 0.070), (0.001, -0.020, 0.022))
+
+
+def test_the_prior_sections_answer_names_its_model_and_only_describes_what_eclip_adds():
+    rep = report(prior=prior_section())
+    assert G.sentence(rep, section=G.PRIOR) == (
+        "Across 6 paired training seeds on the simulated corpus, the model trained with gaze only as a prior "
+        "on where it looks (no expert images) was compared with CLIP and with eCLIP's training on random "
+        "heatmaps in place of gaze (expert images and prior alike): no detectable difference at this number "
+        "of seeds on either primary measure (linear-probe AUROC at 10 % labels: +0.003 [−0.012, +0.018] vs "
+        "CLIP, +0.001 [−0.014, +0.016] vs random heatmaps; pointing game: +0.020 [−0.010, +0.050] vs CLIP, "
+        "+0.008 [−0.022, +0.038] vs random heatmaps). Each difference is the prior-only model minus the other "
+        "model, with its 95 % t-interval over seeds. What the expert images add beyond the prior (eCLIP minus "
+        "the prior-only model, described only, no claim): linear-probe AUROC at 10 % labels +0.001 [−0.009, "
+        "+0.011]; pointing game −0.010 [−0.040, +0.020].")
+    assert G.answer(rep, section=G.PRIOR) == (
+        "no detectable difference at this number of seeds on either primary measure")
+    # the eCLIP answer of the same report is the three-arm one, word for word
+    assert G.sentence(rep) == G.sentence(report()) and G.effect(rep) == G.effect(report())
+
+
+def test_a_benefit_of_the_prior_needs_both_its_contrasts_and_eclip_minus_prior_claims_nothing():
+    rep = report(prior=prior_section(pointing=BETTER))
+    assert G.answer(rep, section=G.PRIOR) == (
+        "better than both on the pointing game; no detectable difference at this number of seeds on "
+        "linear-probe AUROC at 10 % labels")
+    assert ("better than both on the pointing game (pointing game: +0.050 [+0.020, +0.080] vs CLIP, "
+            "+0.040 [+0.010, +0.070] vs random heatmaps)") in G.sentence(rep, section=G.PRIOR)
+    assert G.answer(rep) == "no detectable difference at this number of seeds on either primary measure"
+    only_clip = (BETTER[0], ((0.001, -0.020, 0.022)), BETTER[2])
+    assert G.verdict(report(prior=prior_section(pointing=only_clip)), "pointing", G.PRIOR) == "no detectable difference"
+    # eCLIP well above the prior: said with its numbers, but not as "better" (the plan claims nothing)
+    eclip_ahead = ((0.0, -0.01, 0.01), (0.0, -0.01, 0.01), (0.060, 0.030, 0.090))
+    text = G.sentence(report(prior=prior_section(pointing=eclip_ahead)), section=G.PRIOR)
+    assert text.endswith("pointing game +0.060 [+0.030, +0.090].") and "better" not in text
+    worse = ((-0.050, -0.080, -0.020), (-0.040, -0.070, -0.010), (0.0, -0.01, 0.01))
+    assert G.answer(report(prior=prior_section(probe=worse, pointing=worse)), G.PRIOR) == (
+        "worse than both on both primary measures")
+
+
+def test_the_prior_sections_seeds_are_its_own():
+    effect = G.effect(report(prior=prior_section(seeds=3)), section=G.PRIOR)
+    assert effect.n_seeds == 3 and effect.provisional
+    assert effect.sentence.startswith("Across 3 paired training seeds (provisional: 3 of the 6 planned seeds) on ")
+
+
+def test_the_prior_card_entry_carries_what_eclip_adds():
+    effect = G.effect(report(prior=prior_section(pointing=BETTER)), source="x/gaze-seeds.json", section=G.PRIOR)
+    assert effect.metrics["pointing"] == {"name": "pointing game", "primary": True, "verdict": "better",
+                                          "vs_clip": [0.05, 0.02, 0.08], "vs_random": [0.04, 0.01, 0.07],
+                                          "eclip_vs_prior": [0.001, -0.02, 0.022]}
+    assert effect.source == "gaze-seeds.json" and effect.answer.startswith("better than both on the pointing game")
+    assert "eclip_vs_prior" not in G.effect(report(prior=prior_section())).metrics["pointing"]
+
+
+def test_a_prior_answer_from_a_report_without_the_prior_arm_says_why_and_what_to_run(tmp_path):
+    path = write(tmp_path, report())
+    with pytest.raises(EvaluationError) as err:
+        G.load_effect(path, section=G.PRIOR)
+    said = str(err.value)
+    assert said.startswith("gaze-seeds.json has no 'prior' section: fewer than 2 seeds of the prior arm were "
+                           "scored beside the other three arms")
+    assert "python benchmarks/gaze_seeds.py report --pair rn-local" in said
+    assert G.load_effect(path).answer == G.answer(report())  # the eCLIP answer needs no prior arm
+    assert G.section_for("gaze-prior") is G.PRIOR
+    assert G.section_for("eclip") is G.ECLIP and G.section_for("clip") is G.ECLIP
+
+
+@pytest.mark.parametrize("breaks, says", [
+    (lambda p: p["contrasts"].pop("eclip - prior"), "its 'prior' section: no 'eclip - prior' contrast for probe_auroc"),
+    (lambda p: p["contrasts"]["prior - random"]["pointing"].update(per_seed=[0.1]), "one difference per seed"),
+    (lambda p: p["gaze_helps"].update(probe_auroc=True), "its 'prior' section: 'gaze_helps' for probe_auroc disagrees"),
+    (lambda p: p["contrasts"]["eclip - prior"]["miou"].update(verdict="maybe"), "'eclip - prior' miou: 'verdict'"),
+    (lambda p: p.pop("seeds"), "its 'prior' section: no seeds"),
+])
+def test_a_broken_prior_section_is_refused(tmp_path, breaks, says):
+    prior = prior_section()
+    breaks(prior)
+    with pytest.raises(EvaluationError, match=says):
+        G.read_report(write(tmp_path, report(prior=prior)))
+
+
+def test_a_prior_section_with_the_eclip_contrasts_is_refused(tmp_path):
+    """Checked by its own contrast names: a copy of the three-arm report is not a prior answer."""
+    with pytest.raises(EvaluationError, match="its 'prior' section: no 'prior - clip' contrast"):
+        G.read_report(write(tmp_path, report(prior=report())))
+    with pytest.raises(EvaluationError, match="its 'prior' section: it holds no JSON object"):
+        G.read_report(write(tmp_path, {**report(), "prior": [1]}))
+
+
+def prior_checkpoint(out: Path, seed: int) -> Path:
+    """A micro checkpoint trained, by its config, with gaze only as a prior (no expert images):
+    training_mode "gaze-prior". The prior needs average-pooled patch tokens (check_tower); the
+    ViT's pooling holds no weight, so the saved weights fit either way."""
+    ckpt = save_micro_checkpoint(out, seed=seed)
+    config = json.loads((ckpt / "config.json").read_text())
+    config["method"].update(expert=False, gaze_prior_weight=5.0)
+    config["arch_cfg"]["vision_cfg"]["pool_type"] = "avg"
+    (ckpt / "config.json").write_text(json.dumps(config))
+    return ckpt
+
+
+def test_card_command_gives_a_prior_model_the_prior_answer(tmp_path, tiny_dataset, capsys):
+    from eclip.evaluate.card import main
+
+    eclip, prior = save_micro_checkpoint(tmp_path / "eclip", seed=3), prior_checkpoint(tmp_path / "prior", seed=4)
+    rep = report(prior=prior_section(pointing=BETTER))
+    path = write(tmp_path, rep)
+    args = ["--train-data", str(tiny_dataset), "--gaze-seeds", str(path)]
+    assert main(["--checkpoint", str(eclip), str(prior), *args]) == 0
+    assert "does gaze help? better than both on the pointing game" in capsys.readouterr().out
+    assert read_card(eclip).gaze_effect == G.effect(rep, source="gaze-seeds.json")
+    assert read_card(prior).gaze_effect == G.effect(rep, source="gaze-seeds.json", section=G.PRIOR)
+    assert read_card(prior).gaze_effect.sentence.startswith(
+        "Across 6 paired training seeds on the simulated corpus, the model trained with gaze only as a prior")
+    assert read_card(prior).extra["mode"] == "gaze-prior"
+    # a report without the prior arm: refused before either card is touched, the eCLIP one listed first
+    before = [(c / "card.json").read_text() for c in (eclip, prior)]
+    three_arms = write(tmp_path, report(), "3arm.json")
+    assert main(["--checkpoint", str(eclip), str(prior), "--gaze-seeds", str(three_arms)]) == 2
+    err = capsys.readouterr().err
+    assert f"(for {prior}, a gaze-prior model) has no 'prior' section: fewer than 2 seeds" in err
+    assert [(c / "card.json").read_text() for c in (eclip, prior)] == before
