@@ -19,6 +19,7 @@ from eclip.evaluate.gaze_effect import effect, part, read_report, section_for
 from eclip.evaluate.suite import baseline_values
 from eclip.index.typicality import K, SAMPLE_MAX, fit_reference, sample_rows, save_reference
 from eclip.io import sha256_file
+from eclip.locations import shown_path
 from eclip.model.card import (CARD, INTENDED_USE, GazeEffect, ModelCard, RealFilmCheck, TrainingData, gaze_use,
                               read_card, training_mode, write_card)
 from eclip.model.checkpoint import CONFIG, WEIGHTS, LoadedModel, load_model
@@ -58,7 +59,7 @@ def headline_metrics(result: dict) -> dict:
     base = baseline_values(result["subsets"]["all"].get("zero_shot", {}))
     baselines = {k: [round(base[k]["majority"], 4), round(base[k]["prior"], 4)] for k in picked if k in base}
     return {
-        "data": _shown_path(result["data"].get("path", "")),
+        "data": shown_path(result["data"].get("path", "")),
         "data_fingerprint": result["data"]["fingerprint"],
         "split": result["split"],
         "n_images": result["subsets"]["all"]["n_images"],
@@ -68,15 +69,6 @@ def headline_metrics(result: dict) -> dict:
         **({"baselines": baselines, "baselines_format": "metric: [majority class, train label prior]"}
            if baselines else {}),
     }
-
-
-def _shown_path(path: str) -> str:
-    """Relative to the working directory when inside it: a shipped card names data/demo, not
-    the absolute path of the machine that evaluated it."""
-    try:
-        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path
 
 
 FRESH_WHY = "scored on a freshly built corpus that no choice (model, budget, prompt set) was made on"
@@ -157,7 +149,7 @@ def training_data(card: ModelCard, root: Path, train: pd.DataFrame, fingerprint:
         simulated=bool(sim is not None and sim.all()),
         source=source or " + ".join(s for s, _ in known) or "unknown",
         text_licence=text_licence or " + ".join(sorted({lic for _, lic in known if lic})) or "unknown",
-        root=_shown_path(str(root)), fingerprint=card.data_fingerprint or fingerprint,
+        root=shown_path(str(root)), fingerprint=card.data_fingerprint or fingerprint,
         n_train=len(train) if same else 0)
 
 
@@ -185,7 +177,7 @@ def train_reference(lm: LoadedModel, root: Path, train: pd.DataFrame, fingerprin
     dim = int(lm.config.get("arch_cfg", {}).get("embed_dim", 0)) or 512
     rows = sample_rows(len(train), dim, limit, seed)
     emb = encode_images(lm, root, train["image_path"].iloc[rows].tolist(), batch_size, device)
-    meta = {"weights_sha256": lm.weights_sha256, "data": _shown_path(str(root)),
+    meta = {"weights_sha256": lm.weights_sha256, "data": shown_path(str(root)),
             "data_fingerprint": fingerprint, "seed": seed, "n_train": len(train)}
     return fit_reference(emb, K, meta)
 
