@@ -378,6 +378,14 @@ def run_state(runs: Path, seed: int, arm: str, pair: str, scores: Path) -> str:
     return f"step {json.loads(lines[-1])['step']}" if lines else "-"
 
 
+def time_left(runs: Path, seed: int, arm: str, pair: str) -> str:
+    """A training run's own estimate of the time it has left ("~40 min"), or ""."""
+    progress = run_dir(runs, seed, arm, pair) / "progress.jsonl"
+    lines = progress.read_text().splitlines() if progress.is_file() else []
+    eta = json.loads(lines[-1]).get("eta_s") if lines else None
+    return f"~{max(1, round(eta / 60))} min" if isinstance(eta, (int, float)) else ""
+
+
 def status(a) -> None:
     """A table of every run of the design, without reading any score."""
     names = list(arms(a.pair))
@@ -385,6 +393,11 @@ def status(a) -> None:
     print("arm      " + "".join(f"{'s' + str(s):>11}" for s in a.seeds))
     for arm, states in table.items():
         print(f"{arm:<9}" + "".join(f"{x:>11}" for x in states))
+    for arm, states in table.items():
+        for seed, state in zip(a.seeds, states):
+            left = time_left(a.runs, seed, arm, a.pair) if state.startswith("step") else ""
+            if left:
+                print(f"s{seed}-{arm}: {state}, {left} left by its own estimate")
     done = sum(x == "scored" for v in table.values() for x in v)
     print(f"{done} of {len(names) * len(a.seeds)} runs scored (kept in {a.scores}); "
           "training state lives in runs/, which a fresh working copy does not have")

@@ -167,3 +167,6 @@ def test_status_tells_scored_finished_training_and_not_started_apart(gs, tmp_pat
     (gs.run_dir(runs, 1, "random", "rn-local") / "progress.jsonl").write_text('{"step": 10}\n{"step": 20}\n')
     states = [gs.run_state(runs, 1, arm, "rn-local", scores) for arm in ("clip", "eclip", "random", "prior")]
     assert states == ["scored", "finished", "step 20", "-"]
+    assert gs.time_left(runs, 1, "random", "rn-local") == ""  # no estimate logged: none shown
+    (gs.run_dir(runs, 1, "random", "rn-local") / "progress.jsonl").write_text('{"step": 20, "eta_s": 2391.7}\n')
+    assert gs.time_left(runs, 1, "random", "rn-local") == "~40 min"
