@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from app_helpers import BIG
+from evaluate.conftest import save_micro_checkpoint
 from tiny_data import make_tiny_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,20 +23,6 @@ def app_env(tiny_dataset, tmp_path, monkeypatch):
     return {"data": Path(tiny_dataset), "runs": tmp_path / "runs"}
 
 
-def _save_micro_checkpoint(out: Path, seed: int = 0) -> Path:
-    """A random-init micro ViT saved through eclip's own save_model (the real format)."""
-    import torch
-
-    from eclip.config import Config, to_dict
-    from eclip.model import build_model, save_model
-
-    cfg = Config()
-    cfg.model.arch = "eclip-vit-micro"
-    torch.manual_seed(seed)
-    model = build_model(cfg.model, cfg.method)
-    return save_model(out, model, to_dict(cfg), {"steps": 0, "seed": seed}, dtype="float32")
-
-
 @pytest.fixture(scope="session")
 def micro_model(tiny_dataset, tmp_path_factory):
     """Checkpoint + embedding index over the tiny dataset. The 2-D map is written as the
@@ -46,7 +33,7 @@ def micro_model(tiny_dataset, tmp_path_factory):
     from eclip.index import build_index
 
     base = tmp_path_factory.mktemp("app_model")
-    ckpt = _save_micro_checkpoint(base / "micro")
+    ckpt = save_micro_checkpoint(base / "micro", seed=0)
     idx = build_index(ckpt, tiny_dataset, cache_root=base / "index", with_umap=False,
                       progress=False, device="cpu")
     points = np.concatenate([np.asarray(idx.image_emb), np.asarray(idx.text_emb)])
@@ -82,7 +69,7 @@ def compare_model(micro_model, tiny_dataset, tmp_path_factory):
     from eclip.index import build_index
 
     base = tmp_path_factory.mktemp("compare_model")
-    ckpt = _save_micro_checkpoint(base / "final", seed=1)
+    ckpt = save_micro_checkpoint(base / "final", seed=1)
     cache = Path(shutil.copytree(micro_model["index_root"], base / "index"))
     idx = build_index(ckpt, tiny_dataset, cache_root=cache, with_umap=False, progress=False,
                       device="cpu")

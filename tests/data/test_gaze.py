@@ -14,15 +14,10 @@ from eclip.data import gaze
 from eclip.errors import GazeFormatError
 from floats import assert_close
 
-# Literal column lists of the public files (not imported from the module under test).
-REFLACX_HEADER = [
-    "timestamp_start_fixation", "timestamp_end_fixation", "x_position", "y_position",
-    "pupil_area_normalized", "angular_resolution_x_pixels_per_degree",
-    "angular_resolution_y_pixels_per_degree", "window_width", "window_level",
-    "xmin_shown_from_image", "xmax_shown_from_image", "ymin_shown_from_image",
-    "ymax_shown_from_image", "xmin_in_screen_coordinates", "xmax_in_screen_coordinates",
-    "ymin_in_screen_coordinates", "ymax_in_screen_coordinates",
-]
+from data.formats import REFLACX_FIXATION_COLUMNS
+
+# Literal column lists of the public files (the fixtures', not the module under test's).
+REFLACX_HEADER = list(REFLACX_FIXATION_COLUMNS)
 EGD_HEADER = [
     "SESSION_ID", "MEDIA_ID", "DICOM_ID", "CNT", "Time (in secs)", "TIMETICK(f=10000000)",
     "FPOGX", "FPOGY", "FPOGS", "FPOGD", "FPOGID", "FPOGV", "BPOGX", "BPOGY", "BPOGV",
