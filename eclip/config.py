@@ -143,6 +143,9 @@ class TrainConfig:
     # image tower is large enough to gain (eclip.model.precision, measured there); else fp32
     precision: str = "auto"
     threads: int = 0  # torch.set_num_threads; 0 = leave torch's default
+    # Image batches in channels-last layout: convolution towers run faster on CPU (benchmarks/
+    # channels_last.py); the same results up to float summation order. Off by default.
+    channels_last: bool = False
     save_dtype: str = "float16"  # dtype of the exported final model weights
 
 

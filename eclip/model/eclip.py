@@ -164,16 +164,20 @@ class ECLIP(nn.Module):
                 expert_tokens: torch.Tensor | None = None,
                 lam: float = 1.0, prime: bool = False,
                 heatmaps: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                labels: torch.Tensor | None = None, channels_last: bool = False) -> dict[str, torch.Tensor]:
         """One training step's losses: {'loss', 'clip', 'mse', 'prior', 'local'} (parts
         unweighted and detached; 0 when off). ``heatmaps``
         (the main images' gaze, zeros where none) feed the gaze prior under gaze_prior_on="all";
-        ``labels`` ([B, K] 1 / 0 / NaN, label_local.label_targets) the label-grounded local loss."""
+        ``labels`` ([B, K] 1 / 0 / NaN, label_local.label_targets) the label-grounded local loss.
+        ``channels_last`` (train.channels_last): the image tower reads its input in that layout,
+        faster for convolutions on CPU; the weights keep theirs."""
         n_main = images.shape[0]
         if expert_images is not None:
             mixed = self.expert_images(expert_images, expert_heatmaps, lam)
             images = torch.cat([images, mixed.to(images.dtype)])
             tokens = torch.cat([tokens, expert_tokens])
+        if channels_last:  # after the cat: it returns contiguous unless all its inputs are not
+            images = images.contiguous(memory_format=torch.channels_last)
         # One encoder call for main + expert pairs: every cross pair becomes a negative.
         gaze = self._prior_heatmaps(n_main, heatmaps, expert_heatmaps)
         local = labels is not None and self.method.label_local_weight > 0

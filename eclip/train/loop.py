@@ -296,7 +296,8 @@ class Trainer:
         info["lam"] = mixup_lambda(m, step_rng(t.seed, 2, step)) if info["expert"] else 1.0
         self.opt.zero_grad(set_to_none=True)
         with self.amp():
-            out = self.ddp(**_to(batch, self.ctx.device), lam=info["lam"], prime=info["priming"])
+            out = self.ddp(**_to(batch, self.ctx.device), lam=info["lam"], prime=info["priming"],
+                           channels_last=t.channels_last)
         # one all-reduce carries the logged losses and the stop / non-finite flags (mean > 0:
         # some rank raised it, and every rank then acts alike)
         loss = out["loss"].detach().float()
