@@ -373,16 +373,20 @@ def run_state(runs: Path, seed: int, arm: str, pair: str, scores: Path) -> str:
         return "scored"
     if (final_model(runs, seed, arm, pair) / "model.safetensors").is_file():
         return "finished"
+    last = last_progress(runs, seed, arm, pair)
+    return f"step {last['step']}" if last else "-"
+
+
+def last_progress(runs: Path, seed: int, arm: str, pair: str) -> dict | None:
+    """A run's last progress row (step, eta_s, ...), or None before its first."""
     progress = run_dir(runs, seed, arm, pair) / "progress.jsonl"
     lines = progress.read_text().splitlines() if progress.is_file() else []
-    return f"step {json.loads(lines[-1])['step']}" if lines else "-"
+    return json.loads(lines[-1]) if lines else None
 
 
 def time_left(runs: Path, seed: int, arm: str, pair: str) -> str:
     """A training run's own estimate of the time it has left ("~40 min"), or ""."""
-    progress = run_dir(runs, seed, arm, pair) / "progress.jsonl"
-    lines = progress.read_text().splitlines() if progress.is_file() else []
-    eta = json.loads(lines[-1]).get("eta_s") if lines else None
+    eta = (last_progress(runs, seed, arm, pair) or {}).get("eta_s")
     return f"~{max(1, round(eta / 60))} min" if isinstance(eta, (int, float)) else ""
 
 
