@@ -23,7 +23,8 @@ from eclip.model.card import ModelCard
 from eclip.model.eclip import build_model
 from eclip.model.factory import get_tokenizer
 from eclip.model.preprocess import Preprocess
-from eclip.model.text_trunk import META_KEY, TRUNK_PREFIX, check_trunk, reference_digest, without_trunk
+from eclip.model.text_trunk import (META_KEY, ROUNDED_KEY, TRUNK_PREFIX, check_trunk, reference_metadata,
+                                     round_trunk, without_trunk)
 
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "card.json"
 PROCESSOR_PREFIX = "heatmap_processor."
@@ -74,7 +75,7 @@ def save_model(directory: str | os.PathLike, model, config: dict, card: dict | N
     state = {k: (v.to(torch_dtype) if v.is_floating_point() else v) for k, v in model_state(model).items()}
     metadata = {"format": "pt", "eclip": "1"}
     if text_trunk == "reference":
-        metadata[META_KEY] = reference_digest(model, torch_dtype)
+        metadata.update(reference_metadata(model, torch_dtype))
         state = without_trunk(state)
     elif text_trunk != "embed":
         raise ValueError(f"text_trunk={text_trunk!r}: use 'embed' or 'reference'")
@@ -102,7 +103,8 @@ def save_model(directory: str | os.PathLike, model, config: dict, card: dict | N
     })
     card.pop("text_trunk", None)
     if META_KEY in metadata:  # a reader of the card learns the file alone is not the whole model
-        card["text_trunk"] = f"by reference: the installed pretrained weights ({metadata[META_KEY][:12]})"
+        rounded = f", rounded to {metadata[ROUNDED_KEY]} as the model held it" if ROUNDED_KEY in metadata else ""
+        card["text_trunk"] = f"by reference: the installed pretrained weights ({metadata[META_KEY][:12]}){rounded}"
     write_json(directory / CONFIG, full_config)
     write_json(directory / CARD, card)
     return directory
@@ -149,29 +151,33 @@ def load_state(weights: Path) -> dict[str, torch.Tensor]:
                          "corrupt or truncated: restore it or re-export the checkpoint") from exc
 
 
-def trunk_reference(weights: Path) -> str | None:
-    """The digest of the text trunk a file names instead of holding it, else None."""
+def trunk_reference(weights: Path) -> dict[str, str] | None:
+    """How a file names the text trunk it does not hold (its digest, and the dtype the saved
+    model held it rounded to, if any: ``eclip.model.text_trunk``), else None."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(weights), "pt") as f:
-            return (f.metadata() or {}).get(META_KEY)
+            meta = f.metadata() or {}
+            return {k: meta[k] for k in (META_KEY, ROUNDED_KEY) if k in meta} if META_KEY in meta else None
     except Exception as exc:
         raise ModelError(f"{weights} is not a readable safetensors file ({exc}); the file is "
                          "corrupt or truncated: restore it or re-export the checkpoint") from exc
 
 
-def apply_state(model, state: dict[str, torch.Tensor], source: Path, trunk: str | None = None) -> None:
+def apply_state(model, state: dict[str, torch.Tensor], source: Path, trunk: dict[str, str] | None = None) -> None:
     """Load a checkpoint-scheme state dict into an ECLIP (casts fp16 -> the model's dtype).
-    ``trunk``: the digest of a text trunk the file holds by reference; the model must already
-    carry that trunk (built from the installed pretrained package)."""
+    ``trunk``: how the file names a text trunk it holds by reference (``trunk_reference``); the
+    model must already carry that trunk (built from the installed pretrained package)."""
     proc = {k[len(PROCESSOR_PREFIX):]: v for k, v in state.items() if k.startswith(PROCESSOR_PREFIX)}
     clip = {k: v for k, v in state.items() if not k.startswith(PROCESSOR_PREFIX)}
     problems = []
     for name, module, part in (("model", model.clip, clip), ("processor", model.processor, proc)):
         expected = module.state_dict()
         if trunk is not None and name == "model":
-            check_trunk(model, trunk, source)
+            check_trunk(model, trunk[META_KEY], source)
+            if ROUNDED_KEY in trunk:  # as the saved model held it: the slim copy loads as its source
+                round_trunk(model, trunk[ROUNDED_KEY])  # in place: ``expected`` shares its storage
             part = dict(part, **{k: v for k, v in expected.items() if k.startswith(TRUNK_PREFIX)})
         missing = sorted(set(expected) - set(part))
         unexpected = sorted(set(part) - set(expected))

@@ -4,8 +4,10 @@
 
 The demo's MiniLM trunk is 43 of a checkpoint's 54 MiB and identical in every model trained with
 ``model.lock_text``; the slim copy keeps the trained weights and names the trunk by digest, and
-loads only where the same pretrained package is installed. Its trunk is then the exact fp32 one
-the model was trained with (an fp16 file held it rounded). Other files of the folder (the
+loads only where the same pretrained package is installed. An fp16 source held the trunk rounded
+to fp16; the slim copy says so and loading rounds the rebuilt trunk the same way, so it loads bit
+for bit as its source and every number measured on the source holds for it (a copy slimmed before
+this rounding was recorded loads the exact fp32 trunk). Other files of the folder (the
 training-image reference) are copied as they are.
 """
 

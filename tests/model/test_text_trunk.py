@@ -100,6 +100,22 @@ def test_slim_copies_the_folder_with_the_trunk_by_reference(trained, tmp_path, c
         slim_main([str(root / "full"), str(tmp_path / "slim")])  # not over a filled folder
 
 
+def test_a_slim_copy_of_an_fp16_checkpoint_loads_bit_for_bit_as_its_source(trained, tmp_path):
+    """The source file held the trunk rounded to fp16: the slim copy records that and rounds the
+    rebuilt trunk the same way, so numbers measured on the source hold for the copy."""
+    _, root = trained
+    assert slim_main([str(root / "full"), str(tmp_path / "slim")]) == 0
+    with safe_open(str(tmp_path / "slim" / "model.safetensors"), "pt") as f:
+        assert f.metadata()["text_trunk_rounded_to"] == "float16"
+    source, copy = load_model(root / "full"), load_model(tmp_path / "slim")
+    mine, theirs = copy.model.state_dict(), source.model.state_dict()
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+    assert "rounded to float16" in copy.card["text_trunk"]
+    fresh = installed_trunk(copy.model.arch_cfg).transformer.state_dict()  # and not the exact trunk
+    assert any(not torch.equal(v, fresh[k]) for k, v in hf_text_tower(copy.model.clip).transformer.state_dict().items())
+
+
 def test_loading_rebuilds_the_trunk_without_hugging_faces_chatter(trained, capfd):
     _, root = trained
     capfd.readouterr()
