@@ -75,7 +75,8 @@ SECONDARY = ("zeroshot_auroc", "pointing_report", "miou")
 
 # --------------------------------------------------------------------------- training
 # Runs that are shipped checkpoints: seed 0 of the shipped pair's clip and eclip arms (the
-# checkpoints are byte copies of those runs' fp16 final models, scripts/ship_demo_pair.py).
+# checkpoints are those runs' fp16 final models, scripts/ship_demo_pair.py, later slimmed: they
+# load bit for bit as the runs' files).
 SHIPPED = {("rn-local", 0, "clip"): "checkpoints/demo-clip", ("rn-local", 0, "eclip"): "checkpoints/demo-eclip"}
 
 

@@ -2,7 +2,7 @@
 
     eclip checkpoint slim checkpoints/demo-prior-full checkpoints/demo-prior
 
-The demo's MiniLM trunk is 43 of a checkpoint's 54 MiB and identical in every model trained with
+The demo's MiniLM trunk is 43 of a checkpoint's 54 MiB (held by value) and identical in every model trained with
 ``model.lock_text``; the slim copy keeps the trained weights and names the trunk by digest, and
 loads only where the same pretrained package is installed. An fp16 source held the trunk rounded
 to fp16; the slim copy says so and loading rounds the rebuilt trunk the same way, so it loads bit

@@ -1,7 +1,8 @@
 """A frozen pretrained text trunk saved by reference instead of by value.
 
 A LiT-style model (``model.lock_text``) never changes its Hugging Face text trunk: the weights
-are those of the installed pretrained package (MiniLM-L6: 43 of a demo checkpoint's 54 MiB).
+are those of the installed pretrained package (MiniLM-L6: 43 of a demo checkpoint's 54 MiB held
+by value).
 Saved by reference, the checkpoint keeps the trained projection and image tower and names the
 trunk by the digest of its weights; loading rebuilds the trunk from the installed package and
 refuses one whose digest differs. Training checkpoints always keep every weight.
