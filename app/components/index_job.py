@@ -40,13 +40,17 @@ def require_index(checkpoint: str, root: str, need_umap: bool = False):
     return index
 
 
+# Every index warning opens with this, so tools that drive the pages (the screenshot tool)
+# recognise the stop whichever way the index is unusable and whoever is signed in.
+INDEX_NOT_READY = "The embedding index of this model over this dataset"
+
+
 def index_problem(exc: EclipError) -> str:
-    """What is wrong with the index: in full (its folder) for the admin; for a visitor
-    without the server's folders (shared server: folders are for the admin only)."""
-    if state.is_admin():
-        return str(exc)
+    """What is wrong with the index: for a visitor without the server's folders (shared
+    server: folders are for the admin only); the admin reads the full message after it."""
     what = "is out of date" if isinstance(exc, StaleIndex) else "has not been built yet"
-    return f"The embedding index of this model over this dataset {what}."
+    head = f"{INDEX_NOT_READY} {what}."
+    return f"{head} {exc}" if state.is_admin() else head
 
 
 def _offer_index_build(checkpoint: str, root: str, umap: bool, force: bool) -> None:

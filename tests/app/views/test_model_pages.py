@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.components.index_job import INDEX_NOT_READY
+
 MAIN = Path(__file__).resolve().parents[3] / "app" / "main.py"
 TIMEOUT = 60
 pytestmark = pytest.mark.slow
@@ -119,6 +121,19 @@ def test_visitors_get_no_build_button_command_or_server_folder(model_env, tmp_pa
     at.session_state["admin_ok"] = True
     at.run()
     assert "…or another folder" in [t.label for t in at.text_input]
+
+
+def test_a_stale_index_opens_with_the_same_words_for_visitor_and_admin(model_env, tmp_path, monkeypatch):
+    """Tools that drive the pages (the screenshot tool) recognise the stop by its opening words,
+    whichever way the index is unusable and whoever reads it; only the admin reads the details."""
+    cache = Path(shutil.copytree(model_env["index_root"], tmp_path / "cache"))
+    for meta in cache.glob("*/meta.json"):
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "version": -1}))
+    monkeypatch.setenv("ECLIP_INDEX_DIR", str(cache))
+    visitor = [w.value for w in _page("embeddings.py").warning]
+    assert f"{INDEX_NOT_READY} is out of date." in visitor
+    admin = [w.value for w in _page("embeddings.py", admin_ok=True).warning]
+    assert any(w.startswith(f"{INDEX_NOT_READY} is out of date. ") and "format version -1" in w for w in admin)
 
 
 def test_retrieval_both_directions(model_env):
