@@ -1,6 +1,7 @@
 """Zero-shot classification: prompt sets (files in eclip/assets/prompts/ or typed here) scored
-against every image of a split through the cached index. Multiclass sets give accuracy,
-macro-F1 and the confusion matrix; binary (positive/negative) sets give AUROC per label.
+against every image of a split through the cached index. Multiclass sets give balanced
+accuracy, macro-F1 and accuracy beside a constant answer, and the confusion matrix; binary
+(positive/negative) sets give AUROC per label, their mean beside a constant score's 0.5.
 Typed prompts are parsed and matched to label columns by eclip.evaluate.typed_prompts;
 this page shows which class was scored against which column."""
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from eclip.evaluate.metrics import accuracy, confusion_matrix, macro_f1
+from eclip.evaluate.metrics import confusion_matrix
 from eclip.evaluate.typed_prompts import TypedPrompts, parse_classes, parse_pairs
 from eclip.evaluate.suite import MIN_POSITIVES
 from eclip.evaluate.zeroshot import (mean_auroc, multiclass_scores,
@@ -74,11 +75,14 @@ def _multiclass(root, ps: PromptSet, scored: Scored, df: pd.DataFrame, notes, sc
     names = ps.class_names
     target = zero_shot_paired.split_targets(manifest, rows, ps, df)  # df: the manifest's rows
     scored = target >= 0
-    c = st.columns(3)
+    c = st.columns(4)
     c[0].metric("cases with one target class", f"{int(scored.sum())} of {len(df)}")
     if scored.any():
-        c[1].metric("accuracy", f"{accuracy(target[scored], pred[scored]):.3f}")
-        c[2].metric("macro-F1", f"{macro_f1(target[scored], pred[scored], len(names)):.3f}")
+        base = zero_shot_paired.constant_answer(manifest, target, ps)
+        for col, (title, key, fn) in zip(c[1:], zero_shot_paired.MULTICLASS_METRICS):
+            value, floor = fn(target[scored], pred[scored], len(names)), base.scores[key]["majority"]
+            col.metric(title, f"{value:.3f}", delta=f"{value - floor:+.3f} vs constant", delta_color="normal")
+        st.caption(_constant_caption(base, names))
         cm = confusion_matrix(target[scored], pred[scored], len(names))
         st.plotly_chart(confusion_figure(cm, names), key="zs_cm")
     else:
@@ -88,6 +92,19 @@ def _multiclass(root, ps: PromptSet, scored: Scored, df: pd.DataFrame, notes, sc
                           "confidence": probs.max(axis=1).round(3),
                           "true": [names[t] if t >= 0 else "" for t in target]})
     _case_details(root, df, table, names, probs, notes, scale)
+
+
+def _constant_caption(base, names) -> str:
+    """The two answers that need no image, in words, beside the model's scores."""
+    whose = "the train split's" if base.prior_from == "train" else "these cases' own"
+    m, p = ({key: base.scores[key][kind] for key in ("balanced_accuracy", "macro_f1", "accuracy")}
+            for kind in ("majority", "prior"))
+    return (f"Δ: against a constant answer, **{names[base.majority]}** ({whose} most common class) for "
+            f"every image, which scores balanced accuracy {m['balanced_accuracy']:.3f}, macro-F1 "
+            f"{m['macro_f1']:.3f} and accuracy {m['accuracy']:.3f} here; drawing each class at "
+            f"{whose} rate scores {p['balanced_accuracy']:.3f}, {p['macro_f1']:.3f} and "
+            f"{p['accuracy']:.3f} on average. Balanced accuracy leads: plain accuracy rewards "
+            "always answering the common class.")
 
 
 PAIR_AXIS = "P(positive), calibrated on the validate split where it can be"
@@ -111,7 +128,11 @@ def _binary(ps: PromptSet, scored: Scored, rows: np.ndarray, df: pd.DataFrame) -
     table = zero_shot_paired.split_results(root, rows, df, ps, probs, floor)
     macro = mean_auroc(table)
     st.metric(f"macro AUROC (pairs with at least {floor} positives and negatives)",
-              "–" if np.isnan(macro) else f"{macro:.3f}")
+              "–" if np.isnan(macro) else f"{macro:.3f}",
+              delta=None if np.isnan(macro) else f"{macro - zero_shot_paired.CONSTANT_AUROC:+.3f} vs constant",
+              delta_color="normal",
+              help=f"Against {zero_shot_paired.CONSTANT_AUROC:.3f}: any constant score, and a random one on "
+                   "average, ranks positives above negatives half of the time.")
     display = results_for_display(table.assign(**{"mean probability": shown.mean(axis=0)}))
     display["validate base rate"] = ["–" if f.base_rate is None else f"{100 * f.base_rate:.0f} %"
                                      for f in cal.findings]

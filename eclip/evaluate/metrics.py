@@ -52,17 +52,36 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 def macro_f1_rows(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """``macro_f1`` of each row of ``[R, m]`` label arrays at once (R bootstrap resamples
     in one pass: a per-resample Python loop was half of a zero-shot page's run)."""
+    cm = _confusion_rows(y_true, y_pred, n_classes)
+    tp = np.diagonal(cm, axis1=1, axis2=2).astype(float)
+    support, predicted = cm.sum(axis=2), cm.sum(axis=1)
+    denom = support + predicted
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return _mean_over_present(f1, support > 0)
+
+
+def balanced_accuracy_rows(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """``balanced_accuracy`` of each row of ``[R, m]`` label arrays at once."""
+    cm = _confusion_rows(y_true, y_pred, n_classes)
+    tp = np.diagonal(cm, axis1=1, axis2=2).astype(float)
+    support = cm.sum(axis=2)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    return _mean_over_present(recall, support > 0)
+
+
+def _confusion_rows(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """``[R, K, K]``: the confusion matrix of each row, in one bincount."""
     y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
     rows = y_true.shape[0]
     codes = (np.arange(rows)[:, None] * n_classes + y_true) * n_classes + y_pred
-    cm = np.bincount(codes.ravel(), minlength=rows * n_classes ** 2).reshape(rows, n_classes, n_classes)
-    tp = np.diagonal(cm, axis1=1, axis2=2).astype(float)
-    support, predicted = cm.sum(axis=2), cm.sum(axis=1)
-    present = support > 0
-    denom = support + predicted
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return np.bincount(codes.ravel(), minlength=rows * n_classes ** 2).reshape(rows, n_classes, n_classes)
+
+
+def _mean_over_present(per_class: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Mean of ``[R, K]`` per-class values over each row's classes present in the truth
+    (NaN for a row without any)."""
     count = present.sum(axis=1)
-    return np.divide(np.where(present, f1, 0.0).sum(axis=1), count, out=np.full(rows, np.nan),
+    return np.divide(np.where(present, per_class, 0.0).sum(axis=1), count, out=np.full(len(count), np.nan),
                      where=count > 0)
 
 
@@ -75,12 +94,7 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) ->
     """Mean per-class recall over the classes present in ``y_true``: answering one class
     for every item scores 1/K however common that class is (plain accuracy rewards it
     with the class's share)."""
-    cm = confusion_matrix(y_true, y_pred, n_classes)
-    support = cm.sum(axis=1)
-    present = support > 0
-    if not present.any():
-        return float("nan")
-    return float((np.diag(cm)[present] / support[present]).mean())
+    return float(balanced_accuracy_rows(np.asarray(y_true)[None], np.asarray(y_pred)[None], n_classes)[0])
 
 
 # --------------------------------------------------------------------------- zero-shot, binary

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eclip.evaluate.metrics import accuracy_rows, macro_f1_rows, paired_bootstrap, paired_bootstrap_rows
+from eclip.evaluate.metrics import (accuracy_rows, balanced_accuracy_rows, macro_f1_rows, paired_bootstrap,
+                                    paired_bootstrap_rows)
 from eclip.evaluate.suite import MIN_POSITIVES
 from eclip.evaluate.targets import binary_targets, multiclass_targets
 from eclip.evaluate.zeroshot import too_few
@@ -24,7 +25,7 @@ N_BOOT = 1000
 def multiclass_comparison(df: pd.DataFrame, prompt_set: PromptSet, pred_active: np.ndarray,
                           pred_compare: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
                           target: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per metric (accuracy, macro-F1) over the rows of ``df`` with exactly one
+    """One row per metric (balanced accuracy, macro-F1, accuracy) over the rows of ``df`` with exactly one
     target class: active, compare, difference and its paired 95 % interval. Empty when no
     row has a target. ``target``: ``multiclass_targets(df, prompt_set)`` when the caller has it."""
     if target is None:
@@ -35,8 +36,9 @@ def multiclass_comparison(df: pd.DataFrame, prompt_set: PromptSet, pred_active: 
     y, a, c = target[keep], np.asarray(pred_active)[keep], np.asarray(pred_compare)[keep]
     n_classes = len(prompt_set.class_names)
     # Each statistic scores a matrix of resampled indices, one value per row.
-    metrics = {"accuracy": lambda p, i: accuracy_rows(y[i], p[i]),
-               "macro-F1": lambda p, i: macro_f1_rows(y[i], p[i], n_classes)}
+    metrics = {"balanced accuracy": lambda p, i: balanced_accuracy_rows(y[i], p[i], n_classes),
+               "macro-F1": lambda p, i: macro_f1_rows(y[i], p[i], n_classes),
+               "accuracy": lambda p, i: accuracy_rows(y[i], p[i])}
     return pd.DataFrame([_paired_row(name, lambda i, f=f: f(a, i), lambda i, f=f: f(c, i),
                                      len(y), n_boot, seed, rows=True) for name, f in metrics.items()])
 

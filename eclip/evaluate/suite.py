@@ -194,10 +194,8 @@ def zero_shot_reference(items: EvalItems) -> dict[str, dict]:
     counts behind it; no model involved, so one per evaluated subset.
 
     Multiclass: the support of each class on the evaluated rows, the label prior on the
-    ``train`` rows (the evaluated rows' own mix when there are none) and two baselines,
-    ``majority`` (the prior's most common class for every image: balanced accuracy 1/K)
-    and ``prior`` (each class drawn with its prior probability: expected accuracy
-    sum_c q_c p_c, balanced accuracy mean p_c, macro-F1 from the expected counts).
+    ``train`` rows (the evaluated rows' own mix when there are none) and the two baselines
+    of ``constant_answers``, ``majority`` and ``prior``.
     Binary: per pair n_pos, n_neg, the positives' prevalence, whether the AUROC is scored
     (``min_positives``), the majority answer (from the train prevalence) and its accuracy;
     a constant score has AUROC 0.5 for every pair. ``baselines`` maps each metric name to
@@ -224,27 +222,48 @@ def _multiclass_reference(items: EvalItems, ps: PromptSet) -> dict | None:
         return None
     y_train = multiclass_targets(items.df.iloc[items.train_rows], ps, items.missing) \
         if len(items.train_rows) else np.empty(0, int)
-    y_train = y_train[y_train >= 0]
-    support = np.bincount(y, minlength=k)
-    prior_from = "train" if len(y_train) else "evaluated rows (no train row with one class)"
-    prior = np.bincount(y_train if len(y_train) else y, minlength=k) / max(len(y_train) or len(y), 1)
-    majority = int(np.argmax(prior))
-    constant = np.full(len(y), majority)
-    q, present = support / len(y), support > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(q + prior > 0, 2 * q * prior / (q + prior), 0.0)
+    c = constant_answers(y, y_train[y_train >= 0], k)
     name = f"zs/{ps.name}"
     return {
         "task": "multiclass", "classes": ps.class_names, "n": int(len(y)),
-        "support": support.tolist(), "prior": prior.tolist(), "prior_from": prior_from,
-        "n_prior": int(len(y_train) or len(y)), "majority_class": ps.class_names[majority],
-        "classes_present": int(present.sum()),
-        "baselines": {
-            f"{name}/balanced_accuracy": {"majority": M.balanced_accuracy(y, constant, k),
-                                          "prior": float(prior[present].mean())},
-            f"{name}/macro_f1": {"majority": M.macro_f1(y, constant, k), "prior": float(f1[present].mean())},
-            f"{name}/accuracy": {"majority": M.accuracy(y, constant), "prior": float(np.dot(q, prior))},
-        }}
+        "support": c.support.tolist(), "prior": c.prior.tolist(), "prior_from": c.prior_from,
+        "n_prior": c.n_prior, "majority_class": ps.class_names[c.majority],
+        "classes_present": int((c.support > 0).sum()),
+        "baselines": {f"{name}/{metric}": values for metric, values in c.scores.items()}}
+
+
+@dataclass(frozen=True)
+class ConstantAnswers:
+    """What the data alone scores on a multiclass task (see ``constant_answers``)."""
+
+    support: np.ndarray  # [K] evaluated targets per class
+    prior: np.ndarray  # [K] the label prior the answers are drawn from
+    prior_from: str
+    n_prior: int
+    majority: int  # index of the prior's most common class
+    scores: dict[str, dict[str, float]]  # {balanced_accuracy|macro_f1|accuracy: {majority, prior}}
+
+
+def constant_answers(y: np.ndarray, y_train: np.ndarray, k: int) -> ConstantAnswers:
+    """The two answers that need no image, scored on targets ``y`` (each in 0..k-1): ``majority``
+    (the train prior's most common class for every image: balanced accuracy 1/K) and ``prior``
+    (each class drawn at its train rate: expected accuracy sum_c q_c p_c, balanced accuracy mean
+    p_c, macro-F1 from the expected counts). ``y_train``: the train split's targets; without
+    any, the prior is the evaluated rows' own mix."""
+    support = np.bincount(y, minlength=k)
+    prior = np.bincount(y_train if len(y_train) else y, minlength=k) / max(len(y_train) or len(y), 1)
+    majority = int(np.argmax(prior))
+    constant = np.full(len(y), majority)
+    q, present = support / max(len(y), 1), support > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(q + prior > 0, 2 * q * prior / (q + prior), 0.0)
+    return ConstantAnswers(
+        support=support, prior=prior, n_prior=int(len(y_train) or len(y)), majority=majority,
+        prior_from="train" if len(y_train) else "evaluated rows (no train row with one class)",
+        scores={"balanced_accuracy": {"majority": M.balanced_accuracy(y, constant, k),
+                                      "prior": float(prior[present].mean())},
+                "macro_f1": {"majority": M.macro_f1(y, constant, k), "prior": float(f1[present].mean())},
+                "accuracy": {"majority": M.accuracy(y, constant), "prior": float(np.dot(q, prior))}})
 
 
 def _binary_reference(items: EvalItems, ps: PromptSet) -> dict | None:

@@ -47,6 +47,32 @@ def test_macro_f1_skips_classes_absent_from_truth():
     assert m.macro_f1(y_true, y_pred, 3) == pytest.approx(0.5)
 
 
+def test_balanced_accuracy_is_mean_recall_over_classes_in_the_truth():
+    y_true = np.array([0, 0, 0, 1, 1, 2])
+    y_pred = np.array([0, 0, 1, 1, 2, 2])
+    # recall per class: c0 = 2/3 ; c1 = 1/2 ; c2 = 1
+    assert m.balanced_accuracy(y_true, y_pred, 3) == pytest.approx((2 / 3 + 0.5 + 1) / 3)
+    # one answer for every item scores 1/K of the classes present, however common it is
+    assert m.balanced_accuracy(np.array([0, 0, 0, 1]), np.zeros(4, int), 4) == pytest.approx(0.5)
+    assert math.isnan(m.balanced_accuracy(np.array([], int), np.array([], int), 3))
+
+
+def _per_class_mean(t, p, score) -> float:
+    """A metric by its definition, one class at a time: the mean of ``score(is_c, said_c)``
+    over the classes present in the truth."""
+    return float(np.mean([score(t == c, p == c) for c in np.unique(t)]))
+
+
+def test_row_metrics_are_the_definitions_row_by_row():
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 4, (20, 15)), rng.integers(0, 4, (20, 15))
+    y_true[3] = 1  # a row with one class present
+    recall = lambda is_c, said_c: (is_c & said_c).sum() / is_c.sum()  # noqa: E731
+    f1 = lambda is_c, said_c: 2 * (is_c & said_c).sum() / (is_c.sum() + said_c.sum())  # noqa: E731
+    for rows, score in ((m.balanced_accuracy_rows, recall), (m.macro_f1_rows, f1)):
+        assert_close(rows(y_true, y_pred, 4), [_per_class_mean(t, p, score) for t, p in zip(y_true, y_pred)])
+
+
 # ---------------------------------------------------------------- zero-shot binary
 def test_binary_pair_probability_matches_softmax():
     p = m.binary_pair_probability(np.array([0.3, 0.0]), np.array([0.1, 0.0]))

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from eclip.evaluate.paired import agreement, binary_comparison, multiclass_comparison
+from eclip.evaluate.targets import multiclass_targets
 from eclip.model.prompts import BinaryLabel, PromptClass, PromptSet
 from floats import assert_close
 
@@ -35,6 +36,19 @@ def test_multiclass_difference_is_active_minus_compare_with_an_interval_around_i
     assert acc["difference"] == pytest.approx(0.4)
     assert 0.25 < acc["ci_low"] < 0.4 < acc["ci_high"] < 0.55
     assert acc["n"] == 100
+
+
+def test_multiclass_comparison_leads_with_balanced_accuracy_which_sees_past_a_common_class():
+    truth = np.array([0] * 80 + [1] * 20)
+    df = _labels((1 - truth).tolist())           # class 0 is "Pleural Effusion" positive
+    assert (multiclass_targets(df, CLASSES) == truth).all()
+    constant = np.zeros(100, int)                # the common class for every image
+    active = truth.copy()
+    active[:20] = 1                              # wrong on 20 of the common class, right on the rare
+    table = multiclass_comparison(df, CLASSES, active, constant, n_boot=200).set_index("name")
+    assert table.index.tolist() == ["balanced accuracy", "macro-F1", "accuracy"]
+    assert (table.loc["accuracy", "active"], table.loc["accuracy", "compare"]) == (0.8, 0.8)
+    assert (table.loc["balanced accuracy", "active"], table.loc["balanced accuracy", "compare"]) == (0.875, 0.5)
 
 
 def test_multiclass_comparison_of_a_model_with_itself_is_zero():

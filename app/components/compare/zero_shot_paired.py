@@ -16,8 +16,8 @@ from app.components import loaders, state
 from app.components.compare.side_by_side import label, other_index
 from app.core import paths
 from eclip.evaluate.paired import agreement, binary_comparison, for_display, multiclass_comparison
-from eclip.evaluate.suite import MIN_POSITIVES
-from eclip.evaluate.metrics import accuracy, macro_f1
+from eclip.evaluate.suite import MIN_POSITIVES, ConstantAnswers, constant_answers
+from eclip.evaluate.metrics import accuracy, balanced_accuracy, macro_f1
 from eclip.evaluate.targets import multiclass_targets
 from eclip.evaluate.zeroshot import binary_results, binary_scores, mean_auroc, multiclass_scores
 from eclip.index.store import EmbeddingIndex
@@ -45,6 +45,23 @@ def split_targets(manifest: pd.DataFrame, rows: np.ndarray, ps, df: pd.DataFrame
         return target
 
     return _TARGETS.get_or_compute((manifest,), (rows.tobytes(), ps), compute)
+
+
+def constant_answer(manifest: pd.DataFrame, target: np.ndarray, ps) -> ConstantAnswers | None:
+    """What answering without the image scores on a multiclass split (``target``: its
+    ``split_targets``), the prior taken from the manifest's train split; None without targets."""
+    y = target[target >= 0]
+    if not len(y):
+        return None
+    y_train = split_targets(manifest, np.flatnonzero(manifest["split"] == "train"), ps)
+    return constant_answers(y, y_train[y_train >= 0], len(ps.class_names))
+
+
+# a constant score ranks every image alike: AUROC 0.5 for any pair (a random one, on average)
+CONSTANT_AUROC = 0.5
+MULTICLASS_METRICS = (("balanced accuracy", "balanced_accuracy", balanced_accuracy),  # headline first
+                      ("macro-F1", "macro_f1", macro_f1),
+                      ("accuracy", "accuracy", lambda y, p, _k: accuracy(y, p)))
 
 
 def split_results(root: str, rows: np.ndarray, df: pd.DataFrame, ps, probs: np.ndarray,
@@ -81,7 +98,7 @@ def zero_shot(other, root: str, manifest: pd.DataFrame, rows: np.ndarray, ps, pr
     table = PAIRED.get_or_compute(key, lambda: _paired_table(df, ps, a.ranked, b.ranked, floor, target))
     names = label(state.current_checkpoint()), label(ck)
     st.subheader(f"{names[0]} vs {names[1]}")
-    _split_scores(root, rows, df, ps, dict(zip(names, (a, b))), floor, target)
+    _split_scores(root, manifest, rows, df, ps, dict(zip(names, (a, b))), floor, target)
     _show_paired(table, *names, agreement(a.predicted, b.predicted, a.shown, b.shown),
                  ps.task == "binary", floor)
 
@@ -116,30 +133,39 @@ class Scored:
         return cls((raw > 0.5, raw), shown, shown > 0.5, cal)
 
 
-def _split_scores(root: str, rows: np.ndarray, df: pd.DataFrame, ps, scored: dict[str, Scored],
-                  floor: int, target: np.ndarray | None = None) -> None:
+def _split_scores(root: str, manifest: pd.DataFrame, rows: np.ndarray, df: pd.DataFrame, ps,
+                  scored: dict[str, Scored], floor: int, target: np.ndarray | None = None) -> None:
     """Each model's split-level scores, one row per model: what the page above shows for the
     active model alone. ``target``: a multiclass set's ``split_targets``."""
-    lines = []
-    if ps.task == "multiclass":
-        ok, n = target >= 0, len(ps.class_names)
-    for name, s in scored.items():
-        if ps.task == "multiclass":
-            lines.append({"model": name,
-                          "accuracy": f"{accuracy(target[ok], s.predicted[ok]):.3f}" if ok.any() else "–",
-                          "macro-F1": f"{macro_f1(target[ok], s.predicted[ok], n):.3f}" if ok.any() else "–"})
-            continue
-        macro = mean_auroc(split_results(root, rows, df, ps, s.ranked[1], floor))
-        lines.append({"model": name, f"macro AUROC (≥ {floor} positives and negatives)":
-                      "–" if np.isnan(macro) else f"{macro:.3f}",
-                      "mean P(positive)": f"{float(s.shown.mean()):.3f}",
-                      "calibrated on the validate split": _calibrated(s.calibration)})
+    lines = [_multiclass_line(name, s.predicted, target, len(ps.class_names)) if ps.task == "multiclass"
+             else _binary_line(name, s, split_results(root, rows, df, ps, s.ranked[1], floor), floor)
+             for name, s in scored.items()]
+    if ps.task == "multiclass" and (base := constant_answer(manifest, target, ps)) is not None:
+        lines.append({"model": f"constant answer: {ps.class_names[base.majority]}",
+                      **{title: f"{base.scores[key]['majority']:.3f}" for title, key, _ in MULTICLASS_METRICS}})
+    elif ps.task != "multiclass":
+        lines.append({"model": "any constant score", f"macro AUROC (≥ {floor} positives and negatives)":
+                      f"{CONSTANT_AUROC:.3f}", "mean P(positive)": "–", "calibrated on the validate split": "–"})
     st.markdown("**Each model on this split**")
     st.dataframe(pd.DataFrame(lines), hide_index=True)
     notes = [f"{name}: {s.calibration.summary()}" for name, s in scored.items() if s.calibration]
     if notes:
         st.caption("  \n".join(notes) + "  \nAUROC is each model's raw ranking; the probabilities "
                    "and the agreement below are calibrated where the pair is.")
+
+
+def _multiclass_line(name: str, predicted: np.ndarray, target: np.ndarray, k: int) -> dict:
+    ok = target >= 0
+    return {"model": name, **{title: f"{fn(target[ok], predicted[ok], k):.3f}" if ok.any() else "–"
+                              for title, _, fn in MULTICLASS_METRICS}}
+
+
+def _binary_line(name: str, s: Scored, table: pd.DataFrame, floor: int) -> dict:
+    macro = mean_auroc(table)
+    return {"model": name,
+            f"macro AUROC (≥ {floor} positives and negatives)": "–" if np.isnan(macro) else f"{macro:.3f}",
+            "mean P(positive)": f"{float(s.shown.mean()):.3f}",
+            "calibrated on the validate split": _calibrated(s.calibration)}
 
 
 def _calibrated(cal: ZeroShotCalibration | None) -> str:
@@ -176,7 +202,7 @@ def _show_paired(table: pd.DataFrame, name_a: str, name_b: str, agree: dict, bin
     st.dataframe(shown, hide_index=True, column_config={  # 8 columns in the ~800 px of a 1280 x 720 window
         c: st.column_config.Column(width=widths[c]) for c in shown.columns if c in widths})
     what = ("AUROC per pair and their mean" if binary
-            else "Accuracy and macro-F1 over the cases with one target class")
+            else "Balanced accuracy, macro-F1 and accuracy over the cases with one target class")
     st.caption(f"{what}. Paired bootstrap (1,000 resamples of the images, both models scored on each): "
                "an interval that excludes 0 is a difference these images support. "
                + (f"A pair's AUROC needs at least {floor} positives and negatives (the number box "

@@ -13,6 +13,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from eclip.data.manifest import read_manifest
+from eclip.evaluate.targets import multiclass_targets
+from eclip.model.prompts import load_prompt_set
+
 MAIN = Path(__file__).resolve().parents[3] / "app" / "main.py"
 
 TIMEOUT = 90
@@ -131,23 +135,30 @@ def test_zero_shot_compare_pane_scores_both_models_calibrated(compare_env):
     """The split-level scores were the active model's alone, and the pane's probabilities raw."""
     at = _page("zero_shot.py", compare=compare_env["compare"], zs_split="all")
     both = next(d.value for d in at.dataframe if "model" in d.value.columns)
-    assert both["model"].tolist() == ["micro", "micro-b"]
+    assert both["model"].tolist() == ["micro", "micro-b", "any constant score"]  # the baseline beside them
     assert {"mean P(positive)", "calibrated on the validate split"} <= set(both.columns)
-    assert any(c.startswith("macro AUROC") for c in both.columns)
-    assert both["mean P(positive)"].nunique() == 2  # two models, two scores
+    macro = next(c for c in both.columns if c.startswith("macro AUROC"))
+    assert both[macro].iloc[2] == "0.500"
+    assert both["mean P(positive)"].iloc[:2].nunique() == 2  # two models, two scores
     captions = " ".join(c.value for c in at.caption)
     assert "micro: Probabilities calibrated on the validate split" in captions
     assert "micro-b: Probabilities calibrated on the validate split" in captions
     at.selectbox(key="zs_set").select("findings").run()
     assert not at.exception, [e.value for e in at.exception]
     both = next(d.value for d in at.dataframe if "model" in d.value.columns)
-    assert both["model"].tolist() == ["micro", "micro-b"] and {"accuracy", "macro-F1"} <= set(both.columns)
+    assert both.columns.tolist() == ["model", "balanced accuracy", "macro-F1", "accuracy"]
+    assert both["model"].tolist()[:2] == ["micro", "micro-b"]
+    # a constant answer scores 1/K balanced accuracy over the K classes present
+    constant = both.iloc[2]
+    assert constant["model"].startswith("constant answer: ") and len(both) == 3
+    target = multiclass_targets(read_manifest(compare_env["data"]), load_prompt_set("findings"))
+    assert constant["balanced accuracy"] == f"{1 / len(np.unique(target[target >= 0])):.3f}"
 
 
-def test_zero_shot_compares_classes_by_accuracy_and_macro_f1(compare_env):
+def test_zero_shot_compares_classes_by_balanced_accuracy_first(compare_env):
     at = _page("zero_shot.py", compare=compare_env["compare"], zs_split="all", zs_set="findings")
     table = next(d.value for d in at.dataframe if "95% CI low" in d.value.columns)
-    assert table["name"].tolist() == ["accuracy", "macro-F1"]
+    assert table["name"].tolist() == ["balanced accuracy", "macro-F1", "accuracy"]
     assert (table["95% CI low"] <= table["Δ (micro − micro-b)"]).all()
     assert (table["Δ (micro − micro-b)"] <= table["95% CI high"]).all()
 
@@ -247,17 +258,16 @@ def test_zero_shot_upload_is_scored_by_both_models_with_numbers_on_the_bars(comp
 
 
 def _shown_scores(at: AppTest) -> tuple[dict, dict]:
-    """(the page's accuracy and macro-F1 metrics, the compare pane's row for the active model)."""
-    page = {m.label: m.value for m in at.metric if m.label in ("accuracy", "macro-F1")}
+    """(the page's balanced accuracy, accuracy and macro-F1, the compare pane's row for the active model)."""
+    shown = ["balanced accuracy", "accuracy", "macro-F1"]
+    page = {m.label: m.value for m in at.metric if m.label in shown}
     both = next(d.value for d in at.dataframe if "model" in d.value.columns)
-    return page, both.set_index("model").loc["micro", ["accuracy", "macro-F1"]].to_dict()
+    return page, both.set_index("model").loc["micro", shown].to_dict()
 
 
 def test_typed_classes_are_scored_once_for_the_page_and_the_compare_pane(compare_env):
     """The page and the pane read one scoring of the active model; an edit rescores both."""
-    from eclip.data.manifest import read_manifest
     from eclip.evaluate.metrics import accuracy
-    from eclip.evaluate.targets import multiclass_targets
     from eclip.evaluate.typed_prompts import parse_classes
     from eclip.evaluate.zeroshot import multiclass_scores
     from eclip.index import load_index

@@ -216,11 +216,21 @@ def test_zero_shot_file_and_custom_prompts(model_env):
     assert 0.0 <= acc <= 1.0
     cm = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["z"]
     assert sum(map(sum, cm)) == 24  # every case lands in the confusion matrix once
+    # balanced accuracy leads, beside a constant answer's 1/K over the K classes present
+    assert [m.label for m in at.metric][1:4] == ["balanced accuracy", "macro-F1", "accuracy"]
+    balanced = next(m for m in at.metric if m.label == "balanced accuracy")
+    present = sum(1 for row in cm if sum(row))
+    delta = float(balanced.delta.split()[0].replace("−", "-"))
+    assert abs(delta - (float(balanced.value) - 1 / present)) < 2e-3  # both shown to 3 decimals
+    assert any("against a constant answer" in c.value for c in at.caption)
     at.text_area(key="zs_custom").input("only one line: prompt").run()
     assert any("at least two classes" in e.value for e in at.error)
     at.selectbox(key="zs_set").select("binary").run()
     assert not at.exception
     assert "AUROC" in at.dataframe[0].value.columns
+    at.number_input(key="zs_min_pos").set_value(1).run()  # the tiny set's labels all get an AUROC
+    macro = next(m for m in at.metric if m.label.startswith("macro AUROC"))
+    assert macro.delta == f"{float(macro.value) - 0.5:+.3f} vs constant"
 
 
 def test_zero_shot_pairs_show_their_calibration_and_base_rate(model_env):
