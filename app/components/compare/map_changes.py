@@ -19,10 +19,11 @@ from eclip.index.store import EmbeddingIndex
 from eclip.memo import BoundedCache
 
 
-# k of the neighbourhood change (1 - overlap of the k nearest cases). Between demo-eclip and
-# demo-clip, k = 10 left 199 of the 2,000 cases tied at 1.0 (no neighbour in common), so the
-# ringed 25 were an arbitrary pick among them; k = 30 leaves 8 at the top (median change 0.63).
-NEIGHBOURS = 30
+# k of the neighbourhood change (1 - overlap of the k nearest cases). Too small a k ties many
+# cases at 1.0 (no neighbour in common) and the ringed 25 become an arbitrary pick among them:
+# on data/demo the shipped ResNet pair ties 635 cases at k = 10, 30 at k = 30, 4 at k = 50
+# (median change 0.78); the ViT pair before it tied 8 at k = 30.
+NEIGHBOURS = 50
 TOP_CHANGED = 25
 SHOW_NEIGHBOURS = 8  # of a case picked in the most-changed list, shown under each model
 CHANGED = BoundedCache(8, "neighbourhood changes")
@@ -113,5 +114,8 @@ def changed_table(manifest: pd.DataFrame, change: np.ndarray, top: np.ndarray) -
                           "finding": cases.primary_finding(manifest).to_numpy()[top],
                           "neighbourhood change": change[top].round(2)})
     event = st.dataframe(table, hide_index=True, key="emb_changed", on_select="rerun",
-                         selection_mode="multi-row", height=240)
+                         selection_mode="multi-row", height=240, column_config={
+                             "neighbourhood change": st.column_config.NumberColumn(
+                                 format="%.2f", help="1 − overlap of the case's nearest cases in the two "
+                                                     "models' image embeddings: 1.00, none in common")})
     return table["id"].iloc[event.selection.rows].tolist() if event else []
