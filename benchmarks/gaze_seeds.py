@@ -347,13 +347,27 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def heading(pair: str, seeds: list[int]) -> str:
+    """What the result file is, where its design was written down, and whether it is complete."""
+    from eclip.evaluate.gaze_effect import PLANNED_SEEDS
+
+    which = "the plan's config pair" if pair == "paper" else f"the `{pair}` config pair"
+    short = (f" **Provisional: {len(seeds)} of the {PLANNED_SEEDS} planned seeds.**"
+             if len(seeds) < PLANNED_SEEDS else "")
+    return (f"# Does gaze help on this corpus? The seeds experiment on {which}\n\n"
+            "Arms, seeds, metrics and the claim rule were written down before the runs: "
+            "[gaze-seeds-plan.md](gaze-seeds-plan.md). Every metric is measured on the report-disjoint "
+            "fresh corpus (test cases whose report text no training or choice saw). Written by "
+            f"`python benchmarks/gaze_seeds.py report --pair {pair}`.{short}\n\n")
+
+
 def report(a) -> None:
     scores, seeds = load_scores(a.scores, a.seeds)
     if len(seeds) < 2:
         raise SystemExit(f"report: need at least 2 seeds scored for every arm in {a.scores} "
                          f"(scored: {seeds}); run `train` and `evaluate` first")
     result = build_report(scores, seeds, a.n_boot)
-    text = markdown(result)
+    text = heading(a.pair, seeds) + markdown(result)
     if "prior" in arms(a.pair):  # the fourth arm, on the seeds all four have scored
         scores4, seeds4 = load_scores(a.scores, a.seeds, (*ARMS, "prior"))
         if len(seeds4) >= 2:

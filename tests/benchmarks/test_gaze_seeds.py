@@ -4,6 +4,7 @@ interval over seeds, the two-level bootstrap and the claim rule, on synthetic ru
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,26 @@ def test_the_prior_arm_is_claimed_against_clip_and_random_heatmaps(gs):
     assert report["gaze_helps"]["pointing"]
     assert report["contrasts"]["eclip - prior"]["pointing"]["verdict"] == "worse"  # described, not claimed
     assert "the gaze prior alone" in gs.markdown(report)
+
+
+def test_report_writes_both_files_says_where_the_plan_is_and_whether_it_is_provisional(gs, tmp_path, capsys):
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    rng = np.random.default_rng(2)
+    for seed in (0, 1):
+        for arm in gs.ARMS:
+            np.savez_compressed(gs.scores_file(seed, arm, root=scores), **fake_run(rng, 1.0, 0.5))
+    out = tmp_path / "result"
+    gs.main(["report", "--pair", "rn-local", "--scores", str(scores), "--out", str(out), "--n-boot", "20"])
+    text = out.with_suffix(".md").read_text()
+    assert text.startswith("# Does gaze help on this corpus? The seeds experiment on the `rn-local` config pair")
+    assert "[gaze-seeds-plan.md](gaze-seeds-plan.md)" in text
+    assert "**Provisional: 2 of the 6 planned seeds.**" in text
+    assert "The prior-only arm: 0 seed(s) scored beside the other three; not reported." in text
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["seeds"] == [0, 1] and "prior" not in result
+    assert capsys.readouterr().out == text + "\n"  # printed as written
+    assert "Provisional" not in gs.heading("rn-local", list(range(6)))
 
 
 def test_status_tells_scored_finished_training_and_not_started_apart(gs, tmp_path):
