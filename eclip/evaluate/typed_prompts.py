@@ -21,7 +21,8 @@ In a pair '|' splits the two sides, so there only ';' separates prompts.
 
 A class (a pair: its name) maps to a label column, tried in this order:
 
-1. the label's name, case-insensitive ("pleural effusion" -> Pleural Effusion);
+1. the label's name, case-insensitive ("pleural effusion" -> Pleural Effusion), or a common way
+   of calling a film normal ("normal chest", "unremarkable", "no acute disease" -> No Finding);
 2. a phrase the shipped prompt files use for a label (eclip/assets/prompts/*.json: class names,
    phrases, prompts; a binary file's negative prompts give the label negated);
 3. a negation cue in front, as the report labeller reads them ("no", "without",
@@ -55,6 +56,13 @@ _SIDE_PROMPTS = re.compile(r";")  # between the prompts of one side of a pair
 _ARTICLE = re.compile(r"^(?:a|an|the)\s+")
 _NEG_CUE = re.compile(rf"^{PRE_NEGATION}\s+")
 _LABEL_NAMES = {lab.lower(): lab for lab in LABELS}
+# What a newcomer types for the normal class; none names a label, and the labeller reads no
+# finding in them (it labels No Finding only from a whole report).
+_NORMAL = frozenset({
+    "normal chest", "normal chest x-ray", "normal chest xray", "normal chest radiograph", "normal radiograph",
+    "normal film", "normal study", "normal x-ray", "normal cxr", "healthy", "healthy chest", "unremarkable",
+    "unremarkable chest", "no abnormality", "no abnormalities", "no acute disease", "no acute findings",
+    "no acute abnormality", "clear lungs", "lungs clear"})
 
 EMPTY_CLASSES = ("The box is empty: type at least two classes, one per line, e.g. "
                  "'pleural effusion' and 'no pleural effusion'.")
@@ -235,6 +243,8 @@ def _key(text: str) -> str:
 def _direct(key: str) -> LabelMatch | None:
     if key in _LABEL_NAMES:
         return LabelMatch((_LABEL_NAMES[key],), False, "label name")
+    if key in _NORMAL:
+        return LabelMatch(("No Finding",), False, "a common name for a normal film")
     return _phrases().get(key)
 
 

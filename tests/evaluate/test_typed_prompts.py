@@ -49,6 +49,9 @@ def test_named_templates_semicolon_and_the_old_bar_form_alike():
     ("The lungs are clear.", ("No Finding",), False, "prompt file"),
     ("Consolidation/Opacity", ("Consolidation", "Lung Opacity"), False, "prompt file binary.json"),
     ("normal", ("No Finding",), False, "MeSH"),
+    ("normal chest", ("No Finding",), False, "a common name for a normal film"),
+    ("No acute disease.", ("No Finding",), False, "normal film"),  # not the negation of a label
+    ("Unremarkable", ("No Finding",), False, "normal film"),
     ("pulmonary congestion", ("Edema",), False, "MeSH"),
     ("effusion", ("Pleural Effusion",), False, "report labeller"),
     ("enlarged heart", ("Cardiomegaly",), False, "report labeller"),
