@@ -140,12 +140,12 @@ def _split_scores(root: str, manifest: pd.DataFrame, rows: np.ndarray, df: pd.Da
     lines = [_multiclass_line(name, s.predicted, target, len(ps.class_names)) if ps.task == "multiclass"
              else _binary_line(name, s, split_results(root, rows, df, ps, s.ranked[1], floor), floor)
              for name, s in scored.items()]
-    if ps.task == "multiclass" and (base := constant_answer(manifest, target, ps)) is not None:
-        lines.append({"model": f"constant answer: {ps.class_names[base.majority]}",
-                      **{title: f"{base.scores[key]['majority']:.3f}" for title, key, _ in MULTICLASS_METRICS}})
-    elif ps.task != "multiclass":
+    if ps.task != "multiclass":
         lines.append({"model": "any constant score", f"macro AUROC (≥ {floor} positives and negatives)":
                       f"{CONSTANT_AUROC:.3f}", "mean P(positive)": "–", "calibrated on the validate split": "–"})
+    elif (base := constant_answer(manifest, target, ps)) is not None:
+        lines.append({"model": f"constant answer: {ps.class_names[base.majority]}",
+                      **{title: f"{base.scores[key]['majority']:.3f}" for title, key, _ in MULTICLASS_METRICS}})
     st.markdown("**Each model on this split**")
     st.dataframe(pd.DataFrame(lines), hide_index=True)
     notes = [f"{name}: {s.calibration.summary()}" for name, s in scored.items() if s.calibration]
