@@ -1,6 +1,6 @@
 """Beside a draft (Draft report, Presenter): its evidence check from eclip.report.evidence
 (disagreements with the zero-shot findings, a likely finding it never mentions included; its
-repetitions and conflicting sides) and the zero-shot probabilities it was checked against,
+repetitions and contradictions) and the zero-shot probabilities it was checked against,
 each saying whether it was calibrated on the validate split (or why not) and its base rate."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def probabilities(findings: Sequence[tuple[str, float]], zero_shot: Sequence[Zer
 
 def evidence_view(evidence: dict) -> None:
     """The findings where the draft and the zero-shot probabilities disagree (a likely
-    finding the draft never mentions included), then the draft's repetitions and sides."""
+    finding the draft never mentions included), then the draft's repetitions and contradictions."""
     st.markdown("**Draft vs zero-shot findings**")
     if not evidence["conflicts"]:
         st.success(f"No disagreement ({evidence['checked']} finding(s) the draft takes a position on; "
@@ -40,10 +40,11 @@ def evidence_view(evidence: dict) -> None:
                    f"{said or 'does not mention it'}{words}", icon=":material/report:")
     if evidence["conflicts"]:
         st.caption("Check these against the image before using the draft.")
-    st.markdown("**Repetition and sides**")
+    st.markdown("**Repetition and contradictions**")
     issues = [r["message"] for r in evidence.get("repeats", [])] + [
         s["message"] for s in evidence.get("laterality", [])]
     for message in issues:
         st.warning(cases.md_escape(message), icon=":material/content_copy:")
     if not issues and "repeats" in evidence:
-        st.success("Nothing said twice; no finding on conflicting sides.", icon=":material/check_circle:")
+        st.success("Nothing said twice; no finding said both present and absent, or on conflicting sides.",
+                   icon=":material/check_circle:")

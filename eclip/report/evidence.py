@@ -19,13 +19,16 @@ Two checks of the text itself, whatever the evidence:
 * repetition: a sentence, or a clause of at least two words, said twice (compared in lower
   case with punctuation and spacing ignored; a repeated sentence is not listed again clause
   by clause);
-* laterality, per finding over the clauses that mention it, a clause's side being the
-  ``left``/``right`` it names (``bilateral``/``both`` name both; a clause naming left and right
-  without ``bilateral`` is not read for a side, as it may describe two findings): the finding is
-  said present and absent on the same side (``contradicts``: "left pleural effusion ... no left
-  effusion"), or present on the left in one clause and on the right in another with no clause
-  calling it bilateral (``mixes sides``: one of them is likely the wrong side). Where the model
-  puts the finding is not compared: the check reads the draft only.
+* contradiction and laterality, per finding over the clauses that mention it, a clause's side
+  being the ``left``/``right`` it names (``bilateral``/``both`` name both; a clause naming left
+  and right without ``bilateral`` is not read for a side, as it may describe two findings): the
+  finding is said present and absent on the same side (``contradicts``: "left pleural effusion
+  ... no left effusion"), or said absent with no side, i.e. anywhere, and present in another
+  clause (``contradicts``: "the heart is enlarged ... no cardiomegaly"; an absence that compares
+  with an earlier film, "no new effusion", is not read this way), or present on the left in one
+  clause and on the right in another with no clause calling it bilateral (``mixes sides``: one
+  of them is likely the wrong side). Where the model puts the finding is not compared: the check
+  reads the draft only.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ _SENTENCE = re.compile(r"[.!?\n]+")
 _CLAUSE = re.compile(r"[.!?;:,\n]+|\b(?:but|however|although|whereas)\b")
 _WORDS = re.compile(r"[a-z0-9]+")
 _SIDE = re.compile(r"\b(left|right|bilateral(?:ly)?|both)\b")
+# words of an absence that compares with an earlier film ("no new effusion"): not an absence
+# of the finding itself
+_COMPARED = re.compile(r"\b(new|newly|increas\w*|worse\w*|interval|change\w*|further|additional|recurren\w*)\b")
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,8 @@ class SideIssue:
     def message(self) -> str:
         quoted = " / ".join(f"\u201c{w}\u201d" for w in self.words)
         if self.kind == "contradicts":
-            return f"{self.finding}: said present and absent on the same side ({quoted})"
+            where = " on the same side" if _sides(self.words[1]) else ""
+            return f"{self.finding}: said present and absent{where} ({quoted})"
         return f"{self.finding}: said on the left in one place and on the right in another ({quoted})"
 
 
@@ -199,14 +206,19 @@ def _sides(clause: str) -> frozenset[str]:
 
 
 def laterality(text: str) -> tuple[SideIssue, ...]:
-    """Findings said present and absent on one side, or present on the left and on the right
-    in different clauses without "bilateral" (see the module doc)."""
+    """Findings said present and absent on one side or anywhere, or present on the left and on
+    the right in different clauses without "bilateral" (see the module doc)."""
     by_finding: dict[str, list] = {}
     for m in mentions(text):
         if m.label not in SKIPPED and m.value in (0, 1):
             by_finding.setdefault(m.label, []).append((m.value, _sides(m.clause), m.clause))
     issues = []
     for finding, said in by_finding.items():
+        present = [c for v, _, c in said if v == 1]
+        nowhere = [c for v, s, c in said if v == 0 and not s and not _COMPARED.search(c)]
+        if present and nowhere:
+            issues.append(SideIssue(finding, "contradicts", (present[0], nowhere[0])))
+            continue
         for side in ("left", "right"):
             present = [c for v, s, c in said if v == 1 and side in s]
             absent = [c for v, s, c in said if v == 0 and side in s]

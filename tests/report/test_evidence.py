@@ -132,6 +132,17 @@ def test_bilateral_then_absent_on_one_side_contradicts():
     assert [i.kind for i in laterality("Bilateral pleural effusions. No right pleural effusion.")] == ["contradicts"]
 
 
+@pytest.mark.parametrize("text, words", [
+    ("The heart is enlarged. No cardiomegaly.", ("the heart is enlarged", "no cardiomegaly")),
+    ("Heart size is normal. The heart is mildly enlarged.", ("the heart is mildly enlarged", "heart size is normal")),
+    ("No pleural effusion. Small left pleural effusion.", ("small left pleural effusion", "no pleural effusion")),
+])
+def test_a_finding_present_and_absent_anywhere_contradicts(text, words):
+    (issue,) = laterality(text)
+    assert (issue.kind, issue.words) == ("contradicts", words)
+    assert issue.message().endswith(f"said present and absent (\u201c{words[0]}\u201d / \u201c{words[1]}\u201d)")
+
+
 def test_left_in_one_clause_and_right_in_another_mixes_sides():
     (issue,) = laterality("Left pneumothorax is seen. The right pneumothorax is small.")
     assert (issue.finding, issue.kind) == ("Pneumothorax", "mixes sides")
@@ -144,6 +155,9 @@ def test_left_in_one_clause_and_right_in_another_mixes_sides():
     "Bilateral pleural effusions, left greater than right. Small right effusion.",  # said bilateral
     "Left lower lobe atelectasis and right pleural effusion. No right pneumothorax.",  # two findings in a clause
     "Possible left pneumothorax. No left pneumothorax.",  # hedged, not a position
+    "Small left pleural effusion. No new effusion.",  # compares with an earlier film
+    "Stable cardiomegaly. No interval change in the cardiomegaly.",
+    "Small left pleural effusion. No right pleural effusion.",
 ])
 def test_consistent_sides_raise_nothing(text):
     assert laterality(text) == ()
