@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from eclip.data.images import DisplayMeta, ImageTooLarge
+from eclip.data.images import DisplayMeta, ImageTooLarge, NoDecoder
 from eclip.data.radiograph import load_upload
 from eclip.data.window import AS_STORED, CHOICES, Window, Windowable, value_range, windowable
 from eclip.errors import EclipError
@@ -104,6 +104,9 @@ def refusal(exc: EclipError) -> str:
         return (f"This image is too large to open here: {_count(exc.pixels)}, more than this server "
                 f"takes ({_count(exc.limit)} at most). Downscale it (e.g. export it at 2048 pixels "
                 "on its longer side) and upload it again.")
+    if isinstance(exc, NoDecoder):  # the message names packages to install: the server's business
+        return (f"This DICOM's pixel data is compressed as {exc.syntax}, which this server cannot "
+                "decode. Export the image uncompressed (or as PNG) and upload it again.")
     return str(exc)
 
 

@@ -225,6 +225,16 @@ class ImageTooLarge(ImageLoadError):
         self.limit = limit
 
 
+class NoDecoder(ImageLoadError):
+    """The pixel data is compressed in a way no installed decoder reads. ``syntax`` (the
+    transfer syntax's name) lets an app word it for its own readers (the message says what
+    to install, for whoever runs the server)."""
+
+    def __init__(self, message: str, syntax: str):
+        super().__init__(message)
+        self.syntax = syntax
+
+
 def _check_pixels(path: Path, width: int, height: int, limit: int) -> None:
     if width < 1 or height < 1:
         raise ImageLoadError(f"{path}: header gives an empty image size {width}x{height}")
@@ -315,7 +325,8 @@ def _load_dicom(path: Path, limit: int, source=None, keep_values: bool = False) 
     except (ImageLoadError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - values are parsed lazily: bad ones fail here
-        raise ImageLoadError(f"{path}: malformed DICOM header or pixel data ({_reason(exc)})") from exc
+        raise ImageLoadError(f"{path}: malformed DICOM header or pixel data ({_reason(exc)}). Export the "
+                             "image again (uncompressed DICOM or PNG) and retry.") from exc
 
 
 def _decode_dicom(path: Path, ds, limit: int, keep_values: bool = False) -> LoadedImage:
@@ -331,7 +342,8 @@ def _decode_dicom(path: Path, ds, limit: int, keep_values: bool = False) -> Load
     try:
         stored = ds.pixel_array
     except Exception as exc:  # noqa: BLE001
-        raise ImageLoadError(f"{path}: cannot decode DICOM pixel data ({_reason(exc)})") from exc
+        raise ImageLoadError(f"{path}: cannot decode DICOM pixel data ({_reason(exc)}). The file may be "
+                             "damaged: export the image again (uncompressed DICOM or PNG) and retry.") from exc
     if stored.shape[:2] != (rows, cols):
         raise ImageLoadError(
             f"{path}: decoded pixel data has shape {stored.shape}, header says {rows}x{cols}"
@@ -372,16 +384,16 @@ def _check_decodable(path: Path, ds) -> None:
     try:
         decoder = get_decoder(tsyntax)
     except NotImplementedError:
-        raise ImageLoadError(
+        raise NoDecoder(
             f"{path}: transfer syntax {tsyntax.name} ({tsyntax}) has no pixel data decoder "
-            "in pydicom; convert the file to an uncompressed DICOM (e.g. dcmdjpeg/gdcmconv)"
+            "in pydicom; convert the file to an uncompressed DICOM (e.g. dcmdjpeg/gdcmconv)", tsyntax.name
         ) from None
     if not decoder.is_available:
         options = "; ".join(decoder.missing_dependencies)
-        raise ImageLoadError(
+        raise NoDecoder(
             f"{path}: pixel data is compressed as {tsyntax.name} and no decoder for it is "
             f"installed. Install one of: {options} (e.g. pip install pylibjpeg "
-            "pylibjpeg-libjpeg pylibjpeg-openjpeg)."
+            "pylibjpeg-libjpeg pylibjpeg-openjpeg).", tsyntax.name
         )
 
 

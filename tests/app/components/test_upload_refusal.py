@@ -36,3 +36,18 @@ def test_a_ct_slice_and_a_thumbnail_are_refused_in_plain_words(app_env):
     buf = io.BytesIO()
     Image.new("L", (1, 1)).save(buf, "PNG")
     assert "too small to be read as a chest X-ray" in _refused(buf.getvalue())
+
+
+def test_a_compression_this_server_cannot_decode_is_refused_without_server_advice():
+    """The decoder's message names packages to install (for whoever runs the server); the
+    visitor reads what to do with the file instead."""
+    from app.components.upload import refusal
+    from eclip.data.images import NoDecoder
+
+    exc = NoDecoder("uploaded image: pixel data is compressed as JPEG Lossless and no decoder for it is "
+                    "installed. Install one of: gdcm (e.g. pip install pylibjpeg).", "JPEG Lossless")
+    said = refusal(exc)
+    assert "compressed as JPEG Lossless, which this server cannot decode" in said
+    assert "Export the image uncompressed (or as PNG)" in said
+    for advice in ("install", "pip", "gdcm", "pylibjpeg"):
+        assert advice not in said.lower(), advice
