@@ -195,7 +195,7 @@ def _draft(r: CaseReport) -> str:
              "finding(s) the draft takes a position on; no likely finding left unmentioned).</p>")
     issues = [i.get("message", "") for i in (d.evidence.get("repeats") or []) + (d.evidence.get("laterality") or [])]
     if issues:
-        check += "<p>Repetition and sides:</p><ul>" + "".join(f"<li>{_e(m)}</li>" for m in issues) + "</ul>"
+        check += "<p>Repetition and contradictions:</p><ul>" + "".join(f"<li>{_e(m)}</li>" for m in issues) + "</ul>"
     prov = _table([[k, _value(v)] for k, v in d.provenance.items()], ["provenance", "value"])
     return (f'<h2>Draft report <span class="mark draftmark">{_e(DISCLAIMER_TEXT)}</span></h2>'
             f"<pre>{_e(d.text)}</pre>{check}{prov}")
