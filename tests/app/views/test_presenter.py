@@ -254,7 +254,8 @@ def test_presenter_draft_shows_its_check_and_the_calibrated_probabilities(tour_e
     monkeypatch.setattr(context, "zero_shot_evidence", lambda *a, **k: likely)
     at = _presenter()
     shown = [m.value for m in at.markdown]
-    assert {"**Draft vs zero-shot findings**", "**Repetition and contradictions**", "**Zero-shot findings**"} <= set(shown)
+    headings = {"**Draft vs zero-shot findings**", "**Repetition and contradictions**", "**Zero-shot findings**"}
+    assert headings <= set(shown)
     assert any(":blue-badge[Edema 0.93]" in m for m in shown)
     ignored = [w.value for w in at.warning if "does not mention it" in w.value]
     assert any("**Edema** (zero-shot p = 0.93)" in w for w in ignored)  # a likely finding left out
