@@ -100,9 +100,12 @@ def scores_file(seed: int, arm: str, pair: str = "paper", root: Path | None = No
 
 def train_command(folder: Path, arm: str, seed: int, steps: int | None, threads: int,
                   pair: str = "paper") -> list[str]:
-    """Resume a started run (it has a config.json), else start it."""
+    """Resume a run from its last checkpoint, else start it (a run stopped before its first
+    checkpoint has nothing to resume: ``clear_unstarted`` empties its folder first)."""
+    from eclip.train.checkpoints import latest_checkpoint
+
     cmd = [sys.executable, "-m", "eclip.train"]
-    if (folder / "config.json").is_file():
+    if latest_checkpoint(folder) is not None:
         return cmd + ["--resume", str(folder)]
     extra = ["--set", f"train.steps={steps}"] if steps else []
     return cmd + arms(pair)[arm] + extra + ["--set", f"train.seed={seed}", "--set", f"train.threads={threads}",
@@ -135,11 +138,42 @@ def train(a) -> None:
     def one(job: tuple[int, str]) -> None:
         seed, arm = job
         folder = run_dir(a.runs, seed, arm, a.pair)
+        wait_for_live_trainer(folder, f"s{seed}-{arm}")
+        if (final_model(a.runs, seed, arm, a.pair) / "model.safetensors").is_file():
+            print(f"s{seed} {arm}: finished by the process it waited for", flush=True)
+            return
+        clear_unstarted(folder)
         print(f"s{seed} {arm}: training into {folder}", flush=True)
         subprocess.run(train_command(folder, arm, seed, a.steps, a.threads, a.pair), cwd=ROOT, check=True)
 
     with ThreadPoolExecutor(max_workers=max(1, a.workers)) as pool:
         list(pool.map(one, jobs))  # list(): a failed run raises here
+
+
+def wait_for_live_trainer(folder: Path, name: str, poll_s: float = 30.0) -> None:
+    """Wait while another process trains this run (a queue restarted while its runs go on), so
+    that no two trainers write one folder."""
+    import time
+
+    from eclip.train import runfolder as RF
+
+    pid = RF.live_trainer(folder)
+    if pid is not None:
+        print(f"{name}: process {pid} is training it; waiting for it to end", flush=True)
+    while RF.live_trainer(folder) is not None:
+        time.sleep(poll_s)
+
+
+def clear_unstarted(folder: Path) -> None:
+    """Empty the folder of a run that stopped before its first checkpoint (its config, progress
+    and exit records describe steps that can no longer be resumed), so it starts afresh."""
+    from eclip.train.checkpoints import latest_checkpoint
+    from eclip.train.runfolder import CONFIG, EXIT, PROGRESS, TRAINER
+
+    if not folder.is_dir() or latest_checkpoint(folder) is not None:
+        return
+    for name in (CONFIG, PROGRESS, TRAINER, EXIT):
+        (folder / name).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- scoring one run
@@ -383,13 +417,23 @@ def report(a) -> None:
 
 # --------------------------------------------------------------------------- where it stands
 def run_state(runs: Path, seed: int, arm: str, pair: str, scores: Path) -> str:
-    """"scored", "finished" (not scored yet), "step N" (training), or "-" (not started)."""
+    """"scored", "finished" (not scored yet), "step N" (training now), "stopped N" (stopped at
+    step N; `train` resumes it from its last checkpoint, or restarts it if it has none), "failed"
+    (its trainer ended with an error: the run's exit.json says which) or "-" (not started)."""
+    from eclip.train import runfolder as RF
+
     if scores_file(seed, arm, root=scores).is_file():
         return "scored"
     if (final_model(runs, seed, arm, pair) / "model.safetensors").is_file():
         return "finished"
+    folder = run_dir(runs, seed, arm, pair)
     last = last_progress(runs, seed, arm, pair)
-    return f"step {last['step']}" if last else "-"
+    if RF.live_trainer(folder) is not None:
+        return f"step {last['step']}" if last else "step 0"
+    ended = RF.read_exit(folder)
+    if ended is not None and ended.status == RF.RunStatus.FAILED:
+        return "failed"
+    return f"stopped {last['step']}" if last else "-"
 
 
 def last_progress(runs: Path, seed: int, arm: str, pair: str) -> dict | None:
@@ -405,6 +449,21 @@ def time_left(runs: Path, seed: int, arm: str, pair: str) -> str:
     return f"~{max(1, round(eta / 60))} min" if isinstance(eta, (int, float)) else ""
 
 
+def state_lines(runs: Path, seed: int, arm: str, pair: str, state: str) -> list[str]:
+    """What ``status`` adds under its table for one run: a live run's time left, a failed
+    run's error, or none."""
+    from eclip.train import runfolder as RF
+
+    name = f"s{seed}-{arm}"
+    if state.startswith("step"):
+        left = time_left(runs, seed, arm, pair)
+        return [f"{name}: {state}, {left} left by its own estimate\n"] if left else []
+    if state == "failed":
+        ended = RF.read_exit(run_dir(runs, seed, arm, pair))
+        return [f"{name}: failed: {ended.message if ended else '?'} (`train` runs it again)\n"]
+    return []
+
+
 def status(a) -> None:
     """A table of every run of the design, without reading any score."""
     names = list(arms(a.pair))
@@ -414,9 +473,7 @@ def status(a) -> None:
         print(f"{arm:<9}" + "".join(f"{x:>11}" for x in states))
     for arm, states in table.items():
         for seed, state in zip(a.seeds, states):
-            left = time_left(a.runs, seed, arm, a.pair) if state.startswith("step") else ""
-            if left:
-                print(f"s{seed}-{arm}: {state}, {left} left by its own estimate")
+            print(*state_lines(a.runs, seed, arm, a.pair, state), sep="\n", end="")
     done = sum(x == "scored" for v in table.values() for x in v)
     print(f"{done} of {len(names) * len(a.seeds)} runs scored (kept in {a.scores}); "
           "training state lives in runs/, which a fresh working copy does not have")

@@ -72,13 +72,73 @@ def test_verdict_needs_both_intervals(gs):
     assert gs.verdict((-0.3, -0.01), (-0.2, -0.02)) == "worse"
 
 
-def test_train_command_starts_then_resumes(gs, tmp_path):
+def save_fake_checkpoint(folder: Path, step: int = 250) -> None:
+    """What eclip.train.checkpoints.latest_checkpoint looks for: a step folder with its state."""
+    ck = folder / "checkpoints" / f"step_{step:08d}"
+    ck.mkdir(parents=True)
+    (ck / "train_state.json").write_text("{}")
+
+
+def test_train_command_starts_then_resumes_from_a_checkpoint(gs, tmp_path):
     folder = tmp_path / "gs-s3-random"
     cmd = gs.train_command(folder, "random", 3, 500, 1)
     assert "method.random_heatmaps=true" in cmd and "train.seed=3" in cmd and "train.steps=500" in cmd
     folder.mkdir()
-    (folder / "config.json").write_text("{}")
+    (folder / "config.json").write_text("{}")  # started, stopped before its first checkpoint
+    assert gs.train_command(folder, "random", 3, 500, 1)[-2:] == ["--out", str(folder)]
+    save_fake_checkpoint(folder)
     assert gs.train_command(folder, "random", 3, 500, 1)[-2:] == ["--resume", str(folder)]
+
+
+def stopped_before_its_first_checkpoint(folder: Path) -> None:
+    """A run killed at step 140 (checkpoints every 250), then a queue's `--resume` that failed."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "progress.jsonl").write_text('{"step": 130}\n{"step": 140, "eta_s": 3000}\n')
+    (folder / "exit.json").write_text(json.dumps(
+        {"status": "failed", "message": "no checkpoint found", "step": None, "at": 0.0}))
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_started_afresh(gs, tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    folder = gs.run_dir(runs, 0, "eclip")
+    stopped_before_its_first_checkpoint(folder)
+    assert gs.run_state(runs, 0, "eclip", "paper", tmp_path) == "failed"
+    assert gs.state_lines(runs, 0, "eclip", "paper", "failed") == [
+        "s0-eclip: failed: no checkpoint found (`train` runs it again)\n"]
+    ran = []
+    monkeypatch.setattr(gs.subprocess, "run", lambda cmd, cwd, check: ran.append(cmd))
+    a = argparse.Namespace(seed=None, seeds=[0], lane="1/3", steps=None, threads=1, pair="paper", runs=runs,
+                           workers=1, scores=tmp_path)
+    gs.train(a)
+    assert ran[0][-2:] == ["--out", str(folder)]
+    assert not any((folder / name).exists() for name in ("config.json", "progress.jsonl", "exit.json"))
+    assert gs.run_state(runs, 0, "eclip", "paper", tmp_path) == "-"
+
+
+def test_a_restarted_queue_waits_for_a_run_another_process_trains(gs, tmp_path, monkeypatch):
+    from eclip.train import runfolder as RF
+
+    runs = tmp_path / "runs"
+    folder = gs.run_dir(runs, 0, "eclip")
+    folder.mkdir(parents=True)
+    polls = iter([4242, 4242, None, None])  # the other trainer ends on the third look
+
+    def other_trainer_ends(run_dir):
+        pid = next(polls)
+        if pid is None:
+            (folder / "final").mkdir(exist_ok=True)
+            (folder / "final" / "model.safetensors").write_bytes(b"")
+        return pid
+
+    monkeypatch.setattr(RF, "live_trainer", other_trainer_ends)
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    ran = []
+    monkeypatch.setattr(gs.subprocess, "run", lambda cmd, cwd, check: ran.append(cmd))
+    a = argparse.Namespace(seed=None, seeds=[0], lane="1/3", steps=None, threads=1, pair="paper", runs=runs,
+                           workers=1, scores=tmp_path)
+    gs.train(a)
+    assert ran == []  # finished by the other process: not trained twice
 
 
 def test_train_jobs_queue_every_unfinished_run_seed_by_seed(gs, tmp_path):
@@ -178,7 +238,9 @@ def test_report_writes_both_files_says_where_the_plan_is_and_whether_it_is_provi
     assert "Provisional" not in gs.heading("rn-local", list(range(6)))
 
 
-def test_status_tells_scored_finished_training_and_not_started_apart(gs, tmp_path):
+def test_status_tells_scored_finished_training_and_not_started_apart(gs, tmp_path, monkeypatch):
+    from eclip.train import runfolder as RF
+
     runs, scores = tmp_path / "runs", tmp_path / "scores"
     scores.mkdir()
     np.savez_compressed(gs.scores_file(1, "clip", root=scores), x=np.zeros(1))
@@ -187,7 +249,9 @@ def test_status_tells_scored_finished_training_and_not_started_apart(gs, tmp_pat
     (gs.run_dir(runs, 1, "random", "rn-local")).mkdir(parents=True)
     (gs.run_dir(runs, 1, "random", "rn-local") / "progress.jsonl").write_text('{"step": 10}\n{"step": 20}\n')
     states = [gs.run_state(runs, 1, arm, "rn-local", scores) for arm in ("clip", "eclip", "random", "prior")]
-    assert states == ["scored", "finished", "step 20", "-"]
+    assert states == ["scored", "finished", "stopped 20", "-"]  # no live trainer: stopped
+    monkeypatch.setattr(RF, "live_trainer", lambda run_dir: 4242)
+    assert gs.run_state(runs, 1, "random", "rn-local", scores) == "step 20"
     assert gs.time_left(runs, 1, "random", "rn-local") == ""  # no estimate logged: none shown
     (gs.run_dir(runs, 1, "random", "rn-local") / "progress.jsonl").write_text('{"step": 20, "eta_s": 2391.7}\n')
     assert gs.time_left(runs, 1, "random", "rn-local") == "~40 min"
