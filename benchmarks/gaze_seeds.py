@@ -468,9 +468,9 @@ def status(a) -> None:
     """A table of every run of the design, without reading any score."""
     names = list(arms(a.pair))
     table = {arm: [run_state(a.runs, s, arm, a.pair, a.scores) for s in a.seeds] for arm in names}
-    print("arm      " + "".join(f"{'s' + str(s):>11}" for s in a.seeds))
+    print("arm      " + "".join(f"{'s' + str(s):>13}" for s in a.seeds))
     for arm, states in table.items():
-        print(f"{arm:<9}" + "".join(f"{x:>11}" for x in states))
+        print(f"{arm:<9}" + "".join(f"{x:>13}" for x in states))
     for arm, states in table.items():
         for seed, state in zip(a.seeds, states):
             print(*state_lines(a.runs, seed, arm, a.pair, state), sep="\n", end="")

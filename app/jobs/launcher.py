@@ -42,6 +42,7 @@ class LaunchRecord:
     started_at: float
     log_start: int = 0  # the log's size at launch: where this process's output begins
     kind: JobKind | None = None  # None: a record an older app wrote, of no known kind
+    start_ticks: int | None = None  # RF.process_start_ticks: survives a stepped wall clock
 
 
 def record_path(root: str | Path, name: str) -> Path:
@@ -63,7 +64,7 @@ def launch(root: str | Path, name: str, kind: JobKind, argv: list[str], cwd: str
     _CHILDREN[proc.pid] = proc
     rec = LaunchRecord(name=name, pid=proc.pid, create_time=psutil.Process(proc.pid).create_time(),
                        argv=list(argv), log=str(log), started_at=time.time(), log_start=log_start,
-                       kind=JobKind(kind))
+                       kind=JobKind(kind), start_ticks=RF.process_start_ticks(proc.pid))
     write_json(record_path(root, name), asdict(rec) | {"kind": rec.kind.value}, indent=1)
     return rec
 
@@ -97,7 +98,7 @@ def is_alive(rec: LaunchRecord) -> bool:
     if child is not None and child.poll() is not None:
         _CHILDREN.pop(rec.pid, None)
         return False
-    return RF.process_alive(rec.pid, rec.create_time)
+    return RF.process_alive(rec.pid, rec.create_time, rec.start_ticks)
 
 
 def stop(rec: LaunchRecord) -> bool:

@@ -159,6 +159,7 @@ class TrainerRecord:
     create_time: float  # psutil's process start time (epoch seconds)
     host: str
     started_at: float
+    start_ticks: int | None = None  # process_start_ticks; None where the OS has no /proc
 
 
 def write_trainer_record(run_dir: str | Path, pid: int | None = None) -> TrainerRecord:
@@ -167,7 +168,8 @@ def write_trainer_record(run_dir: str | Path, pid: int | None = None) -> Trainer
 
     pid = os.getpid() if pid is None else pid
     rec = TrainerRecord(pid=pid, create_time=psutil.Process(pid).create_time(),
-                        host=socket.gethostname(), started_at=time.time())
+                        host=socket.gethostname(), started_at=time.time(),
+                        start_ticks=process_start_ticks(pid))
     write_json(Path(run_dir) / TRAINER, asdict(rec))
     return rec
 
@@ -175,20 +177,41 @@ def write_trainer_record(run_dir: str | Path, pid: int | None = None) -> Trainer
 def read_trainer_record(run_dir: str | Path) -> TrainerRecord | None:
     try:
         data = json.loads((Path(run_dir) / TRAINER).read_text(encoding="utf-8"))
+        ticks = data.get("start_ticks")
         return TrainerRecord(pid=int(data["pid"]), create_time=float(data["create_time"]),
-                             host=str(data["host"]), started_at=float(data["started_at"]))
+                             host=str(data["host"]), started_at=float(data["started_at"]),
+                             start_ticks=ticks if isinstance(ticks, int) else None)
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
 
-def process_alive(pid: int, create_time: float) -> bool:
-    """True while process ``pid`` runs and is the one started at ``create_time`` (a reused
-    pid has another start time; a zombie has exited but is not reaped yet)."""
+def process_start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux: /proc/PID/stat, field
+    22), or None without /proc. It never changes for a process, whereas psutil's create_time
+    adds it to a boot time derived from the wall clock, which moves when the clock is stepped
+    (a virtual machine restored, a laptop woken): a trainer's recorded create_time can then be
+    seconds off its own."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])  # fields after the command name start at 3
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_alive(pid: int, create_time: float, start_ticks: int | None = None) -> bool:
+    """True while process ``pid`` runs and is the one that was recorded: the same
+    ``start_ticks`` where both are known, else started at ``create_time`` (a reused pid has
+    another start; a zombie has exited but is not reaped yet)."""
     import psutil
 
     try:
         proc = psutil.Process(pid)
-        return abs(proc.create_time() - create_time) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        ticks = process_start_ticks(pid) if start_ticks is not None else None
+        if ticks is not None:
+            return ticks == start_ticks
+        return abs(proc.create_time() - create_time) < 1.0
     except psutil.Error:
         return False
 
@@ -199,7 +222,7 @@ def live_trainer(run_dir: str | Path) -> int | None:
     rec = read_trainer_record(run_dir)
     if rec is None or rec.host != socket.gethostname():
         return None
-    return rec.pid if process_alive(rec.pid, rec.create_time) else None
+    return rec.pid if process_alive(rec.pid, rec.create_time, rec.start_ticks) else None
 
 
 # --------------------------------------------------------------------------- how it ended

@@ -6,8 +6,10 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
+import pytest
 
 from eclip.io import write_json
 from eclip.train import runfolder as RF
@@ -93,9 +95,29 @@ def test_folder_status(tmp_path):
     assert RF.folder_status(run) == RunStatus.FINISHED
 
 
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="no /proc on this OS")
+
+
+@needs_proc
+def test_a_trainer_stays_live_when_the_wall_clock_steps(tmp_path):
+    """psutil's create_time follows a stepped wall clock (measured: a restored VM moved it 31 s
+    under two running trainers, which then read as stopped); the start in ticks since boot does not."""
+    me = psutil.Process()
+    ticks = RF.process_start_ticks(me.pid)
+    assert ticks == RF.process_start_ticks(me.pid) and ticks >= 0
+    record = {"pid": me.pid, "host": socket.gethostname(), "started_at": 0.0}
+    write_json(tmp_path / RF.TRAINER, record | {"create_time": me.create_time() - 31, "start_ticks": ticks})
+    assert RF.live_trainer(tmp_path) == me.pid
+    # the same pid, started at another tick: another process, whatever the clock says
+    write_json(tmp_path / RF.TRAINER, record | {"create_time": me.create_time(), "start_ticks": ticks + 1})
+    assert RF.live_trainer(tmp_path) is None
+    assert RF.process_start_ticks(_dead_pid()) is None
+
+
 def test_the_trainer_records_this_process(tmp_path):
     rec = RF.write_trainer_record(tmp_path)
     assert RF.read_trainer_record(tmp_path) == rec and rec.pid == os.getpid()
+    assert (rec.start_ticks is not None) == Path("/proc/self/stat").is_file()
     assert RF.live_trainer(tmp_path) == os.getpid()
 
 

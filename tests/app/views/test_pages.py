@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -354,6 +355,8 @@ def test_launch_and_stop_a_real_process(tmp_path):
             time.sleep(0.05)
         assert "started" in launcher.tail(rec.log)  # its output goes to the recorded log
         assert launcher.is_alive(launcher.load_launch(tmp_path, "sleeper"))
+        if rec.start_ticks is not None:  # the clock stepped since the launch: still this job
+            assert launcher.is_alive(dataclasses.replace(rec, create_time=rec.create_time - 31))
         assert launcher.stop(rec)
         assert proc.wait(timeout=10) == -signal.SIGTERM
     finally:
