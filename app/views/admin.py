@@ -25,6 +25,7 @@ from eclip.train.runfolder import (CHECKPOINTS, PROGRESS, TOTAL_LOSS, ProgressRo
 PASSWORD_ENV = "ECLIP_ADMIN_PASSWORD"
 POLL_S = 2.0
 STATUS_TEXT = {RunStatus.EXTERNAL: "running (external)"}  # a trainer not started from this page
+EXTERNAL_HELP = "Started outside this page (a terminal or a script): stop it there."
 LIVE = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.EXTERNAL)
 RESUMABLE = (RunStatus.STOPPED, RunStatus.FAILED)  # from their last checkpoint, if they have one
 # Loss lines: (legend name, colour, dash, width). Without expert batches the total IS the
@@ -52,7 +53,8 @@ def _login(expected: str) -> bool:
 
 
 def status_label(state: RunState) -> str:
-    """The status as the runs table and the run's panel both show it."""
+    """The status as the runs table shows it (the run's panel says "running" for an external
+    trainer, with EXTERNAL_HELP, where the longer words do not fit)."""
     return STATUS_TEXT.get(state.status, state.status.value)
 
 
@@ -175,7 +177,10 @@ def _metrics(summary: training.Summary, state: RunState) -> None:
     eta = "done" if state.status == RunStatus.FINISHED else None
     live = state.status in (RunStatus.RUNNING, RunStatus.EXTERNAL)
     m[3].metric("ETA", eta or (training.format_eta(summary.eta_s) if live else "–"))
-    m[4].metric("status", status_label(state))
+    if state.status == RunStatus.EXTERNAL:  # the table's "running (external)" is cut off in a fifth of the page
+        m[4].metric("status", "running", help=EXTERNAL_HELP)
+    else:
+        m[4].metric("status", status_label(state))
 
 
 def _run_buttons(root: str, name: str, state: RunState, rec: launcher.LaunchRecord | None) -> None:

@@ -330,9 +330,10 @@ def test_a_trainer_started_elsewhere_is_recognised(app_env, monkeypatch):
     try:
         write_trainer_record(run_dir, fake.pid)
         at = _unlocked_admin(monkeypatch)
-        assert at.dataframe[0].value["status"].tolist() == ["running (external)"]  # as the panel says
+        assert at.dataframe[0].value["status"].tolist() == ["running (external)"]
         metrics = {m.label: m.value for m in at.metric}
-        assert metrics["status"] == "running (external)" and metrics["ETA"] == "2m 00s"
+        assert metrics["status"] == "running" and metrics["ETA"] == "2m 00s"  # fits its column
+        assert "Started outside this page" in next(m.help for m in at.metric if m.label == "status")
         assert not [b for b in at.button if b.label in ("Stop (SIGTERM)", "Resume")]
     finally:
         fake.terminate()
