@@ -50,7 +50,7 @@ from eclip.data.labeller import DOUBT_NEGATION, POST_NEGATION, PRE_NEGATION
 from eclip.data.manifest import LABELS, read_manifest
 from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
-from eclip.evaluate.gaze_effect import load_effect
+from eclip.evaluate.gaze_effect import load_effect, signed
 from eclip.evaluate.saliency import agreement_metrics
 from eclip.index.store import IndexMissing, StaleIndex, load_index
 from eclip.index.zero_shot_calibration import ZeroShotCalibration
@@ -460,19 +460,39 @@ def pick_tour(lm: LoadedModel, other, data: str | Path, split: str = "test", rol
 
 
 def with_gaze_effect(tour: Tour, effect: GazeEffect) -> Tour:
-    """The tour with the seeds experiment's answer on its gaze stop: the sentence closes the
-    talking point and the verdict joins ``typical`` (one case is an extreme; the seeds say what
-    the training does on average). A tour without a gaze stop is returned as it is."""
+    """The tour with the seeds experiment's answer on its gaze stop: the verdict closes the
+    talking point and the primary measures' differences join ``typical`` (one case is an
+    extreme; the seeds say what the training does on average). A tour without a gaze stop is
+    returned as it is."""
     return replace(tour, picks=[_with_seeds(p, effect) if p.role == "gaze" else p for p in tour.picks])
 
 
 def _with_seeds(pick: Pick, effect: GazeEffect) -> Pick:
+    """The verdict is spoken (the point: one sentence a room can take in at 1280 x 720); its
+    numbers stand in ``typical``'s caption; the whole sentence is on the model card."""
     seeds = f"{effect.n_seeds} paired training seeds" + (
         f" (provisional: {effect.n_seeds} of the {effect.planned_seeds} planned)" if effect.provisional else "")
-    typical = (f"{pick.typical.removesuffix('.')} · Does gaze help? Across {seeds}, eCLIP against CLIP "
-               f"and random heatmaps: {effect.answer}.")
-    return replace(pick, point=f"{pick.point} {effect.sentence}", typical=typical,
+    point = (f"{pick.point} Does gaze help? Across {seeds}, eCLIP against CLIP and against random "
+             f"heatmaps: {effect.answer}.")
+    numbers = _primary_differences(effect)
+    typical = pick.typical.removesuffix(".") + (
+        f" · eCLIP minus CLIP / minus random heatmaps over the seeds (95 % t-interval): {numbers}." if numbers else "")
+    return replace(pick, point=point, typical=typical,
                    why=f"{pick.why}; seeds experiment ({effect.source or 'report'}): {effect.answer}")
+
+
+def _primary_differences(effect: GazeEffect) -> str:
+    """"pointing game +0.238 [+0.210, +0.266] / +0.208 [...]; ..." for the primary measures
+    (a card from before the measures were kept: "")."""
+    def diff(c) -> str:
+        mean, lo, hi = (float("nan") if x is None else x for x in c)
+        return f"{signed(mean)} [{signed(lo)}, {signed(hi)}]"
+
+    try:
+        return "; ".join(f"{m['name']} {diff(m['vs_clip'])} / {diff(m['vs_random'])}"
+                         for m in effect.metrics.values() if m.get("primary"))
+    except (KeyError, TypeError, ValueError):
+        return ""
 
 
 # --------------------------------------------------------------------------- the file

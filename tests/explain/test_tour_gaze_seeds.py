@@ -11,7 +11,7 @@ import pytest
 from gaze_report import report
 
 from eclip.errors import EvaluationError
-from eclip.evaluate.gaze_effect import load_effect
+from eclip.evaluate.gaze_effect import load_effect, signed
 from eclip.explain import tour as T
 
 from .test_tour import NAMES, _fake_cc, _rows
@@ -38,10 +38,17 @@ def test_the_gaze_stop_carries_the_seeds_answer(picked, tmp_path):
     gaze, normal = T.with_gaze_effect(picked, effect).picks
     before = picked.picks[0]
     assert gaze.title == "The map and the radiologist's gaze" and gaze.case == before.case
-    assert gaze.point == f"{before.point} {effect.sentence}"
-    assert gaze.typical == (f"{before.typical.removesuffix('.')} · Does gaze help? Across 4 paired training "
-                            "seeds (provisional: 4 of the 6 planned), eCLIP against CLIP and random heatmaps: "
-                            "no detectable difference at this number of seeds on either primary measure.")
+    assert gaze.point == (f"{before.point} Does gaze help? Across 4 paired training seeds (provisional: 4 "
+                          "of the 6 planned), eCLIP against CLIP and against random heatmaps: no detectable "
+                          "difference at this number of seeds on either primary measure.")
+    primary = [m for m in effect.metrics.values() if m["primary"]]
+    assert len(primary) == 2 and gaze.typical.startswith(
+        f"{before.typical.removesuffix('.')} · eCLIP minus CLIP / minus random heatmaps over the seeds")
+    for m in primary:  # each primary measure's two differences, as the card holds them
+        (mean, lo, hi), (rmean, rlo, rhi) = m["vs_clip"], m["vs_random"]
+        both = f"{signed(mean)} [{signed(lo)}, {signed(hi)}] / {signed(rmean)} [{signed(rlo)}, {signed(rhi)}]"
+        assert f"{m['name']} {both}" in gaze.typical
+    assert "[" not in gaze.point.removeprefix(before.point)  # spoken in a room: the intervals are in typical
     assert normal == picked.picks[1]  # only the gaze stop speaks of the seeds
 
 
@@ -59,7 +66,10 @@ def test_command_puts_it_in_the_file_and_leaves_it_out_without_the_option(picked
     text = with_seeds.read_text(encoding="utf-8")
     assert f"--gaze-seeds {path} --out {with_seeds}" in text.splitlines()[1]
     gaze, normal = app_tour.load(with_seeds)
-    assert gaze.point.endswith(load_effect(path).sentence) and "Does gaze help? Across 6 paired" in gaze.typical
+    effect = load_effect(path)
+    assert gaze.point.endswith(f"Does gaze help? Across 6 paired training seeds, eCLIP against CLIP and against "
+                               f"random heatmaps: {effect.answer}.")
+    assert "eCLIP minus CLIP / minus random heatmaps over the seeds (95 % t-interval): " in gaze.typical
     assert tomllib.loads(text)["stop"][1] == tomllib.loads(plain.read_text(encoding="utf-8"))["stop"][1]
     comments = " ".join(line[2:] for line in text.splitlines() if line.startswith("# "))
     assert "seeds experiment (gaze-seeds.json): no detectable difference" in comments  # the stop's numbers
