@@ -449,19 +449,19 @@ def time_left(runs: Path, seed: int, arm: str, pair: str) -> str:
     return f"~{max(1, round(eta / 60))} min" if isinstance(eta, (int, float)) else ""
 
 
-def state_lines(runs: Path, seed: int, arm: str, pair: str, state: str) -> list[str]:
+def state_line(runs: Path, seed: int, arm: str, pair: str, state: str) -> str:
     """What ``status`` adds under its table for one run: a live run's time left, a failed
-    run's error, or none."""
+    run's error, or "" for nothing."""
     from eclip.train import runfolder as RF
 
     name = f"s{seed}-{arm}"
     if state.startswith("step"):
         left = time_left(runs, seed, arm, pair)
-        return [f"{name}: {state}, {left} left by its own estimate\n"] if left else []
+        return f"{name}: {state}, {left} left by its own estimate" if left else ""
     if state == "failed":
         ended = RF.read_exit(run_dir(runs, seed, arm, pair))
-        return [f"{name}: failed: {ended.message if ended else '?'} (`train` runs it again)\n"]
-    return []
+        return f"{name}: failed: {ended.message if ended else '?'} (`train` runs it again)"
+    return ""
 
 
 def status(a) -> None:
@@ -473,7 +473,9 @@ def status(a) -> None:
         print(f"{arm:<9}" + "".join(f"{x:>13}" for x in states))
     for arm, states in table.items():
         for seed, state in zip(a.seeds, states):
-            print(*state_lines(a.runs, seed, arm, a.pair, state), sep="\n", end="")
+            line = state_line(a.runs, seed, arm, a.pair, state)
+            if line:
+                print(line)
     done = sum(x == "scored" for v in table.values() for x in v)
     print(f"{done} of {len(names) * len(a.seeds)} runs scored (kept in {a.scores}); "
           "training state lives in runs/, which a fresh working copy does not have")

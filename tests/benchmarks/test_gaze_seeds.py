@@ -104,8 +104,8 @@ def test_a_run_stopped_before_its_first_checkpoint_is_started_afresh(gs, tmp_pat
     folder = gs.run_dir(runs, 0, "eclip")
     stopped_before_its_first_checkpoint(folder)
     assert gs.run_state(runs, 0, "eclip", "paper", tmp_path) == "failed"
-    assert gs.state_lines(runs, 0, "eclip", "paper", "failed") == [
-        "s0-eclip: failed: no checkpoint found (`train` runs it again)\n"]
+    assert gs.state_line(runs, 0, "eclip", "paper", "failed") == (
+        "s0-eclip: failed: no checkpoint found (`train` runs it again)")
     ran = []
     monkeypatch.setattr(gs.subprocess, "run", lambda cmd, cwd, check: ran.append(cmd))
     a = argparse.Namespace(seed=None, seeds=[0], lane="1/3", steps=None, threads=1, pair="paper", runs=runs,
