@@ -201,9 +201,13 @@ def signed(x: float) -> str:
     return f"{round(x, 3) + 0.0:+.3f}".replace("-", "−")
 
 
+def difference(mean: float, lo: float, hi: float) -> str:
+    """"+0.238 [+0.210, +0.266]": a difference with its interval."""
+    return f"{signed(mean)} [{signed(lo)}, {signed(hi)}]"
+
+
 def _difference(c: dict) -> str:
-    lo, hi = c["t_ci"]
-    return f"{signed(c['mean'])} [{signed(lo)}, {signed(hi)}]"
+    return difference(c["mean"], *c["t_ci"])
 
 
 def _numbers_of(r: dict, m: str, section: Section) -> str:

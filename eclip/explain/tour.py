@@ -50,7 +50,7 @@ from eclip.data.labeller import DOUBT_NEGATION, POST_NEGATION, PRE_NEGATION
 from eclip.data.manifest import LABELS, read_manifest
 from eclip.data.reports import normalized_report
 from eclip.errors import EvaluationError
-from eclip.evaluate.gaze_effect import load_effect, signed
+from eclip.evaluate.gaze_effect import difference, load_effect
 from eclip.evaluate.saliency import agreement_metrics
 from eclip.index.store import IndexMissing, StaleIndex, load_index
 from eclip.index.zero_shot_calibration import ZeroShotCalibration
@@ -484,9 +484,8 @@ def _with_seeds(pick: Pick, effect: GazeEffect) -> Pick:
 def _primary_differences(effect: GazeEffect) -> str:
     """"pointing game +0.238 [+0.210, +0.266] / +0.208 [...]; ..." for the primary measures
     (a card from before the measures were kept: "")."""
-    def diff(c) -> str:
-        mean, lo, hi = (float("nan") if x is None else x for x in c)
-        return f"{signed(mean)} [{signed(lo)}, {signed(hi)}]"
+    def diff(c) -> str:  # a card keeps [mean, low, high], None for a non-finite value
+        return difference(*(float("nan") if x is None else x for x in c))
 
     try:
         return "; ".join(f"{m['name']} {diff(m['vs_clip'])} / {diff(m['vs_random'])}"
