@@ -14,6 +14,7 @@ import streamlit as st
 
 from app.components import heavy, loaders, state
 from app.core import paths
+from app.core.index_words import INDEX_NOT_READY
 from app.jobs import index_build, launcher
 from eclip.errors import EclipError
 from eclip.index import IndexMissing, StaleIndex
@@ -38,11 +39,6 @@ def require_index(checkpoint: str, root: str, need_umap: bool = False):
         _offer_index_build(checkpoint, root, umap=True, force=False)
         st.stop()
     return index
-
-
-# Every index warning opens with this, so tools that drive the pages (the screenshot tool)
-# recognise the stop whichever way the index is unusable and whoever is signed in.
-INDEX_NOT_READY = "The embedding index of this model over this dataset"
 
 
 def index_problem(exc: EclipError) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.chromium import CHROME_ARGS, CHROMIUM
+from app.core.index_words import INDEX_NOT_READY
 from app.render.case_report import to_png
 from app.server import serve
 from app.server.page_waits import after_run, count_runs, open_sidebar, settled, wait_idle, window_reported
@@ -167,9 +168,6 @@ def sign_in(page, password: str, timeout_s: float) -> None:
 def draft(page, backend: str | None, timeout_s: float) -> None:
     """Draft report: press the button so the shot holds a draft with its evidence."""
     if backend:
-        # lazy: index_job pulls in the app's cached loaders, which warn on import outside a server
-        from app.components.index_job import INDEX_NOT_READY
-
         if page.get_by_text(INDEX_NOT_READY).count():  # missing or stale: the page stops before its controls
             raise RuntimeError("the Draft report page needs an up-to-date embedding index of the model over "
                                "this dataset; build it first (make index, or python -m eclip.index build)")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.components.index_job import INDEX_NOT_READY
+from app.core.index_words import INDEX_NOT_READY
 
 MAIN = Path(__file__).resolve().parents[3] / "app" / "main.py"
 TIMEOUT = 60
