@@ -29,7 +29,7 @@ from app.jobs.launcher import JobKind
 from app.render.overlay import overlay_png
 from eclip.train.runfolder import read_progress
 
-TIMEOUT = 30
+TIMEOUT = 90  # a guard against a hung script, not a speed check: a loaded machine runs a page in 30 s
 MAIN = Path(__file__).resolve().parents[3] / "app" / "main.py"
 
 
