@@ -197,7 +197,7 @@ def _case_facts(case, draft, context) -> None:
                 draft_check.probabilities(context.findings, context.zero_shot, context.calibration)
 
 
-def _technical(checkpoint, root, manifest, lm: LoadedModel, case, panels, draft) -> None:
+def _technical(checkpoint, root, manifest, lm: LoadedModel, case, panels, draft, other_ck: str | None) -> None:
     scored = {title: s for title, _, _, _, s in panels if s}
     if scored:
         with st.expander("Agreement with the gaze (every metric)"):
@@ -205,15 +205,23 @@ def _technical(checkpoint, root, manifest, lm: LoadedModel, case, panels, draft)
                           for t, s in scored.items()})
     with st.expander("Typicality and model card"):
         typicality.show_typicality(checkpoint, root, manifest, lm, case)
-        card = loaders.load_card(paths.resolve(checkpoint))
-        st.caption(" · ".join(f"{k} `{card[k]}`" for k in ("arch", "steps", "data_fingerprint") if k in card))
-        state.gaze_answer(card)
+        for ck in (checkpoint, *([other_ck] if other_ck else [])):
+            _card(ck, named=other_ck is not None)
     if draft is not None:
         with st.expander("Draft provenance"):
             st.json(draft.provenance)
     if case.is_upload:
         with st.expander("Window / level of your image"):
             upload.window_controls(upload.current())
+
+
+def _card(checkpoint: str, named: bool) -> None:
+    """A model's card in brief and its answer to "does gaze help?" (a gaze-prior model's is the
+    prior-only arm's); headed by the model's name when the compare model's card follows."""
+    card = loaders.load_card(paths.resolve(checkpoint))
+    facts = " · ".join(f"{k} `{card[k]}`" for k in ("arch", "steps", "data_fingerprint") if k in card)
+    st.caption(f"**{side_by_side.label(checkpoint)}** · {facts}" if named else facts)
+    state.gaze_answer(card)
 
 
 def _links() -> None:
@@ -290,7 +298,7 @@ _case_facts(case, draft, context)
 if not full:  # full screen: the films, the talking point and the case alone
     with st.container(key="pr_chrome"):
         _export(case, panels, checkpoint, lm, other[0] if other else None, draft, prompt, outline)
-        _technical(checkpoint, root, manifest, lm, case, panels, draft)
+        _technical(checkpoint, root, manifest, lm, case, panels, draft, other[0] if other else None)
         with st.expander("Your own image"):
             picker.take_upload()
             if case.is_upload and st.button("Back to the tour", icon=":material/tour:", key="pr_back"):

@@ -9,10 +9,10 @@ import shutil
 from html import escape
 from pathlib import Path
 
-from gaze_report import report
+from gaze_report import prior_section, report
 from streamlit.testing.v1 import AppTest
 
-from eclip.evaluate.gaze_effect import effect
+from eclip.evaluate.gaze_effect import PRIOR, effect
 
 MAIN = Path(__file__).resolve().parents[3] / "app" / "main.py"
 
@@ -60,6 +60,33 @@ def test_the_presenters_model_card_panel_says_it_too(model_env, tmp_path, monkey
     (panel,) = [e for e in at.expander if e.label == "Typicality and model card"]
     assert "**Does gaze help?**" in [m.value for m in panel.markdown]
     assert answer.sentence in [c.value for c in panel.caption]
+
+
+def test_the_presenters_panel_gives_the_compare_models_answer_under_its_name(
+        model_env, compare_model, tmp_path, monkeypatch):
+    """eCLIP active beside a gaze-prior model: the room reads both answers, each under its model."""
+    both = report(prior=prior_section())
+    eclip_answer, prior_answer = effect(both), effect(both, section=PRIOR)
+    assert eclip_answer.sentence != prior_answer.sentence
+    monkeypatch.setenv("ECLIP_CHECKPOINT", str(_answered(model_env["checkpoint"], tmp_path / "ck", eclip_answer)))
+    compare = _answered(compare_model["checkpoint"], model_env["runs"] / "micro-prior" / "final", prior_answer)
+    monkeypatch.setenv("ECLIP_INDEX_DIR", str(compare_model["index_root"]))
+    (tmp_path / "tour.toml").write_text('[[stop]]\ncase = "case000"\ntitle = "A film"\npoint = "Look."\n')
+    monkeypatch.setenv("ECLIP_TOUR", str(tmp_path / "tour.toml"))
+    at = AppTest.from_file(str(MAIN), default_timeout=90)
+    at.run()
+    from app.components.state import compare_key
+
+    active = at.sidebar.selectbox(key="model_choice").value
+    at.sidebar.selectbox(key=compare_key(active)).set_value(str(compare)).run()
+    at.switch_page("views/presenter.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (panel,) = [e for e in at.expander if e.label == "Typicality and model card"]
+    captions = [c.value for c in panel.caption]
+    names = [i for i, c in enumerate(captions) if c.startswith(("**ck** · ", "**micro-prior** · "))]
+    assert [captions[i].split(" · ")[0] for i in names] == ["**ck**", "**micro-prior**"]
+    # each answer follows its own model's name
+    assert captions.index(eclip_answer.sentence) > names[0] and captions.index(prior_answer.sentence) > names[1]
 
 
 def test_the_exported_case_report_says_it_when_the_active_card_does(model_env, tmp_path):
