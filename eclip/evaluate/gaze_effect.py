@@ -16,7 +16,8 @@ A report with the plan's fourth arm (Addendum 2: gaze only as a prior on where t
 no expert images) has a ``prior`` section of the same shape. ``PRIOR`` phrases its answer by the
 same rule (the prior-only model against CLIP and against random heatmaps), with what the expert
 images add beyond the prior (``eclip - prior``) described, never claimed. A gaze-prior model's
-card carries that answer, every other card the eCLIP one (``ECLIP``; ``section_for``).
+card carries that answer, every other card the eCLIP one (``ECLIP``; ``section_for``), which
+then also describes what the expert images add beyond the prior (same seeds only).
 
     effect = load_effect("results/gaze-seeds.json")   # an eclip.model.card.GazeEffect
     effect.sentence  # "Across 6 paired training seeds on the simulated corpus, ..."
@@ -256,7 +257,17 @@ def sentence(report: dict, corpus: str = "the simulated corpus", planned: int = 
                f"({'; '.join(_numbers_of(r, m, section) for m in group)})" for kind, group in _groups(r, section)]
     return (f"Across {n} paired training seeds{provisional} on {corpus}, {section.subject} was compared with "
             f"{section.controls}: {'; '.join(clauses)}. Each difference is {section.minus} minus the other "
-            f"model, with its 95 % t-interval over seeds.{_described(r, section)}")
+            f"model, with its 95 % t-interval over seeds.{_described(r, section)}{_beyond_prior(report, r, section)}")
+
+
+def _beyond_prior(report: dict, r: dict, section: Section) -> str:
+    """The eCLIP answer also says what its expert images add beyond the prior (described, no
+    claim), once the prior arm is in on the same seeds: a reader of eCLIP's card learns whether
+    its own mechanism mattered. "" otherwise."""
+    prior = report.get(PRIOR.key)
+    if section is not ECLIP or not isinstance(prior, dict) or list(prior.get("seeds", [])) != list(r["seeds"]):
+        return ""
+    return _described(prior, PRIOR)
 
 
 def _described(r: dict, section: Section) -> str:

@@ -171,8 +171,15 @@ def test_the_prior_sections_answer_names_its_model_and_only_describes_what_eclip
         "+0.011]; pointing game −0.010 [−0.040, +0.020].")
     assert G.answer(rep, section=G.PRIOR) == (
         "no detectable difference at this number of seeds on either primary measure")
-    # the eCLIP answer of the same report is the three-arm one, word for word
-    assert G.sentence(rep) == G.sentence(report()) and G.effect(rep) == G.effect(report())
+    # the eCLIP answer of the same report: the three-arm one, word for word, then what its expert
+    # images add beyond the prior, described; the verdicts and card entries are the three-arm ones
+    assert G.sentence(rep) == G.sentence(report()) + (
+        " What the expert images add beyond the prior (eCLIP minus the prior-only model, described only, "
+        "no claim): linear-probe AUROC at 10 % labels +0.001 [−0.009, +0.011]; pointing game −0.010 [−0.040, "
+        "+0.020].")
+    assert G.answer(rep) == G.answer(report()) and G.effect(rep).metrics == G.effect(report()).metrics
+    # a prior arm on other (fewer) seeds than the three arms says nothing on the eCLIP card
+    assert G.sentence(report(prior=prior_section(seeds=3))) == G.sentence(report())
 
 
 def test_a_benefit_of_the_prior_needs_both_its_contrasts_and_eclip_minus_prior_claims_nothing():
