@@ -9,6 +9,9 @@
     prompt = "Cardiomegaly."   # optional: the model maps' prompt (default: the first finding)
     outline = "Cardiomegaly"   # optional: a finding whose ground-truth mask is outlined
 
+A top-level ``models = ["demo-eclip", "demo-clip"]`` (before the first stop) names the models the
+talking points compare; the Presenter says so when its films show others.
+
 The shipped tour is app/assets/tour.toml, written whole by ``python -m eclip.explain.tour``
 (its header gives the command); $ECLIP_TOUR points at another, e.g. one for your own dataset.
 """
@@ -64,6 +67,18 @@ def _stop(path: Path, i: int, raw: dict) -> Stop:
                           "(each [[stop]] needs case, title and point).")
     return Stop(str(raw["case"]), str(raw["title"]), str(raw["point"]),
                 **{k: str(raw.get(k, "")).strip() for k in OPTIONAL})
+
+
+def written_for(path: Path | None = None) -> tuple[str, ...]:
+    """The models the tour's talking points were written for (its top-level ``models``, the
+    checkpoint folder names ``python -m eclip.explain.tour`` compared); () for a tour that does
+    not say, e.g. one written by hand."""
+    path = path or tour_file()
+    try:
+        names = tomllib.loads(path.read_text(encoding="utf-8")).get("models") or []
+    except (OSError, tomllib.TOMLDecodeError):
+        return ()  # load() reports the file's problem
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
 
 
 def in_dataset(stops: list[Stop], ids) -> tuple[list[Stop], list[str]]:

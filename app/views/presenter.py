@@ -215,6 +215,17 @@ def _technical(checkpoint, root, manifest, lm: LoadedModel, case, panels, draft,
             upload.window_controls(upload.current())
 
 
+def _other_models(stop, shown: list[str]) -> str:
+    """A caption clause when the films show other models than the tour's talking points were
+    written about (say demo-prior chosen under 'Compare with'), so the room does not read one
+    model's numbers under another's map; "" otherwise, or for a tour that does not name its models."""
+    written = list(tour.written_for())
+    if stop is None or not written or written == shown:
+        return ""
+    return (f" · :orange[the talking points are about {' and '.join(written)}; the films show "
+            f"{' and '.join(shown)}]")
+
+
 def _card(checkpoint: str, named: bool) -> None:
     """A model's card in brief and its answer to "does gaze help?" (a gaze-prior model's is the
     prior-only arm's); headed by the model's name when the compare model's card follows."""
@@ -292,7 +303,7 @@ with text, st.container(key="pr_point", height=fit.text_height if fit.beside els
 legend = sorted({COLOURS.get(p[3], p[3]) for p in panels if p[1] is not None})
 st.caption(f"Maps explain the prompt “{cases.md_escape(prompt)}” (Grad-CAM)" + "".join(
     f" · the outline is where the {cases.md_escape(name)} is (ground truth)" for name in outline)
-    + (f" · colours: {', '.join(legend)}" if legend else "") + f" · {ZOOM_HINT}")
+    + (f" · colours: {', '.join(legend)}" if legend else "") + f" · {ZOOM_HINT}" + _other_models(stop, list(maps)))
 model_reads.stated(case)
 _case_facts(case, draft, context)
 if not full:  # full screen: the films, the talking point and the case alone

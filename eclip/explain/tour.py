@@ -524,6 +524,8 @@ def render(tour: Tour, command: str) -> str:
     lines += [line for role, reason in tour.left_out.items()
               for line in _comment(f"No {role} stop: {reason}.")]
     lines.append("# Point $ECLIP_TOUR at another file for your own dataset.")
+    # the models the talking points name: the Presenter says so when it shows others
+    lines.append(f"models = [{', '.join(_toml(name) for name, _ in tour.models)}]")
     for pick in tour.picks:
         lines += ["", *_comment(f"{pick.role}: {pick.why}."), "[[stop]]"]
         for key in ("case", "title", "point", "chosen", "typical", "prompt", "outline"):

@@ -181,6 +181,7 @@ def test_render_writes_a_tour_the_app_reads(tmp_path):
     (stop,) = app_tour.load(path)
     assert (stop.title, stop.point, stop.chosen, stop.typical, stop.outline) == (
         pick.title, pick.point, "Chosen so.", "Typical so.", "Pleural Effusion")
+    assert app_tour.written_for(path) == ("m",)  # the models its talking points are about
 
 
 def test_a_hand_written_tour_needs_none_of_the_new_keys(tmp_path):
@@ -190,6 +191,7 @@ def test_a_hand_written_tour_needs_none_of_the_new_keys(tmp_path):
     path.write_text('[[stop]]\ncase = "a"\ntitle = "t"\npoint = "p"\ntypical = "  over 3: 0.1  "\n')
     (stop,) = app_tour.load(path)
     assert (stop.chosen, stop.typical, stop.outline, stop.prompt) == ("", "over 3: 0.1", "", "")
+    assert app_tour.written_for(path) == ()
 
 
 # --------------------------------------------------------------------------- the command

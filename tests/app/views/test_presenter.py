@@ -191,6 +191,19 @@ def test_presenter_shows_how_a_stop_was_chosen(model_env, tmp_path, monkeypatch)
     assert _contours(at) == [[], []]
 
 
+def test_it_says_when_the_films_show_other_models_than_the_talking_points_name(tour_env):
+    from app.components.compare.side_by_side import label
+
+    shown = label(tour_env["checkpoint"])
+    note = f"the talking points are about demo-eclip and demo-clip; the films show {shown}"
+    tour_env["tour"].write_text('models = ["demo-eclip", "demo-clip"]\n' + TOUR)
+    assert any(note in c.value for c in _presenter().caption)
+    tour_env["tour"].write_text(f'models = ["{shown}"]\n' + TOUR)
+    assert not any("talking points are about" in c.value for c in _presenter().caption)
+    tour_env["tour"].write_text(TOUR)  # a tour that does not name its models: nothing to say
+    assert not any("talking points are about" in c.value for c in _presenter().caption)
+
+
 def test_overlay_toggles(tour_env):
     at = _presenter()
     model = next(t for t in at.toggle if t.key.startswith("pr_show_") and t.key != "pr_show_gaze")
