@@ -126,15 +126,37 @@ def _load(path: Path):
     except ImportError as e:
         raise ReportGenerationError(f"The embedded backend needs transformers, gguf and torch: {e}.") from None
     log.info("loading embedded LLM from %s (once per process)", path)
-    try:
-        tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
-                                                     dtype=torch.float32)
-    except Exception as e:  # transformers raises many types for a bad file
-        raise ReportGenerationError(f"Could not load the embedded LLM from {path}: {e}. "
-                                    "Reinstall its package (`make setup`).") from e
+    for attempt in (1, 2):
+        try:
+            tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+            model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
+                                                         dtype=torch.float32)
+            break
+        except ImportError as e:
+            if attempt == 1 and _forget_stale_probe():
+                log.warning("transformers said torch or gguf is missing (%s); probing again", e)
+                continue
+            raise ReportGenerationError(f"Could not load the embedded LLM from {path}: {e}. "
+                                        "Reinstall its package (`make setup`).") from e
+        except Exception as e:  # transformers raises many types for a bad file
+            raise ReportGenerationError(f"Could not load the embedded LLM from {path}: {e}. "
+                                        "Reinstall its package (`make setup`).") from e
     model.eval()
     return tok, model
+
+
+def _forget_stale_probe() -> bool:
+    """transformers asks "is torch installed?" once per process and keeps the answer; one probe
+    that said no (seen once in a full test run, while every load around it worked) would refuse
+    the embedded model for the server's life. Forget the answer so the next load asks again;
+    False when the probe is not there to forget."""
+    from transformers.utils import import_utils  # lazy: only on this rare path
+
+    probe = getattr(import_utils, "is_torch_available", None)
+    if not hasattr(probe, "cache_clear"):
+        return False
+    probe.cache_clear()
+    return True
 
 
 def is_loaded(gguf_path: str | Path | None = None) -> bool:

@@ -62,3 +62,23 @@ def test_warm_up_loads_once_in_the_background():
     thread.join(600)
     assert is_loaded() and warm_up() is None and be.loading_message() is None
     assert be.prepare() < 1.0  # a draft now starts at once
+
+
+def test_a_stale_no_torch_answer_of_transformers_does_not_refuse_the_model(monkeypatch):
+    """transformers keeps its first answer to "is torch installed?" for the process; a stale
+    "no" (once seen in a full test run) must not refuse the embedded model for good."""
+    from transformers.utils import import_utils
+
+    from eclip.report import embedded
+
+    embedded.unload_all()
+    import_utils.is_torch_available.cache_clear()
+    real = import_utils._is_package_available
+    monkeypatch.setattr(import_utils, "_is_package_available",
+                        lambda name, return_version=False: (False, "N/A") if name == "torch"
+                        else real(name, return_version))
+    assert import_utils.is_torch_available() is False
+    monkeypatch.setattr(import_utils, "_is_package_available", real)
+    assert import_utils.is_torch_available() is False  # kept: every load would now be refused
+    tok, model = load_embedded()
+    assert model is load_embedded()[1] and import_utils.is_torch_available() is True
