@@ -132,13 +132,10 @@ def _load(path: Path):
             model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
                                                          dtype=torch.float32)
             break
-        except ImportError as e:
-            if attempt == 1 and _forget_stale_probe():
+        except Exception as e:  # transformers raises many types for a bad file
+            if isinstance(e, ImportError) and attempt == 1 and _forget_stale_probe():
                 log.warning("transformers said torch or gguf is missing (%s); probing again", e)
                 continue
-            raise ReportGenerationError(f"Could not load the embedded LLM from {path}: {e}. "
-                                        "Reinstall its package (`make setup`).") from e
-        except Exception as e:  # transformers raises many types for a bad file
             raise ReportGenerationError(f"Could not load the embedded LLM from {path}: {e}. "
                                         "Reinstall its package (`make setup`).") from e
     model.eval()
